@@ -1,0 +1,189 @@
+/* kq/index.h: building and reading kq indexes.
+ *
+ * An index is a directory: a MANIFEST naming the live segments, and the segments, each one
+ * immutable file opened with mmap (FORMAT.md says every byte). Readers see one generation
+ * (the manifest they opened) until they close it; writers never modify a file a reader may
+ * have open, they write new files and rename a new manifest into place.
+ *
+ * Documents get dense ids 0..n_docs-1 in the order they were indexed, across segments in
+ * manifest order. Each document has two fields: KQ_FIELD_TEXT (the title, when it stands
+ * apart from the body, followed by the body: what bare query terms search) and
+ * KQ_FIELD_TITLE.
+ *
+ * Errors: 0 or a negative KQ_E* code with `err` filled when non-NULL (see kq/error.h).
+ * Thread safety: an open kq_index is immutable and may be shared by threads; a kq_cursor
+ * belongs to one thread at a time.
+ */
+#ifndef KQ_INDEX_H
+#define KQ_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kq/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum kq_field {
+    KQ_FIELD_TEXT = 0,
+    KQ_FIELD_TITLE = 1,
+};
+#define KQ_N_FIELDS 2
+
+#define KQ_NO_DOC UINT32_MAX /* a cursor past its last document */
+
+/* ---- building ---- */
+
+struct kq_build_opts {
+    const char *language;    /* Snowball language or "none"; NULL: "english" */
+    size_t memory_bytes;     /* in-memory inversion budget; 0: 256 MiB */
+    int n_threads;           /* analysis threads; 0: the number of CPUs */
+    double k1, b;            /* BM25 settings stored in the index; 0 and -1: 0.9 and 0.4 */
+    int wait_for_lock;       /* 1: wait for another writer; 0: fail with KQ_ELOCKED */
+    /* Progress, called from the building thread now and then; may be NULL. */
+    void (*progress)(void *ctx, uint64_t docs, uint64_t bytes_done, uint64_t bytes_total);
+    /* Warnings (skipped files, bad JSON lines); may be NULL. */
+    void (*warn)(void *ctx, const char *path, const char *msg);
+    /* Called once when the lock is held by another process and we wait for it. */
+    void (*waiting)(void *ctx, long holder_pid);
+    void *ctx;
+};
+
+struct kq_build_stats {
+    uint64_t documents;
+    uint64_t tokens;          /* tokens of KQ_FIELD_TEXT */
+    uint64_t terms;           /* distinct (field, term) keys */
+    uint64_t postings;        /* (term, document) pairs of KQ_FIELD_TEXT */
+    uint64_t positions;       /* positions of KQ_FIELD_TEXT (= tokens) */
+    uint64_t input_bytes;
+    uint64_t index_bytes;     /* all files of the new generation */
+    uint64_t postings_bytes;  /* POST section */
+    uint64_t positions_bytes; /* POSN section */
+    uint64_t store_bytes;     /* compressed document store */
+    uint64_t flushes;         /* in-memory runs written before the final merge */
+    uint64_t skipped;         /* inputs skipped with a warning */
+    uint64_t generation;
+    double seconds;
+};
+
+/* kq_index_build: indexes the files and folders in `paths` (folders recursively, hidden
+ * entries and binary files skipped with a warning; *.jsonl as one document per line) into
+ * the index directory `dir` (created if missing) and commits a new generation atomically.
+ * Takes the index's writer lock. Nothing the index held before is modified or removed
+ * until the new manifest is in place. Returns 0; KQ_ELOCKED; KQ_EIO/KQ_ENOSPC with `err`
+ * naming the file; KQ_EINVAL (no documents, bad options); KQ_ENOMEM. `stats` may be NULL. */
+int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
+                   const struct kq_build_opts *opts, struct kq_build_stats *stats,
+                   kq_error *err);
+
+/* ---- reading ---- */
+
+typedef struct kq_index kq_index;
+
+/* kq_index_open: opens the current generation of the index in `dir`, verifying the
+ * manifest and, in every segment, the header, the section table, every section checksum
+ * and the structural invariants. Returns 0, KQ_ENOTFOUND (no index there), KQ_ECORRUPT
+ * (the message names the file and section), KQ_EVERSION, KQ_EIO, KQ_ENOMEM.
+ * The caller owns `*out`: kq_index_close (accepts NULL). */
+int kq_index_open(const char *dir, kq_index **out, kq_error *err);
+void kq_index_close(kq_index *ix);
+
+struct kq_index_info {
+    uint64_t generation;
+    uint32_t n_segments;
+    uint32_t n_docs;
+    uint64_t total_len[KQ_N_FIELDS]; /* tokens per field over all documents */
+    double k1, b;
+    const char *language; /* valid until kq_index_close */
+};
+void kq_index_get_info(const kq_index *ix, struct kq_index_info *info);
+
+/* kq_index_verify: re-checks everything kq_index_open checks plus the deep invariants
+ * (every postings list decodes, doc ids and positions increase, df and cf agree, every
+ * stored document decompresses and hashes to its recorded XXH3). Calls `report` for each
+ * problem (which file, which section, what); returns 0 when none, else KQ_ECORRUPT. */
+int kq_index_verify(const char *dir, void (*report)(void *ctx, const char *msg), void *ctx,
+                    kq_error *err);
+
+/* Term statistics summed over the segments. */
+struct kq_term_stats {
+    uint32_t df;
+    uint64_t cf;
+};
+
+/* kq_index_lookup: the statistics of the analysed term `term` (`len` bytes) in `field`.
+ * Returns 0, KQ_ENOTFOUND, KQ_ECORRUPT. */
+int kq_index_lookup(const kq_index *ix, int field, const char *term, size_t len,
+                    struct kq_term_stats *st, kq_error *err);
+
+/* kq_index_prefix: calls `fn` for each distinct term of `field` starting with `prefix`
+ * (ascending byte order), at most `max` of them (0: no limit); `fn` returns nonzero to
+ * stop. The term bytes are valid during the call only. Returns 0, KQ_ELIMIT when more than
+ * `max` terms match (after reporting the first `max`), KQ_ECORRUPT, or fn's value. */
+int kq_index_prefix(const kq_index *ix, int field, const char *prefix, size_t len,
+                    size_t max,
+                    int (*fn)(void *ctx, const char *term, size_t len,
+                              const struct kq_term_stats *st),
+                    void *ctx, kq_error *err);
+
+/* ---- postings ---- */
+
+typedef struct kq_cursor kq_cursor;
+
+/* kq_cursor_open: a cursor over the postings of `term` in `field`, in increasing global
+ * doc id order. `*out` is NULL when the term does not occur (returns 0). Returns 0,
+ * KQ_ECORRUPT, KQ_ENOMEM. Close with kq_cursor_close (accepts NULL). */
+int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
+                   kq_cursor **out, kq_error *err);
+void kq_cursor_close(kq_cursor *c);
+/* The next document, or KQ_NO_DOC. */
+uint32_t kq_cursor_next(kq_cursor *c);
+/* The first document >= target (never moves backwards), or KQ_NO_DOC. */
+uint32_t kq_cursor_seek(kq_cursor *c, uint32_t target);
+uint32_t kq_cursor_doc(const kq_cursor *c);
+uint32_t kq_cursor_tf(const kq_cursor *c);
+/* Writes the current document's positions (tf of them) into `out`; returns tf, 0 when
+ * the index has no positions, KQ_ECORRUPT. */
+int kq_cursor_positions(kq_cursor *c, uint32_t *out, uint32_t cap);
+/* KQ_ECORRUPT once a cursor met malformed data (it then reports KQ_NO_DOC), else 0. */
+int kq_cursor_error(const kq_cursor *c);
+
+/* ---- documents ---- */
+
+struct kq_doc {
+    const char *id;    /* JSON-lines "_id", or the file's path as indexed */
+    size_t id_len;
+    const char *path;  /* the file holding the document */
+    size_t path_len;
+    const char *title;
+    size_t title_len;
+    uint32_t line;     /* 1-based line of the file where the document starts */
+    uint32_t len[KQ_N_FIELDS];
+    uint64_t size;     /* bytes of the document in its file */
+    int64_t mtime_ns;
+    uint64_t hash;     /* XXH3-64 of the document's bytes */
+    int format;        /* how its stored text is to be read (text.h kq_format) */
+};
+
+/* kq_index_doc: the table entry of `doc`. The strings are not NUL-terminated and live in
+ * the mapped segment: valid until kq_index_close. Returns 0, KQ_ENOTFOUND, KQ_ECORRUPT. */
+int kq_index_doc(const kq_index *ix, uint32_t doc, struct kq_doc *out, kq_error *err);
+
+/* kq_index_doc_len: the length of `doc` in `field` in tokens (0 when out of range). */
+uint32_t kq_index_doc_len(const kq_index *ix, int field, uint32_t doc);
+
+/* kq_index_doc_text: the stored text of `doc` (for files, the bytes of the file as it was
+ * indexed; for JSON-lines documents, the "text" value). `*text` is allocated and owned by
+ * the caller (free with kq_free). Returns 0, KQ_ENOTFOUND, KQ_ECORRUPT, KQ_ENOMEM. */
+int kq_index_doc_text(const kq_index *ix, uint32_t doc, char **text, size_t *len,
+                      kq_error *err);
+
+/* Frees memory handed out by libkq (NULL accepted). */
+void kq_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

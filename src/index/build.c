@@ -1,0 +1,1529 @@
+/* index/build.c: kq_index_build, from files to a committed generation.
+ *
+ * The pipeline: the calling thread walks the inputs in sorted order and reads documents
+ * into batches; analysis threads turn a batch into per-document term lists (extraction,
+ * tokenization, folding, stemming, aggregation by term) and compressed store blocks; the
+ * calling thread inverts finished batches in batch order into an in-memory run. When the
+ * run outgrows the memory budget it is flushed as a segment file; at the end the runs are
+ * merged into one segment and a new manifest is renamed into place.
+ *
+ * Invariants: document ids follow input order (deterministic whatever the thread count);
+ * nothing the previous generation references is touched before the new manifest is in
+ * place; every temporary file is named .tmp-* (or unlinked) and removed on failure or by
+ * the next writer.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zdict.h>
+#include <zstd.h>
+
+#include "index/build.h"
+#include "index/manifest.h"
+#include "index/reader.h"
+#include "index/segbuild.h"
+#include "text/text.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/bytes.h"
+#include "util/error.h"
+
+#define BATCH_DOCS 1024
+#define BATCH_BYTES (4u << 20)
+#define DICT_CAP (64u << 10)
+#define DICT_SAMPLE_CAP (4u << 10) /* bytes of each document used to train */
+#define MAX_THREADS 64
+#define BINARY_PROBE 8192
+
+/* ---- inputs ---- */
+
+struct input {
+    char *path;
+    int jsonl;
+    uint64_t size;
+    int64_t mtime_ns;
+};
+
+struct inputs {
+    struct input *v;
+    size_t n, cap;
+    uint64_t bytes;
+};
+
+static int inputs_add(struct inputs *in, const char *path, const struct stat *st, int jsonl)
+{
+    if (in->n == in->cap) {
+        size_t cap = in->cap ? 2 * in->cap : 64;
+        struct input *v = kq__realloc(in->v, cap * sizeof *v);
+        if (!v)
+            return KQ_ENOMEM;
+        in->v = v;
+        in->cap = cap;
+    }
+    struct input *e = &in->v[in->n];
+    if (!(e->path = kq__strndup(path, strlen(path))))
+        return KQ_ENOMEM;
+    e->jsonl = jsonl;
+    e->size = (uint64_t)st->st_size;
+    e->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    in->n++;
+    in->bytes += e->size;
+    return 0;
+}
+
+static void inputs_release(struct inputs *in)
+{
+    for (size_t i = 0; i < in->n; i++)
+        kq__free(in->v[i].path);
+    kq__free(in->v);
+    memset(in, 0, sizeof *in);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct walk {
+    struct inputs *in;
+    const struct kq_build_opts *opts;
+    dev_t index_dev;
+    ino_t index_ino;
+    uint64_t skipped;
+    kq_error *err;
+};
+
+static void warn(const struct kq_build_opts *o, const char *path, const char *msg)
+{
+    if (o->warn)
+        o->warn(o->ctx, path, msg);
+}
+
+/* A file whose first bytes hold a NUL is binary (git's and grep's rule). */
+static int looks_binary(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[BINARY_PROBE];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    return n > 0 && memchr(buf, '\0', (size_t)n) != NULL;
+}
+
+static int walk_path(struct walk *w, const char *path, int top, int depth)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (top)
+            return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path, strerror(errno));
+        warn(w->opts, path, strerror(errno));
+        w->skipped++;
+        return 0;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (st.st_dev == w->index_dev && st.st_ino == w->index_ino)
+            return 0; /* never index the index */
+        if (depth > 64) {
+            warn(w->opts, path, "directory nesting too deep, skipped");
+            w->skipped++;
+            return 0;
+        }
+        DIR *d = opendir(path);
+        if (!d) {
+            if (top)
+                return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path,
+                                 strerror(errno));
+            warn(w->opts, path, strerror(errno));
+            w->skipped++;
+            return 0;
+        }
+        char **names = NULL;
+        size_t n = 0, cap = 0;
+        int rc = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (de->d_name[0] == '.')
+                continue; /* hidden, . and .. */
+            if (n == cap) {
+                cap = cap ? 2 * cap : 32;
+                char **v = kq__realloc(names, cap * sizeof *v);
+                if (!v) {
+                    rc = kq__enomem(w->err);
+                    break;
+                }
+                names = v;
+            }
+            if (!(names[n] = kq__strndup(de->d_name, strlen(de->d_name)))) {
+                rc = kq__enomem(w->err);
+                break;
+            }
+            n++;
+        }
+        closedir(d);
+        if (!rc)
+            qsort(names, n, sizeof *names, cmp_str);
+        size_t plen = strlen(path);
+        int slash = plen && path[plen - 1] == '/';
+        for (size_t i = 0; i < n && !rc; i++) {
+            size_t l = plen + strlen(names[i]) + 2;
+            char *child = kq__malloc(l);
+            if (!child) {
+                rc = kq__enomem(w->err);
+                break;
+            }
+            snprintf(child, l, "%s%s%s", path, slash ? "" : "/", names[i]);
+            rc = walk_path(w, child, 0, depth + 1);
+            kq__free(child);
+        }
+        for (size_t i = 0; i < n; i++)
+            kq__free(names[i]);
+        kq__free(names);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        if (top) {
+            warn(w->opts, path, "not a regular file, skipped");
+            w->skipped++;
+        }
+        return 0;
+    }
+    if (access(path, R_OK) != 0) {
+        warn(w->opts, path, "permission denied, skipped");
+        w->skipped++;
+        return 0;
+    }
+    int jsonl = ends_with(path, ".jsonl");
+    if (!jsonl && looks_binary(path)) {
+        warn(w->opts, path, "binary file, skipped");
+        w->skipped++;
+        return 0;
+    }
+    if (inputs_add(w->in, path, &st, jsonl))
+        return kq__enomem(w->err);
+    return 0;
+}
+
+/* ---- batches ---- */
+
+/* A document read by the main thread. */
+struct rawdoc {
+    uint32_t input; /* index into inputs */
+    uint32_t line;  /* 1-based line (JSON lines) */
+    char *bytes;
+    size_t len;
+};
+
+/* What an analysis thread made of one document. */
+struct donedoc {
+    int ok;
+    char *msg;   /* warning when !ok */
+    char *id;    /* owned; NULL: the input's path */
+    size_t id_len;
+    char *title; /* owned */
+    size_t title_len;
+    uint64_t hash;
+    uint8_t format;
+    uint32_t len[KQ_N_FIELDS];
+    size_t terms_off, terms_len; /* in batch->terms */
+};
+
+struct cblock {
+    uint32_t first, n, raw_len; /* first: index among the batch's accepted documents */
+    size_t off, len;            /* in batch->store */
+};
+
+enum { SLOT_FREE, SLOT_READY, SLOT_BUSY, SLOT_DONE };
+
+struct batch {
+    int state;
+    int rc;
+    kq_error err;
+    struct rawdoc *docs;
+    struct donedoc *done;
+    uint32_t n;
+    size_t bytes;
+    kq_buf terms; /* per document: entries [u8 field][u8 len][term][varint n][tf, gaps] */
+    kq_buf store; /* compressed blocks */
+    struct cblock *blocks;
+    uint32_t n_blocks, cap_blocks;
+};
+
+static void batch_clear(struct batch *b)
+{
+    for (uint32_t i = 0; i < b->n; i++) {
+        kq__free(b->docs[i].bytes);
+        if (b->done) {
+            kq__free(b->done[i].msg);
+            kq__free(b->done[i].id);
+            kq__free(b->done[i].title);
+        }
+    }
+    if (b->done)
+        memset(b->done, 0, BATCH_DOCS * sizeof *b->done);
+    b->n = 0;
+    b->bytes = 0;
+    b->terms.len = 0;
+    b->store.len = 0;
+    b->n_blocks = 0;
+    b->rc = 0;
+    b->state = SLOT_FREE;
+}
+
+static void batch_release(struct batch *b)
+{
+    batch_clear(b);
+    kq__free(b->docs);
+    kq__free(b->done);
+    kq__free(b->blocks);
+    kq_buf_release(&b->terms);
+    kq_buf_release(&b->store);
+}
+
+/* ---- per-thread analysis ---- */
+
+struct tok {
+    uint32_t tid;
+    uint32_t pos;
+};
+
+struct worker {
+    struct builder *bld;
+    pthread_t thread;
+    kq_analyzer *an;
+    ZSTD_CCtx *cctx;
+    kq_storeblock sb;
+    /* per-document term aggregation */
+    uint32_t *slots; /* hash slots: tid + 1, 0 empty */
+    uint32_t n_slots;
+    kq_buf keys;                /* term bytes */
+    struct wterm {
+        uint32_t key_off, hash;
+        uint16_t key_len;
+        uint8_t field;
+        uint32_t count, fill;
+    } *terms;
+    uint32_t n_terms, cap_terms;
+    struct tok *toks;
+    size_t n_toks, cap_toks;
+    uint32_t *order;
+    size_t cap_order;
+    int field;
+    uint32_t n_field_toks;
+    int oom;
+};
+
+struct builder {
+    const char *dir;
+    const struct kq_build_opts *opts;
+    struct inputs in;
+    char language[32];
+    /* threads */
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    struct batch *slots;
+    uint32_t n_slots;
+    uint32_t next_submit, next_invert; /* sequence numbers; slot = seq % n_slots */
+    int stop;
+    struct worker *workers;
+    int n_workers;
+    /* zstd dictionary */
+    void *dict;
+    size_t dict_len;
+    ZSTD_CDict *cdict;
+    int dict_done;
+};
+
+static uint32_t hash_bytes(const uint8_t *p, size_t n, uint8_t field)
+{
+    uint64_t h = XXH3_64bits_withSeed(p, n, field);
+    return (uint32_t)h | 1u;
+}
+
+static int worker_grow_slots(struct worker *w)
+{
+    uint32_t n = w->n_slots ? 2 * w->n_slots : 1024;
+    uint32_t *s = kq__calloc(n, sizeof *s);
+    if (!s)
+        return KQ_ENOMEM;
+    for (uint32_t t = 0; t < w->n_terms; t++) {
+        uint32_t i = w->terms[t].hash & (n - 1);
+        while (s[i])
+            i = (i + 1) & (n - 1);
+        s[i] = t + 1;
+    }
+    kq__free(w->slots);
+    w->slots = s;
+    w->n_slots = n;
+    return 0;
+}
+
+static int on_token(void *ctx, const struct kq_token *t)
+{
+    struct worker *w = ctx;
+    uint32_t h = hash_bytes((const uint8_t *)t->term, t->len, (uint8_t)w->field);
+    if (2 * (w->n_terms + 1) > w->n_slots && worker_grow_slots(w))
+        return w->oom = KQ_ENOMEM;
+    uint32_t i = h & (w->n_slots - 1), tid;
+    for (;;) {
+        uint32_t s = w->slots[i];
+        if (!s) {
+            if (w->n_terms == w->cap_terms) {
+                uint32_t cap = w->cap_terms ? 2 * w->cap_terms : 256;
+                struct wterm *v = kq__realloc(w->terms, cap * sizeof *v);
+                if (!v)
+                    return w->oom = KQ_ENOMEM;
+                w->terms = v;
+                w->cap_terms = cap;
+            }
+            tid = w->n_terms++;
+            struct wterm *e = &w->terms[tid];
+            e->key_off = (uint32_t)w->keys.len;
+            e->key_len = (uint16_t)t->len;
+            e->hash = h;
+            e->field = (uint8_t)w->field;
+            e->count = 0;
+            if (kq_buf_append(&w->keys, t->term, t->len))
+                return w->oom = KQ_ENOMEM;
+            w->slots[i] = tid + 1;
+            break;
+        }
+        struct wterm *e = &w->terms[s - 1];
+        if (e->hash == h && e->key_len == t->len && e->field == w->field &&
+            !memcmp(w->keys.p + e->key_off, t->term, t->len)) {
+            tid = s - 1;
+            break;
+        }
+        i = (i + 1) & (w->n_slots - 1);
+    }
+    if (w->n_toks == w->cap_toks) {
+        size_t cap = w->cap_toks ? 2 * w->cap_toks : 4096;
+        struct tok *v = kq__realloc(w->toks, cap * sizeof *v);
+        if (!v)
+            return w->oom = KQ_ENOMEM;
+        w->toks = v;
+        w->cap_toks = cap;
+    }
+    w->toks[w->n_toks++] = (struct tok){tid, t->pos};
+    w->terms[tid].count++;
+    w->n_field_toks++;
+    return 0;
+}
+
+/* Analyses `text` into field `field` from position pos0; returns the tokens it produced. */
+static int analyze_field(struct worker *w, int field, const char *text, size_t len,
+                         uint32_t pos0, uint32_t *next_pos, uint32_t *n_toks)
+{
+    w->field = field;
+    w->n_field_toks = 0;
+    int rc = kq_analyze(w->an, text, len, pos0, 0, on_token, w, next_pos);
+    *n_toks = w->n_field_toks;
+    return rc ? KQ_ENOMEM : 0;
+}
+
+/* Writes the aggregated terms of the document into `out` and resets the aggregation. */
+static int emit_terms(struct worker *w, kq_buf *out)
+{
+    int rc = 0;
+    if (w->n_toks > w->cap_order) {
+        uint32_t *o = kq__realloc(w->order, w->n_toks * sizeof *o);
+        if (!o)
+            return KQ_ENOMEM;
+        w->order = o;
+        w->cap_order = w->n_toks;
+    }
+    /* counting sort of positions by term, stable, so positions stay increasing */
+    uint32_t acc = 0;
+    for (uint32_t t = 0; t < w->n_terms; t++) {
+        w->terms[t].fill = acc;
+        acc += w->terms[t].count;
+    }
+    for (size_t i = 0; i < w->n_toks; i++)
+        w->order[w->terms[w->toks[i].tid].fill++] = w->toks[i].pos;
+    uint8_t tmp[KQ_VARINT_MAX * 2];
+    kq_buf blob = KQ_BUF_INIT;
+    acc = 0;
+    for (uint32_t t = 0; t < w->n_terms && !rc; t++) {
+        struct wterm *e = &w->terms[t];
+        blob.len = 0;
+        if (kq_buf_put_varint(&blob, e->count)) {
+            rc = KQ_ENOMEM;
+            break;
+        }
+        uint32_t prev = 0;
+        for (uint32_t k = 0; k < e->count; k++) {
+            uint32_t p = w->order[acc + k];
+            if (kq_buf_put_varint(&blob, k ? p - prev : p)) {
+                rc = KQ_ENOMEM;
+                break;
+            }
+            prev = p;
+        }
+        acc += e->count;
+        tmp[0] = e->field;
+        tmp[1] = (uint8_t)e->key_len;
+        if (rc || kq_buf_append(out, tmp, 2) ||
+            kq_buf_append(out, w->keys.p + e->key_off, e->key_len) ||
+            kq_buf_put_varint(out, blob.len) || kq_buf_append(out, blob.p, blob.len))
+            rc = KQ_ENOMEM;
+    }
+    kq_buf_release(&blob);
+    /* reset */
+    if (w->n_slots) {
+        if (w->n_terms * 8 < w->n_slots) {
+            for (uint32_t t = 0; t < w->n_terms; t++) {
+                uint32_t i = w->terms[t].hash & (w->n_slots - 1);
+                while (w->slots[i] != t + 1)
+                    i = (i + 1) & (w->n_slots - 1);
+                w->slots[i] = 0;
+            }
+        } else {
+            memset(w->slots, 0, w->n_slots * sizeof *w->slots);
+        }
+    }
+    w->n_terms = 0;
+    w->n_toks = 0;
+    w->keys.len = 0;
+    return rc;
+}
+
+static int set_msg(char **msg, const char *text)
+{
+    *msg = kq__strndup(text, strlen(text));
+    return *msg ? 0 : KQ_ENOMEM;
+}
+
+static int add_block(struct batch *b, struct worker *w, uint32_t first, kq_error *err)
+{
+    if (!w->sb.n)
+        return 0;
+    if (b->n_blocks == b->cap_blocks) {
+        uint32_t cap = b->cap_blocks ? 2 * b->cap_blocks : 16;
+        struct cblock *v = kq__realloc(b->blocks, cap * sizeof *v);
+        if (!v)
+            return kq__enomem(err);
+        b->blocks = v;
+        b->cap_blocks = cap;
+    }
+    struct cblock *c = &b->blocks[b->n_blocks];
+    c->first = first;
+    c->n = w->sb.n;
+    c->off = b->store.len;
+    int rc = kq__storeblock_compress(&w->sb, w->cctx, w->bld->cdict, &b->store, &c->raw_len,
+                                     err);
+    if (rc)
+        return rc;
+    c->len = b->store.len - c->off;
+    b->n_blocks++;
+    return 0;
+}
+
+static int analyze_batch(struct worker *w, struct batch *b)
+{
+    struct builder *bld = w->bld;
+    kq_error *err = &b->err;
+    uint32_t accepted = 0, block_first = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        struct rawdoc *rd = &b->docs[i];
+        struct donedoc *dd = &b->done[i];
+        const struct input *in = &bld->in.v[rd->input];
+        const char *body, *title;
+        size_t body_len, title_len;
+        int title_in_body, rc = 0;
+        struct kq_json_doc jd = {0};
+        struct kq_extracted ex = {0};
+        dd->hash = XXH3_64bits(rd->bytes, rd->len);
+        if (in->jsonl) {
+            kq_error je;
+            rc = kq_jsonl_parse(rd->bytes, rd->len, &jd, &je);
+            if (rc == KQ_ENOMEM)
+                return kq__enomem(err);
+            if (rc) {
+                char m[300];
+                snprintf(m, sizeof m, "line %u: %s, skipped", rd->line, je.msg);
+                if (set_msg(&dd->msg, m))
+                    return kq__enomem(err);
+                continue;
+            }
+            dd->id = jd.id;
+            dd->id_len = jd.id_len;
+            jd.id = NULL;
+            body = jd.text, body_len = jd.text_len;
+            title = jd.title, title_len = jd.title_len;
+            title_in_body = 0;
+            dd->format = KQ_FORMAT_PLAIN;
+        } else {
+            enum kq_format fmt = kq_format_for_path(in->path);
+            if (kq_extract(fmt, rd->bytes, rd->len, &ex, NULL))
+                return kq__enomem(err);
+            body = ex.body, body_len = ex.body_len;
+            title = ex.title, title_len = ex.title_len;
+            title_in_body = ex.title_in_body;
+            dd->format = (uint8_t)fmt;
+        }
+        dd->title = kq__strndup(title, title_len);
+        dd->title_len = title_len;
+        uint32_t pos = 0, n = 0;
+        dd->terms_off = b->terms.len;
+        if (!dd->title)
+            rc = KQ_ENOMEM;
+        if (!rc && !title_in_body) {
+            rc = analyze_field(w, KQ_FIELD_TEXT, title, title_len, 0, &pos, &n);
+            dd->len[KQ_FIELD_TEXT] += n;
+            if (pos)
+                pos++; /* a gap: phrases do not run from the title into the body */
+        }
+        if (!rc) {
+            rc = analyze_field(w, KQ_FIELD_TEXT, body, body_len, pos, &pos, &n);
+            dd->len[KQ_FIELD_TEXT] += n;
+        }
+        if (!rc) {
+            rc = analyze_field(w, KQ_FIELD_TITLE, title, title_len, 0, &pos, &n);
+            dd->len[KQ_FIELD_TITLE] = n;
+        }
+        if (!rc)
+            rc = emit_terms(w, &b->terms);
+        dd->terms_len = b->terms.len - dd->terms_off;
+        /* stored text: the file's bytes, or the JSON document's text */
+        if (!rc) {
+            if (!w->sb.n)
+                block_first = accepted;
+            rc = in->jsonl ? kq__storeblock_add(&w->sb, jd.text, jd.text_len)
+                           : kq__storeblock_add(&w->sb, rd->bytes, rd->len);
+        }
+        kq_json_doc_release(&jd);
+        kq_extracted_release(&ex);
+        if (rc == KQ_ELIMIT) {
+            if (set_msg(&dd->msg, "document larger than 4 GiB, skipped"))
+                return kq__enomem(err);
+            continue;
+        }
+        if (rc)
+            return kq__enomem(err);
+        dd->ok = 1;
+        accepted++;
+        if (w->sb.raw.len >= KQ_STORE_BLOCK && (rc = add_block(b, w, block_first, err)))
+            return rc;
+    }
+    return add_block(b, w, block_first, err);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct builder *bld = w->bld;
+    pthread_mutex_lock(&bld->mu);
+    for (;;) {
+        struct batch *b = NULL;
+        for (uint32_t s = bld->next_invert; s != bld->next_submit; s++) {
+            struct batch *c = &bld->slots[s % bld->n_slots];
+            if (c->state == SLOT_READY) {
+                b = c;
+                break;
+            }
+        }
+        if (!b) {
+            if (bld->stop)
+                break;
+            pthread_cond_wait(&bld->work_cv, &bld->mu);
+            continue;
+        }
+        b->state = SLOT_BUSY;
+        pthread_mutex_unlock(&bld->mu);
+        kq_error_clear(&b->err);
+        int rc = analyze_batch(w, b);
+        pthread_mutex_lock(&bld->mu);
+        b->rc = rc;
+        b->state = SLOT_DONE;
+        pthread_cond_broadcast(&bld->done_cv);
+    }
+    pthread_mutex_unlock(&bld->mu);
+    return NULL;
+}
+
+/* ---- the in-memory run ---- */
+
+struct mterm {
+    uint32_t key_off; /* in run->keys: [field][term] */
+    uint32_t hash;
+    uint16_t key_len;
+    uint32_t last_doc;
+    uint32_t df;
+    kq_buf post; /* per posting: varint doc gap, then [varint tf][position gaps] */
+};
+
+struct mdoc {
+    uint32_t input;
+    uint32_t line;
+    uint64_t size;
+    uint64_t hash;
+    uint8_t format;
+    uint32_t len[KQ_N_FIELDS];
+    size_t id_off, id_len; /* in run->strs; id_len 0 with id_off SIZE_MAX: input path */
+    size_t title_off, title_len;
+};
+
+struct run {
+    struct mterm *terms;
+    uint32_t n_terms, cap_terms;
+    uint32_t *slots;
+    uint32_t n_slots;
+    kq_buf keys;
+    struct mdoc *docs;
+    uint32_t n_docs, cap_docs;
+    kq_buf strs;
+    kq_buf store;
+    struct cblock *blocks;
+    uint32_t n_blocks, cap_blocks;
+    size_t post_bytes; /* capacity held by term buffers */
+};
+
+static size_t run_memory(const struct run *r)
+{
+    return r->post_bytes + (size_t)r->cap_terms * sizeof *r->terms +
+           (size_t)r->n_slots * 4 + r->keys.cap + (size_t)r->cap_docs * sizeof *r->docs +
+           r->strs.cap + r->store.cap + (size_t)r->cap_blocks * sizeof *r->blocks;
+}
+
+static void run_reset(struct run *r)
+{
+    for (uint32_t t = 0; t < r->n_terms; t++)
+        kq_buf_release(&r->terms[t].post);
+    kq__free(r->terms);
+    kq__free(r->slots);
+    kq_buf_release(&r->keys);
+    kq__free(r->docs);
+    kq_buf_release(&r->strs);
+    kq_buf_release(&r->store);
+    kq__free(r->blocks);
+    memset(r, 0, sizeof *r);
+}
+
+static int run_grow_slots(struct run *r)
+{
+    uint32_t n = r->n_slots ? 2 * r->n_slots : 1u << 16;
+    uint32_t *s = kq__calloc(n, sizeof *s);
+    if (!s)
+        return KQ_ENOMEM;
+    for (uint32_t t = 0; t < r->n_terms; t++) {
+        uint32_t i = r->terms[t].hash & (n - 1);
+        while (s[i])
+            i = (i + 1) & (n - 1);
+        s[i] = t + 1;
+    }
+    kq__free(r->slots);
+    r->slots = s;
+    r->n_slots = n;
+    return 0;
+}
+
+static struct mterm *run_term(struct run *r, const uint8_t *key, size_t len)
+{
+    uint32_t h = hash_bytes(key, len, 0);
+    if (2 * (r->n_terms + 1) > r->n_slots && run_grow_slots(r))
+        return NULL;
+    uint32_t i = h & (r->n_slots - 1);
+    for (;;) {
+        uint32_t s = r->slots[i];
+        if (!s)
+            break;
+        struct mterm *e = &r->terms[s - 1];
+        if (e->hash == h && e->key_len == len && !memcmp(r->keys.p + e->key_off, key, len))
+            return e;
+        i = (i + 1) & (r->n_slots - 1);
+    }
+    if (r->n_terms == r->cap_terms) {
+        uint32_t cap = r->cap_terms ? 2 * r->cap_terms : 4096;
+        struct mterm *v = kq__realloc(r->terms, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        r->terms = v;
+        r->cap_terms = cap;
+    }
+    if (r->keys.len > UINT32_MAX - len || kq_buf_append(&r->keys, key, len))
+        return NULL;
+    struct mterm *e = &r->terms[r->n_terms];
+    memset(e, 0, sizeof *e);
+    e->key_off = (uint32_t)(r->keys.len - len);
+    e->key_len = (uint16_t)len;
+    e->hash = h;
+    r->slots[i] = ++r->n_terms;
+    return e;
+}
+
+/* Inverts one analysed batch into the run. */
+static int run_add_batch(struct run *r, struct builder *bld, struct batch *b,
+                         struct kq_build_stats *st, kq_error *err)
+{
+    uint32_t accepted = 0, first_doc = r->n_docs;
+    for (uint32_t i = 0; i < b->n; i++) {
+        struct donedoc *dd = &b->done[i];
+        const struct input *in = &bld->in.v[b->docs[i].input];
+        if (!dd->ok) {
+            warn(bld->opts, in->path, dd->msg ? dd->msg : "skipped");
+            st->skipped++;
+            continue;
+        }
+        if (r->n_docs == r->cap_docs) {
+            uint32_t cap = r->cap_docs ? 2 * r->cap_docs : 1024;
+            struct mdoc *v = kq__realloc(r->docs, cap * sizeof *v);
+            if (!v)
+                return kq__enomem(err);
+            r->docs = v;
+            r->cap_docs = cap;
+        }
+        uint32_t doc = r->n_docs;
+        struct mdoc *md = &r->docs[doc];
+        md->input = b->docs[i].input;
+        md->line = b->docs[i].line;
+        md->size = b->docs[i].len;
+        md->hash = dd->hash;
+        md->format = dd->format;
+        memcpy(md->len, dd->len, sizeof md->len);
+        md->id_off = dd->id ? r->strs.len : SIZE_MAX;
+        md->id_len = dd->id ? dd->id_len : 0;
+        if (dd->id && kq_buf_append(&r->strs, dd->id, dd->id_len))
+            return kq__enomem(err);
+        md->title_off = r->strs.len;
+        md->title_len = dd->title_len;
+        if (kq_buf_append(&r->strs, dd->title, dd->title_len))
+            return kq__enomem(err);
+        /* postings */
+        const uint8_t *p = b->terms.p + dd->terms_off, *end = p + dd->terms_len;
+        uint8_t key[KQ_KEY_MAX];
+        while (p < end) {
+            uint8_t field = p[0], len = p[1];
+            key[0] = field;
+            memcpy(key + 1, p + 2, len);
+            p += 2 + len;
+            uint64_t blob_len = 0;
+            p += kq_varint_get(p, end, &blob_len);
+            struct mterm *t = run_term(r, key, (size_t)len + 1);
+            if (!t)
+                return kq__enomem(err);
+            size_t before = t->post.cap;
+            if (kq_buf_put_varint(&t->post, t->df ? doc - t->last_doc : doc) ||
+                kq_buf_append(&t->post, p, (size_t)blob_len))
+                return kq__enomem(err);
+            r->post_bytes += t->post.cap - before;
+            t->last_doc = doc;
+            t->df++;
+            p += blob_len;
+        }
+        r->n_docs++;
+        accepted++;
+        st->documents++;
+        st->tokens += dd->len[KQ_FIELD_TEXT];
+        st->input_bytes += b->docs[i].len;
+    }
+    /* store blocks: batch-relative first doc -> run doc id */
+    for (uint32_t k = 0; k < b->n_blocks; k++) {
+        if (r->n_blocks == r->cap_blocks) {
+            uint32_t cap = r->cap_blocks ? 2 * r->cap_blocks : 64;
+            struct cblock *v = kq__realloc(r->blocks, cap * sizeof *v);
+            if (!v)
+                return kq__enomem(err);
+            r->blocks = v;
+            r->cap_blocks = cap;
+        }
+        struct cblock c = b->blocks[k];
+        c.first += first_doc;
+        size_t off = r->store.len;
+        if (kq_buf_append(&r->store, b->store.p + c.off, c.len))
+            return kq__enomem(err);
+        c.off = off;
+        r->blocks[r->n_blocks++] = c;
+    }
+    (void)accepted;
+    return 0;
+}
+
+static int cmp_terms(const void *a, const void *b, void *ctx)
+{
+    const struct run *r = ctx;
+    const struct mterm *x = &r->terms[*(const uint32_t *)a];
+    const struct mterm *y = &r->terms[*(const uint32_t *)b];
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp(r->keys.p + x->key_off, r->keys.p + y->key_off, n);
+    return c ? c : (int)x->key_len - (int)y->key_len;
+}
+
+/* Writes the run as a segment file at `path`. */
+static int run_flush(struct run *r, struct builder *bld, const char *path, uint64_t *size,
+                     uint64_t *post_bytes, uint64_t *pos_bytes, uint64_t *n_terms,
+                     kq_error *err)
+{
+    kq_segbuild sb;
+    int rc = kq__segbuild_init(&sb, bld->dir, 64u << 20, bld->language, bld->cdict, bld->dict,
+                               bld->dict_len, err);
+    if (rc)
+        return rc;
+    uint32_t *order = kq__malloc((r->n_terms ? r->n_terms : 1) * sizeof *order);
+    uint32_t *pos = NULL;
+    uint32_t pos_cap = 0;
+    if (!order) {
+        rc = kq__enomem(err);
+        goto out;
+    }
+    /* sources: each JSON-lines input met in this run, in order */
+    uint32_t last_input = UINT32_MAX, last_src = 0;
+    for (uint32_t d = 0; d < r->n_docs && !rc; d++) {
+        struct mdoc *md = &r->docs[d];
+        const struct input *in = &bld->in.v[md->input];
+        struct kq_docrec rec = {0};
+        if (in->jsonl) {
+            if (md->input != last_input) {
+                struct kq_srcrec src = {in->path, strlen(in->path), in->size, in->mtime_ns, 0};
+                uint32_t s;
+                if ((rc = kq__segbuild_source(&sb, &src, &s, err)))
+                    break;
+                last_input = md->input;
+                last_src = s + 1;
+            }
+            rec.src = last_src;
+            rec.id = (const char *)r->strs.p + md->id_off;
+            rec.id_len = md->id_len;
+        } else {
+            rec.id = in->path;
+            rec.id_len = strlen(in->path);
+        }
+        rec.title = (const char *)r->strs.p + md->title_off;
+        rec.title_len = md->title_len;
+        rec.line = md->line;
+        rec.size = md->size;
+        rec.mtime_ns = in->mtime_ns;
+        rec.hash = md->hash;
+        rec.format = md->format;
+        memcpy(rec.len, md->len, sizeof rec.len);
+        rc = kq__segbuild_doc_meta(&sb, &rec, err);
+    }
+    for (uint32_t k = 0; k < r->n_blocks && !rc; k++) {
+        struct cblock *c = &r->blocks[k];
+        rc = kq__segbuild_block(&sb, c->first, c->n, c->raw_len, r->store.p + c->off, c->len,
+                                err);
+    }
+    if (rc)
+        goto out;
+    for (uint32_t t = 0; t < r->n_terms; t++)
+        order[t] = t;
+    qsort_r(order, r->n_terms, sizeof *order, cmp_terms, r);
+    for (uint32_t k = 0; k < r->n_terms && !rc; k++) {
+        struct mterm *t = &r->terms[order[k]];
+        const uint8_t *key = r->keys.p + t->key_off;
+        kq__segbuild_term_begin(&sb, key[0]);
+        const uint8_t *p = t->post.p, *end = p + t->post.len;
+        uint32_t doc = 0;
+        for (uint32_t i = 0; i < t->df && !rc; i++) {
+            uint64_t gap = 0, tf = 0, g = 0;
+            p += kq_varint_get(p, end, &gap);
+            p += kq_varint_get(p, end, &tf);
+            doc = i ? doc + (uint32_t)gap : (uint32_t)gap;
+            if (tf > pos_cap) {
+                uint32_t cap = (uint32_t)tf * 2;
+                uint32_t *v = kq__realloc(pos, cap * sizeof *v);
+                if (!v) {
+                    rc = kq__enomem(err);
+                    break;
+                }
+                pos = v;
+                pos_cap = cap;
+            }
+            uint32_t cur = 0;
+            for (uint64_t j = 0; j < tf; j++) {
+                p += kq_varint_get(p, end, &g);
+                cur = j ? cur + (uint32_t)g : (uint32_t)g;
+                pos[j] = cur;
+            }
+            rc = kq__segbuild_term_add(&sb, doc, (uint32_t)tf, pos, err);
+        }
+        if (!rc)
+            rc = kq__segbuild_term_end(&sb, key, t->key_len, err);
+    }
+    if (!rc) {
+        *n_terms = sb.n_terms;
+        rc = kq__segbuild_finish(&sb, path, size, post_bytes, pos_bytes, err);
+    }
+out:
+    kq__free(order);
+    kq__free(pos);
+    kq__segbuild_release(&sb);
+    return rc;
+}
+
+/* ---- dictionary ---- */
+
+/* Trains the store's zstd dictionary on the first batch. A corpus too small or too uniform
+ * to train on gets no dictionary (blocks are then plain zstd frames). */
+static int train_dict(struct builder *bld, struct batch *b, kq_error *err)
+{
+    bld->dict_done = 1;
+    size_t total = 0;
+    for (uint32_t i = 0; i < b->n; i++)
+        total += b->docs[i].len < DICT_SAMPLE_CAP ? b->docs[i].len : DICT_SAMPLE_CAP;
+    if (b->n < 16 || total < 64 * 1024)
+        return 0;
+    uint8_t *samples = kq__malloc(total);
+    size_t *sizes = kq__malloc(b->n * sizeof *sizes);
+    bld->dict = kq__malloc(DICT_CAP);
+    if (!samples || !sizes || !bld->dict) {
+        kq__free(samples);
+        kq__free(sizes);
+        return kq__enomem(err);
+    }
+    size_t off = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        size_t l = b->docs[i].len < DICT_SAMPLE_CAP ? b->docs[i].len : DICT_SAMPLE_CAP;
+        memcpy(samples + off, b->docs[i].bytes, l);
+        sizes[i] = l;
+        off += l;
+    }
+    size_t cap = total / 16 < DICT_CAP ? total / 16 : DICT_CAP;
+    size_t r = ZDICT_trainFromBuffer(bld->dict, cap, samples, sizes, b->n);
+    kq__free(samples);
+    kq__free(sizes);
+    if (ZDICT_isError(r)) {
+        kq__free(bld->dict);
+        bld->dict = NULL;
+        return 0;
+    }
+    bld->dict_len = r;
+    bld->cdict = ZSTD_createCDict(bld->dict, bld->dict_len, KQ_STORE_LEVEL);
+    if (!bld->cdict)
+        return kq__enomem(err);
+    return 0;
+}
+
+/* ---- the lock ---- */
+
+int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), void *ctx,
+                     int *fd_out, kq_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return kq__error(err, KQ_EIO, -1, "cannot open '%s': %s", path, strerror(errno));
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_SETLK, &fl) == 0) {
+        *fd_out = fd;
+        return 0;
+    }
+    struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    long pid = fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK ? (long)q.l_pid : -1;
+    if (!wait) {
+        close(fd);
+        return kq__error(err, KQ_ELOCKED, -1,
+                         "index '%s' is being written by another process (pid %ld)", dir, pid);
+    }
+    if (waiting)
+        waiting(ctx, pid);
+    while (fcntl(fd, F_SETLKW, &fl) != 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return kq__error(err, KQ_EIO, -1, "cannot lock '%s': %s", path, strerror(e));
+        }
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* Removes files of the index directory that no manifest references: old segments and
+ * temporaries of a writer that died. Called with the lock held. */
+static void remove_unreferenced(const char *dir, const struct kq_manifest *m)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        int drop = 0;
+        if (!strncmp(n, ".tmp-", 5)) {
+            drop = 1;
+        } else if (!strncmp(n, "seg_", 4) && ends_with(n, ".kq")) {
+            drop = 1;
+            for (uint32_t i = 0; i < m->n_segs && drop; i++) {
+                char name[64];
+                kq__segment_name(m->segs[i].number, name, sizeof name);
+                if (!strcmp(name, n))
+                    drop = 0;
+            }
+        }
+        if (drop) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, n);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* ---- reading inputs ---- */
+
+static int read_file(const char *path, char **out, size_t *len, kq_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kq__error(err, KQ_EIO, -1, "cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return kq__error(err, KQ_EIO, -1, "cannot stat '%s': %s", path, strerror(errno));
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *buf = kq__malloc(cap);
+    if (!buf) {
+        close(fd);
+        return kq__enomem(err);
+    }
+    for (;;) {
+        if (n == cap) {
+            char *v = kq__realloc(buf, cap * 2);
+            if (!v) {
+                kq__free(buf);
+                close(fd);
+                return kq__enomem(err);
+            }
+            buf = v;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            kq__free(buf);
+            close(fd);
+            return kq__error(err, KQ_EIO, -1, "cannot read '%s': %s", path, strerror(e));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* ---- orchestration ---- */
+
+struct reader {
+    uint32_t input;  /* current input */
+    FILE *jf;        /* open JSON-lines input */
+    uint32_t line;
+    char *lbuf;
+    size_t lcap;
+};
+
+/* Fills `b` with the next documents. Returns 0 (b->n == 0 at the end of input) or error. */
+static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, kq_error *err)
+{
+    while (b->n < BATCH_DOCS && b->bytes < BATCH_BYTES && rd->input < bld->in.n) {
+        const struct input *in = &bld->in.v[rd->input];
+        struct rawdoc *d = &b->docs[b->n];
+        memset(d, 0, sizeof *d);
+        d->input = rd->input;
+        if (!in->jsonl) {
+            int rc = read_file(in->path, &d->bytes, &d->len, err);
+            if (rc)
+                return rc;
+            d->line = 1;
+            b->n++;
+            b->bytes += d->len;
+            rd->input++;
+            continue;
+        }
+        if (!rd->jf) {
+            rd->jf = fopen(in->path, "rb");
+            if (!rd->jf)
+                return kq__error(err, KQ_EIO, -1, "cannot open '%s': %s", in->path,
+                                 strerror(errno));
+            rd->line = 0;
+        }
+        ssize_t n = getline(&rd->lbuf, &rd->lcap, rd->jf);
+        if (n < 0) {
+            int bad = ferror(rd->jf);
+            fclose(rd->jf);
+            rd->jf = NULL;
+            if (bad)
+                return kq__error(err, KQ_EIO, -1, "cannot read '%s'", in->path);
+            rd->input++;
+            continue;
+        }
+        rd->line++;
+        size_t l = (size_t)n;
+        while (l && (rd->lbuf[l - 1] == '\n' || rd->lbuf[l - 1] == '\r'))
+            l--;
+        size_t s = 0;
+        while (s < l && (rd->lbuf[s] == ' ' || rd->lbuf[s] == '\t'))
+            s++;
+        if (s == l)
+            continue; /* blank line */
+        if (!(d->bytes = kq__strndup(rd->lbuf, l)))
+            return kq__enomem(err);
+        d->len = l;
+        d->line = rd->line;
+        b->n++;
+        b->bytes += l;
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void stop_workers(struct builder *bld)
+{
+    pthread_mutex_lock(&bld->mu);
+    bld->stop = 1;
+    pthread_cond_broadcast(&bld->work_cv);
+    pthread_mutex_unlock(&bld->mu);
+    for (int i = 0; i < bld->n_workers; i++)
+        if (bld->workers[i].thread)
+            pthread_join(bld->workers[i].thread, NULL);
+}
+
+static int file_size(const char *path, uint64_t *size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
+                   const struct kq_build_opts *opts_in, struct kq_build_stats *stats,
+                   kq_error *err)
+{
+    struct kq_build_opts opts = {0};
+    if (opts_in)
+        opts = *opts_in;
+    struct kq_build_stats st;
+    memset(&st, 0, sizeof st);
+    double t0 = now_s();
+    if (!opts.language)
+        opts.language = "english";
+    if (!kq_language_valid(opts.language))
+        return kq__error(err, KQ_EINVAL, -1, "unknown language '%s' (a Snowball name or 'none')",
+                         opts.language);
+    if (opts.k1 == 0)
+        opts.k1 = 0.9;
+    if (opts.b < 0)
+        opts.b = 0.4;
+    if (!(opts.k1 > 0 && opts.k1 <= 100) || !(opts.b >= 0 && opts.b <= 1))
+        return kq__error(err, KQ_EINVAL, -1, "BM25 settings out of range (0 < k1 <= 100, "
+                                             "0 <= b <= 1)");
+    size_t budget = opts.memory_bytes ? opts.memory_bytes : (size_t)256 << 20;
+    if (!n_paths)
+        return kq__error(err, KQ_EINVAL, -1, "nothing to index");
+
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return kq__error(err, KQ_EIO, -1, "cannot create '%s': %s", dir, strerror(errno));
+    struct stat dst;
+    if (stat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode))
+        return kq__error(err, KQ_EIO, -1, "'%s' is not a directory", dir);
+
+    int lock_fd = -1;
+    int rc = kq__lock_acquire(dir, opts.wait_for_lock, opts.waiting, opts.ctx, &lock_fd, err);
+    if (rc)
+        return rc;
+
+    struct builder bld;
+    memset(&bld, 0, sizeof bld);
+    bld.dir = dir;
+    bld.opts = &opts;
+    snprintf(bld.language, sizeof bld.language, "%s", opts.language);
+    struct run run;
+    memset(&run, 0, sizeof run);
+    struct reader rdr = {0};
+    struct kq_manifest old = {0}, man = {0};
+    char **runs = NULL;
+    size_t n_runs = 0;
+    int threads_started = 0;
+    pthread_mutex_init(&bld.mu, NULL);
+    pthread_cond_init(&bld.work_cv, NULL);
+    pthread_cond_init(&bld.done_cv, NULL);
+
+    rc = kq__manifest_read(dir, &old, err);
+    if (rc == KQ_ENOTFOUND) {
+        rc = 0;
+        old.next_segment = 1;
+    }
+    if (rc)
+        goto out;
+
+    struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err};
+    for (size_t i = 0; i < n_paths && !rc; i++)
+        rc = walk_path(&w, paths[i], 1, 0);
+    st.skipped = w.skipped;
+    if (rc)
+        goto out;
+    if (!bld.in.n) {
+        rc = kq__error(err, KQ_EINVAL, -1, "no documents found to index");
+        goto out;
+    }
+
+    /* threads */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = opts.n_threads > 0 ? opts.n_threads : (ncpu > 0 ? (int)ncpu : 1);
+    if (nt > MAX_THREADS)
+        nt = MAX_THREADS;
+    bld.n_workers = nt;
+    bld.n_slots = (uint32_t)nt * 2 + 2;
+    bld.slots = kq__calloc(bld.n_slots, sizeof *bld.slots);
+    bld.workers = kq__calloc((size_t)nt, sizeof *bld.workers);
+    if (!bld.slots || !bld.workers) {
+        rc = kq__enomem(err);
+        goto out;
+    }
+    for (uint32_t s = 0; s < bld.n_slots; s++) {
+        bld.slots[s].docs = kq__calloc(BATCH_DOCS, sizeof *bld.slots[s].docs);
+        bld.slots[s].done = kq__calloc(BATCH_DOCS, sizeof *bld.slots[s].done);
+        if (!bld.slots[s].docs || !bld.slots[s].done) {
+            rc = kq__enomem(err);
+            goto out;
+        }
+    }
+    for (int i = 0; i < nt; i++) {
+        struct worker *wk = &bld.workers[i];
+        wk->bld = &bld;
+        kq__storeblock_init(&wk->sb);
+        if ((rc = kq_analyzer_new(opts.language, &wk->an, err)))
+            goto out;
+        if (!(wk->cctx = ZSTD_createCCtx())) {
+            rc = kq__enomem(err);
+            goto out;
+        }
+    }
+
+    double last_progress = 0;
+    for (;;) {
+        /* submit while there is input and a free slot */
+        struct batch *b = &bld.slots[bld.next_submit % bld.n_slots];
+        int have_input = rdr.input < bld.in.n;
+        if (have_input && bld.next_submit - bld.next_invert < bld.n_slots) {
+            if ((rc = fill_batch(&bld, &rdr, b, err)))
+                goto out;
+            if (!b->n)
+                continue;
+            if (!bld.dict_done && (rc = train_dict(&bld, b, err)))
+                goto out;
+            if (!threads_started) {
+                for (int i = 0; i < nt; i++) {
+                    if (pthread_create(&bld.workers[i].thread, NULL, worker_main,
+                                       &bld.workers[i]) != 0) {
+                        bld.workers[i].thread = 0;
+                        rc = kq__error(err, KQ_EINTERNAL, -1, "cannot start a thread");
+                        goto out;
+                    }
+                }
+                threads_started = 1;
+            }
+            pthread_mutex_lock(&bld.mu);
+            b->state = SLOT_READY;
+            bld.next_submit++;
+            pthread_cond_signal(&bld.work_cv);
+            pthread_mutex_unlock(&bld.mu);
+            continue;
+        }
+        if (bld.next_invert == bld.next_submit)
+            break; /* all inverted, no input left */
+        /* invert the oldest batch once done */
+        struct batch *ob = &bld.slots[bld.next_invert % bld.n_slots];
+        pthread_mutex_lock(&bld.mu);
+        while (ob->state != SLOT_DONE)
+            pthread_cond_wait(&bld.done_cv, &bld.mu);
+        pthread_mutex_unlock(&bld.mu);
+        if (ob->rc) {
+            rc = ob->rc;
+            if (err)
+                *err = ob->err;
+            goto out;
+        }
+        if ((rc = run_add_batch(&run, &bld, ob, &st, err)))
+            goto out;
+        pthread_mutex_lock(&bld.mu);
+        batch_clear(ob);
+        bld.next_invert++;
+        pthread_mutex_unlock(&bld.mu);
+        if (run_memory(&run) >= budget) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/.tmp-%ld-run-%zu.kq", dir, (long)getpid(), n_runs);
+            char **v = kq__realloc(runs, (n_runs + 1) * sizeof *v);
+            if (!v) {
+                rc = kq__enomem(err);
+                goto out;
+            }
+            runs = v;
+            if (!(runs[n_runs] = kq__strndup(path, strlen(path)))) {
+                rc = kq__enomem(err);
+                goto out;
+            }
+            n_runs++;
+            uint64_t sz, pb, nb, nterms;
+            if ((rc = run_flush(&run, &bld, path, &sz, &pb, &nb, &nterms, err)))
+                goto out;
+            run_reset(&run);
+            st.flushes++;
+        }
+        double t = now_s();
+        if (opts.progress && t - last_progress > 0.1) {
+            opts.progress(opts.ctx, st.documents, st.input_bytes, bld.in.bytes);
+            last_progress = t;
+        }
+    }
+    stop_workers(&bld);
+    threads_started = 0;
+    if (opts.progress)
+        opts.progress(opts.ctx, st.documents, st.input_bytes, bld.in.bytes);
+    if (!st.documents) {
+        rc = kq__error(err, KQ_EINVAL, -1, "no documents found to index");
+        goto out;
+    }
+
+    /* the final segment */
+    uint64_t seg_no = old.next_segment ? old.next_segment : 1;
+    char name[64], seg_path[4096];
+    kq__segment_name(seg_no, name, sizeof name);
+    snprintf(seg_path, sizeof seg_path, "%s/%s", dir, name);
+    unlink(seg_path); /* an orphan of a writer that died; no manifest references it */
+    uint64_t seg_size = 0;
+    if (!n_runs) {
+        rc = run_flush(&run, &bld, seg_path, &seg_size, &st.postings_bytes, &st.positions_bytes,
+                       &st.terms, err);
+    } else {
+        if (run.n_docs) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/.tmp-%ld-run-%zu.kq", dir, (long)getpid(), n_runs);
+            char **v = kq__realloc(runs, (n_runs + 1) * sizeof *v);
+            if (!v || !(v[n_runs] = kq__strndup(path, strlen(path)))) {
+                if (v)
+                    runs = v;
+                rc = kq__enomem(err);
+                goto out;
+            }
+            runs = v;
+            n_runs++;
+            uint64_t sz, pb, nb, nterms;
+            if ((rc = run_flush(&run, &bld, path, &sz, &pb, &nb, &nterms, err)))
+                goto out;
+            st.flushes++;
+        }
+        run_reset(&run);
+        rc = kq__merge_files(dir, (const char *const *)runs, n_runs, bld.language, bld.cdict,
+                             bld.dict, bld.dict_len, seg_path, &seg_size, &st.postings_bytes,
+                             &st.positions_bytes, &st.terms, err);
+    }
+    if (rc)
+        goto out;
+    /* the commit */
+    kq_segfile sf;
+    if ((rc = kq__segment_map(&sf, seg_path, 0, err)))
+        goto out;
+    uint64_t checksum = kq_get_le64(sf.map + 56);
+    kq__segment_unmap(&sf);
+    man.generation = old.generation + 1;
+    man.next_segment = seg_no + 1;
+    man.k1 = opts.k1;
+    man.b = opts.b;
+    snprintf(man.language, sizeof man.language, "%s", bld.language);
+    struct kq_manifest_seg ms = {seg_no, seg_size, (uint32_t)st.documents, checksum};
+    man.segs = &ms;
+    man.n_segs = 1;
+    rc = kq__fsync_dir(dir, err);
+    if (!rc)
+        rc = kq__manifest_write(dir, &man, err);
+    if (rc) {
+        unlink(seg_path);
+        man.segs = NULL;
+        goto out;
+    }
+    remove_unreferenced(dir, &man);
+    man.segs = NULL;
+    st.generation = man.generation;
+    st.index_bytes = seg_size;
+    {
+        uint64_t ms_size = 0;
+        char mp[4096];
+        snprintf(mp, sizeof mp, "%s/%s", dir, KQ_MANIFEST_NAME);
+        if (!file_size(mp, &ms_size))
+            st.index_bytes += ms_size;
+    }
+    st.positions = 0;
+    {
+        kq_seg sg;
+        if (!kq__seg_open(&sg, seg_path, 0, NULL)) {
+            st.postings = sg.n_postings;
+            st.positions = sg.n_positions;
+            st.store_bytes = sg.f.sec[KQ_SEC_DSTO].len;
+            kq__seg_close(&sg);
+        }
+    }
+
+out:
+    if (threads_started)
+        stop_workers(&bld);
+    if (rdr.jf)
+        fclose(rdr.jf);
+    free(rdr.lbuf); /* getline's buffer comes from malloc */
+    for (size_t i = 0; i < n_runs; i++) {
+        unlink(runs[i]);
+        kq__free(runs[i]);
+    }
+    kq__free(runs);
+    run_reset(&run);
+    if (bld.slots)
+        for (uint32_t s = 0; s < bld.n_slots; s++)
+            batch_release(&bld.slots[s]);
+    kq__free(bld.slots);
+    if (bld.workers) {
+        for (int i = 0; i < bld.n_workers; i++) {
+            struct worker *wk = &bld.workers[i];
+            kq_analyzer_free(wk->an);
+            ZSTD_freeCCtx(wk->cctx);
+            kq__storeblock_release(&wk->sb);
+            kq__free(wk->slots);
+            kq__free(wk->terms);
+            kq__free(wk->toks);
+            kq__free(wk->order);
+            kq_buf_release(&wk->keys);
+        }
+    }
+    kq__free(bld.workers);
+    ZSTD_freeCDict(bld.cdict);
+    kq__free(bld.dict);
+    inputs_release(&bld.in);
+    kq__manifest_release(&old);
+    pthread_mutex_destroy(&bld.mu);
+    pthread_cond_destroy(&bld.work_cv);
+    pthread_cond_destroy(&bld.done_cv);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    st.seconds = now_s() - t0;
+    if (stats)
+        *stats = st;
+    return rc;
+}

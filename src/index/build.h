@@ -1,0 +1,35 @@
+/* index/build.h: internals shared by the index writer (build.c) and merger (merge.c). */
+#ifndef KQ_INDEX_BUILD_H
+#define KQ_INDEX_BUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zstd.h>
+
+#include "kq/error.h"
+
+/* kq__lock_acquire: takes the writer lock of index `dir` (an fcntl lock on dir/LOCK, released
+ * by the kernel when the process dies, so there is no stale lock to clean up). With `wait`,
+ * calls `waiting(ctx, holder_pid)` once and blocks; without, fails with KQ_ELOCKED naming
+ * the holder. `*fd` receives the descriptor to close to release the lock. */
+int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), void *ctx,
+                     int *fd, kq_error *err);
+
+/* kq__merge_files: merges the segment files `paths` (documents in the given order) into one
+ * new segment at `out`, streaming term by term. Store blocks made with the same dictionary
+ * (`cdict`/`dict`) are copied as they are; others are decompressed and compressed again.
+ * `*size`, `*post_bytes`, `*pos_bytes`, `*n_terms` receive the new segment's figures. */
+int kq__merge_files(const char *dir, const char *const *paths, size_t n, const char *language,
+                    const ZSTD_CDict *cdict, const void *dict, size_t dict_len, const char *out,
+                    uint64_t *size, uint64_t *post_bytes, uint64_t *pos_bytes,
+                    uint64_t *n_terms, kq_error *err);
+
+struct kq_segbuild;
+struct kq_seg;
+/* kq__merge_segments: adds the documents and terms of the open segments `segs` to the
+ * builder `b` (see kq__merge_files); `dict_hash` is the XXH3 of the builder's dictionary
+ * (0: none). */
+int kq__merge_segments(struct kq_segbuild *b, struct kq_seg *segs, size_t n, uint64_t dict_hash,
+                       kq_error *err);
+
+#endif

@@ -1,0 +1,209 @@
+/* index/check.c: kq_index_verify, the deep check behind `kq-index --check`.
+ *
+ * Beyond what opening verifies (manifest, headers, section table, checksums, section
+ * sizes), it decodes everything: every term's postings (doc ids increasing and in range,
+ * tf >= 1, df and cf as the dictionary says, positions increasing), that each document's
+ * length equals the tfs summed over its terms, every document-table entry, and every store
+ * block (decompresses; a file's stored bytes hash to its recorded XXH3).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "index/reader.h"
+#include "util/alloc.h"
+#include "util/bytes.h"
+#include "util/error.h"
+
+struct checker {
+    void (*report)(void *ctx, const char *msg);
+    void *ctx;
+    uint64_t problems;
+};
+
+static void problem(struct checker *c, const char *fmt, ...) KQ_PRINTF(2, 3);
+static void problem(struct checker *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->problems++;
+    if (c->report && c->problems <= 100)
+        c->report(c->ctx, msg);
+}
+
+static int check_terms(struct checker *c, const kq_seg *s, kq_error *err)
+{
+    uint64_t *sum[KQ_N_FIELDS] = {0};
+    uint32_t *pos = NULL, pos_cap = 0;
+    int rc = 0;
+    for (int f = 0; f < KQ_N_FIELDS; f++)
+        if (!(sum[f] = kq__calloc(s->n_docs ? s->n_docs : 1, sizeof *sum[f])))
+            rc = kq__enomem(err);
+    kq_termdict_iter it;
+    if (!rc && kq_termdict_seek(&s->td, &it, NULL, 0, err)) {
+        problem(c, "segment '%s': term dictionary: %s", s->f.name, err ? err->msg : "corrupt");
+        goto out;
+    }
+    const uint8_t *key;
+    size_t len;
+    struct kq_term_meta m;
+    uint64_t n_terms = 0, n_post = 0;
+    while (!rc) {
+        kq_error e;
+        int r = kq_termdict_next(&it, &key, &len, &m, &e);
+        if (r < 0) {
+            problem(c, "segment '%s': section 'TDIC': %s", s->f.name, e.msg);
+            break;
+        }
+        if (r == 0)
+            break;
+        n_terms++;
+        if (!len || key[0] >= KQ_N_FIELDS) {
+            problem(c, "segment '%s': section 'TDIC': term %llu has an unknown field",
+                    s->f.name, (unsigned long long)n_terms);
+            continue;
+        }
+        int field = key[0];
+        kq_postings_cursor pc;
+        if (kq_postings_open(&pc, s->f.sec[KQ_SEC_POST].p, s->f.sec[KQ_SEC_POST].len,
+                             s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, &m, &e)) {
+            problem(c, "segment '%s': term '%.*s': %s", s->f.name, (int)len - 1,
+                    (const char *)key + 1, e.msg);
+            continue;
+        }
+        uint32_t d, df = 0, prev = 0;
+        uint64_t cf = 0;
+        int bad = 0;
+        while ((d = kq_postings_next(&pc)) != KQ_DOC_END) {
+            uint32_t tf = kq_postings_tf(&pc);
+            if (d >= s->n_docs || (df && d <= prev) || tf == 0) {
+                bad = 1;
+                break;
+            }
+            if (tf > pos_cap) {
+                uint32_t *v = kq__realloc(pos, (size_t)tf * 2 * sizeof *v);
+                if (!v) {
+                    rc = kq__enomem(err);
+                    break;
+                }
+                pos = v;
+                pos_cap = tf * 2;
+            }
+            int np = kq_postings_positions(&pc, pos);
+            if (np != (int)tf) {
+                bad = 2;
+                break;
+            }
+            for (uint32_t k = 1; k < tf; k++)
+                if (pos[k] <= pos[k - 1])
+                    bad = 2;
+            sum[field][d] += tf;
+            prev = d;
+            df++;
+            cf += tf;
+        }
+        if (kq_postings_error(&pc))
+            bad = 3;
+        kq_postings_close(&pc);
+        n_post += df;
+        if (bad)
+            problem(c, "segment '%s': term '%.*s': malformed %s in section '%s'", s->f.name,
+                    (int)len - 1, (const char *)key + 1,
+                    bad == 2 ? "positions" : "postings", bad == 2 ? "POSN" : "POST");
+        else if (df != m.df || cf != m.cf)
+            problem(c, "segment '%s': term '%.*s': dictionary says df %u cf %llu, postings "
+                       "hold df %u cf %llu (section 'TDIC')",
+                    s->f.name, (int)len - 1, (const char *)key + 1, m.df,
+                    (unsigned long long)m.cf, df, (unsigned long long)cf);
+    }
+    if (!rc && n_terms != s->n_terms)
+        problem(c, "segment '%s': META says %llu terms, the dictionary holds %llu", s->f.name,
+                (unsigned long long)s->n_terms, (unsigned long long)n_terms);
+    if (!rc && n_post != s->n_postings)
+        problem(c, "segment '%s': META says %llu postings, the lists hold %llu", s->f.name,
+                (unsigned long long)s->n_postings, (unsigned long long)n_post);
+    for (uint32_t d = 0; d < s->n_docs && !rc; d++)
+        for (int f = 0; f < KQ_N_FIELDS; f++)
+            if (sum[f][d] != kq__seg_dl(s, f, d)) {
+                problem(c, "segment '%s': document %u: length %u in section 'DLEN' but its "
+                           "terms occur %llu times",
+                        s->f.name, d, kq__seg_dl(s, f, d), (unsigned long long)sum[f][d]);
+                break;
+            }
+out:
+    for (int f = 0; f < KQ_N_FIELDS; f++)
+        kq__free(sum[f]);
+    kq__free(pos);
+    return rc;
+}
+
+static int check_docs(struct checker *c, const kq_seg *s, kq_error *err)
+{
+    for (uint32_t d = 0; d < s->n_docs; d++) {
+        struct kq_doc doc;
+        kq_error e;
+        if (kq__seg_doc(s, d, &doc, &e)) {
+            problem(c, "%s (document %u)", e.msg, d);
+            continue;
+        }
+        if (doc.format > 2)
+            problem(c, "segment '%s': document %u has unknown format %d in section 'DOCT'",
+                    s->f.name, d, doc.format);
+    }
+    for (uint32_t k = 0; k < s->n_blocks; k++) {
+        uint8_t *raw;
+        size_t raw_len;
+        kq_error e;
+        int rc = kq__seg_block(s, k, &raw, &raw_len, &e);
+        if (rc == KQ_ENOMEM)
+            return kq__enomem(err);
+        if (rc) {
+            problem(c, "%s (store block %u)", e.msg, k);
+            continue;
+        }
+        const uint8_t *x = s->dsix + (size_t)k * KQ_DSIX_ENTRY;
+        uint32_t first = kq_get_le32(x), n = kq_get_le32(raw);
+        size_t off = 4 + 4 * (size_t)n;
+        for (uint32_t i = 0; i < n; i++) {
+            size_t l = kq_get_le32(raw + 4 + 4 * (size_t)i);
+            struct kq_doc doc;
+            if (!kq__seg_doc(s, first + i, &doc, NULL) && doc.path == doc.id &&
+                (doc.size != l || XXH3_64bits(raw + off, l) != doc.hash))
+                problem(c, "segment '%s': document %u: stored text does not match its hash "
+                           "in section 'DSTO'",
+                        s->f.name, first + i);
+            off += l;
+        }
+        kq__free(raw);
+    }
+    return 0;
+}
+
+int kq_index_verify(const char *dir, void (*report)(void *ctx, const char *msg), void *ctx,
+                    kq_error *err)
+{
+    struct checker c = {report, ctx, 0};
+    kq_index *ix;
+    int rc = kq_index_open(dir, &ix, err);
+    if (rc) {
+        if (report && err)
+            report(ctx, err->msg);
+        return rc;
+    }
+    for (uint32_t i = 0; i < ix->n_segs && !rc; i++) {
+        rc = check_terms(&c, &ix->segs[i], err);
+        if (!rc)
+            rc = check_docs(&c, &ix->segs[i], err);
+    }
+    kq_index_close(ix);
+    if (rc)
+        return rc;
+    if (c.problems)
+        return kq__error(err, KQ_ECORRUPT, -1, "%llu problem%s found in '%s'",
+                         (unsigned long long)c.problems, c.problems == 1 ? "" : "s", dir);
+    return 0;
+}

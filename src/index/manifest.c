@@ -1,0 +1,189 @@
+/* index/manifest.c: reading and atomically replacing the MANIFEST.
+ * Invariant: a MANIFEST on disk is always complete (written to a temporary name, fsynced,
+ * renamed, directory fsynced), so a reader sees the old or the new generation. */
+#include "index/manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "index/segment.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/bytes.h"
+#include "util/error.h"
+
+void kq__segment_name(uint64_t number, char *buf, size_t size)
+{
+    snprintf(buf, size, "seg_%08llu.kq", (unsigned long long)number);
+}
+
+static double get_f64(const uint8_t *p)
+{
+    uint64_t u = kq_get_le64(p);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static void put_f64(uint8_t *p, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    kq_put_le64(p, u);
+}
+
+int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_error *err)
+{
+    memset(m, 0, sizeof *m);
+    if (len < KQ_MANIFEST_HEAD + 8 || memcmp(p, KQ_MANIFEST_MAGIC, 8) != 0)
+        return kq__error(err, KQ_ECORRUPT, 0, "manifest: bad magic or truncated (%zu bytes)",
+                         len);
+    if (XXH3_64bits(p, len - 8) != kq_get_le64(p + len - 8))
+        return kq__error(err, KQ_ECORRUPT, (int64_t)len - 8, "manifest: checksum mismatch");
+    if (kq_get_le16(p + 8) != KQ_MANIFEST_VERSION)
+        return kq__error(err, KQ_EVERSION, 8, "manifest: format version %u is not supported",
+                         kq_get_le16(p + 8));
+    uint32_t n = kq_get_le32(p + 12);
+    if (n > KQ_MANIFEST_MAX_SEGMENTS ||
+        len != KQ_MANIFEST_HEAD + (size_t)n * KQ_MANIFEST_ENTRY + 8)
+        return kq__error(err, KQ_ECORRUPT, 12, "manifest: %u segments do not fit %zu bytes", n,
+                         len);
+    m->generation = kq_get_le64(p + 16);
+    m->next_segment = kq_get_le64(p + 24);
+    m->k1 = get_f64(p + 32);
+    m->b = get_f64(p + 40);
+    if (!(m->k1 >= 0 && m->k1 <= 100) || !(m->b >= 0 && m->b <= 1))
+        return kq__error(err, KQ_ECORRUPT, 32, "manifest: BM25 settings out of range");
+    memcpy(m->language, p + 48, 32);
+    if (m->language[31] != '\0')
+        return kq__error(err, KQ_ECORRUPT, 48, "manifest: language not terminated");
+    m->segs = kq__calloc(n ? n : 1, sizeof *m->segs);
+    if (!m->segs)
+        return kq__enomem(err);
+    m->n_segs = n;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = p + KQ_MANIFEST_HEAD + (size_t)i * KQ_MANIFEST_ENTRY;
+        m->segs[i].number = kq_get_le64(e);
+        m->segs[i].file_size = kq_get_le64(e + 8);
+        m->segs[i].n_docs = kq_get_le32(e + 16);
+        m->segs[i].checksum = kq_get_le64(e + 24);
+        if (m->segs[i].number >= m->next_segment ||
+            (i && m->segs[i].number <= m->segs[i - 1].number)) {
+            kq__manifest_release(m);
+            return kq__error(err, KQ_ECORRUPT, e - p, "manifest: segment numbers out of order");
+        }
+    }
+    return 0;
+}
+
+int kq__manifest_read(const char *dir, struct kq_manifest *m, kq_error *err)
+{
+    memset(m, 0, sizeof *m);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, KQ_MANIFEST_NAME);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return kq__error(err, KQ_ENOTFOUND, -1, "no index in '%s' (no %s)", dir,
+                             KQ_MANIFEST_NAME);
+        return kq__error(err, KQ_EIO, -1, "cannot open '%s': %s", path, strerror(errno));
+    }
+    struct stat st;
+    size_t max = KQ_MANIFEST_HEAD + (size_t)KQ_MANIFEST_MAX_SEGMENTS * KQ_MANIFEST_ENTRY + 8;
+    if (fstat(fd, &st) != 0 || st.st_size < 0 || (size_t)st.st_size > max) {
+        close(fd);
+        return kq__error(err, KQ_ECORRUPT, -1, "manifest '%s': bad size", path);
+    }
+    size_t len = (size_t)st.st_size;
+    uint8_t *p = kq__malloc(len ? len : 1);
+    if (!p) {
+        close(fd);
+        return kq__enomem(err);
+    }
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, p + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    int rc = got == len ? kq__manifest_parse(p, len, m, err)
+                        : kq__error(err, KQ_EIO, -1, "cannot read '%s'", path);
+    kq__free(p);
+    return rc;
+}
+
+int kq__manifest_write(const char *dir, const struct kq_manifest *m, kq_error *err)
+{
+    kq_buf b = KQ_BUF_INIT;
+    if (kq_buf_put_zeros(&b, KQ_MANIFEST_HEAD + (size_t)m->n_segs * KQ_MANIFEST_ENTRY))
+        return kq__enomem(err);
+    memcpy(b.p, KQ_MANIFEST_MAGIC, 8);
+    kq_put_le16(b.p + 8, KQ_MANIFEST_VERSION);
+    kq_put_le32(b.p + 12, m->n_segs);
+    kq_put_le64(b.p + 16, m->generation);
+    kq_put_le64(b.p + 24, m->next_segment);
+    put_f64(b.p + 32, m->k1);
+    put_f64(b.p + 40, m->b);
+    memcpy(b.p + 48, m->language, strnlen(m->language, 31));
+    for (uint32_t i = 0; i < m->n_segs; i++) {
+        uint8_t *e = b.p + KQ_MANIFEST_HEAD + (size_t)i * KQ_MANIFEST_ENTRY;
+        kq_put_le64(e, m->segs[i].number);
+        kq_put_le64(e + 8, m->segs[i].file_size);
+        kq_put_le32(e + 16, m->segs[i].n_docs);
+        kq_put_le64(e + 24, m->segs[i].checksum);
+    }
+    if (kq_buf_put_u64(&b, XXH3_64bits(b.p, b.len))) {
+        kq_buf_release(&b);
+        return kq__enomem(err);
+    }
+    char tmp[4096], path[4096];
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%s", dir, (long)getpid(), KQ_MANIFEST_NAME);
+    snprintf(path, sizeof path, "%s/%s", dir, KQ_MANIFEST_NAME);
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = kq__error(err, KQ_EIO, -1, "cannot create '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    size_t off = 0;
+    while (off < b.len && !rc) {
+        ssize_t w = write(fd, b.p + off, b.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            rc = kq__error(err, errno == ENOSPC ? KQ_ENOSPC : KQ_EIO, -1,
+                           "cannot write '%s': %s", tmp, strerror(errno));
+        else
+            off += (size_t)w;
+    }
+    if (!rc && fsync(fd) != 0)
+        rc = kq__error(err, KQ_EIO, -1, "cannot fsync '%s': %s", tmp, strerror(errno));
+    close(fd);
+    if (!rc && rename(tmp, path) != 0)
+        rc = kq__error(err, KQ_EIO, -1, "cannot rename '%s': %s", tmp, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    else
+        rc = kq__fsync_dir(dir, err);
+out:
+    kq_buf_release(&b);
+    return rc;
+}
+
+void kq__manifest_release(struct kq_manifest *m)
+{
+    if (!m)
+        return;
+    kq__free(m->segs);
+    m->segs = NULL;
+    m->n_segs = 0;
+}

@@ -1,0 +1,46 @@
+/* index/manifest.h: the MANIFEST file naming an index's live segments and its settings
+ * (FORMAT.md, "Manifest"). Written under a temporary name, fsynced and renamed into place:
+ * the rename is the commit.
+ */
+#ifndef KQ_INDEX_MANIFEST_H
+#define KQ_INDEX_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kq/error.h"
+
+#define KQ_MANIFEST_NAME "MANIFEST"
+#define KQ_MANIFEST_MAGIC "KQMANIF\0"
+#define KQ_MANIFEST_VERSION 1
+#define KQ_MANIFEST_HEAD 80
+#define KQ_MANIFEST_ENTRY 48
+#define KQ_MANIFEST_MAX_SEGMENTS 4096
+
+struct kq_manifest_seg {
+    uint64_t number;    /* file seg_<number>.kq */
+    uint64_t file_size;
+    uint32_t n_docs;
+    uint64_t checksum;  /* the segment header's checksum field */
+};
+
+struct kq_manifest {
+    uint64_t generation;
+    uint64_t next_segment;
+    double k1, b;
+    char language[32];
+    uint32_t n_segs;
+    struct kq_manifest_seg *segs; /* owned */
+};
+
+/* Parses manifest bytes. Returns 0, KQ_ECORRUPT, KQ_EVERSION, KQ_ENOMEM. */
+int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_error *err);
+/* Reads dir/MANIFEST. KQ_ENOTFOUND when there is none. */
+int kq__manifest_read(const char *dir, struct kq_manifest *m, kq_error *err);
+/* Writes dir/MANIFEST atomically (temporary name, fsync, rename, fsync dir). */
+int kq__manifest_write(const char *dir, const struct kq_manifest *m, kq_error *err);
+void kq__manifest_release(struct kq_manifest *m);
+/* The file name of segment `number` ("seg_00000001.kq") into buf. */
+void kq__segment_name(uint64_t number, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,730 @@
+/* index/postings.c: the postings codec (writer and cursor) and impact reduction.
+ *
+ * A term's postings are its skip table (only when it has two blocks or more), then its
+ * blocks: full blocks of 128 documents bit-packed (doc-id gaps minus 1, then tf - 1, each
+ * with its width byte), and a last partial block in variable-byte form. A term with one
+ * block stores no skip table: its block-max impacts are the term's, kept in the term
+ * dictionary, so a df = 1 term with a small doc id costs one byte here. Positions go to a
+ * separate stream, per posting tf varints (first absolute, then gaps), in doc order.
+ * The bytes are specified in FORMAT-postings.md; the rule numbers P1... below refer to it.
+ *
+ * Invariant of the cursor: every pointer it dereferences was checked against the ranges
+ * given to kq_postings_open; any violation sets err = KQ_ECORRUPT and the cursor ends.
+ */
+#include "index/postings.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/bitpack.h"
+#include "util/alloc.h"
+#include "util/bytes.h"
+#include "util/error.h"
+
+#define DOC_MAX (UINT32_MAX - 1) /* largest valid doc id: KQ_DOC_END is reserved */
+#define SKIP_MAX_BYTES (3 * KQ_VARINT_MAX + 1 + 2 * KQ_VARINT_MAX * KQ_IMPACTS_MAX)
+#define BLOCK_MAX_BYTES (2 + 2 * 16 * 32)
+#define TAIL_MAX_BYTES (KQ_BLOCK_SIZE * 2 * KQ_VARINT_MAX)
+
+/* ---- impacts ---- */
+
+static int impact_cmp(const void *a, const void *b)
+{
+    const struct kq_impact *x = a, *y = b;
+    if (x->tf != y->tf)
+        return x->tf < y->tf ? -1 : 1;
+    /* dl descending: scanning from the end meets each tf's smallest dl first */
+    if (x->dl != y->dl)
+        return x->dl > y->dl ? -1 : 1;
+    return 0;
+}
+
+/* BM25's shape with k1 = 1.2, b = 0.75 and `avgdl`, used only to choose which neighbours
+ * to merge: any choice keeps an upper bound, this one loses little for typical stats. */
+static double shape(uint32_t tf, uint32_t dl, double avgdl)
+{
+    double t = tf;
+    return t / (t + 1.2 * (0.25 + 0.75 * (double)dl / avgdl));
+}
+
+uint32_t kq_impacts_reduce(struct kq_impact *imp, uint32_t n, uint32_t max)
+{
+    if (n == 0)
+        return 0;
+    if (max == 0)
+        max = 1;
+    qsort(imp, n, sizeof *imp, impact_cmp);
+    /* keep a pair iff its dl is below every dl of the pairs with a larger or equal tf */
+    uint32_t w = n;
+    uint32_t min_dl = 0;
+    for (uint32_t i = n; i-- > 0;) {
+        if (w == n || imp[i].dl < min_dl) {
+            min_dl = imp[i].dl;
+            imp[--w] = imp[i];
+        }
+    }
+    uint32_t k = n - w;
+    memmove(imp, imp + w, k * sizeof *imp);
+    /* now tf and dl both strictly increase */
+    if (k <= max)
+        return k;
+    double avgdl = 0;
+    for (uint32_t i = 0; i < k; i++)
+        avgdl += imp[i].dl;
+    avgdl = avgdl / k;
+    if (avgdl < 1)
+        avgdl = 1;
+    while (k > max) {
+        uint32_t best = 0;
+        double best_cost = 0;
+        for (uint32_t t = 0; t + 1 < k; t++) {
+            double a = shape(imp[t].tf, imp[t].dl, avgdl);
+            double b = shape(imp[t + 1].tf, imp[t + 1].dl, avgdl);
+            double cost = shape(imp[t + 1].tf, imp[t].dl, avgdl) - (a > b ? a : b);
+            if (t == 0 || cost < best_cost) {
+                best = t;
+                best_cost = cost;
+            }
+        }
+        /* (tf_t, dl_t), (tf_t+1, dl_t+1) -> (tf_t+1, dl_t): dominates both */
+        imp[best].tf = imp[best + 1].tf;
+        memmove(imp + best + 1, imp + best + 2, (k - best - 2) * sizeof *imp);
+        k--;
+    }
+    return k;
+}
+
+/* ---- writer ---- */
+
+struct kq_postings_writer {
+    kq_buf *pos;
+    int with_pos;
+    int in_term;
+    uint64_t pos_bytes;      /* positions bytes of the term so far */
+    uint64_t block_pos;      /* pos_bytes at the current block's first posting */
+    uint64_t prev_block_pos; /* pos offset of the previous flushed block */
+    uint32_t docs[KQ_BLOCK_SIZE], tfs[KQ_BLOCK_SIZE], dls[KQ_BLOCK_SIZE];
+    uint32_t n; /* postings in the current block */
+    uint32_t df;
+    uint64_t cf;
+    uint32_t last_doc;       /* last doc added; valid when df > 0 */
+    uint32_t prev_last;      /* last doc of the previous flushed block */
+    uint32_t n_blocks;       /* flushed blocks */
+    uint64_t prev_block_len; /* byte length of the previous flushed block */
+    kq_buf skips, blocks;    /* the term's skip table and blocks so far */
+    struct kq_impact *timp;  /* the term's frontier so far */
+    uint32_t n_timp, cap_timp;
+    struct kq_impact bimp[KQ_BLOCK_SIZE];
+    uint32_t gaps[KQ_BLOCK_SIZE];
+};
+
+int kq_postings_writer_new(kq_postings_writer **out)
+{
+    *out = kq__calloc(1, sizeof **out);
+    return *out ? 0 : KQ_ENOMEM;
+}
+
+void kq_postings_writer_free(kq_postings_writer *w)
+{
+    if (!w)
+        return;
+    kq_buf_release(&w->skips);
+    kq_buf_release(&w->blocks);
+    kq__free(w->timp);
+    kq__free(w);
+}
+
+void kq_postings_writer_begin(kq_postings_writer *w, kq_buf *pos, int with_positions)
+{
+    w->pos = pos;
+    w->with_pos = with_positions && pos;
+    w->in_term = 1;
+    w->pos_bytes = w->block_pos = w->prev_block_pos = 0;
+    w->n = w->df = 0;
+    w->cf = 0;
+    w->last_doc = w->prev_last = 0;
+    w->n_blocks = 0;
+    w->prev_block_len = 0;
+    kq_buf_reset(&w->skips);
+    kq_buf_reset(&w->blocks);
+    w->n_timp = 0;
+}
+
+size_t kq__impacts_put(uint8_t *p, const struct kq_impact *imp, uint32_t n)
+{
+    size_t k = kq_varint_put(p, n - 1);
+    k += kq_varint_put(p + k, imp[0].tf - 1);
+    k += kq_varint_put(p + k, imp[0].dl);
+    for (uint32_t i = 1; i < n; i++) {
+        k += kq_varint_put(p + k, imp[i].tf - imp[i - 1].tf - 1);
+        k += kq_varint_put(p + k, imp[i].dl - imp[i - 1].dl - 1);
+    }
+    return k;
+}
+
+/* Writes the current block (packed when full, variable-byte otherwise) and, unless it is
+ * the term's only block, its skip entry. Reserves everything first: on KQ_ENOMEM nothing
+ * changed. */
+static int flush_block(kq_postings_writer *w, int last)
+{
+    uint32_t n = w->n;
+    int need_skip = !(last && w->n_blocks == 0);
+    if (w->n_timp + n > w->cap_timp) {
+        uint32_t cap = w->cap_timp ? w->cap_timp : 256;
+        while (cap < w->n_timp + n)
+            cap *= 2;
+        struct kq_impact *t = kq__realloc(w->timp, cap * sizeof *t);
+        if (!t)
+            return KQ_ENOMEM;
+        w->timp = t;
+        w->cap_timp = cap;
+    }
+    if (kq_buf_reserve(&w->blocks, n == KQ_BLOCK_SIZE ? BLOCK_MAX_BYTES : TAIL_MAX_BYTES))
+        return KQ_ENOMEM;
+    if (need_skip && kq_buf_reserve(&w->skips, SKIP_MAX_BYTES))
+        return KQ_ENOMEM;
+
+    /* block-level frontier, folded into the term's */
+    for (uint32_t i = 0; i < n; i++) {
+        w->bimp[i].tf = w->tfs[i];
+        w->bimp[i].dl = w->dls[i];
+    }
+    uint32_t nb = kq_impacts_reduce(w->bimp, n, UINT32_MAX);
+    memcpy(w->timp + w->n_timp, w->bimp, nb * sizeof *w->bimp);
+    w->n_timp = kq_impacts_reduce(w->timp, w->n_timp + nb, UINT32_MAX);
+    nb = kq_impacts_reduce(w->bimp, nb, KQ_IMPACTS_MAX);
+
+    uint64_t base = w->n_blocks ? (uint64_t)w->prev_last + 1 : 0;
+    uint8_t *out = w->blocks.p + w->blocks.len;
+    size_t len = 0;
+    if (n == KQ_BLOCK_SIZE) {
+        for (uint32_t i = 0; i < n; i++) {
+            w->gaps[i] = (uint32_t)(w->docs[i] - base);
+            base = (uint64_t)w->docs[i] + 1;
+        }
+        uint32_t wd = kq__bitpack_bits(w->gaps);
+        out[len++] = (uint8_t)wd;
+        kq__bitpack_pack(w->gaps, wd, out + len);
+        len += kq__bitpack_size(wd);
+        for (uint32_t i = 0; i < n; i++)
+            w->gaps[i] = w->tfs[i] - 1;
+        uint32_t wt = kq__bitpack_bits(w->gaps);
+        out[len++] = (uint8_t)wt;
+        kq__bitpack_pack(w->gaps, wt, out + len);
+        len += kq__bitpack_size(wt);
+    } else {
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t gap = w->docs[i] - base;
+            base = (uint64_t)w->docs[i] + 1;
+            len += kq_varint_put(out + len, gap << 1 | (w->tfs[i] == 1));
+            if (w->tfs[i] > 1)
+                len += kq_varint_put(out + len, w->tfs[i] - 2);
+        }
+    }
+    w->blocks.len += len;
+
+    if (need_skip) {
+        uint8_t *s = w->skips.p + w->skips.len;
+        size_t k = 0;
+        uint32_t ld = w->docs[n - 1];
+        k += kq_varint_put(s + k, w->n_blocks ? ld - w->prev_last - 1 : ld);
+        if (w->n_blocks) {
+            k += kq_varint_put(s + k, w->prev_block_len);
+            if (w->with_pos)
+                k += kq_varint_put(s + k, w->block_pos - w->prev_block_pos);
+        }
+        k += kq__impacts_put(s + k, w->bimp, nb);
+        w->skips.len += k;
+    }
+    w->prev_last = w->docs[n - 1];
+    w->prev_block_len = len;
+    w->prev_block_pos = w->block_pos;
+    w->block_pos = w->pos_bytes;
+    w->n_blocks++;
+    w->n = 0;
+    return 0;
+}
+
+int kq_postings_writer_add(kq_postings_writer *w, uint32_t doc, uint32_t tf, uint32_t dl,
+                           const uint32_t *positions)
+{
+    if (!w->in_term || tf == 0 || doc > DOC_MAX || (w->df && doc <= w->last_doc))
+        return KQ_EINVAL;
+    if (w->with_pos) {
+        if (!positions)
+            return KQ_EINVAL;
+        for (uint32_t i = 1; i < tf; i++)
+            if (positions[i] <= positions[i - 1])
+                return KQ_EINVAL;
+    }
+    if (w->n == KQ_BLOCK_SIZE && flush_block(w, 0))
+        return KQ_ENOMEM;
+    if (w->with_pos) {
+        if (kq_buf_reserve(w->pos, (size_t)tf * 5))
+            return KQ_ENOMEM;
+        uint8_t *p = w->pos->p + w->pos->len;
+        size_t k = kq_varint_put(p, positions[0]);
+        for (uint32_t i = 1; i < tf; i++)
+            k += kq_varint_put(p + k, positions[i] - positions[i - 1]);
+        w->pos->len += k;
+        w->pos_bytes += k;
+    }
+    w->docs[w->n] = doc;
+    w->tfs[w->n] = tf;
+    w->dls[w->n] = dl;
+    w->n++;
+    w->df++;
+    w->cf += tf;
+    w->last_doc = doc;
+    return 0;
+}
+
+int kq_postings_writer_end(kq_postings_writer *w, kq_buf *docs, uint64_t docs_base,
+                           uint64_t pos_base, struct kq_term_meta *meta)
+{
+    if (!w->in_term || w->df == 0)
+        return KQ_EINVAL;
+    if (w->n && flush_block(w, 1))
+        return KQ_ENOMEM;
+    size_t skip_len = w->n_blocks > 1 ? w->skips.len : 0;
+    if (kq_buf_reserve(docs, skip_len + w->blocks.len))
+        return KQ_ENOMEM;
+    memset(meta, 0, sizeof *meta);
+    meta->df = w->df;
+    meta->cf = w->cf;
+    meta->doc_off = docs_base + docs->len;
+    meta->doc_len = skip_len + w->blocks.len;
+    if (w->with_pos) {
+        meta->pos_off = pos_base + w->pos->len - w->pos_bytes;
+        meta->pos_len = w->pos_bytes;
+    } else {
+        meta->pos_off = pos_base + (w->pos ? w->pos->len : 0);
+        meta->pos_len = 0;
+    }
+    /* timp is a frontier already; reduce it into the meta */
+    uint32_t n = w->n_timp;
+    meta->n_impacts = kq_impacts_reduce(w->timp, n, KQ_IMPACTS_MAX);
+    memcpy(meta->impacts, w->timp, meta->n_impacts * sizeof *w->timp);
+    if (skip_len)
+        memcpy(docs->p + docs->len, w->skips.p, skip_len);
+    memcpy(docs->p + docs->len + skip_len, w->blocks.p, w->blocks.len);
+    docs->len += skip_len + w->blocks.len;
+    w->in_term = 0;
+    return 0;
+}
+
+/* ---- cursor ---- */
+
+static uint32_t corrupt(kq_postings_cursor *c)
+{
+    c->err = KQ_ECORRUPT;
+    c->doc = KQ_DOC_END;
+    c->block = c->n_blocks;
+    c->n_in = c->i = 0;
+    return KQ_DOC_END;
+}
+
+static uint64_t blocks_len(const kq_postings_cursor *c)
+{
+    return (uint64_t)(c->docs_end - c->blocks);
+}
+
+static uint32_t block_count(const kq_postings_cursor *c, uint32_t b)
+{
+    return b < c->n_full ? KQ_BLOCK_SIZE : c->df - c->n_full * KQ_BLOCK_SIZE;
+}
+
+/* Reads impacts (P9); returns the bytes used or 0 when malformed. */
+size_t kq__impacts_get(const uint8_t *p, const uint8_t *end, struct kq_impact *imp,
+                       uint32_t *n_out)
+{
+    uint64_t v, tf, dl;
+    size_t k, n = 0;
+    if (!(k = kq_varint_get(p, end, &v)) || v >= KQ_IMPACTS_MAX)
+        return 0;
+    n += k;
+    uint32_t cnt = (uint32_t)v + 1;
+    if (!(k = kq_varint_get(p + n, end, &tf)) || tf >= UINT32_MAX)
+        return 0;
+    n += k;
+    if (!(k = kq_varint_get(p + n, end, &dl)) || dl > UINT32_MAX)
+        return 0;
+    n += k;
+    tf += 1;
+    imp[0].tf = (uint32_t)tf;
+    imp[0].dl = (uint32_t)dl;
+    for (uint32_t i = 1; i < cnt; i++) {
+        uint64_t dt, dd;
+        if (!(k = kq_varint_get(p + n, end, &dt)) || dt >= UINT32_MAX)
+            return 0;
+        n += k;
+        if (!(k = kq_varint_get(p + n, end, &dd)) || dd >= UINT32_MAX)
+            return 0;
+        n += k;
+        tf += dt + 1;
+        dl += dd + 1;
+        if (tf > UINT32_MAX || dl > UINT32_MAX)
+            return 0;
+        imp[i].tf = (uint32_t)tf;
+        imp[i].dl = (uint32_t)dl;
+    }
+    *n_out = cnt;
+    return n;
+}
+
+/* Decodes block `b` into docs_buf/tfs_buf (P2-P8). Returns 0 or KQ_ECORRUPT. */
+static int decode_block(kq_postings_cursor *c, uint32_t b)
+{
+    const struct kq_skip *sk = &c->skips[b];
+    uint64_t off = sk->doc_off;
+    uint64_t end = b + 1 < c->n_blocks ? c->skips[b + 1].doc_off : blocks_len(c);
+    const uint8_t *p = c->blocks + off, *pe = c->blocks + end;
+    uint32_t n = block_count(c, b);
+    uint64_t base = b ? (uint64_t)c->skips[b - 1].last_doc + 1 : 0;
+    uint64_t sum = 0;
+    uint32_t max_tf = 0;
+    c->decoded = UINT32_MAX;
+    if (b < c->n_full) {
+        if (pe - p < 2)
+            return KQ_ECORRUPT;
+        uint32_t wd = p[0];
+        if (wd > 32 || (uint64_t)(pe - p) < 2 + kq__bitpack_size(wd))
+            return KQ_ECORRUPT;
+        uint32_t wt = p[1 + kq__bitpack_size(wd)];
+        if (wt > 32 || (uint64_t)(pe - p) != 2 + kq__bitpack_size(wd) + kq__bitpack_size(wt))
+            return KQ_ECORRUPT;
+        kq__bitpack_unpack(p + 1, wd, c->docs_buf);
+        kq__bitpack_unpack(p + 2 + kq__bitpack_size(wd), wt, c->tfs_buf);
+        uint32_t *d = c->docs_buf;
+        for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++) {
+            base += d[i];
+            d[i] = (uint32_t)base;
+            base++;
+        }
+        if (base - 1 > DOC_MAX)
+            return KQ_ECORRUPT;
+        uint32_t *t = c->tfs_buf;
+        if (wt == 32) { /* tf - 1 = 2^32 - 1 would wrap tf to 0 (P5) */
+            for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++)
+                if (t[i] == UINT32_MAX)
+                    return KQ_ECORRUPT;
+        }
+        for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++) {
+            t[i] += 1;
+            sum += t[i];
+            max_tf = t[i] > max_tf ? t[i] : max_tf;
+        }
+    } else {
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t v, x;
+            size_t k = kq_varint_get(p, pe, &v);
+            if (!k)
+                return KQ_ECORRUPT;
+            p += k;
+            base += v >> 1;
+            if (base > DOC_MAX)
+                return KQ_ECORRUPT;
+            c->docs_buf[i] = (uint32_t)base;
+            base++;
+            if (v & 1) {
+                x = 1;
+            } else {
+                if (!(k = kq_varint_get(p, pe, &x)) || x > UINT32_MAX - 2)
+                    return KQ_ECORRUPT;
+                p += k;
+                x += 2;
+            }
+            c->tfs_buf[i] = (uint32_t)x;
+            sum += x;
+            max_tf = (uint32_t)x > max_tf ? (uint32_t)x : max_tf;
+        }
+        if (p != pe)
+            return KQ_ECORRUPT;
+    }
+    if (c->n_blocks > 1 && c->docs_buf[n - 1] != sk->last_doc)
+        return KQ_ECORRUPT;
+    if (max_tf > sk->impacts[sk->n_impacts - 1].tf)
+        return KQ_ECORRUPT;
+    if (b == c->sum_blocks) {
+        c->tf_sum += sum;
+        c->sum_blocks++;
+    }
+    c->decoded = b;
+    c->pos_doc_index = UINT32_MAX;
+    return 0;
+}
+
+/* Parses the skip table of a term with two blocks or more (P10-P13). */
+static int parse_skips(kq_postings_cursor *c, int has_pos, uint64_t pos_len)
+{
+    const uint8_t *p = c->docs, *end = c->docs_end;
+    uint64_t last = 0, off = 0, poff = 0;
+    for (uint32_t b = 0; b < c->n_blocks; b++) {
+        struct kq_skip *sk = &c->skips[b];
+        uint64_t v;
+        size_t k = kq_varint_get(p, end, &v);
+        if (!k)
+            return KQ_ECORRUPT;
+        p += k;
+        last = b ? last + 1 + v : v;
+        if (v > DOC_MAX || last > DOC_MAX)
+            return KQ_ECORRUPT;
+        if (b) {
+            if (!(k = kq_varint_get(p, end, &v)) || v < 2 || v > BLOCK_MAX_BYTES ||
+                (v - 2) % 16)
+                return KQ_ECORRUPT;
+            p += k;
+            off += v;
+            if (has_pos) {
+                if (!(k = kq_varint_get(p, end, &v)) || v < KQ_BLOCK_SIZE || v > pos_len)
+                    return KQ_ECORRUPT;
+                p += k;
+                poff += v;
+                if (poff > pos_len)
+                    return KQ_ECORRUPT;
+            }
+        }
+        sk->last_doc = (uint32_t)last;
+        sk->doc_off = off;
+        sk->pos_off = poff;
+        if (!(k = kq__impacts_get(p, end, sk->impacts, &sk->n_impacts)))
+            return KQ_ECORRUPT;
+        p += k;
+    }
+    c->blocks = p;
+    if (off > blocks_len(c))
+        return KQ_ECORRUPT;
+    if (has_pos && pos_len - poff < block_count(c, c->n_blocks - 1))
+        return KQ_ECORRUPT;
+    return 0;
+}
+
+int kq_postings_open(kq_postings_cursor *c, const uint8_t *docs, size_t docs_size,
+                     const uint8_t *pos, size_t pos_size, const struct kq_term_meta *meta,
+                     kq_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->decoded = c->pos_doc_index = UINT32_MAX;
+    if (meta->df == 0 || meta->df > DOC_MAX || meta->cf < meta->df ||
+        meta->n_impacts == 0 || meta->n_impacts > KQ_IMPACTS_MAX)
+        return kq__error(err, KQ_ECORRUPT, -1, "postings: bad term meta (df %u)", meta->df);
+    if (meta->doc_len == 0 || meta->doc_off > docs_size || meta->doc_len > docs_size - meta->doc_off)
+        return kq__error(err, KQ_ECORRUPT, (int64_t)meta->doc_off,
+                         "postings: range out of the section");
+    int has_pos = meta->pos_len > 0;
+    if (has_pos && (!pos || meta->pos_off > pos_size || meta->pos_len > pos_size - meta->pos_off ||
+                    meta->pos_len < meta->cf))
+        return kq__error(err, KQ_ECORRUPT, (int64_t)meta->pos_off,
+                         "postings: positions range out of the section");
+    c->docs = docs + meta->doc_off;
+    c->docs_end = c->docs + meta->doc_len;
+    if (has_pos) {
+        c->pos = pos + meta->pos_off;
+        c->pos_end = c->pos + meta->pos_len;
+    }
+    c->df = meta->df;
+    c->cf = meta->cf;
+    c->n_full = meta->df / KQ_BLOCK_SIZE;
+    c->n_blocks = (meta->df + KQ_BLOCK_SIZE - 1) / KQ_BLOCK_SIZE;
+    if (c->n_blocks == 1) {
+        c->skips = &c->skip1;
+        c->blocks = c->docs;
+        c->skip1.n_impacts = meta->n_impacts;
+        memcpy(c->skip1.impacts, meta->impacts, meta->n_impacts * sizeof *meta->impacts);
+        if (decode_block(c, 0)) {
+            c->skips = NULL;
+            return kq__error(err, KQ_ECORRUPT, (int64_t)meta->doc_off,
+                             "postings: malformed block");
+        }
+        c->skip1.last_doc = c->docs_buf[block_count(c, 0) - 1];
+    } else {
+        /* a skip entry takes >= 4 bytes and a block >= 2: bound the allocation (P13) */
+        if ((uint64_t)c->n_blocks * 6 > meta->doc_len)
+            return kq__error(err, KQ_ECORRUPT, (int64_t)meta->doc_off,
+                             "postings: df %u too large for %llu bytes", meta->df,
+                             (unsigned long long)meta->doc_len);
+        c->skips = kq__malloc(c->n_blocks * sizeof *c->skips);
+        if (!c->skips)
+            return kq__enomem(err);
+        if (parse_skips(c, has_pos, meta->pos_len)) {
+            kq__free(c->skips);
+            c->skips = NULL;
+            return kq__error(err, KQ_ECORRUPT, (int64_t)meta->doc_off,
+                             "postings: malformed skip table");
+        }
+    }
+    c->block = 0;
+    c->doc = 0;
+    return 0;
+}
+
+void kq_postings_close(kq_postings_cursor *c)
+{
+    if (!c)
+        return;
+    if (c->skips && c->skips != &c->skip1)
+        kq__free(c->skips);
+    c->skips = NULL;
+    c->n_blocks = 0;
+    c->block = 0;
+    c->n_in = c->i = 0;
+    c->doc = KQ_DOC_END;
+    c->started = 1;
+}
+
+static uint32_t finish(kq_postings_cursor *c)
+{
+    c->block = c->n_blocks;
+    c->n_in = c->i = 0;
+    c->doc = KQ_DOC_END;
+    if (c->sum_blocks == c->n_blocks && c->tf_sum != c->cf)
+        return corrupt(c); /* P7 */
+    return KQ_DOC_END;
+}
+
+static uint32_t enter_block(kq_postings_cursor *c, uint32_t b)
+{
+    if (b >= c->n_blocks)
+        return finish(c);
+    if (c->decoded != b && decode_block(c, b))
+        return corrupt(c);
+    c->block = b;
+    c->n_in = block_count(c, b);
+    c->i = 0;
+    return c->doc = c->docs_buf[0];
+}
+
+uint32_t kq_postings_next(kq_postings_cursor *c)
+{
+    if (c->i + 1 < c->n_in) {
+        c->i++;
+        return c->doc = c->docs_buf[c->i];
+    }
+    if (c->doc == KQ_DOC_END || c->err || !c->skips)
+        return KQ_DOC_END;
+    if (!c->started) {
+        c->started = 1;
+        return enter_block(c, 0);
+    }
+    return enter_block(c, c->block + 1);
+}
+
+uint32_t kq_postings_seek(kq_postings_cursor *c, uint32_t target)
+{
+    if (c->doc == KQ_DOC_END || c->err || !c->skips)
+        return KQ_DOC_END;
+    uint32_t b;
+    if (c->started) {
+        if (c->doc >= target)
+            return c->doc;
+        b = c->block;
+        if (c->skips[b].last_doc >= target) {
+            /* inside the current block: the answer is after i */
+            uint32_t i = c->i + 1;
+            while (c->docs_buf[i] < target)
+                i++;
+            c->i = i;
+            return c->doc = c->docs_buf[i];
+        }
+        b++;
+    } else {
+        c->started = 1;
+        b = 0;
+    }
+    /* gallop then binary search for the first block with last_doc >= target */
+    uint32_t lo = b, step = 1, hi = b;
+    while (hi < c->n_blocks && c->skips[hi].last_doc < target) {
+        lo = hi + 1;
+        hi += step;
+        step *= 2;
+    }
+    if (hi > c->n_blocks)
+        hi = c->n_blocks;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->skips[mid].last_doc < target)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (enter_block(c, lo) == KQ_DOC_END)
+        return KQ_DOC_END;
+    uint32_t i = 0;
+    while (c->docs_buf[i] < target)
+        i++; /* stops: last_doc >= target was checked when decoding (P6) */
+    c->i = i;
+    return c->doc = c->docs_buf[i];
+}
+
+uint32_t kq_postings_tf(const kq_postings_cursor *c)
+{
+    if (c->doc == KQ_DOC_END || !c->started || c->n_in == 0)
+        return 0;
+    return c->tfs_buf[c->i];
+}
+
+int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
+{
+    if (!c->pos || c->err || !c->started || c->doc == KQ_DOC_END || c->n_in == 0)
+        return 0;
+    uint32_t b = c->block;
+    const uint8_t *p, *end;
+    end = b + 1 < c->n_blocks ? c->pos + c->skips[b + 1].pos_off : c->pos_end;
+    uint32_t k;
+    if (c->pos_doc_index != UINT32_MAX && c->pos_doc_index <= c->i) {
+        p = c->pos_cur;
+        k = c->pos_doc_index;
+    } else {
+        p = c->pos + c->skips[b].pos_off;
+        k = 0;
+    }
+    /* skip the positions of the block's earlier docs: count varint terminators */
+    for (; k < c->i; k++) {
+        uint32_t left = c->tfs_buf[k];
+        while (left) {
+            if (p >= end)
+                goto bad;
+            if (!(*p++ & 0x80))
+                left--;
+        }
+    }
+    uint32_t tf = c->tfs_buf[c->i];
+    if (tf > INT_MAX)
+        goto bad;
+    uint64_t cur = 0;
+    for (uint32_t j = 0; j < tf; j++) {
+        uint64_t v;
+        size_t n = kq_varint_get(p, end, &v);
+        if (!n || (j && v == 0))
+            goto bad; /* P15: positions strictly increase */
+        p += n;
+        cur = j ? cur + v : v;
+        if (cur > UINT32_MAX)
+            goto bad;
+        out[j] = (uint32_t)cur;
+    }
+    if (c->i + 1 == c->n_in && p != end)
+        goto bad; /* P16: a block's positions end where the next block's start */
+    c->pos_cur = p;
+    c->pos_doc_index = c->i + 1;
+    return (int)tf;
+bad:
+    corrupt(c);
+    return KQ_ECORRUPT;
+}
+
+const struct kq_skip *kq_postings_shallow(kq_postings_cursor *c, uint32_t target)
+{
+    if (c->err || !c->skips)
+        return NULL;
+    uint32_t b = c->shallow;
+    if (c->started && c->block > b && c->block < c->n_blocks)
+        b = c->block;
+    while (b < c->n_blocks && c->skips[b].last_doc < target)
+        b++;
+    if (b >= c->n_blocks)
+        return NULL;
+    c->shallow = b;
+    return &c->skips[b];
+}

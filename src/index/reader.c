@@ -1,0 +1,686 @@
+/* index/reader.c: opening an index (manifest + segments), term lookup, prefix ranges,
+ * postings cursors across segments, the document table and the document store.
+ *
+ * Everything read from a file is checked before use: section sizes at open, each
+ * document-table entry and store block when read. A corrupt file yields KQ_ECORRUPT naming
+ * the file and section, never a read outside the mapping.
+ */
+#include "index/reader.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "util/alloc.h"
+#include "util/bytes.h"
+#include "util/error.h"
+
+size_t kq__make_key(uint8_t *key, int field, const char *term, size_t len)
+{
+    if (len + 1 > KQ_KEY_MAX)
+        return 0;
+    key[0] = (uint8_t)field;
+    memcpy(key + 1, term, len);
+    return len + 1;
+}
+
+static int corrupt(kq_error *err, const kq_seg *s, int sec, const char *what)
+{
+    return kq__error(err, KQ_ECORRUPT, -1, "segment '%s': %s in section '%s'", s->f.name, what,
+                     kq__section_tag(sec));
+}
+
+static int seg_parse(kq_seg *s, kq_error *err)
+{
+    const kq_segfile *f = &s->f;
+    /* META */
+    if (f->sec[KQ_SEC_META].len != KQ_META_SIZE)
+        return corrupt(err, s, KQ_SEC_META, "wrong size");
+    const uint8_t *m = f->sec[KQ_SEC_META].p;
+    s->n_docs = kq_get_le32(m);
+    if (kq_get_le32(m + 4) != KQ_N_FIELDS || s->n_docs == UINT32_MAX)
+        return corrupt(err, s, KQ_SEC_META, "bad field or document count");
+    s->n_terms = kq_get_le64(m + 8);
+    s->total_len[0] = kq_get_le64(m + 16);
+    s->total_len[1] = kq_get_le64(m + 24);
+    s->n_postings = kq_get_le64(m + 32);
+    s->n_positions = kq_get_le64(m + 40);
+    memcpy(s->language, m + 56, 32);
+    if (s->language[31])
+        return corrupt(err, s, KQ_SEC_META, "language not terminated");
+    s->n_srcs = kq_get_le32(m + 92);
+
+    /* DLEN */
+    if (f->sec[KQ_SEC_DLEN].len != (size_t)s->n_docs * 4 * KQ_N_FIELDS)
+        return corrupt(err, s, KQ_SEC_DLEN, "size does not match the document count");
+    for (int fl = 0; fl < KQ_N_FIELDS; fl++) {
+        s->dlen[fl] = f->sec[KQ_SEC_DLEN].p + (size_t)fl * 4 * s->n_docs;
+        uint64_t sum = 0;
+        for (uint32_t d = 0; d < s->n_docs; d++)
+            sum += kq__seg_dl(s, fl, d);
+        if (sum != s->total_len[fl])
+            return corrupt(err, s, KQ_SEC_DLEN, "lengths do not add up to the META totals");
+    }
+
+    /* DOCT: entries then (n_docs + 1) u64 offsets */
+    size_t dl = f->sec[KQ_SEC_DOCT].len, offs = ((size_t)s->n_docs + 1) * 8;
+    if (dl < offs)
+        return corrupt(err, s, KQ_SEC_DOCT, "too small for its offsets");
+    s->doct = f->sec[KQ_SEC_DOCT].p;
+    s->doct_len = dl - offs;
+    s->doct_off = s->doct + s->doct_len;
+    uint64_t prev = 0;
+    for (uint32_t d = 0; d <= s->n_docs; d++) {
+        uint64_t o = kq_get_le64(s->doct_off + 8 * (size_t)d);
+        if ((d == 0 && o != 0) || o < prev || o > s->doct_len ||
+            (d == s->n_docs && o != s->doct_len))
+            return corrupt(err, s, KQ_SEC_DOCT, "entry offsets out of order");
+        if (d > 0 && o == prev)
+            return corrupt(err, s, KQ_SEC_DOCT, "empty entry");
+        prev = o;
+    }
+
+    /* SRCS */
+    if (s->n_srcs > f->sec[KQ_SEC_SRCS].len)
+        return corrupt(err, s, KQ_SEC_SRCS, "more sources than bytes");
+    if (s->n_srcs) {
+        s->srcs = kq__calloc(s->n_srcs, sizeof *s->srcs);
+        if (!s->srcs)
+            return kq__enomem(err);
+    }
+    const uint8_t *p = f->sec[KQ_SEC_SRCS].p, *end = p + f->sec[KQ_SEC_SRCS].len;
+    for (uint32_t i = 0; i < s->n_srcs; i++) {
+        uint64_t len, size, mt;
+        size_t n = kq_varint_get(p, end, &len);
+        if (!n || len > (uint64_t)(end - p - n))
+            return corrupt(err, s, KQ_SEC_SRCS, "truncated path");
+        p += n;
+        s->srcs[i].path = (const char *)p;
+        s->srcs[i].path_len = (size_t)len;
+        p += len;
+        if (!(n = kq_varint_get(p, end, &size)))
+            return corrupt(err, s, KQ_SEC_SRCS, "truncated size");
+        p += n;
+        if (!(n = kq_varint_get(p, end, &mt)) || end - p - (ptrdiff_t)n < 8)
+            return corrupt(err, s, KQ_SEC_SRCS, "truncated entry");
+        p += n;
+        s->srcs[i].size = size;
+        s->srcs[i].mtime_ns = (int64_t)mt;
+        s->srcs[i].hash = kq_get_le64(p);
+        p += 8;
+    }
+    if (p != end)
+        return corrupt(err, s, KQ_SEC_SRCS, "trailing bytes");
+
+    /* DSIX: contiguous blocks covering every document */
+    size_t xl = f->sec[KQ_SEC_DSIX].len;
+    if (xl % KQ_DSIX_ENTRY || xl / KQ_DSIX_ENTRY > s->n_docs)
+        return corrupt(err, s, KQ_SEC_DSIX, "bad size");
+    s->dsix = f->sec[KQ_SEC_DSIX].p;
+    s->n_blocks = (uint32_t)(xl / KQ_DSIX_ENTRY);
+    uint64_t next_doc = 0, next_off = 0;
+    for (uint32_t i = 0; i < s->n_blocks; i++) {
+        const uint8_t *e = s->dsix + (size_t)i * KQ_DSIX_ENTRY;
+        uint32_t first = kq_get_le32(e), n = kq_get_le32(e + 4), clen = kq_get_le32(e + 16);
+        uint64_t off = kq_get_le64(e + 8);
+        if (first != next_doc || n == 0 || off != next_off ||
+            clen > f->sec[KQ_SEC_DSTO].len - off || off > f->sec[KQ_SEC_DSTO].len)
+            return corrupt(err, s, KQ_SEC_DSIX, "blocks not contiguous");
+        next_doc = (uint64_t)first + n;
+        next_off = off + clen;
+    }
+    if (next_doc != s->n_docs || next_off != f->sec[KQ_SEC_DSTO].len)
+        return corrupt(err, s, KQ_SEC_DSIX, "blocks do not cover the documents");
+    if (f->sec[KQ_SEC_ZDIC].len) {
+        s->ddict = ZSTD_createDDict(f->sec[KQ_SEC_ZDIC].p, f->sec[KQ_SEC_ZDIC].len);
+        if (!s->ddict)
+            return corrupt(err, s, KQ_SEC_ZDIC, "unusable zstd dictionary");
+        s->dict_hash = XXH3_64bits(f->sec[KQ_SEC_ZDIC].p, f->sec[KQ_SEC_ZDIC].len);
+    }
+
+    /* term dictionary */
+    kq_error e2;
+    if (kq_termdict_open(&s->td, f->sec[KQ_SEC_TDIC].p, f->sec[KQ_SEC_TDIC].len,
+                         f->sec[KQ_SEC_TIDX].p, f->sec[KQ_SEC_TIDX].len, s->n_terms, &e2))
+        return kq__error(err, KQ_ECORRUPT, -1, "segment '%s': %s in section 'TDIC/TIDX'",
+                         s->f.name, e2.msg);
+    return 0;
+}
+
+int kq__seg_open(kq_seg *s, const char *path, int verify, kq_error *err)
+{
+    memset(s, 0, sizeof *s);
+    int rc = kq__segment_map(&s->f, path, verify, err);
+    if (!rc && (rc = seg_parse(s, err)))
+        kq__seg_close(s);
+    return rc;
+}
+
+int kq__seg_open_bytes(kq_seg *s, const uint8_t *p, size_t size, kq_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->f.name = "fuzz";
+    int rc = kq__segment_check_bytes(&s->f, p, size, 1, err);
+    if (!rc && (rc = seg_parse(s, err))) {
+        kq__free(s->srcs);
+        ZSTD_freeDDict(s->ddict);
+    }
+    return rc;
+}
+
+void kq__seg_close(kq_seg *s)
+{
+    if (!s)
+        return;
+    kq__free(s->srcs);
+    ZSTD_freeDDict(s->ddict);
+    kq__segment_unmap(&s->f);
+    memset(s, 0, sizeof *s);
+}
+
+int kq__seg_doc(const kq_seg *s, uint32_t doc, struct kq_doc *out, kq_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (doc >= s->n_docs)
+        return kq__error(err, KQ_ENOTFOUND, -1, "no document %u", doc);
+    const uint8_t *p = s->doct + kq_get_le64(s->doct_off + 8 * (size_t)doc);
+    const uint8_t *end = s->doct + kq_get_le64(s->doct_off + 8 * ((size_t)doc + 1));
+    uint64_t v[6];
+    size_t n;
+    /* id */
+    if (!(n = kq_varint_get(p, end, &v[0])) || v[0] > (uint64_t)(end - p - n))
+        return corrupt(err, s, KQ_SEC_DOCT, "truncated id");
+    out->id = (const char *)p + n;
+    out->id_len = (size_t)v[0];
+    p += n + v[0];
+    if (!(n = kq_varint_get(p, end, &v[0])) || v[0] > (uint64_t)(end - p - n))
+        return corrupt(err, s, KQ_SEC_DOCT, "truncated title");
+    out->title = (const char *)p + n;
+    out->title_len = (size_t)v[0];
+    p += n + v[0];
+    for (int i = 0; i < 4; i++) {
+        if (!(n = kq_varint_get(p, end, &v[i])))
+            return corrupt(err, s, KQ_SEC_DOCT, "truncated entry");
+        p += n;
+    }
+    if (end - p != 9)
+        return corrupt(err, s, KQ_SEC_DOCT, "entry of the wrong length");
+    if (v[0] > s->n_srcs || v[1] > UINT32_MAX)
+        return corrupt(err, s, KQ_SEC_DOCT, "source out of range");
+    if (v[0]) {
+        out->path = s->srcs[v[0] - 1].path;
+        out->path_len = s->srcs[v[0] - 1].path_len;
+    } else {
+        out->path = out->id;
+        out->path_len = out->id_len;
+    }
+    out->line = (uint32_t)v[1];
+    out->size = v[2];
+    out->mtime_ns = (int64_t)v[3];
+    out->hash = kq_get_le64(p);
+    out->format = p[8];
+    for (int f = 0; f < KQ_N_FIELDS; f++)
+        out->len[f] = kq__seg_dl(s, f, doc);
+    return 0;
+}
+
+int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
+                  kq_error *err)
+{
+    *raw = NULL;
+    const uint8_t *e = s->dsix + (size_t)blk * KQ_DSIX_ENTRY;
+    uint64_t off = kq_get_le64(e + 8);
+    uint32_t clen = kq_get_le32(e + 16), rlen = kq_get_le32(e + 20), n = kq_get_le32(e + 4);
+    if (rlen < 4 + 4 * (uint64_t)n)
+        return corrupt(err, s, KQ_SEC_DSIX, "store block too small for its documents");
+    uint8_t *buf = kq__malloc(rlen);
+    if (!buf)
+        return kq__enomem(err);
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    if (!dctx) {
+        kq__free(buf);
+        return kq__enomem(err);
+    }
+    const uint8_t *src = s->f.sec[KQ_SEC_DSTO].p + off;
+    size_t r = s->ddict ? ZSTD_decompress_usingDDict(dctx, buf, rlen, src, clen, s->ddict)
+                        : ZSTD_decompressDCtx(dctx, buf, rlen, src, clen);
+    ZSTD_freeDCtx(dctx);
+    if (ZSTD_isError(r) || r != rlen || kq_get_le32(buf) != n) {
+        kq__free(buf);
+        return corrupt(err, s, KQ_SEC_DSTO, "store block does not decompress");
+    }
+    uint64_t sum = 4 + 4 * (uint64_t)n;
+    for (uint32_t i = 0; i < n; i++)
+        sum += kq_get_le32(buf + 4 + 4 * (size_t)i);
+    if (sum != rlen) {
+        kq__free(buf);
+        return corrupt(err, s, KQ_SEC_DSTO, "store block lengths do not add up");
+    }
+    *raw = buf;
+    *raw_len = rlen;
+    return 0;
+}
+
+int kq__seg_doc_text(const kq_seg *s, uint32_t doc, char **text, size_t *len, kq_error *err)
+{
+    *text = NULL;
+    *len = 0;
+    if (doc >= s->n_docs)
+        return kq__error(err, KQ_ENOTFOUND, -1, "no document %u", doc);
+    uint32_t lo = 0, hi = s->n_blocks; /* last block with first_doc <= doc */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (kq_get_le32(s->dsix + (size_t)mid * KQ_DSIX_ENTRY) <= doc)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    uint8_t *raw;
+    size_t raw_len;
+    int rc = kq__seg_block(s, lo, &raw, &raw_len, err);
+    if (rc)
+        return rc;
+    uint32_t first = kq_get_le32(s->dsix + (size_t)lo * KQ_DSIX_ENTRY);
+    uint32_t n = kq_get_le32(raw);
+    size_t off = 4 + 4 * (size_t)n;
+    for (uint32_t i = 0; i < doc - first; i++)
+        off += kq_get_le32(raw + 4 + 4 * (size_t)i);
+    size_t l = kq_get_le32(raw + 4 + 4 * (size_t)(doc - first));
+    char *t = kq__malloc(l + 1);
+    if (!t) {
+        kq__free(raw);
+        return kq__enomem(err);
+    }
+    memcpy(t, raw + off, l);
+    t[l] = '\0';
+    kq__free(raw);
+    *text = t;
+    *len = l;
+    return 0;
+}
+
+/* ---- kq_index ---- */
+
+int kq_index_open(const char *dir, kq_index **out, kq_error *err)
+{
+    *out = NULL;
+    kq_index *ix = kq__calloc(1, sizeof *ix);
+    if (!ix)
+        return kq__enomem(err);
+    int rc = 0;
+    if (!(ix->dir = kq__strndup(dir, strlen(dir)))) {
+        rc = kq__enomem(err);
+        goto fail;
+    }
+    if ((rc = kq__manifest_read(dir, &ix->man, err)))
+        goto fail;
+    ix->segs = kq__calloc(ix->man.n_segs ? ix->man.n_segs : 1, sizeof *ix->segs);
+    if (!ix->segs) {
+        rc = kq__enomem(err);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < ix->man.n_segs; i++) {
+        char name[64], path[4096];
+        kq__segment_name(ix->man.segs[i].number, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        kq_seg *s = &ix->segs[i];
+        if ((rc = kq__seg_open(s, path, 1, err)))
+            goto fail;
+        ix->n_segs++;
+        s->number = ix->man.segs[i].number;
+        if (s->n_docs != ix->man.segs[i].n_docs || s->f.size != ix->man.segs[i].file_size ||
+            kq_get_le64(s->f.map + 56) != ix->man.segs[i].checksum) {
+            rc = kq__error(err, KQ_ECORRUPT, -1,
+                           "segment '%s' does not match the manifest (replaced or damaged)",
+                           name);
+            goto fail;
+        }
+        if ((uint64_t)ix->n_docs + s->n_docs >= UINT32_MAX) {
+            rc = kq__error(err, KQ_ELIMIT, -1, "index holds too many documents");
+            goto fail;
+        }
+        s->base = ix->n_docs;
+        ix->n_docs += s->n_docs;
+        for (int f = 0; f < KQ_N_FIELDS; f++)
+            ix->total_len[f] += s->total_len[f];
+    }
+    *out = ix;
+    return 0;
+fail:
+    kq_index_close(ix);
+    return rc;
+}
+
+void kq_index_close(kq_index *ix)
+{
+    if (!ix)
+        return;
+    for (uint32_t i = 0; i < ix->n_segs; i++)
+        kq__seg_close(&ix->segs[i]);
+    kq__free(ix->segs);
+    kq__manifest_release(&ix->man);
+    kq__free(ix->dir);
+    kq__free(ix);
+}
+
+void kq_index_get_info(const kq_index *ix, struct kq_index_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->generation = ix->man.generation;
+    info->n_segments = ix->n_segs;
+    info->n_docs = ix->n_docs;
+    for (int f = 0; f < KQ_N_FIELDS; f++)
+        info->total_len[f] = ix->total_len[f];
+    info->k1 = ix->man.k1;
+    info->b = ix->man.b;
+    info->language = ix->man.language;
+}
+
+static int bad_field(int field, kq_error *err)
+{
+    return kq__error(err, KQ_EINVAL, -1, "no field %d", field);
+}
+
+int kq_index_lookup(const kq_index *ix, int field, const char *term, size_t len,
+                    struct kq_term_stats *st, kq_error *err)
+{
+    memset(st, 0, sizeof *st);
+    if (field < 0 || field >= KQ_N_FIELDS)
+        return bad_field(field, err);
+    uint8_t key[KQ_KEY_MAX];
+    size_t kl = kq__make_key(key, field, term, len);
+    if (!kl)
+        return kq__error(err, KQ_ENOTFOUND, -1, "term too long");
+    for (uint32_t i = 0; i < ix->n_segs; i++) {
+        struct kq_term_meta m;
+        int rc = kq_termdict_lookup(&ix->segs[i].td, key, kl, &m, err);
+        if (rc == KQ_ENOTFOUND)
+            continue;
+        if (rc)
+            return rc;
+        st->df += m.df;
+        st->cf += m.cf;
+    }
+    return st->df ? 0 : kq__error(err, KQ_ENOTFOUND, -1, "term not found");
+}
+
+int kq_index_prefix(const kq_index *ix, int field, const char *prefix, size_t len,
+                    size_t max,
+                    int (*fn)(void *ctx, const char *term, size_t len,
+                              const struct kq_term_stats *st),
+                    void *ctx, kq_error *err)
+{
+    if (field < 0 || field >= KQ_N_FIELDS)
+        return bad_field(field, err);
+    uint8_t key[KQ_KEY_MAX];
+    size_t kl = kq__make_key(key, field, prefix, len);
+    if (!kl)
+        return 0;
+    uint32_t n = ix->n_segs;
+    kq_termdict_iter *its = kq__calloc(n ? n : 1, sizeof *its);
+    struct {
+        const uint8_t *key;
+        size_t len;
+        struct kq_term_meta meta;
+        int live;
+    } *heads = kq__calloc(n ? n : 1, sizeof *heads);
+    int rc = 0;
+    if (!its || !heads) {
+        rc = kq__enomem(err);
+        goto out;
+    }
+    /* k-way merge of the segments' sorted term ranges */
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        rc = kq_termdict_seek(&ix->segs[i].td, &its[i], key, kl, err);
+        if (!rc) {
+            int r = kq_termdict_next(&its[i], &heads[i].key, &heads[i].len, &heads[i].meta, err);
+            if (r < 0)
+                rc = r;
+            heads[i].live = r == 1 && heads[i].len >= kl && !memcmp(heads[i].key, key, kl);
+        }
+    }
+    size_t emitted = 0;
+    while (!rc) {
+        int best = -1;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!heads[i].live)
+                continue;
+            if (best < 0)
+                best = (int)i;
+            else {
+                size_t a = heads[i].len, b = heads[best].len;
+                int c = memcmp(heads[i].key, heads[best].key, a < b ? a : b);
+                if (c < 0 || (c == 0 && a < b))
+                    best = (int)i;
+            }
+        }
+        if (best < 0)
+            break;
+        uint8_t cur[KQ_KEY_MAX];
+        size_t cur_len = heads[best].len;
+        memcpy(cur, heads[best].key, cur_len);
+        struct kq_term_stats st = {0, 0};
+        for (uint32_t i = 0; i < n && !rc; i++) {
+            if (!heads[i].live || heads[i].len != cur_len || memcmp(heads[i].key, cur, cur_len))
+                continue;
+            st.df += heads[i].meta.df;
+            st.cf += heads[i].meta.cf;
+            int r = kq_termdict_next(&its[i], &heads[i].key, &heads[i].len, &heads[i].meta, err);
+            if (r < 0)
+                rc = r;
+            heads[i].live = r == 1 && heads[i].len >= kl && !memcmp(heads[i].key, key, kl);
+        }
+        if (rc)
+            break;
+        if (max && emitted == max) {
+            rc = kq__error(err, KQ_ELIMIT, -1, "more than %zu terms start with '%.*s'", max,
+                           (int)len, prefix);
+            break;
+        }
+        emitted++;
+        rc = fn(ctx, (const char *)cur + 1, cur_len - 1, &st);
+    }
+out:
+    kq__free(its);
+    kq__free(heads);
+    return rc;
+}
+
+/* ---- cursors ---- */
+
+struct kq_cursor {
+    const kq_index *ix;
+    uint32_t seg; /* current segment */
+    uint32_t doc; /* global id, KQ_NO_DOC at the end */
+    int err;
+    struct cur_seg {
+        int has;
+        int opened;
+        struct kq_term_meta meta;
+        kq_postings_cursor pc;
+    } s[];
+};
+
+int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
+                   kq_cursor **out, kq_error *err)
+{
+    *out = NULL;
+    if (field < 0 || field >= KQ_N_FIELDS)
+        return bad_field(field, err);
+    uint8_t key[KQ_KEY_MAX];
+    size_t kl = kq__make_key(key, field, term, len);
+    if (!kl)
+        return 0;
+    kq_cursor *c = kq__calloc(1, sizeof *c + (size_t)ix->n_segs * sizeof c->s[0]);
+    if (!c)
+        return kq__enomem(err);
+    c->ix = ix;
+    int any = 0, rc = 0;
+    for (uint32_t i = 0; i < ix->n_segs && !rc; i++) {
+        rc = kq_termdict_lookup(&ix->segs[i].td, key, kl, &c->s[i].meta, err);
+        if (rc == KQ_ENOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        c->s[i].has = 1;
+        any = 1;
+        const kq_seg *sg = &ix->segs[i];
+        rc = kq_postings_open(&c->s[i].pc, sg->f.sec[KQ_SEC_POST].p, sg->f.sec[KQ_SEC_POST].len,
+                              sg->f.sec[KQ_SEC_POSN].p, sg->f.sec[KQ_SEC_POSN].len,
+                              &c->s[i].meta, err);
+        if (!rc)
+            c->s[i].opened = 1;
+    }
+    if (rc || !any) {
+        kq_cursor_close(c);
+        return rc;
+    }
+    c->seg = 0;
+    c->doc = 0;
+    *out = c;
+    return 0;
+}
+
+void kq_cursor_close(kq_cursor *c)
+{
+    if (!c)
+        return;
+    for (uint32_t i = 0; i < c->ix->n_segs; i++)
+        if (c->s[i].opened)
+            kq_postings_close(&c->s[i].pc);
+    kq__free(c);
+}
+
+/* Moves within segments from the current one on until a posting >= local target. */
+static uint32_t cursor_advance(kq_cursor *c, uint32_t target, int seek)
+{
+    const kq_index *ix = c->ix;
+    while (c->seg < ix->n_segs) {
+        struct cur_seg *s = &c->s[c->seg];
+        const kq_seg *sg = &ix->segs[c->seg];
+        if (s->has) {
+            uint32_t d;
+            if (seek) {
+                uint32_t local = target > sg->base ? target - sg->base : 0;
+                d = local < sg->n_docs ? kq_postings_seek(&s->pc, local) : KQ_DOC_END;
+            } else {
+                d = kq_postings_next(&s->pc);
+            }
+            if (kq_postings_error(&s->pc)) {
+                c->err = KQ_ECORRUPT;
+                break;
+            }
+            if (d != KQ_DOC_END) {
+                if (d >= sg->n_docs) {
+                    c->err = KQ_ECORRUPT;
+                    break;
+                }
+                return c->doc = sg->base + d;
+            }
+        }
+        c->seg++;
+        seek = 1; /* the next segment starts at its first posting >= target */
+        if (target < (c->seg < ix->n_segs ? ix->segs[c->seg].base : 0))
+            target = ix->segs[c->seg].base;
+    }
+    return c->doc = KQ_NO_DOC;
+}
+
+uint32_t kq_cursor_next(kq_cursor *c)
+{
+    if (c->doc == KQ_NO_DOC)
+        return KQ_NO_DOC;
+    return cursor_advance(c, 0, 0);
+}
+
+uint32_t kq_cursor_seek(kq_cursor *c, uint32_t target)
+{
+    if (c->doc == KQ_NO_DOC)
+        return KQ_NO_DOC;
+    if (c->doc >= target && (c->doc != 0 || c->s[c->seg].pc.started))
+        return c->doc;
+    while (c->seg + 1 < c->ix->n_segs && c->ix->segs[c->seg + 1].base <= target)
+        c->seg++;
+    return cursor_advance(c, target, 1);
+}
+
+uint32_t kq_cursor_doc(const kq_cursor *c)
+{
+    return c->doc;
+}
+
+uint32_t kq_cursor_tf(const kq_cursor *c)
+{
+    return c->doc == KQ_NO_DOC ? 0 : kq_postings_tf(&c->s[c->seg].pc);
+}
+
+int kq_cursor_positions(kq_cursor *c, uint32_t *out, uint32_t cap)
+{
+    if (c->doc == KQ_NO_DOC)
+        return 0;
+    uint32_t tf = kq_postings_tf(&c->s[c->seg].pc);
+    if (tf > cap)
+        return KQ_ELIMIT;
+    return kq_postings_positions(&c->s[c->seg].pc, out);
+}
+
+int kq_cursor_error(const kq_cursor *c)
+{
+    return c->err;
+}
+
+/* ---- documents ---- */
+
+static const kq_seg *seg_of(const kq_index *ix, uint32_t doc, uint32_t *local)
+{
+    uint32_t lo = 0, hi = ix->n_segs;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ix->segs[mid].base <= doc)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (!ix->n_segs || doc < ix->segs[lo].base || doc - ix->segs[lo].base >= ix->segs[lo].n_docs)
+        return NULL;
+    *local = doc - ix->segs[lo].base;
+    return &ix->segs[lo];
+}
+
+int kq_index_doc(const kq_index *ix, uint32_t doc, struct kq_doc *out, kq_error *err)
+{
+    uint32_t local;
+    const kq_seg *s = seg_of(ix, doc, &local);
+    if (!s) {
+        memset(out, 0, sizeof *out);
+        return kq__error(err, KQ_ENOTFOUND, -1, "no document %u", doc);
+    }
+    return kq__seg_doc(s, local, out, err);
+}
+
+uint32_t kq_index_doc_len(const kq_index *ix, int field, uint32_t doc)
+{
+    uint32_t local;
+    const kq_seg *s = seg_of(ix, doc, &local);
+    return s && field >= 0 && field < KQ_N_FIELDS ? kq__seg_dl(s, field, local) : 0;
+}
+
+int kq_index_doc_text(const kq_index *ix, uint32_t doc, char **text, size_t *len,
+                      kq_error *err)
+{
+    uint32_t local;
+    const kq_seg *s = seg_of(ix, doc, &local);
+    if (!s) {
+        *text = NULL;
+        *len = 0;
+        return kq__error(err, KQ_ENOTFOUND, -1, "no document %u", doc);
+    }
+    return kq__seg_doc_text(s, local, text, len, err);
+}
+
+void kq_free(void *p)
+{
+    kq__free(p);
+}

@@ -1,0 +1,79 @@
+/* index/reader.h: the internals of an open index, shared by reader.c, merge.c, check.c and
+ * (later) the query evaluator, which reads postings and lengths without indirection.
+ */
+#ifndef KQ_INDEX_READER_H
+#define KQ_INDEX_READER_H
+
+#include <zstd.h>
+
+#include "index/manifest.h"
+#include "index/postings.h"
+#include "index/segment.h"
+#include "index/termdict.h"
+#include "kq/index.h"
+
+struct kq_src {
+    const char *path;
+    size_t path_len;
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t hash;
+};
+
+typedef struct kq_seg {
+    kq_segfile f;
+    uint64_t number;
+    uint32_t n_docs;
+    uint32_t base; /* global id of the segment's first document */
+    uint64_t n_terms;
+    uint64_t total_len[KQ_N_FIELDS];
+    uint64_t n_postings, n_positions;
+    char language[32];
+    kq_termdict td;
+    const uint8_t *dlen[KQ_N_FIELDS]; /* u32 LE per document */
+    const uint8_t *doct;              /* entries */
+    size_t doct_len;
+    const uint8_t *doct_off;          /* u64 LE x (n_docs + 1) */
+    struct kq_src *srcs;
+    uint32_t n_srcs;
+    const uint8_t *dsix;
+    uint32_t n_blocks;
+    ZSTD_DDict *ddict;
+    uint64_t dict_hash;               /* XXH3 of the ZDIC bytes (0: none) */
+} kq_seg;
+
+struct kq_index {
+    char *dir;
+    struct kq_manifest man;
+    kq_seg *segs;
+    uint32_t n_segs;
+    uint32_t n_docs;
+    uint64_t total_len[KQ_N_FIELDS];
+};
+
+/* Opens one segment file and checks its structure (`verify`: also every checksum). */
+int kq__seg_open(kq_seg *s, const char *path, int verify, kq_error *err);
+/* The same over bytes in memory (the fuzzer), with no file behind them. */
+int kq__seg_open_bytes(kq_seg *s, const uint8_t *p, size_t size, kq_error *err);
+void kq__seg_close(kq_seg *s);
+
+/* A segment-local document entry. */
+int kq__seg_doc(const kq_seg *s, uint32_t doc, struct kq_doc *out, kq_error *err);
+/* Decompresses store block `blk` of the segment into `*raw` (caller frees with kq__free). */
+int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
+                  kq_error *err);
+/* The stored text of segment-local `doc`, copied into a new buffer. */
+int kq__seg_doc_text(const kq_seg *s, uint32_t doc, char **text, size_t *len, kq_error *err);
+
+static inline uint32_t kq__seg_dl(const kq_seg *s, int field, uint32_t doc)
+{
+    const uint8_t *p = s->dlen[field] + 4 * (size_t)doc;
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+/* Builds the dictionary key (field byte + term) in `key`; returns its length or 0 when the
+ * term is too long. */
+size_t kq__make_key(uint8_t *key, int field, const char *term, size_t len);
+
+#endif

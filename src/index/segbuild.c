@@ -1,0 +1,320 @@
+/* index/segbuild.c: one encoder for every section of a segment (see segbuild.h).
+ *
+ * Invariants: documents are numbered in the order added; the store blocks cover documents
+ * 0..n_docs-1 contiguously and in order; term keys strictly increase (the term-dictionary
+ * writer refuses anything else).
+ */
+#include "index/segbuild.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/alloc.h"
+#include "util/bytes.h"
+#include "util/error.h"
+
+void kq__storeblock_init(kq_storeblock *sb)
+{
+    memset(sb, 0, sizeof *sb);
+}
+
+void kq__storeblock_release(kq_storeblock *sb)
+{
+    kq_buf_release(&sb->raw);
+    kq_buf_release(&sb->lens);
+    memset(sb, 0, sizeof *sb);
+}
+
+int kq__storeblock_add(kq_storeblock *sb, const void *text, size_t len)
+{
+    if (len > UINT32_MAX)
+        return KQ_ELIMIT;
+    if (kq_buf_put_u32(&sb->lens, (uint32_t)len) || kq_buf_append(&sb->raw, text, len))
+        return KQ_ENOMEM;
+    sb->n++;
+    return 0;
+}
+
+int kq__storeblock_compress(kq_storeblock *sb, ZSTD_CCtx *cctx, const ZSTD_CDict *cdict,
+                            kq_buf *out, uint32_t *raw_len, kq_error *err)
+{
+    /* raw block: [u32 n][u32 len x n][bytes] */
+    size_t raw = 4 + sb->lens.len + sb->raw.len;
+    if (raw > UINT32_MAX)
+        return kq__error(err, KQ_ELIMIT, -1, "document too large for the store (4 GiB)");
+    kq_buf tmp = KQ_BUF_INIT;
+    if (kq_buf_reserve(&tmp, raw))
+        return kq__enomem(err);
+    kq_buf_put_u32(&tmp, sb->n);
+    kq_buf_append(&tmp, sb->lens.p, sb->lens.len);
+    kq_buf_append(&tmp, sb->raw.p, sb->raw.len);
+    size_t bound = ZSTD_compressBound(raw);
+    if (kq_buf_reserve(out, bound)) {
+        kq_buf_release(&tmp);
+        return kq__enomem(err);
+    }
+    size_t r = cdict ? ZSTD_compress_usingCDict(cctx, out->p + out->len, bound, tmp.p, raw, cdict)
+                     : ZSTD_compressCCtx(cctx, out->p + out->len, bound, tmp.p, raw,
+                                         KQ_STORE_LEVEL);
+    kq_buf_release(&tmp);
+    if (ZSTD_isError(r))
+        return kq__error(err, KQ_EINTERNAL, -1, "zstd: %s", ZSTD_getErrorName(r));
+    out->len += r;
+    *raw_len = (uint32_t)raw;
+    sb->raw.len = sb->lens.len = 0;
+    sb->n = 0;
+    return 0;
+}
+
+int kq__segbuild_init(kq_segbuild *b, const char *dir, size_t spill_bytes,
+                      const char *language, const ZSTD_CDict *cdict, const void *dict,
+                      size_t dict_len, kq_error *err)
+{
+    memset(b, 0, sizeof *b);
+    for (int i = 0; i < KQ_SEC_COUNT; i++)
+        b->sink[i].fd = -1;
+    b->dir = dir;
+    b->cdict = cdict;
+    snprintf(b->language, sizeof b->language, "%s", language ? language : "english");
+    for (int i = 0; i < KQ_SEC_COUNT; i++)
+        if (kq__sink_init(&b->sink[i], dir, spill_bytes))
+            goto nomem;
+    if (kq_postings_writer_new(&b->pw) || kq_termdict_writer_new(&b->tw))
+        goto nomem;
+    b->cctx = ZSTD_createCCtx();
+    if (!b->cctx)
+        goto nomem;
+    if (dict_len && kq__sink_append(&b->sink[KQ_SEC_ZDIC], dict, dict_len, err)) {
+        kq__segbuild_release(b);
+        return err ? err->code : KQ_EIO;
+    }
+    return 0;
+nomem:
+    kq__segbuild_release(b);
+    return kq__enomem(err);
+}
+
+void kq__segbuild_release(kq_segbuild *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < KQ_SEC_COUNT; i++)
+        kq__sink_release(&b->sink[i]);
+    kq_postings_writer_free(b->pw);
+    kq_termdict_writer_free(b->tw);
+    kq_buf_release(&b->post);
+    kq_buf_release(&b->posn);
+    kq_buf_release(&b->tdic);
+    kq_buf_release(&b->doct_off);
+    for (int f = 0; f < KQ_N_FIELDS; f++)
+        kq_buf_release(&b->dlen[f]);
+    kq_buf_release(&b->dsix);
+    kq_buf_release(&b->scratch);
+    kq__storeblock_release(&b->block);
+    ZSTD_freeCCtx(b->cctx);
+    memset(b, 0, sizeof *b);
+}
+
+int kq__segbuild_source(kq_segbuild *b, const struct kq_srcrec *src, uint32_t *s,
+                        kq_error *err)
+{
+    kq_buf *t = &b->scratch;
+    t->len = 0;
+    if (kq_buf_put_varint(t, src->path_len) || kq_buf_append(t, src->path, src->path_len) ||
+        kq_buf_put_varint(t, src->size) || kq_buf_put_varint(t, (uint64_t)src->mtime_ns) ||
+        kq_buf_put_u64(t, src->hash))
+        return kq__enomem(err);
+    int rc = kq__sink_drain(&b->sink[KQ_SEC_SRCS], t, err);
+    if (rc)
+        return rc;
+    *s = b->n_sources++;
+    return 0;
+}
+
+int kq__segbuild_doc_meta(kq_segbuild *b, const struct kq_docrec *d, kq_error *err)
+{
+    if (b->n_docs == UINT32_MAX - 1)
+        return kq__error(err, KQ_ELIMIT, -1, "too many documents in one segment");
+    kq_buf *t = &b->scratch;
+    t->len = 0;
+    if (kq_buf_put_u64(&b->doct_off, b->sink[KQ_SEC_DOCT].size) ||
+        kq_buf_put_varint(t, d->id_len) || kq_buf_append(t, d->id, d->id_len) ||
+        kq_buf_put_varint(t, d->title_len) || kq_buf_append(t, d->title, d->title_len) ||
+        kq_buf_put_varint(t, d->src) || kq_buf_put_varint(t, d->line) ||
+        kq_buf_put_varint(t, d->size) || kq_buf_put_varint(t, (uint64_t)d->mtime_ns) ||
+        kq_buf_put_u64(t, d->hash) || kq_buf_putc(t, d->format))
+        return kq__enomem(err);
+    for (int f = 0; f < KQ_N_FIELDS; f++) {
+        if (kq_buf_put_u32(&b->dlen[f], d->len[f]))
+            return kq__enomem(err);
+        b->total_len[f] += d->len[f];
+    }
+    int rc = kq__sink_drain(&b->sink[KQ_SEC_DOCT], t, err);
+    if (rc)
+        return rc;
+    b->n_docs++;
+    return 0;
+}
+
+static int flush_block(kq_segbuild *b, kq_error *err)
+{
+    if (!b->block.n)
+        return 0;
+    uint32_t first = b->block.first_doc, n = b->block.n, raw_len;
+    b->scratch.len = 0;
+    int rc = kq__storeblock_compress(&b->block, b->cctx, b->cdict, &b->scratch, &raw_len, err);
+    if (rc)
+        return rc;
+    b->block.first_doc = first + n;
+    kq_buf comp = b->scratch;
+    b->scratch = (kq_buf)KQ_BUF_INIT;
+    rc = kq__segbuild_block(b, first, n, raw_len, comp.p, comp.len, err);
+    b->scratch = comp;
+    b->scratch.len = 0;
+    return rc;
+}
+
+int kq__segbuild_doc(kq_segbuild *b, const struct kq_docrec *d, const void *text,
+                     size_t text_len, kq_error *err)
+{
+    if (!b->block.n)
+        b->block.first_doc = b->n_docs;
+    int rc = kq__segbuild_doc_meta(b, d, err);
+    if (rc)
+        return rc;
+    rc = kq__storeblock_add(&b->block, text, text_len);
+    if (rc)
+        return rc == KQ_ENOMEM ? kq__enomem(err)
+                               : kq__error(err, rc, -1, "document '%.*s' is too large to store",
+                                           (int)d->id_len, d->id);
+    if (b->block.raw.len >= KQ_STORE_BLOCK)
+        return flush_block(b, err);
+    return 0;
+}
+
+int kq__segbuild_block(kq_segbuild *b, uint32_t first_doc, uint32_t n, uint32_t raw_len,
+                       const void *comp, size_t comp_len, kq_error *err)
+{
+    if (b->block.n && b->block.first_doc < first_doc) {
+        int rc = flush_block(b, err);
+        if (rc)
+            return rc;
+    }
+    if (comp_len > UINT32_MAX)
+        return kq__error(err, KQ_ELIMIT, -1, "store block too large");
+    uint8_t e[KQ_DSIX_ENTRY];
+    kq_put_le32(e, first_doc);
+    kq_put_le32(e + 4, n);
+    kq_put_le64(e + 8, b->sink[KQ_SEC_DSTO].size);
+    kq_put_le32(e + 16, (uint32_t)comp_len);
+    kq_put_le32(e + 20, raw_len);
+    if (kq_buf_append(&b->dsix, e, sizeof e))
+        return kq__enomem(err);
+    return kq__sink_append(&b->sink[KQ_SEC_DSTO], comp, comp_len, err);
+}
+
+void kq__segbuild_term_begin(kq_segbuild *b, int field)
+{
+    b->field = field;
+    kq_postings_writer_begin(b->pw, &b->posn, 1);
+}
+
+int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint32_t *pos,
+                          kq_error *err)
+{
+    if (doc >= b->n_docs)
+        return kq__error(err, KQ_EINTERNAL, -1, "posting for document %u of %u", doc,
+                         b->n_docs);
+    uint32_t dl = kq_get_le32(b->dlen[b->field].p + 4 * (size_t)doc);
+    int rc = kq_postings_writer_add(b->pw, doc, tf, dl, pos);
+    if (rc)
+        return rc == KQ_ENOMEM ? kq__enomem(err)
+                               : kq__error(err, KQ_EINTERNAL, -1, "postings out of order");
+    b->n_postings[b->field]++;
+    b->n_positions[b->field] += tf;
+    if (b->posn.len >= (1u << 20))
+        return kq__sink_drain(&b->sink[KQ_SEC_POSN], &b->posn, err);
+    return 0;
+}
+
+int kq__segbuild_term_end(kq_segbuild *b, const uint8_t *key, size_t key_len, kq_error *err)
+{
+    struct kq_term_meta meta;
+    uint64_t docs_base = b->sink[KQ_SEC_POST].size;
+    uint64_t pos_base = b->sink[KQ_SEC_POSN].size;
+    int rc = kq_postings_writer_end(b->pw, &b->post, docs_base, pos_base, &meta);
+    if (rc)
+        return rc == KQ_ENOMEM ? kq__enomem(err)
+                               : kq__error(err, KQ_EINTERNAL, -1, "term without postings");
+    rc = kq_termdict_writer_add(b->tw, &b->tdic, key, key_len, &meta);
+    if (rc)
+        return rc == KQ_ENOMEM ? kq__enomem(err)
+                               : kq__error(err, KQ_EINTERNAL, -1, "terms out of order");
+    b->n_terms++;
+    if (b->post.len >= (1u << 20) && (rc = kq__sink_drain(&b->sink[KQ_SEC_POST], &b->post, err)))
+        return rc;
+    if (b->tdic.len >= (1u << 20) && (rc = kq__sink_drain(&b->sink[KQ_SEC_TDIC], &b->tdic, err)))
+        return rc;
+    return 0;
+}
+
+int kq__segbuild_finish(kq_segbuild *b, const char *path, uint64_t *size,
+                        uint64_t *postings_bytes, uint64_t *positions_bytes, kq_error *err)
+{
+    int rc = flush_block(b, err);
+    if (rc)
+        return rc;
+    kq_buf tidx = KQ_BUF_INIT;
+    uint64_t n_terms = 0;
+    if (kq_termdict_writer_finish(b->tw, &b->tdic, &tidx, &n_terms)) {
+        kq_buf_release(&tidx);
+        return kq__enomem(err);
+    }
+    rc = kq__sink_drain(&b->sink[KQ_SEC_TIDX], &tidx, err);
+    kq_buf_release(&tidx);
+    if (!rc)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_TDIC], &b->tdic, err);
+    if (!rc)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_POST], &b->post, err);
+    if (!rc)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_POSN], &b->posn, err);
+    /* DOCT ends with the n+1 entry offsets */
+    if (!rc && kq_buf_put_u64(&b->doct_off, b->sink[KQ_SEC_DOCT].size))
+        rc = kq__enomem(err);
+    if (!rc)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_DOCT], &b->doct_off, err);
+    for (int f = 0; f < KQ_N_FIELDS && !rc; f++)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_DLEN], &b->dlen[f], err);
+    if (!rc)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_DSIX], &b->dsix, err);
+    if (rc)
+        return rc;
+
+    uint8_t m[KQ_META_SIZE];
+    memset(m, 0, sizeof m);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    kq_put_le32(m, b->n_docs);
+    kq_put_le32(m + 4, KQ_N_FIELDS);
+    kq_put_le64(m + 8, n_terms);
+    kq_put_le64(m + 16, b->total_len[KQ_FIELD_TEXT]);
+    kq_put_le64(m + 24, b->total_len[KQ_FIELD_TITLE]);
+    kq_put_le64(m + 32, b->n_postings[0] + b->n_postings[1]);
+    kq_put_le64(m + 40, b->n_positions[0] + b->n_positions[1]);
+    kq_put_le64(m + 48, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    memcpy(m + 56, b->language, strnlen(b->language, KQ_LANG_MAX - 1));
+    kq_put_le32(m + 88, 1); /* flags: positions present */
+    kq_put_le32(m + 92, b->n_sources);
+    rc = kq__sink_append(&b->sink[KQ_SEC_META], m, sizeof m, err);
+    if (rc)
+        return rc;
+    kq_sink *secs[KQ_SEC_COUNT];
+    for (int i = 0; i < KQ_SEC_COUNT; i++)
+        secs[i] = &b->sink[i];
+    if (postings_bytes)
+        *postings_bytes = b->sink[KQ_SEC_POST].size;
+    if (positions_bytes)
+        *positions_bytes = b->sink[KQ_SEC_POSN].size;
+    return kq__segment_write(path, secs, size, err);
+}

@@ -1,0 +1,123 @@
+/* index/segbuild.h: assembling one segment from sorted terms and documents.
+ *
+ * Both the in-memory run writer (writer.c) and the merger (merge.c) produce segments through
+ * this one builder, so there is one encoder of every section. Documents are added in doc id
+ * order (ids 0..n-1 of the segment), with their stored text either raw (compressed here into
+ * blocks) or as already-compressed blocks made with the same dictionary (copied verbatim).
+ * Terms are added in strictly increasing key order, each as a sequence of postings.
+ *
+ * Memory: document lengths (8 bytes a document) and doc-table offsets (8 bytes a document)
+ * stay in memory; every section streams into a kq_sink that spills to disk.
+ */
+#ifndef KQ_INDEX_SEGBUILD_H
+#define KQ_INDEX_SEGBUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zstd.h>
+
+#include "index/postings.h"
+#include "index/segment.h"
+#include "index/termdict.h"
+#include "kq/index.h"
+
+#define KQ_STORE_BLOCK (32u << 10) /* target raw bytes of a document-store block */
+#define KQ_STORE_LEVEL 3
+#define KQ_LANG_MAX 32
+
+/* One document-table entry as the builder takes it (strings need not be NUL-terminated). */
+struct kq_docrec {
+    const char *id;
+    size_t id_len;
+    const char *title;
+    size_t title_len;
+    uint32_t src; /* 0: the id is the file path; s > 0: source s-1 of the segment */
+    uint32_t line;
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t hash;
+    uint8_t format;
+    uint32_t len[KQ_N_FIELDS];
+};
+
+/* A source file holding several documents (a JSON-lines corpus). */
+struct kq_srcrec {
+    const char *path;
+    size_t path_len;
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t hash;
+};
+
+/* Compresses documents into store blocks: [u32 n][u32 len x n][bytes], zstd with the
+ * builder's dictionary. Used by the builder and by analysis threads (one per thread). */
+typedef struct kq_storeblock {
+    kq_buf raw;  /* the block being filled */
+    kq_buf lens; /* u32 lengths */
+    uint32_t n;
+    uint32_t first_doc;
+} kq_storeblock;
+
+typedef struct kq_segbuild {
+    const char *dir;
+    kq_sink sink[KQ_SEC_COUNT];
+    kq_postings_writer *pw;
+    kq_termdict_writer *tw;
+    kq_buf post, posn, tdic;      /* staging, drained into sinks */
+    kq_buf doct_off;              /* u64 per document */
+    kq_buf dlen[KQ_N_FIELDS];     /* u32 per document */
+    kq_buf dsix;                  /* 24 bytes per store block */
+    kq_buf scratch;
+    kq_storeblock block;          /* raw documents not yet compressed */
+    ZSTD_CCtx *cctx;
+    const ZSTD_CDict *cdict;      /* borrowed, may be NULL */
+    uint32_t n_docs, n_sources;
+    uint64_t total_len[KQ_N_FIELDS];
+    uint64_t n_terms, n_postings[KQ_N_FIELDS], n_positions[KQ_N_FIELDS];
+    int field;                    /* field of the term being added */
+    char language[KQ_LANG_MAX];
+} kq_segbuild;
+
+/* Starts a segment whose sections spill into temporary files under `dir` past
+ * `spill_bytes` each. `cdict`/`dict` (may be NULL/0) are the zstd dictionary for the store;
+ * the dictionary bytes are written to the ZDIC section. */
+int kq__segbuild_init(kq_segbuild *b, const char *dir, size_t spill_bytes,
+                      const char *language, const ZSTD_CDict *cdict, const void *dict,
+                      size_t dict_len, kq_error *err);
+void kq__segbuild_release(kq_segbuild *b);
+
+/* Adds a source file; returns its number s (for kq_docrec.src = s + 1) through `*s`. */
+int kq__segbuild_source(kq_segbuild *b, const struct kq_srcrec *src, uint32_t *s,
+                        kq_error *err);
+/* Adds the next document with its stored text (raw: compressed into blocks here). */
+int kq__segbuild_doc(kq_segbuild *b, const struct kq_docrec *d, const void *text,
+                     size_t text_len, kq_error *err);
+/* Adds the next document without text: its text comes in a block already compressed,
+ * added with kq__segbuild_block before or after (blocks and docs must agree in count). */
+int kq__segbuild_doc_meta(kq_segbuild *b, const struct kq_docrec *d, kq_error *err);
+/* Appends a compressed store block holding documents [first_doc, first_doc + n) of this
+ * segment (made with the same dictionary). Flushes any raw block first. */
+int kq__segbuild_block(kq_segbuild *b, uint32_t first_doc, uint32_t n, uint32_t raw_len,
+                       const void *comp, size_t comp_len, kq_error *err);
+
+/* Terms: begin, then add its postings in doc order, then end with its key. */
+void kq__segbuild_term_begin(kq_segbuild *b, int field);
+int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint32_t *pos,
+                          kq_error *err);
+int kq__segbuild_term_end(kq_segbuild *b, const uint8_t *key, size_t key_len, kq_error *err);
+
+/* Writes the segment file at `path`. `*size` receives its size, `postings_bytes` and
+ * `positions_bytes` (may be NULL) the POST and POSN sizes. */
+int kq__segbuild_finish(kq_segbuild *b, const char *path, uint64_t *size,
+                        uint64_t *postings_bytes, uint64_t *positions_bytes, kq_error *err);
+
+/* Store blocks made outside a builder (analysis threads): */
+void kq__storeblock_init(kq_storeblock *sb);
+void kq__storeblock_release(kq_storeblock *sb);
+int kq__storeblock_add(kq_storeblock *sb, const void *text, size_t len);
+/* Compresses the block into `out` (appended); resets the block. */
+int kq__storeblock_compress(kq_storeblock *sb, ZSTD_CCtx *cctx, const ZSTD_CDict *cdict,
+                            kq_buf *out, uint32_t *raw_len, kq_error *err);
+
+#endif

@@ -1,0 +1,106 @@
+/* index/segment.h: the segment file container: a fixed header, a section table at a fixed
+ * place, and sections, each with its length and XXH3-64 checksum (FORMAT.md, "Segment").
+ *
+ * Writing: sections are built in kq_sink objects (memory that spills to an unlinked
+ * temporary file in the index directory past a threshold, hashing as it goes), then
+ * kq__segment_write lays them out in one pass and fsyncs the file.
+ * Reading: kq__segment_map maps a file and verifies header, table and every section's
+ * checksum before handing out section byte ranges.
+ *
+ * Errors: 0 or KQ_EIO/KQ_ENOSPC/KQ_ENOMEM (writing), KQ_ECORRUPT/KQ_EVERSION (reading),
+ * with `err` naming the file and section.
+ */
+#ifndef KQ_INDEX_SEGMENT_H
+#define KQ_INDEX_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xxhash.h>
+
+#include "kq/error.h"
+#include "util/buf.h"
+
+#define KQ_SEG_MAGIC "KQSEGMT\0"
+#define KQ_SEG_VERSION_MAJOR 1
+#define KQ_SEG_VERSION_MINOR 0
+#define KQ_SEG_HEADER_SIZE 64
+#define KQ_SEG_ENTRY_SIZE 32
+#define KQ_SEG_MAX_SECTIONS 16
+#define KQ_SEG_DATA_OFF (KQ_SEG_HEADER_SIZE + KQ_SEG_MAX_SECTIONS * KQ_SEG_ENTRY_SIZE)
+#define KQ_SEG_ALIGN 8
+
+#define KQ_SECTION_REQUIRED 1u
+#define KQ_META_SIZE 96   /* META section bytes */
+#define KQ_DSIX_ENTRY 24  /* bytes of a DSIX entry */
+
+/* Section tags, in the order they are written. */
+enum kq_section_id {
+    KQ_SEC_META, /* segment statistics and settings */
+    KQ_SEC_TDIC, /* term dictionary blocks */
+    KQ_SEC_TIDX, /* term dictionary sparse index */
+    KQ_SEC_POST, /* doc-id and tf blocks, skip tables */
+    KQ_SEC_POSN, /* positions */
+    KQ_SEC_DLEN, /* document lengths per field */
+    KQ_SEC_DOCT, /* document table */
+    KQ_SEC_SRCS, /* source files (JSON-lines inputs) */
+    KQ_SEC_DSIX, /* document store block index */
+    KQ_SEC_DSTO, /* document store blocks (zstd) */
+    KQ_SEC_ZDIC, /* zstd dictionary (optional) */
+    KQ_SEC_COUNT
+};
+
+/* The four-byte tag of a section, e.g. "POST". */
+const char *kq__section_tag(int id);
+
+/* A byte stream being built: in memory up to `spill_bytes`, then in an unlinked temporary
+ * file under `dir`. Hashes everything appended. */
+typedef struct kq_sink {
+    kq_buf mem;
+    int fd;           /* -1 until spilled */
+    uint64_t size;    /* bytes appended so far */
+    uint64_t on_disk; /* bytes already in fd */
+    size_t spill_bytes;
+    const char *dir;
+    XXH3_state_t *xxh;
+} kq_sink;
+
+int kq__sink_init(kq_sink *s, const char *dir, size_t spill_bytes);
+void kq__sink_release(kq_sink *s);
+int kq__sink_append(kq_sink *s, const void *p, size_t n, kq_error *err);
+/* Appends the contents of `b` and empties it. */
+int kq__sink_drain(kq_sink *s, kq_buf *b, kq_error *err);
+uint64_t kq__sink_hash(const kq_sink *s);
+
+/* kq__segment_write: writes a segment file at `path` (created exclusively, mode 0644) from
+ * the KQ_SEC_COUNT sinks `secs` (a NULL or empty optional section is left out), then fsyncs
+ * it. `*file_size` receives the size. On failure the file is removed. */
+int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_size,
+                      kq_error *err);
+
+/* A mapped, verified segment file. */
+typedef struct kq_segfile {
+    const uint8_t *map;
+    size_t size;
+    const char *name; /* for messages: the file's name (points into `path_buf`) */
+    char path_buf[64];
+    struct {
+        const uint8_t *p;
+        size_t len;
+    } sec[KQ_SEC_COUNT];
+} kq_segfile;
+
+/* kq__segment_map: maps `path` and verifies the header, the section table (offsets inside
+ * the file, aligned, not overlapping, every required section present, unknown optional
+ * sections skipped, an unknown required one a version error) and, when `verify` is set,
+ * every section's checksum. Returns 0, KQ_EIO, KQ_ECORRUPT, KQ_EVERSION. */
+int kq__segment_map(kq_segfile *f, const char *path, int verify, kq_error *err);
+/* kq__segment_check_bytes: the same checks over bytes already in memory (fuzzing). */
+int kq__segment_check_bytes(kq_segfile *f, const uint8_t *p, size_t size, int verify,
+                            kq_error *err);
+void kq__segment_unmap(kq_segfile *f);
+
+/* Fsyncs the directory `dir` (after a rename into it). */
+int kq__fsync_dir(const char *dir, kq_error *err);
+
+#endif

@@ -1,0 +1,608 @@
+/* text/analyze.c: the analyser, bytes in, terms with positions out.
+ *
+ * One pass over the input, one code point at a time, classifies each code point by its
+ * Unicode category (utf8proc) and script, and groups them into words:
+ *
+ *   - a word is a run of letters (L*), marks (M*) and decimal digits (Nd); everything else
+ *     separates, superscript and other numbers (No) included, so `Korea.¹` gives `korea`;
+ *   - NUL and a few invisible format characters (soft hyphen, ZWJ, ZWNJ, word joiner, BOM)
+ *     are ignorable: skipped without ending the word;
+ *   - an apostrophe (' or U+2019) between two letters is word-internal and dropped; a
+ *     trailing possessive 's is removed (Korea's, Korea’s -> korea);
+ *   - a dot or comma between two digits is word-internal: the dot is kept (5.2), the comma
+ *     dropped (1,000 -> 1000);
+ *   - single letters separated by dots (U.S., N.K., U.S.A.) form one word, dots dropped;
+ *   - Hangul letters form words of their own (a change between Hangul and other letters
+ *     or digits ends the word); Han and Kana runs give overlapping bigrams (a run of one
+ *     character gives a unigram), each bigram its own position;
+ *   - a word is NFKC case folded (ASCII words directly), then stemmed unless it holds no
+ *     letter, is Hangul/CJK, or the analyser has no stemmer / KQ_ANALYZE_NOSTEM is set.
+ *
+ * Invariants: every emitted term is 1..KQ_TERM_MAX bytes and NUL-terminated; positions
+ * strictly increase; a term that comes out longer than KQ_TERM_MAX (or a raw word longer
+ * than RAW_CAP bytes) is dropped but still uses its position; [start, end) lies within the
+ * input with start < end. No allocation happens during kq_analyze (buffers live in the
+ * analyser), except inside libstemmer, whose failure is reported as KQ_ENOMEM.
+ */
+#include <libstemmer.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "text/text.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+/* A raw word longer than this is dropped without folding. NFKC shrinks text by at most a
+ * factor of 3 (Hangul jamo L+V+T compose to one syllable) and stemming removes a handful
+ * of bytes, so nothing longer can fold to KQ_TERM_MAX bytes or less. */
+#define RAW_CAP 512
+/* The longest NFKC case-folded expansion of one code point is 18 (U+FDFA). */
+#define CPS_CAP (RAW_CAP * 18)
+/* Above this many folded bytes stemming cannot bring a term down to KQ_TERM_MAX. */
+#define STEM_MAX (4 * KQ_TERM_MAX)
+/* Stem cache: direct-mapped, for ASCII words of at most STEM_CACHE_KEY bytes. Snowball
+ * costs ~100 ns a word and prose is Zipfian, so most words hit. */
+#define STEM_CACHE_SIZE 8192 /* a power of two */
+#define STEM_CACHE_KEY 23
+
+/* A CJK unit is one base character and the marks after it. */
+#define UNIT_CAP 32
+
+#define FOLD_OPTIONS                                                                       \
+    (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STABLE)
+
+/* Character classes. */
+enum {
+    C_SEP = 0, /* separator */
+    C_IGN,     /* ignorable: skipped, never splits a word */
+    C_LET,     /* letter of an alphabetic script */
+    C_DIG,     /* decimal digit */
+    C_MARK,    /* combining mark: extends what precedes it */
+    C_HANGUL,  /* Hangul letter */
+    C_CJK,     /* Han, Hiragana or Katakana letter */
+    C_APOS,    /* ' or U+2019 */
+    C_DOT,     /* . */
+    C_COMMA,   /* , */
+};
+
+/* Word classes: what the word being built is made of. */
+enum { W_NONE = 0, W_REG, W_HANGUL, W_CJK };
+
+struct cjk_unit {
+    size_t start, end; /* source bytes */
+    uint8_t raw[UNIT_CAP];
+    size_t len;
+    int overflow;
+};
+
+struct stem_entry {
+    uint8_t klen, vlen; /* klen 0: empty */
+    uint8_t key[STEM_CACHE_KEY];
+    uint8_t val[STEM_CACHE_KEY];
+};
+
+struct kq_analyzer {
+    struct sb_stemmer *stemmer; /* NULL for "none" */
+    struct stem_entry *cache;   /* STEM_CACHE_SIZE entries when stemmer != NULL */
+    char language[32];
+    int32_t *cps; /* CPS_CAP + 1 entries: utf8proc's work buffer */
+    uint8_t term[KQ_TERM_MAX + 1];
+
+    /* the word being built (reset by each kq_analyze call) */
+    uint8_t raw[RAW_CAP];
+    size_t raw_len;
+    int overflow;
+    int ascii;      /* every raw byte < 0x80 */
+    int has_letter; /* holds at least one letter */
+    size_t apos_off; /* raw_len after the last internal apostrophe; SIZE_MAX when none */
+    struct cjk_unit prev, cur;
+    uint32_t n_units;
+};
+
+/* Classes of ASCII bytes. */
+#define L C_LET
+#define D C_DIG
+#define S C_SEP
+static const uint8_t ascii_class[128] = {
+    C_IGN, S, S, S, S, S, S, S,       S, S, S, S, S, S, S, S, /* 0x00 */
+    S,     S, S, S, S, S, S, S,       S, S, S, S, S, S, S, S, /* 0x10 */
+    S,     S, S, S, S, S, S, C_APOS,  S, S, S, S, C_COMMA, S, C_DOT, S, /* 0x20 */
+    D,     D, D, D, D, D, D, D,       D, D, S, S, S, S, S, S, /* 0x30 */
+    S,     L, L, L, L, L, L, L,       L, L, L, L, L, L, L, L, /* 0x40 */
+    L,     L, L, L, L, L, L, L,       L, L, L, S, S, S, S, S, /* 0x50 */
+    S,     L, L, L, L, L, L, L,       L, L, L, L, L, L, L, L, /* 0x60 */
+    L,     L, L, L, L, L, L, L,       L, L, L, S, S, S, S, S, /* 0x70 */
+};
+#undef L
+#undef D
+#undef S
+
+static int is_hangul(int32_t cp)
+{
+    return (cp >= 0xAC00 && cp <= 0xD7FF) || (cp >= 0x1100 && cp <= 0x11FF) ||
+           (cp >= 0x3130 && cp <= 0x318F) || (cp >= 0xA960 && cp <= 0xA97F) ||
+           (cp >= 0xFFA0 && cp <= 0xFFDC);
+}
+
+static int is_cjk(int32_t cp)
+{
+    return (cp >= 0x4E00 && cp <= 0x9FFF) ||   /* CJK unified ideographs */
+           (cp >= 0x3400 && cp <= 0x4DBF) ||   /* extension A */
+           (cp >= 0x3040 && cp <= 0x30FF) ||   /* Hiragana, Katakana */
+           (cp >= 0x31F0 && cp <= 0x31FF) ||   /* Katakana phonetic extensions */
+           (cp >= 0x3005 && cp <= 0x3007) ||   /* iteration mark, ideographic zero */
+           (cp >= 0x2E80 && cp <= 0x2FDF) ||   /* radicals */
+           (cp >= 0xF900 && cp <= 0xFAFF) ||   /* compatibility ideographs */
+           (cp >= 0xFF66 && cp <= 0xFF9F) ||   /* halfwidth Katakana */
+           (cp >= 0x20000 && cp <= 0x3FFFF);   /* supplementary ideographic planes */
+}
+
+static int classify(int32_t cp)
+{
+    if (cp < 0x80)
+        return ascii_class[cp];
+    switch (cp) {
+    case 0x2019:
+        return C_APOS;
+    case 0x00AD: /* soft hyphen */
+    case 0x200C: /* zero width non-joiner */
+    case 0x200D: /* zero width joiner */
+    case 0x2060: /* word joiner */
+    case 0xFEFF: /* byte order mark */
+        return C_IGN;
+    }
+    switch (utf8proc_category(cp)) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+        if (is_hangul(cp))
+            return C_HANGUL;
+        if (is_cjk(cp))
+            return C_CJK;
+        return C_LET;
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+        return C_MARK;
+    case UTF8PROC_CATEGORY_ND:
+        return C_DIG;
+    default:
+        return C_SEP;
+    }
+}
+
+/* Decodes the code point at s[i] (i < len) into its class; `*n` gets its length. */
+static inline int class_at(const uint8_t *s, size_t len, size_t i, size_t *n)
+{
+    if (s[i] < 0x80) {
+        *n = 1;
+        return ascii_class[s[i]];
+    }
+    return classify(kq_utf8_decode(s + i, s + len, n));
+}
+
+/* The class of the first non-ignorable code point at or after `i` (C_SEP at the end);
+ * `*at` receives its offset and `*n` its length. */
+static int peek(const uint8_t *s, size_t len, size_t i, size_t *at, size_t *n)
+{
+    while (i < len) {
+        int c = class_at(s, len, i, n);
+        if (c != C_IGN) {
+            *at = i;
+            return c;
+        }
+        i += *n;
+    }
+    *at = len;
+    *n = 0;
+    return C_SEP;
+}
+
+static const char *const *stemmer_names(void)
+{
+    return (const char *const *)sb_stemmer_list();
+}
+
+int kq_language_valid(const char *language)
+{
+    if (!language)
+        return 1;
+    if (!strcmp(language, "none"))
+        return 1;
+    if (strlen(language) >= sizeof ((struct kq_analyzer *)0)->language)
+        return 0;
+    for (const char *const *p = stemmer_names(); *p; p++)
+        if (!strcmp(*p, language))
+            return 1;
+    return 0;
+}
+
+int kq_analyzer_new(const char *language, kq_analyzer **out, kq_error *err)
+{
+    *out = NULL;
+    if (!language)
+        language = "english";
+    if (!kq_language_valid(language))
+        return kq__error(err, KQ_EINVAL, -1, "unknown language '%.64s' (use 'none' or a "
+                                             "Snowball language such as 'english')",
+                         language);
+    kq_analyzer *a = kq__calloc(1, sizeof *a);
+    if (!a)
+        return kq__enomem(err);
+    a->cps = kq__malloc((CPS_CAP + 1) * sizeof *a->cps);
+    if (!a->cps)
+        goto nomem;
+    if (strcmp(language, "none")) {
+        a->cache = kq__calloc(STEM_CACHE_SIZE, sizeof *a->cache);
+        if (!a->cache)
+            goto nomem;
+        a->stemmer = sb_stemmer_new(language, "UTF_8");
+        if (!a->stemmer)
+            goto nomem; /* the name is valid: only allocation can fail */
+    }
+    strcpy(a->language, language);
+    *out = a;
+    return 0;
+nomem:
+    kq_analyzer_free(a);
+    return kq__enomem(err);
+}
+
+void kq_analyzer_free(kq_analyzer *a)
+{
+    if (!a)
+        return;
+    if (a->stemmer)
+        sb_stemmer_delete(a->stemmer);
+    kq__free(a->cache);
+    kq__free(a->cps);
+    kq__free(a);
+}
+
+const char *kq_analyzer_language(const kq_analyzer *a)
+{
+    return a->language;
+}
+
+/* ---- emitting terms ---- */
+
+struct run {
+    kq_analyzer *a;
+    int stem;
+    kq_token_fn fn;
+    void *ctx;
+    uint32_t pos;
+};
+
+/* NFKC case folds `len` bytes at `p` into a->cps (reused as a byte buffer). Returns the
+ * folded length, or -1 when the result is unusable (too long); `*out` points at it. */
+static long fold_unicode(kq_analyzer *a, const uint8_t *p, size_t len, const uint8_t **out)
+{
+    utf8proc_ssize_t n =
+        utf8proc_decompose(p, (utf8proc_ssize_t)len, a->cps, CPS_CAP, FOLD_OPTIONS);
+    if (n < 0 || n > CPS_CAP)
+        return -1;
+    n = utf8proc_reencode(a->cps, n, FOLD_OPTIONS);
+    if (n < 0)
+        return -1;
+    *out = (const uint8_t *)a->cps;
+    return (long)n;
+}
+
+/* Folds, stems and delivers one term built from `len` raw bytes (valid UTF-8) at `p`.
+ * `ascii`: every byte < 0x80; `stem`: the term may be stemmed. Uses one position,
+ * delivered or not. Returns 0, a callback's value or KQ_ENOMEM. */
+static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int stem,
+                   size_t start, size_t end)
+{
+    kq_analyzer *a = r->a;
+    uint32_t pos = r->pos++;
+    const uint8_t *t;
+    size_t tlen;
+    struct stem_entry *ce = NULL;
+    if (ascii) {
+        if (len > STEM_MAX || (!stem && len > KQ_TERM_MAX))
+            return 0;
+        /* lowercase into the utf8proc buffer, free at this point */
+        uint8_t *w = (uint8_t *)a->cps;
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < len; i++) {
+            w[i] = (uint8_t)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
+            h = (h ^ w[i]) * 16777619u;
+        }
+        t = w;
+        tlen = len;
+        if (stem && r->stem && len <= STEM_CACHE_KEY) {
+            ce = &a->cache[(h ^ (h >> 15)) & (STEM_CACHE_SIZE - 1)];
+            if (ce->klen == len && !memcmp(ce->key, w, len)) {
+                t = ce->val;
+                tlen = ce->vlen;
+                stem = 0; /* already stemmed */
+            }
+        }
+    } else {
+        long n = fold_unicode(a, p, len, &t);
+        if (n <= 0)
+            return 0;
+        tlen = (size_t)n;
+    }
+    if (stem && r->stem && tlen <= STEM_MAX) {
+        const sb_symbol *st = sb_stemmer_stem(a->stemmer, t, (int)tlen);
+        if (!st)
+            return KQ_ENOMEM;
+        int sl = sb_stemmer_length(a->stemmer);
+        if (sl > 0) {
+            if (ce && (size_t)sl <= STEM_CACHE_KEY) {
+                ce->klen = (uint8_t)tlen;
+                memcpy(ce->key, t, tlen);
+                ce->vlen = (uint8_t)sl;
+                memcpy(ce->val, st, (size_t)sl);
+            }
+            t = st;
+            tlen = (size_t)sl;
+        }
+    }
+    if (tlen == 0 || tlen > KQ_TERM_MAX)
+        return 0;
+    memcpy(a->term, t, tlen);
+    a->term[tlen] = '\0';
+    struct kq_token tok = {(const char *)a->term, tlen, pos, start, end};
+    return r->fn(r->ctx, &tok);
+}
+
+static int emit_word(struct run *r, int wclass, size_t start, size_t end)
+{
+    kq_analyzer *a = r->a;
+    if (a->overflow) {
+        r->pos++;
+        return 0;
+    }
+    size_t len = a->raw_len;
+    /* possessive: an internal apostrophe followed by a final s */
+    if (a->apos_off != SIZE_MAX && len == a->apos_off + 1 &&
+        (a->raw[a->apos_off] == 's' || a->raw[a->apos_off] == 'S'))
+        len = a->apos_off;
+    if (len == 0)
+        return 0;
+    int stem = wclass == W_REG && a->has_letter;
+    return deliver(r, a->raw, len, a->ascii, stem, start, end);
+}
+
+/* Emits the bigram of the previous and current CJK units. */
+static int emit_bigram(struct run *r)
+{
+    kq_analyzer *a = r->a;
+    if (a->prev.overflow || a->cur.overflow) {
+        r->pos++;
+        return 0;
+    }
+    uint8_t buf[2 * UNIT_CAP];
+    memcpy(buf, a->prev.raw, a->prev.len);
+    memcpy(buf + a->prev.len, a->cur.raw, a->cur.len);
+    return deliver(r, buf, a->prev.len + a->cur.len, 0, 0, a->prev.start, a->cur.end);
+}
+
+/* Closes the current CJK unit: emits the bigram ending with it, and makes it previous. */
+static int close_unit(struct run *r)
+{
+    kq_analyzer *a = r->a;
+    int rc = 0;
+    if (a->n_units++ > 0)
+        rc = emit_bigram(r);
+    a->prev = a->cur;
+    return rc;
+}
+
+static int end_cjk_run(struct run *r)
+{
+    kq_analyzer *a = r->a;
+    int rc = close_unit(r);
+    if (rc)
+        return rc;
+    if (a->n_units == 1) {
+        if (a->prev.overflow) {
+            r->pos++;
+            return 0;
+        }
+        return deliver(r, a->prev.raw, a->prev.len, 0, 0, a->prev.start, a->prev.end);
+    }
+    return 0;
+}
+
+static inline void raw_add(kq_analyzer *a, const uint8_t *p, size_t n)
+{
+    if (a->raw_len + n > RAW_CAP) {
+        a->overflow = 1;
+        return;
+    }
+    if (n == 1) {
+        a->raw[a->raw_len++] = p[0];
+    } else {
+        memcpy(a->raw + a->raw_len, p, n);
+        a->raw_len += n;
+        a->ascii = 0;
+    }
+}
+
+static void unit_start(struct cjk_unit *u, const uint8_t *s, size_t i, size_t n)
+{
+    u->start = i;
+    u->end = i + n;
+    u->overflow = 0;
+    memcpy(u->raw, s + i, n); /* n <= 4 < UNIT_CAP */
+    u->len = n;
+}
+
+static void unit_add(struct cjk_unit *u, const uint8_t *s, size_t i, size_t n)
+{
+    u->end = i + n;
+    if (u->len + n > UNIT_CAP) {
+        u->overflow = 1;
+        return;
+    }
+    memcpy(u->raw + u->len, s + i, n);
+    u->len += n;
+}
+
+int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int flags,
+               kq_token_fn fn, void *ctx, uint32_t *next_pos)
+{
+    const uint8_t *s = (const uint8_t *)text;
+    struct run r = {a, a->stemmer && !(flags & KQ_ANALYZE_NOSTEM), fn, ctx, pos0};
+    int wclass = W_NONE;
+    size_t wstart = 0, wend = 0; /* source range of the word being built */
+    int last = C_SEP;            /* class of the last letter or digit of the word */
+    int acro = 0;                /* the word so far is single letters separated by dots */
+    size_t comp_len = 0;         /* letters/digits since the last acronym dot */
+    int rc = 0;
+    size_t i = 0;
+
+#define FLUSH()                                                                            \
+    do {                                                                                   \
+        if (wclass == W_CJK)                                                               \
+            rc = end_cjk_run(&r);                                                          \
+        else if (wclass != W_NONE)                                                         \
+            rc = emit_word(&r, wclass, wstart, wend);                                      \
+        wclass = W_NONE;                                                                   \
+        if (rc)                                                                            \
+            goto out;                                                                      \
+    } while (0)
+
+#define START_WORD(wc)                                                                     \
+    do {                                                                                   \
+        wclass = (wc);                                                                     \
+        wstart = i;                                                                        \
+        a->raw_len = 0;                                                                    \
+        a->overflow = 0;                                                                   \
+        a->ascii = 1;                                                                      \
+        a->has_letter = 0;                                                                 \
+        a->apos_off = SIZE_MAX;                                                            \
+        acro = 1;                                                                          \
+        comp_len = 0;                                                                      \
+        last = C_SEP;                                                                      \
+    } while (0)
+
+    while (i < len) {
+        size_t n;
+        int c;
+        /* the ASCII letter fast path: the bulk of English text */
+        if (s[i] < 0x80) {
+            c = ascii_class[s[i]];
+            if (c == C_LET && wclass == W_REG) {
+                if (++comp_len > 1)
+                    acro = 0;
+                if (a->raw_len < RAW_CAP)
+                    a->raw[a->raw_len++] = s[i];
+                else
+                    a->overflow = 1;
+                last = C_LET;
+                a->has_letter = 1;
+                wend = ++i;
+                continue;
+            }
+            n = 1;
+        } else {
+            c = classify(kq_utf8_decode(s + i, s + len, &n));
+        }
+        switch (c) {
+        case C_IGN:
+            break;
+        case C_LET:
+        case C_DIG:
+            if (wclass != W_REG) {
+                FLUSH();
+                START_WORD(W_REG);
+            }
+            if (c == C_LET) {
+                if (++comp_len > 1)
+                    acro = 0;
+                a->has_letter = 1;
+            } else {
+                acro = 0;
+            }
+            last = c;
+            raw_add(a, s + i, n);
+            wend = i + n;
+            break;
+        case C_HANGUL:
+            if (wclass != W_HANGUL) {
+                FLUSH();
+                START_WORD(W_HANGUL);
+            }
+            a->has_letter = 1;
+            last = c;
+            raw_add(a, s + i, n);
+            wend = i + n;
+            break;
+        case C_CJK:
+            if (wclass != W_CJK) {
+                FLUSH();
+                wclass = W_CJK;
+                a->n_units = 0;
+            } else {
+                rc = close_unit(&r);
+                if (rc)
+                    goto out;
+            }
+            unit_start(&a->cur, s, i, n);
+            break;
+        case C_MARK:
+            if (wclass == W_CJK) {
+                unit_add(&a->cur, s, i, n);
+                break;
+            }
+            if (wclass == W_NONE)
+                START_WORD(W_REG);
+            raw_add(a, s + i, n);
+            wend = i + n;
+            break;
+        case C_APOS:
+        case C_DOT:
+        case C_COMMA:
+            if (wclass == W_REG) {
+                size_t j, n1;
+                int c1 = peek(s, len, i + n, &j, &n1);
+                int internal = 0;
+                if (c == C_APOS) {
+                    if (last == C_LET && c1 == C_LET) {
+                        internal = 1;
+                        a->apos_off = a->raw_len;
+                        acro = 0;
+                    }
+                } else if (last == C_DIG && c1 == C_DIG) {
+                    internal = 1;
+                    if (c == C_DOT)
+                        raw_add(a, s + i, 1);
+                } else if (c == C_DOT && acro && comp_len == 1 && last == C_LET &&
+                           c1 == C_LET) {
+                    size_t k, n2;
+                    int c2 = peek(s, len, j + n1, &k, &n2);
+                    if (c2 != C_LET && c2 != C_DIG && c2 != C_MARK && c2 != C_HANGUL &&
+                        c2 != C_CJK) {
+                        internal = 1;
+                        comp_len = 0;
+                    }
+                }
+                if (internal) {
+                    i = j; /* continue at the next character, ignorables skipped */
+                    continue;
+                }
+            }
+            FLUSH();
+            break;
+        default:
+            FLUSH();
+            break;
+        }
+        i += n;
+    }
+    FLUSH();
+out:
+    if (next_pos)
+        *next_pos = r.pos;
+    return rc;
+#undef FLUSH
+#undef START_WORD
+}

@@ -1,0 +1,782 @@
+/* text/extract.c: plain text, Markdown and HTML reduced to a title and a body.
+ *
+ * The body is a copy of the input of exactly the same length in which markup is blanked:
+ * a markup byte becomes a space, except '\n' which is never touched, so byte offsets and
+ * line numbers in the body equal the source's. An entity reference (&amp;, &#x41;...) is
+ * decoded in place: its UTF-8 is written at the '&' and the rest of the reference is set
+ * to NUL, which the analyser ignores. Decoded text is never longer than its reference, and
+ * a reference never holds a newline, so the invariant holds.
+ *
+ * Every scan is bounded: a construct whose end is missing is either blanked to the end of
+ * the input (HTML, as browsers do) or searched for within a bounded window (Markdown), so
+ * extraction is linear in the input whatever the bytes.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "text/text.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+/* Longest title kept, in bytes (cut at a character boundary). */
+#define TITLE_MAX 1024
+/* A first line longer than this is not a title. */
+#define FIRST_LINE_MAX 200
+/* Markdown: how far a link, an inline tag or a code span may extend. */
+#define MD_SPAN_MAX 2048
+
+enum kq_format kq_format_for_path(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base)
+        return KQ_FORMAT_PLAIN;
+    dot++;
+    if (!strcasecmp(dot, "md") || !strcasecmp(dot, "markdown") || !strcasecmp(dot, "txt"))
+        return KQ_FORMAT_MARKDOWN;
+    if (!strcasecmp(dot, "html") || !strcasecmp(dot, "htm") || !strcasecmp(dot, "xhtml"))
+        return KQ_FORMAT_HTML;
+    return KQ_FORMAT_PLAIN;
+}
+
+const char *kq_format_name(enum kq_format f)
+{
+    switch (f) {
+    case KQ_FORMAT_PLAIN:
+        return "plain";
+    case KQ_FORMAT_MARKDOWN:
+        return "markdown";
+    case KQ_FORMAT_HTML:
+        return "html";
+    }
+    return "unknown";
+}
+
+void kq_extracted_release(struct kq_extracted *x)
+{
+    if (!x)
+        return;
+    kq__free(x->body);
+    kq__free(x->title);
+    memset(x, 0, sizeof *x);
+}
+
+/* ---- helpers ---- */
+
+static inline int is_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static inline int is_alpha(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline int is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static inline uint8_t lower(uint8_t c)
+{
+    return (uint8_t)(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+}
+
+/* Blanks [from, to): every byte but '\n' becomes a space. */
+static void blank(uint8_t *b, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (b[i] != '\n')
+            b[i] = ' ';
+}
+
+/* Nonzero when b[p..] starts with `lit` (lowercase ASCII), case-insensitively. */
+static int starts_ci(const uint8_t *b, size_t p, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (len - p < n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (lower(b[p + i]) != (uint8_t)lit[i])
+            return 0;
+    return 1;
+}
+
+/* The offset of the first `lit` (lowercase ASCII) at or after `p` before `end`, or `end`. */
+static size_t find_ci(const uint8_t *b, size_t p, size_t end, const char *lit)
+{
+    uint8_t first = (uint8_t)lit[0];
+    for (; p < end; p++)
+        if (lower(b[p]) == first && starts_ci(b, p, end, lit))
+            return p;
+    return end;
+}
+
+/* ---- titles ---- */
+
+struct title {
+    kq_buf buf;
+    int space; /* a space is pending before the next character */
+    int full;
+};
+
+/* Appends the text of [p, p + n) to the title: whitespace runs collapse to one space, NUL
+ * bytes are skipped, invalid UTF-8 becomes U+FFFD; stops at TITLE_MAX bytes. */
+static int title_add(struct title *t, const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n;
+    while (p < end && !t->full) {
+        if (*p == 0) {
+            p++;
+            continue;
+        }
+        if (is_space(*p)) {
+            t->space = t->buf.len > 0;
+            p++;
+            continue;
+        }
+        size_t k;
+        int32_t cp = kq_utf8_decode(p, end, &k);
+        uint8_t enc[5];
+        size_t elen = 0;
+        if (t->space)
+            enc[elen++] = ' ';
+        elen += kq_utf8_encode(cp, enc + elen);
+        if (t->buf.len + elen > TITLE_MAX) {
+            t->full = 1;
+            break;
+        }
+        if (kq_buf_append(&t->buf, enc, elen))
+            return KQ_ENOMEM;
+        t->space = 0;
+        p += k;
+    }
+    return 0;
+}
+
+/* Strips spaces, and emphasis wrapping the whole title (`*Title*`), from both ends. */
+static void title_trim(struct title *t)
+{
+    size_t s = 0, e = t->buf.len;
+    while (s < e && t->buf.p[s] == ' ')
+        s++;
+    while (e > s && t->buf.p[e - 1] == ' ')
+        e--;
+    size_t n1 = 0, n2 = 0;
+    while (s + n1 < e && (t->buf.p[s + n1] == '*' || t->buf.p[s + n1] == '_'))
+        n1++;
+    while (e - n2 > s + n1 && (t->buf.p[e - n2 - 1] == '*' || t->buf.p[e - n2 - 1] == '_'))
+        n2++;
+    size_t k = n1 < n2 ? n1 : n2;
+    s += k;
+    e -= k;
+    while (s < e && t->buf.p[s] == ' ')
+        s++;
+    while (e > s && t->buf.p[e - 1] == ' ')
+        e--;
+    if (s && e > s)
+        memmove(t->buf.p, t->buf.p + s, e - s);
+    t->buf.len = e - s;
+    t->space = 0;
+}
+
+/* Moves the title into `out`. */
+static int title_finish(struct title *t, struct kq_extracted *out, int in_body)
+{
+    out->title = kq__strndup(t->buf.len ? (const char *)t->buf.p : "", t->buf.len);
+    if (!out->title)
+        return KQ_ENOMEM;
+    out->title_len = t->buf.len;
+    out->title_in_body = t->buf.len ? in_body : 0;
+    return 0;
+}
+
+/* The first non-empty line of [0, len) of `b` as the title, if at most FIRST_LINE_MAX
+ * bytes once trimmed. */
+static int title_first_line(struct title *t, const uint8_t *b, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        const uint8_t *nl = memchr(b + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - b) : len;
+        size_t s = i;
+        while (s < e && (is_space(b[s]) || b[s] == 0))
+            s++;
+        size_t te = e;
+        while (te > s && (is_space(b[te - 1]) || b[te - 1] == 0))
+            te--;
+        if (te > s) {
+            if (te - s > FIRST_LINE_MAX)
+                return 0;
+            int rc = title_add(t, b + s, te - s);
+            if (!rc)
+                title_trim(t);
+            return rc;
+        }
+        i = e + 1;
+    }
+    return 0;
+}
+
+/* ---- entity references ---- */
+
+static const struct entity {
+    const char *name;
+    int32_t cp;
+} entities[] = {
+    {"amp", '&'},       {"lt", '<'},         {"gt", '>'},         {"quot", '"'},
+    {"apos", '\''},     {"nbsp", ' '},       {"ensp", ' '},       {"emsp", ' '},
+    {"thinsp", ' '},    {"shy", 0xAD},       {"zwj", 0x200D},     {"zwnj", 0x200C},
+    {"copy", 0xA9},     {"reg", 0xAE},       {"trade", 0x2122},   {"deg", 0xB0},
+    {"plusmn", 0xB1},   {"times", 0xD7},     {"divide", 0xF7},    {"middot", 0xB7},
+    {"para", 0xB6},     {"sect", 0xA7},      {"laquo", 0xAB},     {"raquo", 0xBB},
+    {"lsquo", 0x2018},  {"rsquo", 0x2019},   {"sbquo", 0x201A},   {"ldquo", 0x201C},
+    {"rdquo", 0x201D},  {"bdquo", 0x201E},   {"ndash", 0x2013},   {"mdash", 0x2014},
+    {"hellip", 0x2026}, {"bull", 0x2022},    {"prime", 0x2032},   {"Prime", 0x2033},
+    {"euro", 0x20AC},   {"pound", 0xA3},     {"yen", 0xA5},       {"cent", 0xA2},
+    {"iexcl", 0xA1},    {"iquest", 0xBF},    {"larr", 0x2190},    {"rarr", 0x2192},
+    {"agrave", 0xE0},   {"aacute", 0xE1},    {"acirc", 0xE2},     {"atilde", 0xE3},
+    {"auml", 0xE4},     {"aring", 0xE5},     {"aelig", 0xE6},     {"ccedil", 0xE7},
+    {"egrave", 0xE8},   {"eacute", 0xE9},    {"ecirc", 0xEA},     {"euml", 0xEB},
+    {"igrave", 0xEC},   {"iacute", 0xED},    {"icirc", 0xEE},     {"iuml", 0xEF},
+    {"ntilde", 0xF1},   {"ograve", 0xF2},    {"oacute", 0xF3},    {"ocirc", 0xF4},
+    {"otilde", 0xF5},   {"ouml", 0xF6},      {"oslash", 0xF8},    {"ugrave", 0xF9},
+    {"uacute", 0xFA},   {"ucirc", 0xFB},     {"uuml", 0xFC},      {"yacute", 0xFD},
+    {"yuml", 0xFF},     {"szlig", 0xDF},     {"Agrave", 0xC0},    {"Aacute", 0xC1},
+    {"Acirc", 0xC2},    {"Auml", 0xC4},      {"Aring", 0xC5},     {"AElig", 0xC6},
+    {"Ccedil", 0xC7},   {"Egrave", 0xC8},    {"Eacute", 0xC9},    {"Ecirc", 0xCA},
+    {"Iacute", 0xCD},   {"Ntilde", 0xD1},    {"Oacute", 0xD3},    {"Ouml", 0xD6},
+    {"Oslash", 0xD8},   {"Uacute", 0xDA},    {"Uuml", 0xDC},      {"alpha", 0x3B1},
+    {"beta", 0x3B2},    {"gamma", 0x3B3},    {"delta", 0x3B4},    {"epsilon", 0x3B5},
+    {"lambda", 0x3BB},  {"mu", 0x3BC},       {"pi", 0x3C0},       {"sigma", 0x3C3},
+    {"tau", 0x3C4},     {"phi", 0x3C6},      {"omega", 0x3C9},    {"Delta", 0x394},
+    {"Sigma", 0x3A3},   {"Omega", 0x3A9},
+};
+
+/* Decodes the entity reference at b[p] == '&' in place. Returns the bytes it spans (its
+ * decoded UTF-8 at b[p], NUL after), or 0 when b[p] does not start a reference. */
+static size_t entity_decode(uint8_t *b, size_t p, size_t len)
+{
+    size_t q = p + 1;
+    int32_t cp = -1;
+    if (q < len && b[q] == '#') {
+        q++;
+        int hex = q < len && (b[q] == 'x' || b[q] == 'X');
+        if (hex)
+            q++;
+        size_t d0 = q;
+        int64_t v = 0; /* at most 8 digits: no overflow */
+        while (q < len && q - d0 < 8) {
+            uint8_t c = b[q];
+            int dv;
+            if (is_digit(c))
+                dv = c - '0';
+            else if (hex && lower(c) >= 'a' && lower(c) <= 'f')
+                dv = lower(c) - 'a' + 10;
+            else
+                break;
+            v = v * (hex ? 16 : 10) + dv;
+            q++;
+        }
+        if (q == d0 || q >= len || b[q] != ';')
+            return 0;
+        if (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+            cp = 0xFFFD;
+        else
+            cp = (int32_t)v;
+        if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0))
+            cp = ' '; /* never write a newline or a control character */
+    } else {
+        size_t n0 = q;
+        while (q < len && q - n0 < 16 && (is_alpha(b[q]) || is_digit(b[q])))
+            q++;
+        if (q == n0 || q >= len || b[q] != ';')
+            return 0;
+        size_t nlen = q - n0;
+        for (size_t i = 0; i < sizeof entities / sizeof entities[0]; i++) {
+            if (strlen(entities[i].name) == nlen &&
+                !memcmp(entities[i].name, b + n0, nlen)) {
+                cp = entities[i].cp;
+                break;
+            }
+        }
+        if (cp < 0)
+            return 0;
+    }
+    size_t span = q + 1 - p;
+    uint8_t enc[4];
+    size_t elen = kq_utf8_encode(cp, enc);
+    if (elen > span)
+        return 0; /* cannot happen with the table above; keep the source */
+    memcpy(b + p, enc, elen);
+    memset(b + p + elen, 0, span - elen);
+    return span;
+}
+
+/* ---- plain text ---- */
+
+static int extract_plain(uint8_t *b, size_t len, struct title *t)
+{
+    return title_first_line(t, b, len);
+}
+
+/* ---- HTML ---- */
+
+/* The end of the tag that starts at b[p] == '<' (one past its '>'), quotes honoured; the
+ * end of the input when it never closes. */
+static size_t tag_end(const uint8_t *b, size_t p, size_t len)
+{
+    uint8_t quote = 0;
+    for (size_t q = p + 1; q < len; q++) {
+        uint8_t c = b[q];
+        if (quote) {
+            if (c == quote)
+                quote = 0;
+        } else if (c == '"' || c == '\'') {
+            /* a quote opens a value only after '=' (possibly spaced) */
+            size_t k = q;
+            while (k > p + 1 && is_space(b[k - 1]))
+                k--;
+            if (b[k - 1] == '=')
+                quote = c;
+        } else if (c == '>') {
+            return q + 1;
+        }
+    }
+    return len;
+}
+
+/* Reads the tag name at b[p] (after '<' or '</') into `name` (lowercased, truncated). */
+static void tag_name(const uint8_t *b, size_t p, size_t len, char *name, size_t cap)
+{
+    size_t n = 0;
+    while (p < len && (is_alpha(b[p]) || is_digit(b[p]) || b[p] == '-' || b[p] == ':')) {
+        if (n + 1 < cap)
+            name[n++] = (char)lower(b[p]);
+        p++;
+    }
+    name[n] = '\0';
+}
+
+/* The offset of the closing tag `</name` at or after `p`, or `len`. */
+static size_t find_close(const uint8_t *b, size_t p, size_t len, const char *name)
+{
+    char lit[24];
+    lit[0] = '<';
+    lit[1] = '/';
+    strcpy(lit + 2, name);
+    return find_ci(b, p, len, lit);
+}
+
+static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body)
+{
+    int have_title = 0, have_h1 = 0;
+    size_t h1_start = SIZE_MAX; /* content start of the first open <h1> */
+    struct title h1 = {KQ_BUF_INIT, 0, 0};
+    int rc = 0;
+    size_t p = 0;
+    while (p < len) {
+        uint8_t c = b[p];
+        if (c == '&') {
+            size_t n = entity_decode(b, p, len);
+            p += n ? n : 1;
+            continue;
+        }
+        if (c != '<' || p + 1 >= len) {
+            p++;
+            continue;
+        }
+        uint8_t c1 = b[p + 1];
+        size_t e;
+        if (c1 == '!' && starts_ci(b, p, len, "<!--")) {
+            size_t close = find_ci(b, p + 4, len, "-->");
+            e = close < len ? close + 3 : len;
+            blank(b, p, e);
+            p = e;
+            continue;
+        }
+        if (c1 == '!' || c1 == '?') {
+            const uint8_t *gt = memchr(b + p, '>', len - p);
+            e = gt ? (size_t)(gt - b) + 1 : len;
+            blank(b, p, e);
+            p = e;
+            continue;
+        }
+        int closing = c1 == '/';
+        size_t np = p + 1 + (size_t)closing;
+        if (np >= len || !is_alpha(b[np])) {
+            p++; /* a literal '<' */
+            continue;
+        }
+        char name[16];
+        tag_name(b, np, len, name, sizeof name);
+        e = tag_end(b, p, len);
+        blank(b, p, e);
+        if (closing) {
+            if (!strcmp(name, "h1") && h1_start != SIZE_MAX && !have_h1) {
+                rc = title_add(&h1, b + h1_start, p - h1_start);
+                if (rc)
+                    goto out;
+                have_h1 = 1;
+            }
+            p = e;
+            continue;
+        }
+        if (!strcmp(name, "script") || !strcmp(name, "style")) {
+            size_t close = find_close(b, e, len, name);
+            blank(b, e, close);
+            p = close;
+            continue;
+        }
+        if (!strcmp(name, "title")) {
+            size_t close = find_close(b, e, len, name);
+            if (!have_title) {
+                for (size_t q = e; q < close;) {
+                    size_t n = b[q] == '&' ? entity_decode(b, q, close) : 0;
+                    q += n ? n : 1;
+                }
+                rc = title_add(t, b + e, close - e);
+                if (rc)
+                    goto out;
+                have_title = 1;
+            }
+            blank(b, e, close);
+            p = close;
+            continue;
+        }
+        if (!strcmp(name, "h1") && h1_start == SIZE_MAX)
+            h1_start = e;
+        p = e;
+    }
+    if (!have_title && have_h1) {
+        kq_buf_release(&t->buf);
+        *t = h1;
+        h1.buf = (kq_buf)KQ_BUF_INIT;
+        *in_body = 1;
+    } else {
+        *in_body = 0;
+    }
+out:
+    kq_buf_release(&h1.buf);
+    return rc;
+}
+
+/* ---- Markdown ---- */
+
+/* The offset of the `close` bracket matching the `open` at b[p], within [p, end) and
+ * honouring backslash escapes and nesting; `end` when none. */
+static size_t match_bracket(const uint8_t *b, size_t p, size_t end, uint8_t open, uint8_t close)
+{
+    int depth = 0;
+    for (size_t q = p; q < end; q++) {
+        uint8_t c = b[q];
+        if (c == '\\') {
+            q++;
+            continue;
+        }
+        if (c == '\n')
+            return end;
+        if (c == open) {
+            depth++;
+        } else if (c == close) {
+            if (--depth == 0)
+                return q;
+        }
+    }
+    return end;
+}
+
+static size_t min_sz(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* A footnote marker's content: digits, commas, hyphens, spaces (and NULs). */
+static int footnote_content(const uint8_t *b, size_t s, size_t e)
+{
+    if (s == e)
+        return 0;
+    for (size_t i = s; i < e; i++)
+        if (!is_digit(b[i]) && b[i] != ',' && b[i] != '-' && b[i] != ' ' && b[i] != 0)
+            return 0;
+    return 1;
+}
+
+struct md {
+    uint8_t *b;
+    size_t len;
+    size_t no_comment_close; /* no "-->" at or after this offset */
+};
+
+/* Handles b[p] == '<'. Returns the offset to continue at. */
+static size_t md_angle(struct md *m, size_t p, size_t line_end)
+{
+    uint8_t *b = m->b;
+    size_t len = m->len;
+    size_t lim = min_sz(line_end, p + MD_SPAN_MAX);
+    if (starts_ci(b, p, len, "<!--")) {
+        if (p >= m->no_comment_close)
+            return p + 1;
+        size_t close = find_ci(b, p + 4, len, "-->");
+        if (close == len) {
+            m->no_comment_close = p;
+            return p + 1;
+        }
+        blank(b, p, close + 3);
+        return close + 3;
+    }
+    size_t q = p + 1;
+    /* autolink: <scheme:...> or <user@host> without spaces */
+    if (q < lim && is_alpha(b[q])) {
+        size_t k = q;
+        while (k < lim && (is_alpha(b[k]) || is_digit(b[k]) || b[k] == '+' || b[k] == '.' ||
+                           b[k] == '-'))
+            k++;
+        int scheme = k < lim && b[k] == ':' && k - q >= 2;
+        size_t g = q;
+        int at = 0;
+        while (g < lim && b[g] != '>' && b[g] != '<' && !is_space(b[g])) {
+            at |= b[g] == '@';
+            g++;
+        }
+        if (g < lim && b[g] == '>' && (scheme || at)) {
+            blank(b, p, g + 1);
+            return g + 1;
+        }
+    }
+    /* inline HTML tag */
+    int closing = q < lim && b[q] == '/';
+    size_t np = q + (size_t)closing;
+    if (np >= lim || !is_alpha(b[np]))
+        return p + 1;
+    char name[16];
+    tag_name(b, np, lim, name, sizeof name);
+    const uint8_t *gt = memchr(b + p, '>', lim - p);
+    if (!gt)
+        return p + 1;
+    size_t e = (size_t)(gt - b) + 1;
+    if (!closing && !strcmp(name, "sup")) {
+        size_t close = find_close(b, e, lim, "sup");
+        if (close < lim && footnote_content(b, e, close)) {
+            const uint8_t *cgt = memchr(b + close, '>', lim - close);
+            if (cgt) {
+                size_t ce = (size_t)(cgt - b) + 1;
+                blank(b, p, ce);
+                return ce;
+            }
+        }
+    }
+    blank(b, p, e);
+    return e;
+}
+
+/* Handles a link or image whose '[' is at b[p] (`bang`: preceded by '!' at p - 1).
+ * Returns the offset to continue at: inside the link text, which stays. */
+static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
+{
+    uint8_t *b = m->b;
+    size_t lim = min_sz(line_end, p + MD_SPAN_MAX);
+    size_t rb = match_bracket(b, p, lim, '[', ']');
+    if (rb >= lim || rb + 1 >= lim || b[rb + 1] != '(')
+        return p + 1;
+    size_t lim2 = min_sz(line_end, rb + 1 + MD_SPAN_MAX);
+    size_t rp = match_bracket(b, rb + 1, lim2, '(', ')');
+    if (rp >= lim2)
+        return p + 1;
+    if (bang)
+        b[p - 1] = ' ';
+    b[p] = ' ';
+    blank(b, rb, rp + 1);
+    return p + 1;
+}
+
+/* Processes inline markup of [p, line_end). Returns where the next line starts (past
+ * line_end, or further when a comment spans lines). */
+static size_t md_inline(struct md *m, size_t p, size_t line_end)
+{
+    uint8_t *b = m->b;
+    while (p < line_end) {
+        uint8_t c = b[p];
+        switch (c) {
+        case '\\':
+            p += 2; /* an escaped character is literal */
+            break;
+        case '`': {
+            size_t run = 0;
+            while (p + run < line_end && b[p + run] == '`')
+                run++;
+            /* a code span: its content is literal, find the closing run */
+            size_t lim = min_sz(line_end, p + run + MD_SPAN_MAX);
+            size_t q = p + run, close = 0;
+            while (q < lim) {
+                if (b[q] != '`') {
+                    q++;
+                    continue;
+                }
+                size_t r = 0;
+                while (q + r < lim && b[q + r] == '`')
+                    r++;
+                if (r == run) {
+                    close = q + r;
+                    break;
+                }
+                q += r;
+            }
+            p = close ? close : p + run;
+            break;
+        }
+        case '[':
+            p = md_link(m, p, line_end, p > 0 && b[p - 1] == '!');
+            break;
+        case '<': {
+            size_t q = md_angle(m, p, line_end);
+            if (q > line_end) {
+                /* a comment ran over lines: go on with the line it ended on */
+                const uint8_t *nl = q < m->len ? memchr(b + q, '\n', m->len - q) : NULL;
+                line_end = nl ? (size_t)(nl - b) : m->len;
+            }
+            p = q;
+            break;
+        }
+        case '&': {
+            size_t n = entity_decode(b, p, line_end);
+            p += n ? n : 1;
+            break;
+        }
+        default:
+            p++;
+        }
+    }
+    return line_end + 1;
+}
+
+static int extract_markdown(uint8_t *b, size_t len, struct title *t)
+{
+    struct md m = {b, len, SIZE_MAX};
+    uint8_t fence = 0;    /* '`' or '~' inside a fenced code block */
+    size_t fence_len = 0;
+    int have_heading = 0, have_first = 0;
+    struct title first = {KQ_BUF_INIT, 0, 0};
+    int rc = 0;
+    size_t i = 0;
+    while (i < len) {
+        const uint8_t *nl = memchr(b + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - b) : len;
+        size_t p = i;
+        for (int k = 0; k < 3 && p < e && b[p] == ' '; k++)
+            p++;
+        /* code fences */
+        if (p + 3 <= e && (b[p] == '`' || b[p] == '~') && b[p + 1] == b[p] &&
+            b[p + 2] == b[p]) {
+            size_t run = 0;
+            while (p + run < e && b[p + run] == b[p])
+                run++;
+            if (!fence) {
+                fence = b[p];
+                fence_len = run;
+                blank(b, p, e);
+            } else if (b[p] == fence && run >= fence_len) {
+                fence = 0;
+                blank(b, p, e);
+            }
+            i = e + 1;
+            continue;
+        }
+        if (fence) {
+            i = e + 1;
+            continue;
+        }
+        /* block quotes */
+        while (p < e && b[p] == '>') {
+            b[p++] = ' ';
+            if (p < e && b[p] == ' ')
+                p++;
+        }
+        /* ATX headings */
+        size_t h = 0;
+        while (p + h < e && h < 7 && b[p + h] == '#')
+            h++;
+        int heading = h >= 1 && h <= 6 && (p + h == e || b[p + h] == ' ' || b[p + h] == '\t');
+        if (heading) {
+            blank(b, p, p + h);
+            /* closing sequence: spaces then #s at the end */
+            size_t ce = e;
+            while (ce > p + h && (b[ce - 1] == ' ' || b[ce - 1] == '\t' || b[ce - 1] == '\r'))
+                ce--;
+            size_t cs = ce;
+            while (cs > p + h && b[cs - 1] == '#')
+                cs--;
+            if (cs < ce && (b[cs - 1] == ' ' || b[cs - 1] == '\t'))
+                blank(b, cs, ce);
+        }
+        size_t next = md_inline(&m, p, e);
+        size_t line_end = e;
+        if (heading && !have_heading) {
+            rc = title_add(t, b + p, line_end - p);
+            if (rc)
+                goto out;
+            title_trim(t);
+            have_heading = t->buf.len > 0;
+        }
+        if (!have_first && !have_heading) {
+            size_t s = i;
+            while (s < line_end && (is_space(b[s]) || b[s] == 0))
+                s++;
+            if (s < line_end) {
+                have_first = 1;
+                rc = title_first_line(&first, b + i, line_end - i);
+                if (rc)
+                    goto out;
+            }
+        }
+        i = next;
+    }
+    if (!have_heading) {
+        kq_buf_release(&t->buf);
+        *t = first;
+        first.buf = (kq_buf)KQ_BUF_INIT;
+    }
+out:
+    kq_buf_release(&first.buf);
+    return rc;
+}
+
+int kq_extract(enum kq_format fmt, const char *src, size_t len, struct kq_extracted *out,
+               kq_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct title t = {KQ_BUF_INIT, 0, 0};
+    int in_body = 1;
+    int rc;
+    uint8_t *b = kq__malloc(len + 1);
+    if (!b)
+        return kq__enomem(err);
+    if (len)
+        memcpy(b, src, len);
+    b[len] = '\0';
+    switch (fmt) {
+    case KQ_FORMAT_MARKDOWN:
+        rc = extract_markdown(b, len, &t);
+        break;
+    case KQ_FORMAT_HTML:
+        rc = extract_html(b, len, &t, &in_body);
+        break;
+    default:
+        rc = extract_plain(b, len, &t);
+        break;
+    }
+    if (!rc)
+        rc = title_finish(&t, out, in_body);
+    kq_buf_release(&t.buf);
+    if (rc) {
+        kq__free(b);
+        kq_extracted_release(out);
+        return kq__enomem(err);
+    }
+    out->body = (char *)b;
+    out->body_len = len;
+    return 0;
+}

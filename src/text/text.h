@@ -1,0 +1,121 @@
+/* text/text.h: text analysis, the one truth shared by indexing and querying.
+ *
+ * Owns: UTF-8 decoding (invalid bytes read as U+FFFD, one byte each), tokenization by
+ * Unicode category, NFKC case folding (utf8proc), Snowball stemming (libstemmer), and field
+ * extraction for plain text, Markdown, HTML and BEIR JSON lines.
+ *
+ * Errors: functions return 0 or a negative KQ_E* code with `err` filled when non-NULL.
+ * Thread safety: a kq_analyzer is used by one thread at a time (libstemmer keeps state);
+ * make one per thread. Extraction functions are reentrant.
+ */
+#ifndef KQ_TEXT_TEXT_H
+#define KQ_TEXT_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kq/error.h"
+
+/* Terms longer than this (in bytes, after folding and stemming) are dropped; the position
+ * they would have taken stays used so that phrases do not match across them. */
+#define KQ_TERM_MAX 64
+
+/* ---- UTF-8 ---- */
+
+/* kq_utf8_decode: decodes one code point from [p, end) (p < end). Invalid, overlong,
+ * surrogate or truncated sequences decode as U+FFFD consuming exactly one byte.
+ * Returns the code point; `*n` receives the bytes consumed (1..4). */
+int32_t kq_utf8_decode(const uint8_t *p, const uint8_t *end, size_t *n);
+
+/* kq_utf8_encode: writes `cp` as UTF-8 into `out` (room for 4 bytes); returns the length.
+ * Invalid code points are written as U+FFFD. */
+size_t kq_utf8_encode(int32_t cp, uint8_t *out);
+
+/* ---- analysis ---- */
+
+typedef struct kq_analyzer kq_analyzer;
+
+/* kq_analyzer_new: an analyser for `language`: "none" (no stemming) or a Snowball language
+ * name libstemmer knows ("english", "german", ...; NULL means "english"). Returns 0, or
+ * KQ_EINVAL for an unknown language, KQ_ENOMEM. The caller owns `*out`: kq_analyzer_free. */
+int kq_analyzer_new(const char *language, kq_analyzer **out, kq_error *err);
+void kq_analyzer_free(kq_analyzer *a);
+/* The language it was made with ("none" or the Snowball name); valid until free. */
+const char *kq_analyzer_language(const kq_analyzer *a);
+/* Nonzero when `language` is accepted by kq_analyzer_new. */
+int kq_language_valid(const char *language);
+
+struct kq_token {
+    const char *term;  /* analysed term, `len` bytes, NUL-terminated; valid during the call */
+    size_t len;        /* 1..KQ_TERM_MAX */
+    uint32_t pos;      /* position: pos0 + index in the token stream */
+    size_t start, end; /* the source bytes [start, end) the token came from */
+};
+
+/* Return nonzero from the callback to stop; kq_analyze then returns that value. */
+typedef int (*kq_token_fn)(void *ctx, const struct kq_token *tok);
+
+enum {
+    KQ_ANALYZE_NOSTEM = 1, /* fold but do not stem (prefix queries) */
+};
+
+/* kq_analyze: tokenizes `len` bytes of `text` (any bytes; NUL bytes are ignorable and do
+ * not split a word) and calls `fn` for every token in order. Positions start at `pos0`;
+ * `*next_pos` (may be NULL) receives the position after the last one used.
+ * Returns 0, a callback's nonzero value, or KQ_ENOMEM. */
+int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int flags,
+               kq_token_fn fn, void *ctx, uint32_t *next_pos);
+
+/* ---- field extraction ---- */
+
+enum kq_format {
+    KQ_FORMAT_PLAIN = 0,
+    KQ_FORMAT_MARKDOWN = 1,
+    KQ_FORMAT_HTML = 2,
+};
+
+/* kq_format_for_path: the format a file name implies (.md/.markdown/.txt: Markdown, since
+ * plain text reads the same as Markdown and reports often carry inline Markdown; .html/
+ * .htm/.xhtml: HTML; anything else: plain). */
+enum kq_format kq_format_for_path(const char *path);
+const char *kq_format_name(enum kq_format f);
+
+struct kq_extracted {
+    /* The body text, exactly as long as the input: markup bytes are replaced by spaces
+     * (newlines kept), so byte offsets and line numbers equal the source's; bytes freed
+     * by decoding an entity to something shorter are set to NUL (ignorable inside a
+     * word). Owned by the struct. */
+    char *body;
+    size_t body_len;
+    /* The title, decoded, NUL-terminated, owned by the struct; "" when none. */
+    char *title;
+    size_t title_len;
+    /* 1 when the title is text of the body (first heading, first short line): index it
+     * once, as body; 0 when it stands apart (HTML <title>, JSON title). */
+    int title_in_body;
+};
+
+/* kq_extract: reduces `len` bytes of `src` in format `fmt` to title and body.
+ * Returns 0 or KQ_ENOMEM; on failure `out` is zeroed. Release with kq_extracted_release. */
+int kq_extract(enum kq_format fmt, const char *src, size_t len, struct kq_extracted *out,
+               kq_error *err);
+void kq_extracted_release(struct kq_extracted *x);
+
+/* A document of a BEIR JSON-lines corpus. */
+struct kq_json_doc {
+    char *id;    /* "_id" (or "doc_id"), NUL-terminated, owned */
+    size_t id_len;
+    char *title; /* "title", "" when absent */
+    size_t title_len;
+    char *text;  /* "text", "" when absent */
+    size_t text_len;
+};
+
+/* kq_jsonl_parse: parses one line (without its newline) of a JSON-lines corpus.
+ * Returns 0; KQ_EINVAL with `err` (offset = byte in the line) when the line is not a JSON
+ * object, has no string "_id"/"doc_id" (numbers are accepted and printed as decimal),
+ * or "title"/"text" are not strings; KQ_ENOMEM. On failure `out` is zeroed. */
+int kq_jsonl_parse(const char *line, size_t len, struct kq_json_doc *out, kq_error *err);
+void kq_json_doc_release(struct kq_json_doc *d);
+
+#endif

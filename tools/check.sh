@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# tools/check.sh: installs what is missing, builds kq twice (release, and ASan+UBSan),
+# runs every test under both, and runs each fuzz harness briefly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tools/deps.sh
+kq_install_missing "${KQ_PACKAGES[@]}" "${KQ_PEER_PACKAGES[@]}"
+
+jobs=$(nproc 2>/dev/null || echo 2)
+fuzz_seconds=${KQ_FUZZ_SECONDS:-10}
+
+echo "== release build (gcc) =="
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== ASan+UBSan build (clang) with fuzzers =="
+CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKQ_SANITIZE=ON -DKQ_FUZZ=ON \
+    -DKQ_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
+
+echo "== fuzz smoke (${fuzz_seconds}s each) =="
+for f in build-asan/fuzz_*; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f")
+    seeds=fuzz/corpus/${name#fuzz_}
+    work=$(mktemp -d)
+    dict=()
+    [ -f "fuzz/${name#fuzz_}.dict" ] && dict=(-dict="fuzz/${name#fuzz_}.dict")
+    echo "-- $name"
+    "$f" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+        "${dict[@]}" "$work" "$seeds" 2>&1 | grep -E '^(stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY)' || true
+    rc=${PIPESTATUS[0]}
+    rm -rf "$work"
+    [ "$rc" -eq 0 ] || { echo "fuzzer $name failed" >&2; exit 1; }
+done
+echo "check.sh: all passed"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# tools/deps.sh: installs the Debian packages kq needs to build and test, when missing.
+# Sourced by quickstart.sh and check.sh. Uses sudo when not root.
+set -euo pipefail
+
+KQ_PACKAGES=(build-essential cmake pkg-config clang libclang-rt-dev
+             libuv1-dev libxxhash-dev libzstd-dev libstemmer-dev libutf8proc-dev
+             libjansson-dev libcmocka-dev zstd)
+# Peers for the benchmarks and tests that compare against them.
+KQ_PEER_PACKAGES=(libsqlite3-dev libxapian-dev g++)
+
+kq_install_missing() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}" >&2
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
