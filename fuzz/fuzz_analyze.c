@@ -23,8 +23,7 @@ struct check {
 static int on_token(void *ctx, const struct kq_token *t)
 {
     struct check *c = ctx;
-    if (t->len < 1 || t->len > KQ_TERM_MAX || t->term[t->len] != '\0' ||
-        memchr(t->term, 0, t->len))
+    if (t->len < 1 || t->len > KQ_TERM_MAX || t->term[t->len] != '\0' || memchr(t->term, 0, t->len))
         abort();
     if ((int64_t)t->pos <= c->last_pos || t->pos < c->pos0)
         abort();

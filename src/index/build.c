@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+#define ZDICT_STATIC_LINKING_ONLY /* ZDICT_trainFromBuffer_fastCover: exported, fast */
 #include <zdict.h>
 #include <zstd.h>
 
@@ -37,9 +38,10 @@
 #include "util/error.h"
 
 #define BATCH_DOCS 1024
-#define BATCH_BYTES (4u << 20)
+#define BATCH_BYTES (1u << 20) /* raw bytes a batch gathers (past it, it closes) */
 #define DICT_CAP (64u << 10)
 #define DICT_SAMPLE_CAP (4u << 10) /* bytes of each document used to train */
+#define DICT_TRAIN_CAP (1u << 20)  /* bytes of samples in all */
 #define MAX_THREADS 64
 #define BINARY_PROBE 8192
 
@@ -157,8 +159,17 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
         int rc = 0;
         struct dirent *de;
         while ((de = readdir(d))) {
-            if (de->d_name[0] == '.')
-                continue; /* hidden, . and .. */
+            if (de->d_name[0] == '.') {
+                /* . and .. silently; hidden entries with a warning, as kq/index.h says */
+                if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                    char hidden[4096];
+                    snprintf(hidden, sizeof hidden, "%s%s%s", path,
+                             path[0] && path[strlen(path) - 1] == '/' ? "" : "/", de->d_name);
+                    warn(w->opts, hidden, "hidden, skipped");
+                    w->skipped++;
+                }
+                continue;
+            }
             if (n == cap) {
                 cap = cap ? 2 * cap : 32;
                 char **v = kq__realloc(names, cap * sizeof *v);
@@ -346,6 +357,7 @@ struct builder {
     size_t dict_len;
     ZSTD_CDict *cdict;
     int dict_done;
+    size_t spill; /* bytes a section of a segment being written keeps in memory */
 };
 
 static uint32_t hash_bytes(const uint8_t *p, size_t n, uint8_t field)
@@ -680,7 +692,7 @@ struct mdoc {
 struct run {
     struct mterm *terms;
     uint32_t n_terms, cap_terms;
-    uint32_t *slots;
+    uint64_t *slots; /* hash << 32 | (term index + 1); 0: empty */
     uint32_t n_slots;
     kq_buf keys;
     struct mdoc *docs;
@@ -695,7 +707,7 @@ struct run {
 static size_t run_memory(const struct run *r)
 {
     return r->post_bytes + (size_t)r->cap_terms * sizeof *r->terms +
-           (size_t)r->n_slots * 4 + r->keys.cap + (size_t)r->cap_docs * sizeof *r->docs +
+           (size_t)r->n_slots * 8 + r->keys.cap + (size_t)r->cap_docs * sizeof *r->docs +
            r->strs.cap + r->store.cap + (size_t)r->cap_blocks * sizeof *r->blocks;
 }
 
@@ -716,14 +728,14 @@ static void run_reset(struct run *r)
 static int run_grow_slots(struct run *r)
 {
     uint32_t n = r->n_slots ? 2 * r->n_slots : 1u << 16;
-    uint32_t *s = kq__calloc(n, sizeof *s);
+    uint64_t *s = kq__calloc(n, sizeof *s);
     if (!s)
         return KQ_ENOMEM;
     for (uint32_t t = 0; t < r->n_terms; t++) {
         uint32_t i = r->terms[t].hash & (n - 1);
         while (s[i])
             i = (i + 1) & (n - 1);
-        s[i] = t + 1;
+        s[i] = (uint64_t)r->terms[t].hash << 32 | (t + 1);
     }
     kq__free(r->slots);
     r->slots = s;
@@ -738,12 +750,15 @@ static struct mterm *run_term(struct run *r, const uint8_t *key, size_t len)
         return NULL;
     uint32_t i = h & (r->n_slots - 1);
     for (;;) {
-        uint32_t s = r->slots[i];
+        uint64_t s = r->slots[i];
         if (!s)
             break;
-        struct mterm *e = &r->terms[s - 1];
-        if (e->hash == h && e->key_len == len && !memcmp(r->keys.p + e->key_off, key, len))
-            return e;
+        /* the slot holds the hash: most mismatches never touch the term */
+        if ((uint32_t)(s >> 32) == h) {
+            struct mterm *e = &r->terms[(uint32_t)s - 1];
+            if (e->key_len == len && !memcmp(r->keys.p + e->key_off, key, len))
+                return e;
+        }
         i = (i + 1) & (r->n_slots - 1);
     }
     if (r->n_terms == r->cap_terms) {
@@ -761,7 +776,7 @@ static struct mterm *run_term(struct run *r, const uint8_t *key, size_t len)
     e->key_off = (uint32_t)(r->keys.len - len);
     e->key_len = (uint16_t)len;
     e->hash = h;
-    r->slots[i] = ++r->n_terms;
+    r->slots[i] = (uint64_t)h << 32 | ++r->n_terms;
     return e;
 }
 
@@ -852,11 +867,29 @@ static int run_add_batch(struct run *r, struct builder *bld, struct batch *b,
     return 0;
 }
 
+/* Sorting keys: the first 8 bytes, big endian, decide most comparisons without touching
+ * the key bytes. */
+struct sortkey {
+    uint64_t prefix;
+    uint32_t term;
+};
+
+static uint64_t key_prefix(const uint8_t *k, size_t len)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = v << 8 | (i < len ? k[i] : 0);
+    return v;
+}
+
 static int cmp_terms(const void *a, const void *b, void *ctx)
 {
+    const struct sortkey *sa = a, *sb = b;
+    if (sa->prefix != sb->prefix)
+        return sa->prefix < sb->prefix ? -1 : 1;
     const struct run *r = ctx;
-    const struct mterm *x = &r->terms[*(const uint32_t *)a];
-    const struct mterm *y = &r->terms[*(const uint32_t *)b];
+    const struct mterm *x = &r->terms[sa->term];
+    const struct mterm *y = &r->terms[sb->term];
     size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
     int c = memcmp(r->keys.p + x->key_off, r->keys.p + y->key_off, n);
     return c ? c : (int)x->key_len - (int)y->key_len;
@@ -868,11 +901,11 @@ static int run_flush(struct run *r, struct builder *bld, const char *path, uint6
                      kq_error *err)
 {
     kq_segbuild sb;
-    int rc = kq__segbuild_init(&sb, bld->dir, 64u << 20, bld->language, bld->cdict, bld->dict,
+    int rc = kq__segbuild_init(&sb, bld->dir, bld->spill, bld->language, bld->cdict, bld->dict,
                                bld->dict_len, err);
     if (rc)
         return rc;
-    uint32_t *order = kq__malloc((r->n_terms ? r->n_terms : 1) * sizeof *order);
+    struct sortkey *order = kq__malloc((r->n_terms ? r->n_terms : 1) * sizeof *order);
     uint32_t *pos = NULL;
     uint32_t pos_cap = 0;
     if (!order) {
@@ -919,10 +952,11 @@ static int run_flush(struct run *r, struct builder *bld, const char *path, uint6
     if (rc)
         goto out;
     for (uint32_t t = 0; t < r->n_terms; t++)
-        order[t] = t;
+        order[t] = (struct sortkey){key_prefix(r->keys.p + r->terms[t].key_off,
+                                               r->terms[t].key_len), t};
     qsort_r(order, r->n_terms, sizeof *order, cmp_terms, r);
     for (uint32_t k = 0; k < r->n_terms && !rc; k++) {
-        struct mterm *t = &r->terms[order[k]];
+        struct mterm *t = &r->terms[order[k].term];
         const uint8_t *key = r->keys.p + t->key_off;
         kq__segbuild_term_begin(&sb, key[0]);
         const uint8_t *p = t->post.p, *end = p + t->post.len;
@@ -972,12 +1006,13 @@ static int train_dict(struct builder *bld, struct batch *b, kq_error *err)
 {
     bld->dict_done = 1;
     size_t total = 0;
-    for (uint32_t i = 0; i < b->n; i++)
-        total += b->docs[i].len < DICT_SAMPLE_CAP ? b->docs[i].len : DICT_SAMPLE_CAP;
-    if (b->n < 16 || total < 64 * 1024)
+    uint32_t n = 0;
+    for (; n < b->n && total < DICT_TRAIN_CAP; n++)
+        total += b->docs[n].len < DICT_SAMPLE_CAP ? b->docs[n].len : DICT_SAMPLE_CAP;
+    if (n < 16 || total < 64 * 1024)
         return 0;
     uint8_t *samples = kq__malloc(total);
-    size_t *sizes = kq__malloc(b->n * sizeof *sizes);
+    size_t *sizes = kq__malloc(n * sizeof *sizes);
     bld->dict = kq__malloc(DICT_CAP);
     if (!samples || !sizes || !bld->dict) {
         kq__free(samples);
@@ -985,14 +1020,22 @@ static int train_dict(struct builder *bld, struct batch *b, kq_error *err)
         return kq__enomem(err);
     }
     size_t off = 0;
-    for (uint32_t i = 0; i < b->n; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         size_t l = b->docs[i].len < DICT_SAMPLE_CAP ? b->docs[i].len : DICT_SAMPLE_CAP;
         memcpy(samples + off, b->docs[i].bytes, l);
         sizes[i] = l;
         off += l;
     }
     size_t cap = total / 16 < DICT_CAP ? total / 16 : DICT_CAP;
-    size_t r = ZDICT_trainFromBuffer(bld->dict, cap, samples, sizes, b->n);
+    /* fixed parameters: the optimising trainer costs seconds for a percent or two */
+    ZDICT_fastCover_params_t fp;
+    memset(&fp, 0, sizeof fp);
+    fp.k = 256;
+    fp.d = 8;
+    fp.f = 18;
+    fp.accel = 4;
+    fp.zParams.compressionLevel = KQ_STORE_LEVEL;
+    size_t r = ZDICT_trainFromBuffer_fastCover(bld->dict, cap, samples, sizes, n, fp);
     kq__free(samples);
     kq__free(sizes);
     if (ZDICT_isError(r)) {
@@ -1256,6 +1299,8 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     bld.dir = dir;
     bld.opts = &opts;
     snprintf(bld.language, sizeof bld.language, "%s", opts.language);
+    /* sections of a segment being written spill to disk past 1/32 of the budget each */
+    bld.spill = budget / 32 < (1u << 20) ? (1u << 20) : budget / 32;
     struct run run;
     memset(&run, 0, sizeof run);
     struct reader rdr = {0};
@@ -1292,7 +1337,7 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     if (nt > MAX_THREADS)
         nt = MAX_THREADS;
     bld.n_workers = nt;
-    bld.n_slots = (uint32_t)nt * 2 + 2;
+    bld.n_slots = (uint32_t)nt + 2; /* one per thread, one being filled, one being inverted */
     bld.slots = kq__calloc(bld.n_slots, sizeof *bld.slots);
     bld.workers = kq__calloc((size_t)nt, sizeof *bld.workers);
     if (!bld.slots || !bld.workers) {
@@ -1433,7 +1478,8 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
             st.flushes++;
         }
         run_reset(&run);
-        rc = kq__merge_files(dir, (const char *const *)runs, n_runs, bld.language, bld.cdict,
+        rc = kq__merge_files(dir, (const char *const *)runs, n_runs, bld.spill, bld.language,
+                             bld.cdict,
                              bld.dict, bld.dict_len, seg_path, &seg_size, &st.postings_bytes,
                              &st.positions_bytes, &st.terms, err);
     }

@@ -16,10 +16,12 @@ int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), v
                      int *fd, kq_error *err);
 
 /* kq__merge_files: merges the segment files `paths` (documents in the given order) into one
- * new segment at `out`, streaming term by term. Store blocks made with the same dictionary
+ * new segment at `out`, streaming term by term; each section keeps at most `spill` bytes in
+ * memory before going to a temporary file. Store blocks made with the same dictionary
  * (`cdict`/`dict`) are copied as they are; others are decompressed and compressed again.
  * `*size`, `*post_bytes`, `*pos_bytes`, `*n_terms` receive the new segment's figures. */
-int kq__merge_files(const char *dir, const char *const *paths, size_t n, const char *language,
+int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t spill,
+                    const char *language,
                     const ZSTD_CDict *cdict, const void *dict, size_t dict_len, const char *out,
                     uint64_t *size, uint64_t *post_bytes, uint64_t *pos_bytes,
                     uint64_t *n_terms, kq_error *err);

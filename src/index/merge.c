@@ -8,6 +8,8 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "index/build.h"
@@ -23,7 +25,33 @@ struct head {
     size_t len;
     struct kq_term_meta meta;
     int live;
+    uint32_t since_drop; /* terms merged since the pages behind them were dropped */
 };
+
+/* Tells the kernel the mapped pages of [from, to) will not be read again, so that merging
+ * large inputs does not grow the resident set by their size (the pages are file-backed:
+ * they come back from the page cache if they are read after all). */
+static void drop_pages(const uint8_t *from, const uint8_t *to)
+{
+    static long page;
+    if (!page)
+        page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)from + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t b = (uintptr_t)to & ~(uintptr_t)(page - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Drops the pages of the postings, positions and dictionary of `s` before the current
+ * term: terms are laid out in key order and the merge reads them in key order. */
+static void drop_behind(const kq_seg *s, const struct head *h)
+{
+    const kq_segfile *f = &s->f;
+    if (h->meta.doc_off <= f->sec[KQ_SEC_POST].len)
+        drop_pages(f->sec[KQ_SEC_POST].p, f->sec[KQ_SEC_POST].p + h->meta.doc_off);
+    if (h->meta.pos_off <= f->sec[KQ_SEC_POSN].len)
+        drop_pages(f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].p + h->meta.pos_off);
+}
 
 static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 {
@@ -88,6 +116,8 @@ static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, kq_er
                                 kq_get_le32(e + 20), s->f.sec[KQ_SEC_DSTO].p + kq_get_le64(e + 8),
                                 kq_get_le32(e + 16), err);
     }
+    drop_pages(s->f.sec[KQ_SEC_DSTO].p, s->f.sec[KQ_SEC_DSTO].p + s->f.sec[KQ_SEC_DSTO].len);
+    drop_pages(s->f.sec[KQ_SEC_DOCT].p, s->f.sec[KQ_SEC_DOCT].p + s->f.sec[KQ_SEC_DOCT].len);
     kq__free(src_map);
     return rc;
 }
@@ -174,6 +204,10 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *segs, size_t n, uint64_t dict_has
             kq_postings_close(&pc);
             if (!rc)
                 rc = advance(h, err);
+            if (!rc && h->live && ++h->since_drop == 4096) {
+                drop_behind(s, h);
+                h->since_drop = 0;
+            }
         }
         if (!rc)
             rc = kq__segbuild_term_end(b, key, key_len, err);
@@ -185,7 +219,8 @@ out:
     return rc;
 }
 
-int kq__merge_files(const char *dir, const char *const *paths, size_t n, const char *language,
+int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t spill,
+                    const char *language,
                     const ZSTD_CDict *cdict, const void *dict, size_t dict_len, const char *out,
                     uint64_t *size, uint64_t *post_bytes, uint64_t *pos_bytes,
                     uint64_t *n_terms, kq_error *err)
@@ -194,7 +229,7 @@ int kq__merge_files(const char *dir, const char *const *paths, size_t n, const c
     if (!segs)
         return kq__enomem(err);
     kq_segbuild b;
-    int rc = kq__segbuild_init(&b, dir, 64u << 20, language, cdict, dict, dict_len, err);
+    int rc = kq__segbuild_init(&b, dir, spill, language, cdict, dict, dict_len, err);
     size_t opened = 0;
     for (; opened < n && !rc; opened++)
         if ((rc = kq__seg_open(&segs[opened], paths[opened], 0, err)))

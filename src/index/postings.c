@@ -396,14 +396,19 @@ static int decode_block(kq_postings_cursor *c, uint32_t b)
             return KQ_ECORRUPT;
         kq__bitpack_unpack(p + 1, wd, c->docs_buf);
         kq__bitpack_unpack(p + 2 + kq__bitpack_size(wd), wt, c->tfs_buf);
+        /* P3: the last doc, base + sum(gap + 1) - 1, must fit; check it before the 32-bit
+         * prefix sum so the sum cannot wrap. Both loops vectorise or pipeline well. */
         uint32_t *d = c->docs_buf;
-        for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++) {
-            base += d[i];
-            d[i] = (uint32_t)base;
-            base++;
-        }
-        if (base - 1 > DOC_MAX)
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++)
+            total += d[i];
+        if (base + total + KQ_BLOCK_SIZE - 1 > DOC_MAX)
             return KQ_ECORRUPT;
+        uint32_t acc = (uint32_t)base - 1; /* base >= 1 or the wrap is intended: -1 + 1 = 0 */
+        for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++) {
+            acc += d[i] + 1;
+            d[i] = acc;
+        }
         uint32_t *t = c->tfs_buf;
         if (wt == 32) { /* tf - 1 = 2^32 - 1 would wrap tf to 0 (P5) */
             for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++)
@@ -595,7 +600,7 @@ static uint32_t enter_block(kq_postings_cursor *c, uint32_t b)
     return c->doc = c->docs_buf[0];
 }
 
-uint32_t kq_postings_next(kq_postings_cursor *c)
+uint32_t kq__postings_next_block(kq_postings_cursor *c)
 {
     if (c->i + 1 < c->n_in) {
         c->i++;
@@ -696,7 +701,7 @@ int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
     for (uint32_t j = 0; j < tf; j++) {
         uint64_t v;
         size_t n = kq_varint_get(p, end, &v);
-        if (!n || (j && v == 0))
+        if (!n || (j && v == 0) || v > UINT32_MAX)
             goto bad; /* P15: positions strictly increase */
         p += n;
         cur = j ? cur + v : v;

@@ -94,6 +94,9 @@ struct kq_skip {
 
 typedef struct kq_postings_cursor {
     /* private: read through the functions below */
+    uint32_t doc; /* current doc, KQ_DOC_END when exhausted, 0 before the first next; kept
+                   * apart from `i` so the two stores of next() stay scalar (a merged vector
+                   * store would make the next call's load of `i` miss store forwarding) */
     const uint8_t *docs, *docs_end; /* the term's postings */
     const uint8_t *blocks;          /* first block */
     const uint8_t *pos, *pos_end;   /* the term's positions (NULL if none) */
@@ -103,7 +106,6 @@ typedef struct kq_postings_cursor {
     uint32_t shallow;  /* block index of the last shallow advance */
     uint32_t n_in;     /* postings decoded in the current block */
     uint32_t i;        /* index of the current posting in the block */
-    uint32_t doc;      /* current doc, KQ_DOC_END when exhausted, 0 before the first next */
     int started;
     int err;           /* KQ_ECORRUPT once malformed data was met */
     uint32_t docs_buf[KQ_BLOCK_SIZE];
@@ -131,8 +133,18 @@ int kq_postings_open(kq_postings_cursor *c, const uint8_t *docs, size_t docs_siz
 void kq_postings_close(kq_postings_cursor *c);
 
 /* Moves to the next posting; returns its doc id or KQ_DOC_END (also on corrupt data, with
- * kq_postings_error() then returning KQ_ECORRUPT). */
-uint32_t kq_postings_next(kq_postings_cursor *c);
+ * kq_postings_error() then returning KQ_ECORRUPT). Inline: the step inside a decoded block
+ * is a few instructions; kq__postings_next_block (internal) decodes the next block. */
+uint32_t kq__postings_next_block(kq_postings_cursor *c);
+static inline uint32_t kq_postings_next(kq_postings_cursor *c)
+{
+    uint32_t i = c->i + 1;
+    if (i < c->n_in) {
+        c->i = i;
+        return c->doc = c->docs_buf[i];
+    }
+    return kq__postings_next_block(c);
+}
 /* Moves to the first posting with doc >= target (never backwards); returns it or
  * KQ_DOC_END. Uses the skip entries to jump over whole blocks. */
 uint32_t kq_postings_seek(kq_postings_cursor *c, uint32_t target);

@@ -161,11 +161,18 @@ int kq__seg_open_bytes(kq_seg *s, const uint8_t *p, size_t size, kq_error *err)
     memset(s, 0, sizeof *s);
     s->f.name = "fuzz";
     int rc = kq__segment_check_bytes(&s->f, p, size, 1, err);
-    if (!rc && (rc = seg_parse(s, err))) {
-        kq__free(s->srcs);
-        ZSTD_freeDDict(s->ddict);
-    }
+    if (!rc && (rc = seg_parse(s, err)))
+        kq__seg_close_bytes(s);
     return rc;
+}
+
+void kq__seg_close_bytes(kq_seg *s)
+{
+    if (!s)
+        return;
+    kq__free(s->srcs);
+    ZSTD_freeDDict(s->ddict);
+    memset(s, 0, sizeof *s); /* the bytes belong to the caller: nothing to unmap */
 }
 
 void kq__seg_close(kq_seg *s)
@@ -233,6 +240,12 @@ int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
     uint32_t clen = kq_get_le32(e + 16), rlen = kq_get_le32(e + 20), n = kq_get_le32(e + 4);
     if (rlen < 4 + 4 * (uint64_t)n)
         return corrupt(err, s, KQ_SEC_DSIX, "store block too small for its documents");
+    const uint8_t *src = s->f.sec[KQ_SEC_DSTO].p + off;
+    /* a frame that states its size must agree before rlen bytes are allocated: a hostile
+     * DSIX entry must not make us allocate gigabytes */
+    unsigned long long fcs = ZSTD_getFrameContentSize(src, clen);
+    if (fcs == ZSTD_CONTENTSIZE_ERROR || (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != rlen))
+        return corrupt(err, s, KQ_SEC_DSTO, "store block does not decompress");
     uint8_t *buf = kq__malloc(rlen);
     if (!buf)
         return kq__enomem(err);
@@ -241,7 +254,6 @@ int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
         kq__free(buf);
         return kq__enomem(err);
     }
-    const uint8_t *src = s->f.sec[KQ_SEC_DSTO].p + off;
     size_t r = s->ddict ? ZSTD_decompress_usingDDict(dctx, buf, rlen, src, clen, s->ddict)
                         : ZSTD_decompressDCtx(dctx, buf, rlen, src, clen);
     ZSTD_freeDCtx(dctx);

@@ -55,6 +55,9 @@ struct kq_index {
 int kq__seg_open(kq_seg *s, const char *path, int verify, kq_error *err);
 /* The same over bytes in memory (the fuzzer), with no file behind them. */
 int kq__seg_open_bytes(kq_seg *s, const uint8_t *p, size_t size, kq_error *err);
+/* Releases a segment opened with kq__seg_open_bytes (leaves the caller's bytes alone;
+ * accepts NULL). kq__seg_close would unmap bytes that were never mapped. */
+void kq__seg_close_bytes(kq_seg *s);
 void kq__seg_close(kq_seg *s);
 
 /* A segment-local document entry. */

@@ -214,6 +214,8 @@ int kq_termdict_open(kq_termdict *td, const uint8_t *blocks, size_t blocks_size,
             (b && (off <= block_off(td, b - 1) ||
                    koff <= kq_get_le32(index + at + 8 - IDX_ENTRY))))
             goto bad;
+    }
+    for (uint32_t b = 0; b < td->n_blocks; b++) { /* offsets are sound: compare the keys */
         if (b) {
             size_t l0, l1;
             const uint8_t *k0 = first_key(td, b - 1, &l0);

@@ -48,8 +48,7 @@
 /* A CJK unit is one base character and the marks after it. */
 #define UNIT_CAP 32
 
-#define FOLD_OPTIONS                                                                       \
-    (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STABLE)
+#define FOLD_OPTIONS (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STABLE)
 
 /* Character classes. */
 enum {
@@ -92,8 +91,8 @@ struct kq_analyzer {
     uint8_t raw[RAW_CAP];
     size_t raw_len;
     int overflow;
-    int ascii;      /* every raw byte < 0x80 */
-    int has_letter; /* holds at least one letter */
+    int ascii;       /* every raw byte < 0x80 */
+    int has_letter;  /* holds at least one letter */
     size_t apos_off; /* raw_len after the last internal apostrophe; SIZE_MAX when none */
     struct cjk_unit prev, cur;
     uint32_t n_units;
@@ -104,14 +103,14 @@ struct kq_analyzer {
 #define D C_DIG
 #define S C_SEP
 static const uint8_t ascii_class[128] = {
-    C_IGN, S, S, S, S, S, S, S,       S, S, S, S, S, S, S, S, /* 0x00 */
-    S,     S, S, S, S, S, S, S,       S, S, S, S, S, S, S, S, /* 0x10 */
-    S,     S, S, S, S, S, S, C_APOS,  S, S, S, S, C_COMMA, S, C_DOT, S, /* 0x20 */
-    D,     D, D, D, D, D, D, D,       D, D, S, S, S, S, S, S, /* 0x30 */
-    S,     L, L, L, L, L, L, L,       L, L, L, L, L, L, L, L, /* 0x40 */
-    L,     L, L, L, L, L, L, L,       L, L, L, S, S, S, S, S, /* 0x50 */
-    S,     L, L, L, L, L, L, L,       L, L, L, L, L, L, L, L, /* 0x60 */
-    L,     L, L, L, L, L, L, L,       L, L, L, S, S, S, S, S, /* 0x70 */
+    C_IGN, S, S, S, S, S, S, S,      S, S, S, S, S,       S, S,     S, /* 0x00 */
+    S,     S, S, S, S, S, S, S,      S, S, S, S, S,       S, S,     S, /* 0x10 */
+    S,     S, S, S, S, S, S, C_APOS, S, S, S, S, C_COMMA, S, C_DOT, S, /* 0x20 */
+    D,     D, D, D, D, D, D, D,      D, D, S, S, S,       S, S,     S, /* 0x30 */
+    S,     L, L, L, L, L, L, L,      L, L, L, L, L,       L, L,     L, /* 0x40 */
+    L,     L, L, L, L, L, L, L,      L, L, L, S, S,       S, S,     S, /* 0x50 */
+    S,     L, L, L, L, L, L, L,      L, L, L, L, L,       L, L,     L, /* 0x60 */
+    L,     L, L, L, L, L, L, L,      L, L, L, S, S,       S, S,     S, /* 0x70 */
 };
 #undef L
 #undef D
@@ -126,15 +125,15 @@ static int is_hangul(int32_t cp)
 
 static int is_cjk(int32_t cp)
 {
-    return (cp >= 0x4E00 && cp <= 0x9FFF) ||   /* CJK unified ideographs */
-           (cp >= 0x3400 && cp <= 0x4DBF) ||   /* extension A */
-           (cp >= 0x3040 && cp <= 0x30FF) ||   /* Hiragana, Katakana */
-           (cp >= 0x31F0 && cp <= 0x31FF) ||   /* Katakana phonetic extensions */
-           (cp >= 0x3005 && cp <= 0x3007) ||   /* iteration mark, ideographic zero */
-           (cp >= 0x2E80 && cp <= 0x2FDF) ||   /* radicals */
-           (cp >= 0xF900 && cp <= 0xFAFF) ||   /* compatibility ideographs */
-           (cp >= 0xFF66 && cp <= 0xFF9F) ||   /* halfwidth Katakana */
-           (cp >= 0x20000 && cp <= 0x3FFFF);   /* supplementary ideographic planes */
+    return (cp >= 0x4E00 && cp <= 0x9FFF) || /* CJK unified ideographs */
+           (cp >= 0x3400 && cp <= 0x4DBF) || /* extension A */
+           (cp >= 0x3040 && cp <= 0x30FF) || /* Hiragana, Katakana */
+           (cp >= 0x31F0 && cp <= 0x31FF) || /* Katakana phonetic extensions */
+           (cp >= 0x3005 && cp <= 0x3007) || /* iteration mark, ideographic zero */
+           (cp >= 0x2E80 && cp <= 0x2FDF) || /* radicals */
+           (cp >= 0xF900 && cp <= 0xFAFF) || /* compatibility ideographs */
+           (cp >= 0xFF66 && cp <= 0xFF9F) || /* halfwidth Katakana */
+           (cp >= 0x20000 && cp <= 0x3FFFF); /* supplementary ideographic planes */
 }
 
 static int classify(int32_t cp)
@@ -211,7 +210,7 @@ int kq_language_valid(const char *language)
         return 1;
     if (!strcmp(language, "none"))
         return 1;
-    if (strlen(language) >= sizeof ((struct kq_analyzer *)0)->language)
+    if (strlen(language) >= sizeof((struct kq_analyzer *)0)->language)
         return 0;
     for (const char *const *p = stemmer_names(); *p; p++)
         if (!strcmp(*p, language))
@@ -225,8 +224,9 @@ int kq_analyzer_new(const char *language, kq_analyzer **out, kq_error *err)
     if (!language)
         language = "english";
     if (!kq_language_valid(language))
-        return kq__error(err, KQ_EINVAL, -1, "unknown language '%.64s' (use 'none' or a "
-                                             "Snowball language such as 'english')",
+        return kq__error(err, KQ_EINVAL, -1,
+                         "unknown language '%.64s' (use 'none' or a "
+                         "Snowball language such as 'english')",
                          language);
     kq_analyzer *a = kq__calloc(1, sizeof *a);
     if (!a)
@@ -294,8 +294,8 @@ static long fold_unicode(kq_analyzer *a, const uint8_t *p, size_t len, const uin
 /* Folds, stems and delivers one term built from `len` raw bytes (valid UTF-8) at `p`.
  * `ascii`: every byte < 0x80; `stem`: the term may be stemmed. Uses one position,
  * delivered or not. Returns 0, a callback's value or KQ_ENOMEM. */
-static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int stem,
-                   size_t start, size_t end)
+static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int stem, size_t start,
+                   size_t end)
 {
     kq_analyzer *a = r->a;
     uint32_t pos = r->pos++;
@@ -459,29 +459,29 @@ int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int 
     int rc = 0;
     size_t i = 0;
 
-#define FLUSH()                                                                            \
-    do {                                                                                   \
-        if (wclass == W_CJK)                                                               \
-            rc = end_cjk_run(&r);                                                          \
-        else if (wclass != W_NONE)                                                         \
-            rc = emit_word(&r, wclass, wstart, wend);                                      \
-        wclass = W_NONE;                                                                   \
-        if (rc)                                                                            \
-            goto out;                                                                      \
+#define FLUSH()                                                                                    \
+    do {                                                                                           \
+        if (wclass == W_CJK)                                                                       \
+            rc = end_cjk_run(&r);                                                                  \
+        else if (wclass != W_NONE)                                                                 \
+            rc = emit_word(&r, wclass, wstart, wend);                                              \
+        wclass = W_NONE;                                                                           \
+        if (rc)                                                                                    \
+            goto out;                                                                              \
     } while (0)
 
-#define START_WORD(wc)                                                                     \
-    do {                                                                                   \
-        wclass = (wc);                                                                     \
-        wstart = i;                                                                        \
-        a->raw_len = 0;                                                                    \
-        a->overflow = 0;                                                                   \
-        a->ascii = 1;                                                                      \
-        a->has_letter = 0;                                                                 \
-        a->apos_off = SIZE_MAX;                                                            \
-        acro = 1;                                                                          \
-        comp_len = 0;                                                                      \
-        last = C_SEP;                                                                      \
+#define START_WORD(wc)                                                                             \
+    do {                                                                                           \
+        wclass = (wc);                                                                             \
+        wstart = i;                                                                                \
+        a->raw_len = 0;                                                                            \
+        a->overflow = 0;                                                                           \
+        a->ascii = 1;                                                                              \
+        a->has_letter = 0;                                                                         \
+        a->apos_off = SIZE_MAX;                                                                    \
+        acro = 1;                                                                                  \
+        comp_len = 0;                                                                              \
+        last = C_SEP;                                                                              \
     } while (0)
 
     while (i < len) {
@@ -575,8 +575,7 @@ int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int 
                     internal = 1;
                     if (c == C_DOT)
                         raw_add(a, s + i, 1);
-                } else if (c == C_DOT && acro && comp_len == 1 && last == C_LET &&
-                           c1 == C_LET) {
+                } else if (c == C_DOT && acro && comp_len == 1 && last == C_LET && c1 == C_LET) {
                     size_t k, n2;
                     int c2 = peek(s, len, j + n1, &k, &n2);
                     if (c2 != C_LET && c2 != C_DIG && c2 != C_MARK && c2 != C_HANGUL &&

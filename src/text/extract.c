@@ -227,33 +227,28 @@ static const struct entity {
     const char *name;
     int32_t cp;
 } entities[] = {
-    {"amp", '&'},       {"lt", '<'},         {"gt", '>'},         {"quot", '"'},
-    {"apos", '\''},     {"nbsp", ' '},       {"ensp", ' '},       {"emsp", ' '},
-    {"thinsp", ' '},    {"shy", 0xAD},       {"zwj", 0x200D},     {"zwnj", 0x200C},
-    {"copy", 0xA9},     {"reg", 0xAE},       {"trade", 0x2122},   {"deg", 0xB0},
-    {"plusmn", 0xB1},   {"times", 0xD7},     {"divide", 0xF7},    {"middot", 0xB7},
-    {"para", 0xB6},     {"sect", 0xA7},      {"laquo", 0xAB},     {"raquo", 0xBB},
-    {"lsquo", 0x2018},  {"rsquo", 0x2019},   {"sbquo", 0x201A},   {"ldquo", 0x201C},
-    {"rdquo", 0x201D},  {"bdquo", 0x201E},   {"ndash", 0x2013},   {"mdash", 0x2014},
-    {"hellip", 0x2026}, {"bull", 0x2022},    {"prime", 0x2032},   {"Prime", 0x2033},
-    {"euro", 0x20AC},   {"pound", 0xA3},     {"yen", 0xA5},       {"cent", 0xA2},
-    {"iexcl", 0xA1},    {"iquest", 0xBF},    {"larr", 0x2190},    {"rarr", 0x2192},
-    {"agrave", 0xE0},   {"aacute", 0xE1},    {"acirc", 0xE2},     {"atilde", 0xE3},
-    {"auml", 0xE4},     {"aring", 0xE5},     {"aelig", 0xE6},     {"ccedil", 0xE7},
-    {"egrave", 0xE8},   {"eacute", 0xE9},    {"ecirc", 0xEA},     {"euml", 0xEB},
-    {"igrave", 0xEC},   {"iacute", 0xED},    {"icirc", 0xEE},     {"iuml", 0xEF},
-    {"ntilde", 0xF1},   {"ograve", 0xF2},    {"oacute", 0xF3},    {"ocirc", 0xF4},
-    {"otilde", 0xF5},   {"ouml", 0xF6},      {"oslash", 0xF8},    {"ugrave", 0xF9},
-    {"uacute", 0xFA},   {"ucirc", 0xFB},     {"uuml", 0xFC},      {"yacute", 0xFD},
-    {"yuml", 0xFF},     {"szlig", 0xDF},     {"Agrave", 0xC0},    {"Aacute", 0xC1},
-    {"Acirc", 0xC2},    {"Auml", 0xC4},      {"Aring", 0xC5},     {"AElig", 0xC6},
-    {"Ccedil", 0xC7},   {"Egrave", 0xC8},    {"Eacute", 0xC9},    {"Ecirc", 0xCA},
-    {"Iacute", 0xCD},   {"Ntilde", 0xD1},    {"Oacute", 0xD3},    {"Ouml", 0xD6},
-    {"Oslash", 0xD8},   {"Uacute", 0xDA},    {"Uuml", 0xDC},      {"alpha", 0x3B1},
-    {"beta", 0x3B2},    {"gamma", 0x3B3},    {"delta", 0x3B4},    {"epsilon", 0x3B5},
-    {"lambda", 0x3BB},  {"mu", 0x3BC},       {"pi", 0x3C0},       {"sigma", 0x3C3},
-    {"tau", 0x3C4},     {"phi", 0x3C6},      {"omega", 0x3C9},    {"Delta", 0x394},
-    {"Sigma", 0x3A3},   {"Omega", 0x3A9},
+    {"amp", '&'},       {"lt", '<'},       {"gt", '>'},        {"quot", '"'},     {"apos", '\''},
+    {"nbsp", ' '},      {"ensp", ' '},     {"emsp", ' '},      {"thinsp", ' '},   {"shy", 0xAD},
+    {"zwj", 0x200D},    {"zwnj", 0x200C},  {"copy", 0xA9},     {"reg", 0xAE},     {"trade", 0x2122},
+    {"deg", 0xB0},      {"plusmn", 0xB1},  {"times", 0xD7},    {"divide", 0xF7},  {"middot", 0xB7},
+    {"para", 0xB6},     {"sect", 0xA7},    {"laquo", 0xAB},    {"raquo", 0xBB},   {"lsquo", 0x2018},
+    {"rsquo", 0x2019},  {"sbquo", 0x201A}, {"ldquo", 0x201C},  {"rdquo", 0x201D}, {"bdquo", 0x201E},
+    {"ndash", 0x2013},  {"mdash", 0x2014}, {"hellip", 0x2026}, {"bull", 0x2022},  {"prime", 0x2032},
+    {"Prime", 0x2033},  {"euro", 0x20AC},  {"pound", 0xA3},    {"yen", 0xA5},     {"cent", 0xA2},
+    {"iexcl", 0xA1},    {"iquest", 0xBF},  {"larr", 0x2190},   {"rarr", 0x2192},  {"agrave", 0xE0},
+    {"aacute", 0xE1},   {"acirc", 0xE2},   {"atilde", 0xE3},   {"auml", 0xE4},    {"aring", 0xE5},
+    {"aelig", 0xE6},    {"ccedil", 0xE7},  {"egrave", 0xE8},   {"eacute", 0xE9},  {"ecirc", 0xEA},
+    {"euml", 0xEB},     {"igrave", 0xEC},  {"iacute", 0xED},   {"icirc", 0xEE},   {"iuml", 0xEF},
+    {"ntilde", 0xF1},   {"ograve", 0xF2},  {"oacute", 0xF3},   {"ocirc", 0xF4},   {"otilde", 0xF5},
+    {"ouml", 0xF6},     {"oslash", 0xF8},  {"ugrave", 0xF9},   {"uacute", 0xFA},  {"ucirc", 0xFB},
+    {"uuml", 0xFC},     {"yacute", 0xFD},  {"yuml", 0xFF},     {"szlig", 0xDF},   {"Agrave", 0xC0},
+    {"Aacute", 0xC1},   {"Acirc", 0xC2},   {"Auml", 0xC4},     {"Aring", 0xC5},   {"AElig", 0xC6},
+    {"Ccedil", 0xC7},   {"Egrave", 0xC8},  {"Eacute", 0xC9},   {"Ecirc", 0xCA},   {"Iacute", 0xCD},
+    {"Ntilde", 0xD1},   {"Oacute", 0xD3},  {"Ouml", 0xD6},     {"Oslash", 0xD8},  {"Uacute", 0xDA},
+    {"Uuml", 0xDC},     {"alpha", 0x3B1},  {"beta", 0x3B2},    {"gamma", 0x3B3},  {"delta", 0x3B4},
+    {"epsilon", 0x3B5}, {"lambda", 0x3BB}, {"mu", 0x3BC},      {"pi", 0x3C0},     {"sigma", 0x3C3},
+    {"tau", 0x3C4},     {"phi", 0x3C6},    {"omega", 0x3C9},   {"Delta", 0x394},  {"Sigma", 0x3A3},
+    {"Omega", 0x3A9},
 };
 
 /* Decodes the entity reference at b[p] == '&' in place. Returns the bytes it spans (its
@@ -297,8 +292,7 @@ static size_t entity_decode(uint8_t *b, size_t p, size_t len)
             return 0;
         size_t nlen = q - n0;
         for (size_t i = 0; i < sizeof entities / sizeof entities[0]; i++) {
-            if (strlen(entities[i].name) == nlen &&
-                !memcmp(entities[i].name, b + n0, nlen)) {
+            if (strlen(entities[i].name) == nlen && !memcmp(entities[i].name, b + n0, nlen)) {
                 cp = entities[i].cp;
                 break;
             }
@@ -532,8 +526,8 @@ static size_t md_angle(struct md *m, size_t p, size_t line_end)
     /* autolink: <scheme:...> or <user@host> without spaces */
     if (q < lim && is_alpha(b[q])) {
         size_t k = q;
-        while (k < lim && (is_alpha(b[k]) || is_digit(b[k]) || b[k] == '+' || b[k] == '.' ||
-                           b[k] == '-'))
+        while (k < lim &&
+               (is_alpha(b[k]) || is_digit(b[k]) || b[k] == '+' || b[k] == '.' || b[k] == '-'))
             k++;
         int scheme = k < lim && b[k] == ':' && k - q >= 2;
         size_t g = q;
@@ -656,7 +650,7 @@ static size_t md_inline(struct md *m, size_t p, size_t line_end)
 static int extract_markdown(uint8_t *b, size_t len, struct title *t)
 {
     struct md m = {b, len, SIZE_MAX};
-    uint8_t fence = 0;    /* '`' or '~' inside a fenced code block */
+    uint8_t fence = 0; /* '`' or '~' inside a fenced code block */
     size_t fence_len = 0;
     int have_heading = 0, have_first = 0;
     struct title first = {KQ_BUF_INIT, 0, 0};
@@ -669,8 +663,7 @@ static int extract_markdown(uint8_t *b, size_t len, struct title *t)
         for (int k = 0; k < 3 && p < e && b[p] == ' '; k++)
             p++;
         /* code fences */
-        if (p + 3 <= e && (b[p] == '`' || b[p] == '~') && b[p + 1] == b[p] &&
-            b[p + 2] == b[p]) {
+        if (p + 3 <= e && (b[p] == '`' || b[p] == '~') && b[p + 1] == b[p] && b[p + 2] == b[p]) {
             size_t run = 0;
             while (p + run < e && b[p + run] == b[p])
                 run++;

@@ -50,8 +50,8 @@ int kq_jsonl_parse(const char *line, size_t len, struct kq_json_doc *out, kq_err
     json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
     int rc = 0;
     if (!root)
-        return kq__error(err, KQ_EINVAL, (int64_t)jerr.position,
-                         "invalid JSON at byte %d: %s", jerr.position, jerr.text);
+        return kq__error(err, KQ_EINVAL, (int64_t)jerr.position, "invalid JSON at byte %d: %s",
+                         jerr.position, jerr.text);
     if (!json_is_object(root)) {
         rc = kq__error(err, KQ_EINVAL, 0, "line is not a JSON object");
         goto out;

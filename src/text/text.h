@@ -62,7 +62,23 @@ enum {
 /* kq_analyze: tokenizes `len` bytes of `text` (any bytes; NUL bytes are ignorable and do
  * not split a word) and calls `fn` for every token in order. Positions start at `pos0`;
  * `*next_pos` (may be NULL) receives the position after the last one used.
- * Returns 0, a callback's nonzero value, or KQ_ENOMEM. */
+ * Returns 0, a callback's nonzero value, or KQ_ENOMEM.
+ *
+ * The rules (text/analyze.c has the details):
+ *  - words are runs of letters (L*), marks (M*) and decimal digits (Nd); anything else
+ *    separates, including superscripts and other numbers (No): `Korea.¹` -> korea;
+ *  - NUL, soft hyphen, ZWJ, ZWNJ, word joiner and BOM are ignorable;
+ *  - ' or ’ between two letters is dropped, a final possessive 's removed (Korea’s ->
+ *    korea, o'brien -> obrien); `.` or `,` between digits is kept / dropped (5.2, 1,000 ->
+ *    1000); single letters joined by dots are one word (U.S.A. -> usa); hyphens separate,
+ *    so U.S.-ROK gives us, rok at consecutive positions;
+ *  - Hangul runs are words (a change between Hangul and other letters or digits ends the
+ *    word); Han and Kana runs give overlapping bigrams, a lone character a unigram, each
+ *    at its own position;
+ *  - terms are NFKC case folded, then stemmed unless KQ_ANALYZE_NOSTEM, language "none",
+ *    no letter in the term (numbers), or Hangul/Han/Kana;
+ *  - a term longer than KQ_TERM_MAX is dropped and its position skipped.
+ * A token's [start, end) spans its source bytes (for a possessive, the 's included). */
 int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int flags,
                kq_token_fn fn, void *ctx, uint32_t *next_pos);
 
@@ -87,7 +103,10 @@ struct kq_extracted {
      * word). Owned by the struct. */
     char *body;
     size_t body_len;
-    /* The title, decoded, NUL-terminated, owned by the struct; "" when none. */
+    /* The title, decoded, whitespace collapsed, valid UTF-8, NUL-terminated, at most
+     * 1024 bytes, owned by the struct; "" when none. Markdown: the first ATX heading, else
+     * the first non-empty line when at most 200 bytes; HTML: <title>, else the first <h1>;
+     * plain: the first non-empty line when at most 200 bytes. */
     char *title;
     size_t title_len;
     /* 1 when the title is text of the body (first heading, first short line): index it

@@ -113,7 +113,11 @@ static const char *corpus_terms(kq_analyzer *a, const char *file, int n, const c
 static void test_invalid_utf8(void **state)
 {
     (void)state;
-    assert_string_equal(run(none, "ab\xff" "cd \xc0\xafx \xed\xa0\x80y", 0)->joined,
+    assert_string_equal(run(none,
+                            "ab\xff"
+                            "cd \xc0\xafx \xed\xa0\x80y",
+                            0)
+                            ->joined,
                         "ab cd x y");
     assert_string_equal(run(none, "caf\xc3", 0)->joined, "caf");
     assert_string_equal(run(none, "\xe2\x80", 0)->joined, "");
@@ -159,8 +163,7 @@ static void test_apostrophes(void **state)
 static void test_acronyms_and_numbers(void **state)
 {
     (void)state;
-    assert_string_equal(corpus_terms(en, C000, 121, "says N.K. munitions", 0),
-                        "say nk munit");
+    assert_string_equal(corpus_terms(en, C000, 121, "says N.K. munitions", 0), "say nk munit");
     assert_string_equal(corpus_terms(none, C001, 15, "The U.S.-ROK alliance", 0),
                         "the us rok alliance");
     assert_string_equal(corpus_terms(en, C003, 7, "about $5.2 billion annually", 0),
@@ -232,8 +235,7 @@ static void test_stem_cache_consistent(void **state)
                 while (off + chunk < len && (text[off + chunk] & 0xC0) == 0x80)
                     chunk++;
                 static struct coll folded;
-                memcpy(&folded, run_n(fresh, text + off, chunk, KQ_ANALYZE_NOSTEM),
-                       sizeof folded);
+                memcpy(&folded, run_n(fresh, text + off, chunk, KQ_ANALYZE_NOSTEM), sizeof folded);
                 struct coll *st = run_n(fresh, text + off, chunk, 0);
                 assert_int_equal(st->n, folded.n);
                 char *save = NULL;
@@ -335,7 +337,8 @@ static void test_term_max(void **state)
 static void test_nul_ignorable(void **state)
 {
     (void)state;
-    const char s[] = "Ko\0rea U.\0S. 1,\0" "000 \0\0x\0 caf\xc3\xa9\0s";
+    const char s[] = "Ko\0rea U.\0S. 1,\0"
+                     "000 \0\0x\0 caf\xc3\xa9\0s";
     struct coll *c = run_n(none, s, sizeof s - 1, 0);
     assert_string_equal(c->joined, "korea us 1000 x cafés");
     assert_int_equal(c->start[0], 0);

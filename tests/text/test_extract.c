@@ -296,8 +296,9 @@ static void test_html(void **state)
     kq_extracted_release(&x);
 
     /* unterminated constructs blank to the end */
-    const char *u[] = {"a <script>b c", "a <!-- b c", "a <p title=\"b>c", "a <title>b c",
-                       "a <h1>b c", "a < b & c &#; &#99999999; &", "a <!doctype b"};
+    const char *u[] = {"a <script>b c", "a <!-- b c", "a <p title=\"b>c",
+                       "a <title>b c",  "a <h1>b c",  "a < b & c &#; &#99999999; &",
+                       "a <!doctype b"};
     const char *want[] = {"a", "a", "a", "a", "a b c", "a b c", "a"};
     for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
         extract(KQ_FORMAT_HTML, u[i], strlen(u[i]), &x);

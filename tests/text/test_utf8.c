@@ -56,11 +56,11 @@ static void test_invalid(void **state)
         {"\xf5\x80\x80\x80", 4}, /* F5 lead */
         {"\xff", 1},
         {"\xfe", 1},
-        {"\xc3", 1},             /* truncated */
-        {"\xe2\x80", 2},         /* truncated */
-        {"\xf0\x9f\x98", 3},     /* truncated */
-        {"\xe2\x28\xa1", 3},     /* bad continuation */
-        {"\xc3\x41", 2},         /* bad continuation */
+        {"\xc3", 1},         /* truncated */
+        {"\xe2\x80", 2},     /* truncated */
+        {"\xf0\x9f\x98", 3}, /* truncated */
+        {"\xe2\x28\xa1", 3}, /* bad continuation */
+        {"\xc3\x41", 2},     /* bad continuation */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t n = 99;

@@ -18,6 +18,8 @@
 #   KQ_BENCH_RUNS  runs per engine and collection, the fastest is kept (default: 3 for
 #                  inputs under 16 MB, 1 above)
 #   KQ_MEMORY      passed to kq-index as --memory MiB (default: kq-index's own)
+#   KQ_THREADS     passed to kq-index as --threads N (default: kq-index's own, all
+#                  CPUs; the peers index on one thread, hence the "CPU s" column)
 #   KQ_RESULTS     the results file (default: tools/bench/results/index-<date>-<time>.md)
 #   TMPDIR         where corpora are decompressed and indexes written (removed at exit)
 #
@@ -74,6 +76,7 @@ for c in "${collections[@]}"; do
 done
 
 # Tools: GNU time, jq, zstd; installed with apt-get when missing (sudo when not root).
+# shellcheck source=/dev/null
 . "$root/tools/deps.sh"
 kq_install_missing time jq zstd
 
@@ -95,12 +98,13 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
 # run_engine NAME OUTPUT INPUT RUNS CMD...: runs CMD RUNS times (OUTPUT removed before
-# each), keeps the fastest run, and sets R_SECONDS, R_RSS_KB, R_BYTES (du of OUTPUT),
+# each), keeps the fastest run, and sets R_SECONDS (wall), R_CPU (user + system
+# seconds), R_RSS_KB, R_BYTES (du of OUTPUT),
 # R_JSON (the engine's JSON summary: the last line of its standard output).
 run_engine() {
     local name=$1 out=$2 input=$3 runs=$4
     shift 4
-    local best="" i secs rss t0 t1
+    local best="" i secs rss cpu t0 t1
     for ((i = 1; i <= runs; i++)); do
         rm -rf "$out"
         # Wall time taken here: /usr/bin/time -v prints it to 1/100 s only.
@@ -113,12 +117,15 @@ run_engine() {
         t1=$EPOCHREALTIME
         secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
         rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/time.txt")
+        cpu=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.2f", s }' \
+            "$work/time.txt")
         printf '  %-7s run %d/%d: %8.3f s, %6.1f MB peak RSS\n' "$name" "$i" "$runs" "$secs" \
             "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" >&2
         if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN { exit !(a < b) }'; then
             best=$secs
             R_SECONDS=$secs
             R_RSS_KB=$rss
+            R_CPU=$cpu
             R_JSON=$(tail -n 1 "$work/stdout.txt")
             R_BYTES=$(du -sb "$out" | cut -f1)
         fi
@@ -141,7 +148,7 @@ run_engine() {
         "Xapian $(pkg-config --modversion xapian-core 2>/dev/null || echo '?')" \
         "(English stemmer, positions; title with prefix S and unprefixed, body; JSON line as document data)"
     echo "- seconds are wall time of the whole process under /usr/bin/time -v (fastest of" \
-        "the runs); sizes are apparent bytes (du -sb), MB = 10^6 bytes; MB/s = input MB / seconds;" \
+        "the runs); CPU s is user + system time; sizes are apparent bytes (du -sb), MB = 10^6 bytes; MB/s = input MB / seconds;" \
         "\"time vs kq\" and \"size vs kq\" are peer / kq"
 } >"$results"
 
@@ -166,32 +173,36 @@ for ((ci = 0; ci < ${#collections[@]}; ci++)); do
 
     kq_args=(--index "$work/kq" --language english --json-summary)
     [ -n "${KQ_MEMORY:-}" ] && kq_args+=(--memory "$KQ_MEMORY")
+    [ -n "${KQ_THREADS:-}" ] && kq_args+=(--threads "$KQ_THREADS")
     run_engine kq "$work/kq" "$input" "$runs" "$kq_index" "${kq_args[@]}" "$input"
-    kq_secs=$R_SECONDS kq_rss=$R_RSS_KB kq_bytes=$R_BYTES kq_json=$R_JSON
+    kq_secs=$R_SECONDS kq_cpu=$R_CPU kq_rss=$R_RSS_KB kq_bytes=$R_BYTES kq_json=$R_JSON
     run_engine fts5 "$work/fts5.db" "$input" "$runs" "$fts5_index" "$work/fts5.db" "$input"
-    f_secs=$R_SECONDS f_rss=$R_RSS_KB f_bytes=$R_BYTES f_json=$R_JSON
+    f_secs=$R_SECONDS f_cpu=$R_CPU f_rss=$R_RSS_KB f_bytes=$R_BYTES f_json=$R_JSON
     run_engine xapian "$work/xapian" "$input" "$runs" "$xapian_index" "$work/xapian" "$input"
-    x_secs=$R_SECONDS x_rss=$R_RSS_KB x_bytes=$R_BYTES x_json=$R_JSON
+    x_secs=$R_SECONDS x_cpu=$R_CPU x_rss=$R_RSS_KB x_bytes=$R_BYTES x_json=$R_JSON
 
-    row() { # engine secs rss bytes json
-        local docs
+    row() { # engine secs rss bytes json cpu
+        local docs tvs=1.00x svs=1.00x
         docs=$(jq -r '.documents' <<<"$5")
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$docs" \
-            "$(mb "$input_bytes")" "$(mb "$4")" "$(ratio "$4" "$input_bytes")" "$2" \
+        if [ "$1" != kq ]; then
+            tvs=$(ratio "$2" "$kq_secs")
+            svs=$(ratio "$4" "$kq_bytes")
+        fi
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$docs" \
+            "$(mb "$input_bytes")" "$(mb "$4")" "$(ratio "$4" "$input_bytes")" "$2" "$6" \
             "$(awk -v b="$input_bytes" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", b / 1e6 / s; else print "-" }')" \
             "$(awk -v k="$3" 'BEGIN { printf "%.1f", k / 1024 }')" \
-            "$([ "$1" = kq ] && echo "1.00x" || ratio "$2" "$kq_secs")" \
-            "$([ "$1" = kq ] && echo "1.00x" || ratio "$4" "$kq_bytes")"
+            "$tvs" "$svs"
     }
     {
         echo
         echo "## $name"
         echo
-        echo "| engine | documents | input MB | index MB | index/input | seconds | MB/s | peak RSS MB | time vs kq | size vs kq |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-        row kq "$kq_secs" "$kq_rss" "$kq_bytes" "$kq_json"
-        row "SQLite FTS5" "$f_secs" "$f_rss" "$f_bytes" "$f_json"
-        row Xapian "$x_secs" "$x_rss" "$x_bytes" "$x_json"
+        echo "| engine | documents | input MB | index MB | index/input | seconds | CPU s | MB/s | peak RSS MB | time vs kq | size vs kq |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        row kq "$kq_secs" "$kq_rss" "$kq_bytes" "$kq_json" "$kq_cpu"
+        row "SQLite FTS5" "$f_secs" "$f_rss" "$f_bytes" "$f_json" "$f_cpu"
+        row Xapian "$x_secs" "$x_rss" "$x_bytes" "$x_json" "$x_cpu"
         echo
         jq -r 'def r2: if type == "number" then . * 100 | round / 100 else "?" end;
                def mb: if type == "number" then . / 1e6 | r2 else "?" end;
@@ -199,7 +210,7 @@ for ((ci = 0; ci < ${#collections[@]}; ci++)); do
                + "bits per posting (doc id + tf) \(.bits_per_posting | r2), "
                + "bits per position \(.bits_per_position | r2); "
                + "postings \(.postings_bytes | mb) MB, positions \(.positions_bytes | mb) MB"
-               + " of \(.index_bytes | mb) MB"' <<<"$kq_json"
+               + ", store \(.store_bytes | mb) MB of \(.index_bytes | mb) MB"' <<<"$kq_json"
         docs=$(for j in "$kq_json" "$f_json" "$x_json"; do jq -r .documents <<<"$j"; done | sort -u)
         if [ "$(wc -l <<<"$docs")" -ne 1 ]; then
             echo

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# tests/e2e/index.sh: the real kq-index on the seed corpus: build, --check, damage, command
+# line errors, skipped inputs, the writer lock, rebuilds and failed builds.
+# Environment: KQ_SOURCE_DIR (the source tree) and KQ_BUILD_DIR (where kq-index is), set by
+# ctest; both default to what is next to this script.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=${KQ_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
+build=${KQ_BUILD_DIR:-$src/build}
+kqi=$build/kq-index
+[ -x "$kqi" ] || { echo "index.sh: no kq-index at $kqi" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kq-e2e.XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+passed=0
+fail() { echo "index.sh: FAIL: $*" >&2; exit 1; }
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+
+# runs "$@", storing stdout, stderr and the exit status in $out, $err, $rc
+run() {
+    set +e
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    set -e
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+}
+
+expect_rc() { # expected, what
+    [ "$rc" -eq "$1" ] || fail "$2: exit $rc, expected $1; stdout: $out; stderr: $err"
+}
+
+# the table entry of section $2 in segment $1: prints "offset length"
+section() {
+    local f=$1 tag=$2 n i t
+    n=$(od -An -tu4 -j12 -N4 "$f" | tr -d ' ')
+    for ((i = 0; i < n; i++)); do
+        t=$(dd if="$f" bs=1 skip=$((64 + 32 * i)) count=4 2>/dev/null)
+        if [ "$t" = "$tag" ]; then
+            echo "$(od -An -tu8 -j$((64 + 32 * i + 8)) -N8 "$f" | tr -d ' ')" \
+                "$(od -An -tu8 -j$((64 + 32 * i + 16)) -N8 "$f" | tr -d ' ')"
+            return 0
+        fi
+    done
+    return 1
+}
+
+flip_byte() { # file offset
+    local b
+    b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $((b ^ 0x5a)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
+segments() { # the segment files of index $1, one per line
+    (cd "$1" && ls seg_*.kq 2>/dev/null) || true
+}
+
+# ---- build the seed corpus ----
+ix=$tmp/ix
+run "$kqi" -i "$ix" -j 2 "$src/corpus"
+expect_rc 0 "build"
+grep -Eq 'documents +5\b' <<<"$out" || fail "summary does not say 5 documents: $out"
+ok "build of corpus/ exits 0 and reports 5 documents"
+
+run "$kqi" -q -i "$ix" --json-summary "$src/corpus"
+expect_rc 0 "json build"
+grep -q '"documents":5,' <<<"$out" || fail "JSON summary: $out"
+grep -q '"generation":2,' <<<"$out" || fail "JSON summary generation: $out"
+ok "--json-summary reports 5 documents, generation 2"
+
+run "$kqi" --check "$ix"
+expect_rc 0 "--check"
+grep -q ': ok$' <<<"$out" || fail "--check does not print ok: $out"
+ok "--check exits 0 and prints ok"
+
+# ---- a flipped byte ----
+seg=$ix/$(segments "$ix")
+[ -f "$seg" ] || fail "no segment in $ix"
+cp "$seg" "$tmp/seg.orig"
+for tag in POST DSTO META; do
+    read -r off len < <(section "$seg" "$tag") || fail "no section $tag"
+    flip_byte "$seg" $((off + len / 2))
+    run "$kqi" --check "$ix"
+    expect_rc 1 "--check of a damaged $tag"
+    grep -q "'$tag'" <<<"$out$err" || fail "--check does not name '$tag': $out $err"
+    cp "$tmp/seg.orig" "$seg"
+done
+run "$kqi" --check "$ix"
+expect_rc 0 "--check after restoring"
+ok "a flipped byte makes --check exit 1 naming the section"
+
+run "$kqi" --check "$tmp/nothing-here"
+[ "$rc" -ne 0 ] || fail "--check of a missing index exits 0"
+ok "--check of a missing index fails"
+
+# ---- the command line ----
+run "$kqi" --help
+expect_rc 0 "--help"
+grep -q '^usage: kq-index' <<<"$out" || fail "--help prints no usage: $out"
+run "$kqi" --version
+expect_rc 0 "--version"
+grep -Eq '^kq-index [0-9]+\.[0-9]+' <<<"$out" || fail "--version: $out"
+ok "--help and --version exit 0"
+
+run "$kqi" --bogus-option "$src/corpus"
+expect_rc 2 "an unknown option"
+[ -n "$err" ] || fail "an unknown option gives no message"
+run "$kqi" -i "$tmp/ix2"
+expect_rc 2 "no path"
+grep -q 'usage' <<<"$err" || fail "no path: $err"
+run "$kqi" -i "$tmp/ix2" "$tmp/does-not-exist"
+expect_rc 2 "a missing path"
+grep -q 'does-not-exist' <<<"$err" || fail "a missing path is not named: $err"
+run "$kqi" -i "$tmp/ix2" --memory 0 "$src/corpus"
+expect_rc 2 "--memory 0"
+run "$kqi" -i "$tmp/ix2" --k1 abc "$src/corpus"
+expect_rc 2 "--k1 abc"
+ok "unknown options, missing paths and bad values exit 2 with a message"
+
+# ---- hidden and binary files ----
+in=$tmp/in
+mkdir -p "$in/sub"
+printf 'Alliance notes\n\nThe alliance met in Seoul.\n' >"$in/a.md"
+printf 'hidden words\n' >"$in/.hidden.txt"
+printf 'binary\0data\0here\n' >"$in/sub/blob.txt"
+run "$kqi" -i "$tmp/ix3" "$in"
+expect_rc 0 "build with a hidden and a binary file"
+grep -Eq 'documents +1\b' <<<"$out" || fail "expected 1 document: $out"
+grep -q 'warning.*\.hidden\.txt' <<<"$err" || fail "no warning for the hidden file: $err"
+grep -q 'warning.*blob\.txt' <<<"$err" || fail "no warning for the binary file: $err"
+ok "a hidden file and a binary file are skipped with a warning"
+
+# ---- rebuilding keeps one segment; a failed build changes nothing ----
+before=$(segments "$ix")
+[ "$(segments "$ix" | wc -l)" -eq 1 ] || fail "more than one segment: $before"
+run "$kqi" -q -i "$ix" "$src/corpus"
+expect_rc 0 "rebuild"
+after=$(segments "$ix")
+[ "$(segments "$ix" | wc -l)" -eq 1 ] || fail "after a rebuild: $(segments "$ix" | tr '\n' ' ')"
+[ "$before" != "$after" ] || fail "the rebuild reused the segment name $before"
+[ ! -e "$ix/$before" ] || fail "the old segment $before was not removed"
+ok "a rebuild leaves exactly one segment file and removes the old one"
+
+cp "$ix/MANIFEST" "$tmp/MANIFEST.before"
+cp "$ix/$after" "$tmp/seg.before"
+run "$kqi" -q -i "$ix" "$tmp/does-not-exist"
+expect_rc 2 "a failed build"
+cmp -s "$ix/MANIFEST" "$tmp/MANIFEST.before" || fail "a failed build changed the MANIFEST"
+[ "$(segments "$ix")" = "$after" ] || fail "a failed build changed the segments"
+cmp -s "$ix/$after" "$tmp/seg.before" || fail "a failed build changed the segment"
+run "$kqi" --check "$ix"
+expect_rc 0 "--check after a failed build"
+ok "a failed build leaves the previous index untouched"
+
+# ---- two writers at once ----
+big=$tmp/big.jsonl
+data=$src/../shared/data/scifact/corpus.jsonl.zst
+if [ -f "$data" ] && command -v zstdcat >/dev/null; then
+    zstdcat "$data" >"$big"
+    cat "$big" "$big" >"$big.2" && mv "$big.2" "$big"
+else
+    # no data set here: a generated corpus of made-up words
+    awk 'BEGIN { srand(7); split("ka lo mi nu re sa ti vo ze bra ple sto gri", s, " ");
+        for (d = 0; d < 40000; d++) { t = "";
+            for (w = 0; w < 60; w++) { x = ""; for (k = 0; k < 3; k++) x = x s[int(rand() * 13) + 1];
+                t = t x " " }
+            printf "{\"_id\":\"g%d\",\"title\":\"doc %d\",\"text\":\"%s\"}\n", d, d, t } }' >"$big"
+fi
+ix4=$tmp/ix4
+"$kqi" -q -j 1 -i "$ix4" "$big" >"$tmp/w1.out" 2>"$tmp/w1.err" &
+w1=$!
+pids+=("$w1")
+# wait until the first writer holds the lock (its POSIX lock shows in /proc/locks)
+held=0
+for _ in $(seq 1 500); do
+    if [ -e "$ix4/LOCK" ]; then
+        ino=$(stat -c %i "$ix4/LOCK")
+        if grep -Eq "POSIX +ADVISORY +WRITE +$w1 +[0-9a-f]+:[0-9a-f]+:$ino " /proc/locks 2>/dev/null; then
+            held=1
+            break
+        fi
+    fi
+    kill -0 "$w1" 2>/dev/null || break
+    sleep 0.01
+done
+if [ "$held" -eq 1 ]; then
+    run "$kqi" -q --no-wait -i "$ix4" "$src/corpus"
+    expect_rc 2 "a second writer with --no-wait"
+    grep -q "pid $w1" <<<"$err" || fail "the second writer does not name pid $w1: $err"
+    grep -Eqi 'lock|being written' <<<"$err" || fail "the second writer does not say locked: $err"
+    ok "a second writer with --no-wait exits 2 naming the holder's pid"
+else
+    echo "skip - the first writer finished before its lock could be observed"
+fi
+wait "$w1" || fail "the first writer failed: $(cat "$tmp/w1.err")"
+pids=()
+run "$kqi" --check "$ix4"
+expect_rc 0 "--check of the large index"
+[ "$(segments "$ix4" | wc -l)" -eq 1 ] || fail "large index: $(segments "$ix4" | tr '\n' ' ')"
+ok "the first writer completes and its index checks ok"
+
+echo "index.sh: $passed passed, 0 failed"
