@@ -29,8 +29,8 @@ static uint32_t check(const struct kq_qnode *n, size_t len, int depth)
         n->offset < 0 || (size_t)n->offset >= len)
         abort();
     if (n->type == KQ_QN_BOOL) {
-        if (n->n_terms || !(n->n_clauses >= 2 || (n->n_clauses == 1 &&
-                                                  n->occurs[0] == KQ_MUST_NOT)))
+        if (n->n_terms ||
+            !(n->n_clauses >= 2 || (n->n_clauses == 1 && n->occurs[0] == KQ_MUST_NOT)))
             abort();
         uint32_t t = 0;
         for (uint32_t i = 0; i < n->n_clauses; i++) {

@@ -41,7 +41,7 @@
 #define BATCH_BYTES (1u << 20) /* raw bytes a batch gathers (past it, it closes) */
 #define DICT_CAP (64u << 10)
 #define DICT_SAMPLE_CAP (4u << 10) /* bytes of each document used to train */
-#define DICT_TRAIN_CAP (1u << 20)  /* bytes of samples in all */
+#define DICT_TRAIN_CAP (256u << 10) /* bytes of samples in all */
 #define MAX_THREADS 64
 #define BINARY_PROBE 8192
 

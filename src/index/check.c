@@ -80,8 +80,15 @@ static int check_terms(struct checker *c, const kq_seg *s, kq_error *err)
         int bad = 0;
         while ((d = kq_postings_next(&pc)) != KQ_DOC_END) {
             uint32_t tf = kq_postings_tf(&pc);
-            if (d >= s->n_docs || (df && d <= prev) || tf == 0) {
+            /* tf is bounded by the document's length and, each position taking at least a
+             * byte, by the term's positions: checked before sizing a buffer by it */
+            if (d >= s->n_docs || (df && d <= prev) || tf == 0 ||
+                tf > kq__seg_dl(s, field, d)) {
                 bad = 1;
+                break;
+            }
+            if (tf > m.pos_len) {
+                bad = 2;
                 break;
             }
             if (tf > pos_cap) {

@@ -23,7 +23,7 @@
 #include "kq/index.h"
 
 #define KQ_STORE_BLOCK (32u << 10) /* target raw bytes of a document-store block */
-#define KQ_STORE_LEVEL 3
+#define KQ_STORE_LEVEL 1 /* with the dictionary, 10% larger than level 3 at twice the speed */
 #define KQ_LANG_MAX 32
 
 /* One document-table entry as the builder takes it (strings need not be NUL-terminated). */

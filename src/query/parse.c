@@ -324,8 +324,7 @@ static int analyze(struct parser *p, size_t from, size_t to, int flags)
 {
     int rc = kq_analyze(p->an, p->s + from, to - from, 0, flags, on_token, p, NULL);
     if (rc)
-        return rc == KQ_ENOMEM ? enomem(p)
-                               : kq__error(p->err, KQ_EINTERNAL, -1, "analyser failed");
+        return rc == KQ_ENOMEM ? enomem(p) : kq__error(p->err, KQ_EINTERNAL, -1, "analyser failed");
     return 0;
 }
 
@@ -434,8 +433,7 @@ static int boost_starts(const struct parser *p, size_t at)
     if (at >= p->len || p->s[at] != '^' || at + 1 >= p->len)
         return 0;
     unsigned char c = (unsigned char)p->s[at + 1];
-    return is_digit(c) ||
-           (c == '.' && at + 2 < p->len && is_digit((unsigned char)p->s[at + 2]));
+    return is_digit(c) || (c == '.' && at + 2 < p->len && is_digit((unsigned char)p->s[at + 2]));
 }
 
 /* After a ')' or closing '"': an optional ^number up to the next delimiter. */
@@ -461,8 +459,8 @@ static int field_prefix(const struct parser *p, int *field)
         const char *name;
         size_t len;
         int field;
-    } fields[] = {{"title:", 6, KQ_FIELD_TITLE}, {"body:", 5, KQ_FIELD_TEXT},
-                  {"text:", 5, KQ_FIELD_TEXT}};
+    } fields[] = {
+        {"title:", 6, KQ_FIELD_TITLE}, {"body:", 5, KQ_FIELD_TEXT}, {"text:", 5, KQ_FIELD_TEXT}};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         size_t n = fields[i].len;
         if (p->len - p->pos > n && !memcmp(p->s + p->pos, fields[i].name, n)) {
@@ -573,8 +571,7 @@ static int parse_seq(struct parser *p, int field, struct kq_qnode **out, size_t 
             /* at a word start here: the query start, or after ws or '(' */
             occ = p->s[p->pos] == '+' ? KQ_MUST : KQ_MUST_NOT;
             p->pos++;
-            if (p->pos >= p->len || is_ws((unsigned char)p->s[p->pos]) ||
-                p->s[p->pos] == ')')
+            if (p->pos >= p->len || is_ws((unsigned char)p->s[p->pos]) || p->s[p->pos] == ')')
                 continue; /* a lone sign */
         }
         struct kq_qnode *node;
@@ -602,14 +599,16 @@ static int parse_chain(struct parser *p, int field, enum kw kw, struct kq_qnode 
     skip_ws(p);
     size_t off = p->pos;
     struct kq_qnode *node;
-    rc = kw == KW_AND ? parse_seq(p, field, &node, units) : parse_chain(p, field, KW_AND, &node, units);
+    rc = kw == KW_AND ? parse_seq(p, field, &node, units)
+                      : parse_chain(p, field, KW_AND, &node, units);
     if (rc)
         return rc;
     skip_ws(p);
     if (!*units) {
         if (p->pos < p->len && keyword_at(p) == kw)
-            return syntax(p, p->pos, kw == KW_AND ? "expected a term before 'AND'"
-                                                  : "expected a term before 'OR'");
+            return syntax(p, p->pos,
+                          kw == KW_AND ? "expected a term before 'AND'"
+                                       : "expected a term before 'OR'");
         *out = NULL;
         return 0;
     }
@@ -624,14 +623,15 @@ static int parse_chain(struct parser *p, int field, enum kw kw, struct kq_qnode 
         skip_ws(p);
         size_t at = p->pos, n;
         if (at < p->len && (keyword_at(p) == KW_AND || keyword_at(p) == KW_OR))
-            return syntax(p, at, kw == KW_AND ? "expected a term after 'AND'"
-                                              : "expected a term after 'OR'");
-        rc = kw == KW_AND ? parse_seq(p, field, &node, &n) : parse_chain(p, field, KW_AND, &node, &n);
+            return syntax(
+                p, at, kw == KW_AND ? "expected a term after 'AND'" : "expected a term after 'OR'");
+        rc = kw == KW_AND ? parse_seq(p, field, &node, &n)
+                          : parse_chain(p, field, KW_AND, &node, &n);
         if (rc)
             return rc;
         if (!n)
-            return syntax(p, at, kw == KW_AND ? "expected a term after 'AND'"
-                                              : "expected a term after 'OR'");
+            return syntax(
+                p, at, kw == KW_AND ? "expected a term after 'AND'" : "expected a term after 'OR'");
         *units += n;
         if ((rc = push_clause(p, occ, node)))
             return rc;

@@ -20,7 +20,8 @@
  *   wordbyte  = byte - ( ws | "(" | ")" | '"' ) ;
  *   field     = "title" | "body" | "text" ;            (* lowercase *)
  *   boost     = "^" , number ;
- *   number    = ( digits , [ "." , { digit } ] | "." , digits ) , [ ( "e" | "E" ) , [ "+" | "-" ] , digits ] ;
+ *   number    = ( digits , [ "." , { digit } ] | "." , digits ) , [ ( "e" | "E" ) , [ "+" | "-" ] ,
+ * digits ] ;
  *
  * A word is read as `text [ "*" ] [ boost ]`: a trailing `^number` is its boost and trailing
  * `*`s make it a prefix. Everything else in the word is text for the analyser.

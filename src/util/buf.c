@@ -3,6 +3,8 @@
 
 #include "kq/error.h"
 #include "util/alloc.h"
+
+_Static_assert(KQ_BUF_ENOMEM == KQ_ENOMEM, "KQ_BUF_ENOMEM must equal KQ_ENOMEM");
 #include "util/bytes.h"
 
 void kq_buf_release(kq_buf *b)
@@ -41,11 +43,6 @@ int kq_buf_append(kq_buf *b, const void *data, size_t len)
     return 0;
 }
 
-int kq_buf_putc(kq_buf *b, uint8_t c)
-{
-    return kq_buf_append(b, &c, 1);
-}
-
 int kq_buf_put_u16(kq_buf *b, uint16_t v)
 {
     uint8_t t[2];
@@ -65,12 +62,6 @@ int kq_buf_put_u64(kq_buf *b, uint64_t v)
     uint8_t t[8];
     kq_put_le64(t, v);
     return kq_buf_append(b, t, 8);
-}
-
-int kq_buf_put_varint(kq_buf *b, uint64_t v)
-{
-    uint8_t t[KQ_VARINT_MAX];
-    return kq_buf_append(b, t, kq_varint_put(t, v));
 }
 
 int kq_buf_put_zeros(kq_buf *b, size_t n)

@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "util/bytes.h"
+
+#define KQ_BUF_ENOMEM (-1) /* KQ_ENOMEM, without pulling kq/error.h into every user */
+
 typedef struct kq_buf {
     uint8_t *p;
     size_t len;
@@ -24,13 +28,29 @@ void kq_buf_release(kq_buf *b);
 /* Makes room for `extra` more bytes beyond len. */
 int kq_buf_reserve(kq_buf *b, size_t extra);
 int kq_buf_append(kq_buf *b, const void *data, size_t len);
-int kq_buf_putc(kq_buf *b, uint8_t c);
 int kq_buf_put_u16(kq_buf *b, uint16_t v); /* little endian */
 int kq_buf_put_u32(kq_buf *b, uint32_t v); /* little endian */
 int kq_buf_put_u64(kq_buf *b, uint64_t v); /* little endian */
-int kq_buf_put_varint(kq_buf *b, uint64_t v);
+
 /* Appends `n` zero bytes. */
 int kq_buf_put_zeros(kq_buf *b, size_t n);
+
+/* The byte and varint appends are inline: the inverter calls them once a posting. */
+static inline int kq_buf_putc(kq_buf *b, uint8_t c)
+{
+    if (b->len == b->cap && kq_buf_reserve(b, 1))
+        return KQ_BUF_ENOMEM;
+    b->p[b->len++] = c;
+    return 0;
+}
+
+static inline int kq_buf_put_varint(kq_buf *b, uint64_t v)
+{
+    if (b->cap - b->len < KQ_VARINT_MAX && kq_buf_reserve(b, KQ_VARINT_MAX))
+        return KQ_BUF_ENOMEM;
+    b->len += kq_varint_put(b->p + b->len, v);
+    return 0;
+}
 
 static inline void kq_buf_reset(kq_buf *b)
 {

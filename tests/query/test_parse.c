@@ -451,8 +451,7 @@ static void check_errors(const struct error_case *e, size_t n, int flags)
         int rc = parse_n(en, e[i].q, strlen(e[i].q), flags, NULL, &q, &err);
         if (rc != e[i].code || err.offset != e[i].offset || strcmp(err.msg, e[i].msg))
             fail_msg("query [%s]: got %d at %lld [%s], want %d at %lld [%s]", e[i].q, rc,
-                     (long long)err.offset, err.msg, e[i].code, (long long)e[i].offset,
-                     e[i].msg);
+                     (long long)err.offset, err.msg, e[i].code, (long long)e[i].offset, e[i].msg);
     }
 }
 
@@ -548,8 +547,7 @@ static void test_limits(void **state)
     assert_int_equal(parse_n(en, (char *)b.p, b.len, 0, NULL, &q, &err), KQ_ELIMIT);
     assert_int_equal(err.offset, (int64_t)at);
     assert_string_equal(err.msg, "query has more than 64 terms");
-    assert_int_equal(parse_n(en, (char *)b.p, b.len, KQ_QUERY_PLAIN, NULL, &q, &err),
-                     KQ_ELIMIT);
+    assert_int_equal(parse_n(en, (char *)b.p, b.len, KQ_QUERY_PLAIN, NULL, &q, &err), KQ_ELIMIT);
     assert_int_equal(err.offset, (int64_t)at + 1);
     kq_buf_release(&b);
     lim = (struct kq_query_limits){.max_terms = 2};
@@ -615,8 +613,8 @@ static void check_roundtrip(const char *s, size_t len, int flags)
     assert_int_equal(kq_query_format(q, &b), 0);
     kq_query_free(q);
     if (a.len != b.len || (a.len && memcmp(a.p, b.p, a.len)))
-        fail_msg("round trip of [%.*s]: [%.*s] then [%.*s]", (int)len, s, (int)a.len,
-                 (char *)a.p, (int)b.len, (char *)b.p);
+        fail_msg("round trip of [%.*s]: [%.*s] then [%.*s]", (int)len, s, (int)a.len, (char *)a.p,
+                 (int)b.len, (char *)b.p);
     kq_buf_release(&a);
     kq_buf_release(&b);
 }
@@ -697,8 +695,7 @@ static int parse_file(FILE *f, const char *key, int flags, int expect_ok)
         assert_true(json_is_string(v));
         kq_query *q;
         kq_error err;
-        int rc = parse_n(en, json_string_value(v), json_string_length(v), flags, NULL, &q,
-                         &err);
+        int rc = parse_n(en, json_string_value(v), json_string_length(v), flags, NULL, &q, &err);
         if (expect_ok && rc)
             fail_msg("[%s]: %s", json_string_value(v), err.msg);
         if (!rc)
