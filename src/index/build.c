@@ -37,8 +37,8 @@
 #include "util/bytes.h"
 #include "util/error.h"
 
-#define BATCH_DOCS 1024
-#define BATCH_BYTES (1u << 20) /* raw bytes a batch gathers (past it, it closes) */
+#define BATCH_DOCS 256
+#define BATCH_BYTES (256u << 10) /* raw bytes a batch gathers (past it, it closes) */
 #define DICT_CAP (64u << 10)
 #define DICT_SAMPLE_CAP (4u << 10) /* bytes of each document used to train */
 #define DICT_TRAIN_CAP (256u << 10) /* bytes of samples in all */
@@ -258,10 +258,12 @@ struct cblock {
     size_t off, len;            /* in batch->store */
 };
 
+/* A slot is filled (READY), analysed (BUSY, then DONE), inverted by every partition, freed. */
 enum { SLOT_FREE, SLOT_READY, SLOT_BUSY, SLOT_DONE };
 
 struct batch {
     int state;
+    uint32_t inverted; /* partitions that inverted it */
     int rc;
     kq_error err;
     struct rawdoc *docs;
@@ -292,6 +294,7 @@ static void batch_clear(struct batch *b)
     b->store.len = 0;
     b->n_blocks = 0;
     b->rc = 0;
+    b->inverted = 0;
     b->state = SLOT_FREE;
 }
 
@@ -348,10 +351,17 @@ struct builder {
     pthread_cond_t work_cv, done_cv;
     struct batch *slots;
     uint32_t n_slots;
-    uint32_t next_submit, next_invert; /* sequence numbers; slot = seq % n_slots */
+    uint32_t next_submit, next_free; /* sequence numbers; slot = seq % n_slots */
     int stop;
     struct worker *workers;
     int n_workers;
+    /* inversion: partition p owns the keys whose first two bytes map to p (contiguous key
+     * ranges, so the partitions' sorted terms concatenate in key order) */
+    struct part *parts;
+    struct docrun *docs; /* the run's documents, written by partition 0's tasks */
+    uint32_t n_parts;
+    int split_ready;
+    uint8_t part_of[1 << 16];
     /* zstd dictionary */
     void *dict;
     size_t dict_len;
@@ -634,39 +644,6 @@ static int analyze_batch(struct worker *w, struct batch *b)
     return add_block(b, w, block_first, err);
 }
 
-static void *worker_main(void *arg)
-{
-    struct worker *w = arg;
-    struct builder *bld = w->bld;
-    pthread_mutex_lock(&bld->mu);
-    for (;;) {
-        struct batch *b = NULL;
-        for (uint32_t s = bld->next_invert; s != bld->next_submit; s++) {
-            struct batch *c = &bld->slots[s % bld->n_slots];
-            if (c->state == SLOT_READY) {
-                b = c;
-                break;
-            }
-        }
-        if (!b) {
-            if (bld->stop)
-                break;
-            pthread_cond_wait(&bld->work_cv, &bld->mu);
-            continue;
-        }
-        b->state = SLOT_BUSY;
-        pthread_mutex_unlock(&bld->mu);
-        kq_error_clear(&b->err);
-        int rc = analyze_batch(w, b);
-        pthread_mutex_lock(&bld->mu);
-        b->rc = rc;
-        b->state = SLOT_DONE;
-        pthread_cond_broadcast(&bld->done_cv);
-    }
-    pthread_mutex_unlock(&bld->mu);
-    return NULL;
-}
-
 /* ---- the in-memory run ---- */
 
 struct mterm {
@@ -678,6 +655,16 @@ struct mterm {
     kq_buf post; /* per posting: varint doc gap, then [varint tf][position gaps] */
 };
 
+/* The terms of one partition of a run. */
+struct termrun {
+    struct mterm *terms;
+    uint32_t n_terms, cap_terms;
+    uint64_t *slots; /* hash << 32 | (term index + 1); 0: empty */
+    uint32_t n_slots;
+    kq_buf keys;
+    size_t post_bytes; /* capacity held by term buffers */
+};
+
 struct mdoc {
     uint32_t input;
     uint32_t line;
@@ -685,39 +672,54 @@ struct mdoc {
     uint64_t hash;
     uint8_t format;
     uint32_t len[KQ_N_FIELDS];
-    size_t id_off, id_len; /* in run->strs; id_len 0 with id_off SIZE_MAX: input path */
+    size_t id_off, id_len; /* in run->strs; id_off SIZE_MAX: the input's path */
     size_t title_off, title_len;
 };
 
-struct run {
-    struct mterm *terms;
-    uint32_t n_terms, cap_terms;
-    uint64_t *slots; /* hash << 32 | (term index + 1); 0: empty */
-    uint32_t n_slots;
-    kq_buf keys;
+/* The documents of a run: table entries and compressed store blocks. */
+struct docrun {
     struct mdoc *docs;
     uint32_t n_docs, cap_docs;
     kq_buf strs;
     kq_buf store;
     struct cblock *blocks;
     uint32_t n_blocks, cap_blocks;
-    size_t post_bytes; /* capacity held by term buffers */
 };
 
-static size_t run_memory(const struct run *r)
+struct part {
+    struct termrun run;
+    uint32_t next;   /* sequence number of the next batch this partition inverts */
+    int busy;
+    uint32_t n_docs; /* documents of the run so far (every partition counts the same) */
+    size_t mem;      /* memory held, published under the builder's lock */
+    int rc;
+    kq_error err;
+};
+
+static size_t termrun_memory(const struct termrun *r)
 {
-    return r->post_bytes + (size_t)r->cap_terms * sizeof *r->terms +
-           (size_t)r->n_slots * 8 + r->keys.cap + (size_t)r->cap_docs * sizeof *r->docs +
-           r->strs.cap + r->store.cap + (size_t)r->cap_blocks * sizeof *r->blocks;
+    return r->post_bytes + (size_t)r->cap_terms * sizeof *r->terms + (size_t)r->n_slots * 8 +
+           r->keys.cap;
 }
 
-static void run_reset(struct run *r)
+static size_t docrun_memory(const struct docrun *r)
+{
+    return (size_t)r->cap_docs * sizeof *r->docs + r->strs.cap + r->store.cap +
+           (size_t)r->cap_blocks * sizeof *r->blocks;
+}
+
+static void termrun_reset(struct termrun *r)
 {
     for (uint32_t t = 0; t < r->n_terms; t++)
         kq_buf_release(&r->terms[t].post);
     kq__free(r->terms);
     kq__free(r->slots);
     kq_buf_release(&r->keys);
+    memset(r, 0, sizeof *r);
+}
+
+static void docrun_reset(struct docrun *r)
+{
     kq__free(r->docs);
     kq_buf_release(&r->strs);
     kq_buf_release(&r->store);
@@ -725,9 +727,9 @@ static void run_reset(struct run *r)
     memset(r, 0, sizeof *r);
 }
 
-static int run_grow_slots(struct run *r)
+static int termrun_grow_slots(struct termrun *r)
 {
-    uint32_t n = r->n_slots ? 2 * r->n_slots : 1u << 16;
+    uint32_t n = r->n_slots ? 2 * r->n_slots : 1u << 14;
     uint64_t *s = kq__calloc(n, sizeof *s);
     if (!s)
         return KQ_ENOMEM;
@@ -743,10 +745,10 @@ static int run_grow_slots(struct run *r)
     return 0;
 }
 
-static struct mterm *run_term(struct run *r, const uint8_t *key, size_t len)
+static struct mterm *termrun_get(struct termrun *r, const uint8_t *key, size_t len)
 {
     uint32_t h = hash_bytes(key, len, 0);
-    if (2 * (r->n_terms + 1) > r->n_slots && run_grow_slots(r))
+    if (2 * (r->n_terms + 1) > r->n_slots && termrun_grow_slots(r))
         return NULL;
     uint32_t i = h & (r->n_slots - 1);
     for (;;) {
@@ -780,19 +782,58 @@ static struct mterm *run_term(struct run *r, const uint8_t *key, size_t len)
     return e;
 }
 
-/* Inverts one analysed batch into the run. */
-static int run_add_batch(struct run *r, struct builder *bld, struct batch *b,
-                         struct kq_build_stats *st, kq_error *err)
+static inline uint32_t route(const uint8_t *entry)
 {
-    uint32_t accepted = 0, first_doc = r->n_docs;
+    return (uint32_t)entry[0] << 8 | entry[2]; /* field byte, first term byte */
+}
+
+/* Inverts the keys of partition `p` from batch `b`; `doc0` is the run's id of the batch's
+ * first accepted document. */
+static int invert_terms(struct builder *bld, struct termrun *r, uint32_t p, struct batch *b,
+                        uint32_t doc0, kq_error *err)
+{
+    uint32_t doc = doc0;
+    uint8_t key[KQ_KEY_MAX];
     for (uint32_t i = 0; i < b->n; i++) {
         struct donedoc *dd = &b->done[i];
-        const struct input *in = &bld->in.v[b->docs[i].input];
-        if (!dd->ok) {
-            warn(bld->opts, in->path, dd->msg ? dd->msg : "skipped");
-            st->skipped++;
+        if (!dd->ok)
             continue;
+        const uint8_t *q = b->terms.p + dd->terms_off, *end = q + dd->terms_len;
+        while (q < end) {
+            uint8_t len = q[1];
+            const uint8_t *e = q;
+            q += 2 + len;
+            uint64_t blob_len = 0;
+            q += kq_varint_get(q, end, &blob_len);
+            if (bld->part_of[route(e)] == p) {
+                key[0] = e[0];
+                memcpy(key + 1, e + 2, len);
+                struct mterm *t = termrun_get(r, key, (size_t)len + 1);
+                if (!t)
+                    return kq__enomem(err);
+                size_t before = t->post.cap;
+                if (kq_buf_put_varint(&t->post, t->df ? doc - t->last_doc : doc) ||
+                    kq_buf_append(&t->post, q, (size_t)blob_len))
+                    return kq__enomem(err);
+                r->post_bytes += t->post.cap - before;
+                t->last_doc = doc;
+                t->df++;
+            }
+            q += blob_len;
         }
+        doc++;
+    }
+    return 0;
+}
+
+/* Adds the batch's document entries and store blocks to the run. */
+static int invert_docs(struct docrun *r, struct batch *b, kq_error *err)
+{
+    uint32_t first_doc = r->n_docs;
+    for (uint32_t i = 0; i < b->n; i++) {
+        struct donedoc *dd = &b->done[i];
+        if (!dd->ok)
+            continue;
         if (r->n_docs == r->cap_docs) {
             uint32_t cap = r->cap_docs ? 2 * r->cap_docs : 1024;
             struct mdoc *v = kq__realloc(r->docs, cap * sizeof *v);
@@ -801,8 +842,7 @@ static int run_add_batch(struct run *r, struct builder *bld, struct batch *b,
             r->docs = v;
             r->cap_docs = cap;
         }
-        uint32_t doc = r->n_docs;
-        struct mdoc *md = &r->docs[doc];
+        struct mdoc *md = &r->docs[r->n_docs];
         md->input = b->docs[i].input;
         md->line = b->docs[i].line;
         md->size = b->docs[i].len;
@@ -817,33 +857,7 @@ static int run_add_batch(struct run *r, struct builder *bld, struct batch *b,
         md->title_len = dd->title_len;
         if (kq_buf_append(&r->strs, dd->title, dd->title_len))
             return kq__enomem(err);
-        /* postings */
-        const uint8_t *p = b->terms.p + dd->terms_off, *end = p + dd->terms_len;
-        uint8_t key[KQ_KEY_MAX];
-        while (p < end) {
-            uint8_t field = p[0], len = p[1];
-            key[0] = field;
-            memcpy(key + 1, p + 2, len);
-            p += 2 + len;
-            uint64_t blob_len = 0;
-            p += kq_varint_get(p, end, &blob_len);
-            struct mterm *t = run_term(r, key, (size_t)len + 1);
-            if (!t)
-                return kq__enomem(err);
-            size_t before = t->post.cap;
-            if (kq_buf_put_varint(&t->post, t->df ? doc - t->last_doc : doc) ||
-                kq_buf_append(&t->post, p, (size_t)blob_len))
-                return kq__enomem(err);
-            r->post_bytes += t->post.cap - before;
-            t->last_doc = doc;
-            t->df++;
-            p += blob_len;
-        }
         r->n_docs++;
-        accepted++;
-        st->documents++;
-        st->tokens += dd->len[KQ_FIELD_TEXT];
-        st->input_bytes += b->docs[i].len;
     }
     /* store blocks: batch-relative first doc -> run doc id */
     for (uint32_t k = 0; k < b->n_blocks; k++) {
@@ -863,8 +877,113 @@ static int run_add_batch(struct run *r, struct builder *bld, struct batch *b,
         c.off = off;
         r->blocks[r->n_blocks++] = c;
     }
-    (void)accepted;
     return 0;
+}
+
+/* Splits the key space into n_parts contiguous ranges of about equal postings, by the first
+ * two key bytes, from what the first batch holds. */
+static void compute_split(struct builder *bld, const struct batch *b)
+{
+    uint32_t *w = kq__calloc(1 << 16, sizeof *w);
+    uint64_t total = 0;
+    if (w) {
+        for (uint32_t i = 0; i < b->n; i++) {
+            const struct donedoc *dd = &b->done[i];
+            if (!dd->ok)
+                continue;
+            const uint8_t *q = b->terms.p + dd->terms_off, *end = q + dd->terms_len;
+            while (q < end) {
+                const uint8_t *e = q;
+                q += 2 + q[1];
+                uint64_t blob_len = 0;
+                q += kq_varint_get(q, end, &blob_len);
+                q += blob_len;
+                w[route(e)]++;
+                total++;
+            }
+        }
+    }
+    uint64_t cum = 0;
+    for (uint32_t k = 0; k < (1u << 16); k++) {
+        uint64_t part = total ? cum * bld->n_parts / total : 0;
+        bld->part_of[k] = (uint8_t)(part < bld->n_parts ? part : bld->n_parts - 1);
+        cum += w ? w[k] : 0;
+    }
+    if (!total) /* nothing to learn from: split by the first term byte */
+        for (uint32_t k = 0; k < (1u << 16); k++)
+            bld->part_of[k] = (uint8_t)((k & 0xff) * bld->n_parts / 256);
+    kq__free(w);
+}
+
+/* Analysis and inversion tasks. Partition p inverts batches strictly in order; any thread
+ * takes whatever task is ready, inversion first so that slots are freed. */
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct builder *bld = w->bld;
+    pthread_mutex_lock(&bld->mu);
+    for (;;) {
+        struct part *pt = NULL;
+        uint32_t p = 0;
+        for (; bld->split_ready && p < bld->n_parts; p++) {
+            struct part *c = &bld->parts[p];
+            if (c->busy || c->rc || c->next == bld->next_submit)
+                continue;
+            struct batch *b = &bld->slots[c->next % bld->n_slots];
+            if (b->state == SLOT_DONE && !b->rc) {
+                pt = c;
+                break;
+            }
+        }
+        if (pt) {
+            struct batch *b = &bld->slots[pt->next % bld->n_slots];
+            pt->busy = 1;
+            pthread_mutex_unlock(&bld->mu);
+            uint32_t doc0 = pt->n_docs;
+            int rc = invert_terms(bld, &pt->run, p, b, doc0, &pt->err);
+            if (!rc && p == 0)
+                rc = invert_docs(bld->docs, b, &pt->err);
+            uint32_t n = 0;
+            for (uint32_t i = 0; i < b->n; i++)
+                n += b->done[i].ok;
+            size_t mem = termrun_memory(&pt->run) + (p == 0 ? docrun_memory(bld->docs) : 0);
+            pthread_mutex_lock(&bld->mu);
+            pt->rc = rc;
+            pt->n_docs = doc0 + n;
+            pt->mem = mem;
+            pt->busy = 0;
+            pt->next++;
+            b->inverted++;
+            pthread_cond_broadcast(&bld->done_cv);
+            pthread_cond_broadcast(&bld->work_cv);
+            continue;
+        }
+        struct batch *b = NULL;
+        for (uint32_t s = bld->next_free; s != bld->next_submit; s++) {
+            struct batch *c = &bld->slots[s % bld->n_slots];
+            if (c->state == SLOT_READY) {
+                b = c;
+                break;
+            }
+        }
+        if (!b) {
+            if (bld->stop)
+                break;
+            pthread_cond_wait(&bld->work_cv, &bld->mu);
+            continue;
+        }
+        b->state = SLOT_BUSY;
+        pthread_mutex_unlock(&bld->mu);
+        kq_error_clear(&b->err);
+        int rc = analyze_batch(w, b);
+        pthread_mutex_lock(&bld->mu);
+        b->rc = rc;
+        b->state = SLOT_DONE;
+        pthread_cond_broadcast(&bld->done_cv);
+        pthread_cond_broadcast(&bld->work_cv);
+    }
+    pthread_mutex_unlock(&bld->mu);
+    return NULL;
 }
 
 /* Sorting keys: the first 8 bytes, big endian, decide most comparisons without touching
@@ -887,7 +1006,7 @@ static int cmp_terms(const void *a, const void *b, void *ctx)
     const struct sortkey *sa = a, *sb = b;
     if (sa->prefix != sb->prefix)
         return sa->prefix < sb->prefix ? -1 : 1;
-    const struct run *r = ctx;
+    const struct termrun *r = ctx;
     const struct mterm *x = &r->terms[sa->term];
     const struct mterm *y = &r->terms[sb->term];
     size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
@@ -895,34 +1014,21 @@ static int cmp_terms(const void *a, const void *b, void *ctx)
     return c ? c : (int)x->key_len - (int)y->key_len;
 }
 
-/* Writes the run as a segment file at `path`. */
-static int run_flush(struct run *r, struct builder *bld, const char *path, uint64_t *size,
-                     uint64_t *post_bytes, uint64_t *pos_bytes, uint64_t *n_terms,
-                     kq_error *err)
+static int flush_docs(struct builder *bld, const struct docrun *r, kq_segbuild *sb,
+                      kq_error *err)
 {
-    kq_segbuild sb;
-    int rc = kq__segbuild_init(&sb, bld->dir, bld->spill, bld->language, bld->cdict, bld->dict,
-                               bld->dict_len, err);
-    if (rc)
-        return rc;
-    struct sortkey *order = kq__malloc((r->n_terms ? r->n_terms : 1) * sizeof *order);
-    uint32_t *pos = NULL;
-    uint32_t pos_cap = 0;
-    if (!order) {
-        rc = kq__enomem(err);
-        goto out;
-    }
+    int rc = 0;
     /* sources: each JSON-lines input met in this run, in order */
     uint32_t last_input = UINT32_MAX, last_src = 0;
     for (uint32_t d = 0; d < r->n_docs && !rc; d++) {
-        struct mdoc *md = &r->docs[d];
+        const struct mdoc *md = &r->docs[d];
         const struct input *in = &bld->in.v[md->input];
         struct kq_docrec rec = {0};
         if (in->jsonl) {
             if (md->input != last_input) {
                 struct kq_srcrec src = {in->path, strlen(in->path), in->size, in->mtime_ns, 0};
                 uint32_t s;
-                if ((rc = kq__segbuild_source(&sb, &src, &s, err)))
+                if ((rc = kq__segbuild_source(sb, &src, &s, err)))
                     break;
                 last_input = md->input;
                 last_src = s + 1;
@@ -942,23 +1048,32 @@ static int run_flush(struct run *r, struct builder *bld, const char *path, uint6
         rec.hash = md->hash;
         rec.format = md->format;
         memcpy(rec.len, md->len, sizeof rec.len);
-        rc = kq__segbuild_doc_meta(&sb, &rec, err);
+        rc = kq__segbuild_doc_meta(sb, &rec, err);
     }
     for (uint32_t k = 0; k < r->n_blocks && !rc; k++) {
-        struct cblock *c = &r->blocks[k];
-        rc = kq__segbuild_block(&sb, c->first, c->n, c->raw_len, r->store.p + c->off, c->len,
+        const struct cblock *c = &r->blocks[k];
+        rc = kq__segbuild_block(sb, c->first, c->n, c->raw_len, r->store.p + c->off, c->len,
                                 err);
     }
-    if (rc)
-        goto out;
+    return rc;
+}
+
+/* Encodes the terms of one partition in key order. */
+static int flush_terms(struct termrun *r, kq_segbuild *sb, uint32_t **pos, uint32_t *pos_cap,
+                       kq_error *err)
+{
+    struct sortkey *order = kq__malloc((r->n_terms ? r->n_terms : 1) * sizeof *order);
+    if (!order)
+        return kq__enomem(err);
     for (uint32_t t = 0; t < r->n_terms; t++)
         order[t] = (struct sortkey){key_prefix(r->keys.p + r->terms[t].key_off,
                                                r->terms[t].key_len), t};
     qsort_r(order, r->n_terms, sizeof *order, cmp_terms, r);
+    int rc = 0;
     for (uint32_t k = 0; k < r->n_terms && !rc; k++) {
         struct mterm *t = &r->terms[order[k].term];
         const uint8_t *key = r->keys.p + t->key_off;
-        kq__segbuild_term_begin(&sb, key[0]);
+        kq__segbuild_term_begin(sb, key[0]);
         const uint8_t *p = t->post.p, *end = p + t->post.len;
         uint32_t doc = 0;
         for (uint32_t i = 0; i < t->df && !rc; i++) {
@@ -966,36 +1081,63 @@ static int run_flush(struct run *r, struct builder *bld, const char *path, uint6
             p += kq_varint_get(p, end, &gap);
             p += kq_varint_get(p, end, &tf);
             doc = i ? doc + (uint32_t)gap : (uint32_t)gap;
-            if (tf > pos_cap) {
+            if (tf > *pos_cap) {
                 uint32_t cap = (uint32_t)tf * 2;
-                uint32_t *v = kq__realloc(pos, cap * sizeof *v);
+                uint32_t *v = kq__realloc(*pos, cap * sizeof *v);
                 if (!v) {
                     rc = kq__enomem(err);
                     break;
                 }
-                pos = v;
-                pos_cap = cap;
+                *pos = v;
+                *pos_cap = cap;
             }
             uint32_t cur = 0;
             for (uint64_t j = 0; j < tf; j++) {
                 p += kq_varint_get(p, end, &g);
                 cur = j ? cur + (uint32_t)g : (uint32_t)g;
-                pos[j] = cur;
+                (*pos)[j] = cur;
             }
-            rc = kq__segbuild_term_add(&sb, doc, (uint32_t)tf, pos, err);
+            rc = kq__segbuild_term_add(sb, doc, (uint32_t)tf, *pos, err);
         }
         if (!rc)
-            rc = kq__segbuild_term_end(&sb, key, t->key_len, err);
+            rc = kq__segbuild_term_end(sb, key, t->key_len, err);
     }
+    kq__free(order);
+    return rc;
+}
+
+/* Writes the run (documents, and every partition's terms) as a segment file at `path`. */
+static int run_flush(struct builder *bld, const char *path, uint64_t *size,
+                     uint64_t *post_bytes, uint64_t *pos_bytes, uint64_t *n_terms,
+                     kq_error *err)
+{
+    kq_segbuild sb;
+    int rc = kq__segbuild_init(&sb, bld->dir, bld->spill, bld->language, bld->cdict, bld->dict,
+                               bld->dict_len, err);
+    if (rc)
+        return rc;
+    uint32_t *pos = NULL, pos_cap = 0;
+    rc = flush_docs(bld, bld->docs, &sb, err);
+    for (uint32_t p = 0; p < bld->n_parts && !rc; p++)
+        rc = flush_terms(&bld->parts[p].run, &sb, &pos, &pos_cap, err);
     if (!rc) {
         *n_terms = sb.n_terms;
         rc = kq__segbuild_finish(&sb, path, size, post_bytes, pos_bytes, err);
     }
-out:
-    kq__free(order);
     kq__free(pos);
     kq__segbuild_release(&sb);
     return rc;
+}
+
+/* Empties the run after a flush. */
+static void run_reset(struct builder *bld)
+{
+    docrun_reset(bld->docs);
+    for (uint32_t p = 0; p < bld->n_parts; p++) {
+        termrun_reset(&bld->parts[p].run);
+        bld->parts[p].n_docs = 0;
+        bld->parts[p].mem = 0;
+    }
 }
 
 /* ---- dictionary ---- */
@@ -1257,6 +1399,25 @@ static int file_size(const char *path, uint64_t *size)
     return 0;
 }
 
+/* Writes the run to a new temporary segment, remembered in `*runs`, and empties it. */
+static int flush_run(struct builder *bld, char ***runs, size_t *n_runs, kq_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.tmp-%ld-run-%zu.kq", bld->dir, (long)getpid(), *n_runs);
+    char **v = kq__realloc(*runs, (*n_runs + 1) * sizeof *v);
+    if (!v)
+        return kq__enomem(err);
+    *runs = v;
+    if (!(v[*n_runs] = kq__strndup(path, strlen(path))))
+        return kq__enomem(err);
+    (*n_runs)++;
+    uint64_t size, post, pos, terms;
+    int rc = run_flush(bld, path, &size, &post, &pos, &terms, err);
+    if (!rc)
+        run_reset(bld);
+    return rc;
+}
+
 int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
                    const struct kq_build_opts *opts_in, struct kq_build_stats *stats,
                    kq_error *err)
@@ -1301,8 +1462,6 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     snprintf(bld.language, sizeof bld.language, "%s", opts.language);
     /* sections of a segment being written spill to disk past 1/32 of the budget each */
     bld.spill = budget / 32 < (1u << 20) ? (1u << 20) : budget / 32;
-    struct run run;
-    memset(&run, 0, sizeof run);
     struct reader rdr = {0};
     struct kq_manifest old = {0}, man = {0};
     char **runs = NULL;
@@ -1337,7 +1496,7 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     if (nt > MAX_THREADS)
         nt = MAX_THREADS;
     bld.n_workers = nt;
-    bld.n_slots = (uint32_t)nt + 2; /* one per thread, one being filled, one being inverted */
+    bld.n_slots = (uint32_t)nt * 4 + 2; /* enough batches in flight to keep every thread busy */
     bld.slots = kq__calloc(bld.n_slots, sizeof *bld.slots);
     bld.workers = kq__calloc((size_t)nt, sizeof *bld.workers);
     if (!bld.slots || !bld.workers) {
@@ -1364,12 +1523,21 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
         }
     }
 
+    bld.n_parts = (uint32_t)nt;
+    bld.parts = kq__calloc(bld.n_parts, sizeof *bld.parts);
+    bld.docs = kq__calloc(1, sizeof *bld.docs);
+    if (!bld.parts || !bld.docs) {
+        rc = kq__enomem(err);
+        goto out;
+    }
+
     double last_progress = 0;
+    int need_flush = 0;
     for (;;) {
-        /* submit while there is input and a free slot */
-        struct batch *b = &bld.slots[bld.next_submit % bld.n_slots];
         int have_input = rdr.input < bld.in.n;
-        if (have_input && bld.next_submit - bld.next_invert < bld.n_slots) {
+        /* submit while there is input, a free slot and no flush pending */
+        if (have_input && !need_flush && bld.next_submit - bld.next_free < bld.n_slots) {
+            struct batch *b = &bld.slots[bld.next_submit % bld.n_slots];
             if ((rc = fill_batch(&bld, &rdr, b, err)))
                 goto out;
             if (!b->n)
@@ -1390,17 +1558,42 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
             pthread_mutex_lock(&bld.mu);
             b->state = SLOT_READY;
             bld.next_submit++;
-            pthread_cond_signal(&bld.work_cv);
+            pthread_cond_broadcast(&bld.work_cv);
+            if (!bld.split_ready) {
+                /* the partitions' key ranges come from the first batch */
+                while (b->state != SLOT_DONE)
+                    pthread_cond_wait(&bld.done_cv, &bld.mu);
+                compute_split(&bld, b);
+                bld.split_ready = 1;
+                pthread_cond_broadcast(&bld.work_cv);
+            }
             pthread_mutex_unlock(&bld.mu);
             continue;
         }
-        if (bld.next_invert == bld.next_submit)
-            break; /* all inverted, no input left */
-        /* invert the oldest batch once done */
-        struct batch *ob = &bld.slots[bld.next_invert % bld.n_slots];
+        if (bld.next_free == bld.next_submit) {
+            if (need_flush) {
+                if ((rc = flush_run(&bld, &runs, &n_runs, err)))
+                    goto out;
+                st.flushes++;
+                need_flush = 0;
+                continue;
+            }
+            break; /* no input left, everything inverted */
+        }
+        /* wait until every partition inverted the oldest batch */
+        struct batch *ob = &bld.slots[bld.next_free % bld.n_slots];
+        size_t mem = 0;
         pthread_mutex_lock(&bld.mu);
-        while (ob->state != SLOT_DONE)
+        for (;;) {
+            int failed = ob->rc;
+            for (uint32_t p = 0; p < bld.n_parts && !failed; p++)
+                failed = bld.parts[p].rc;
+            if (failed || ob->inverted == bld.n_parts)
+                break;
             pthread_cond_wait(&bld.done_cv, &bld.mu);
+        }
+        for (uint32_t p = 0; p < bld.n_parts; p++)
+            mem += bld.parts[p].mem;
         pthread_mutex_unlock(&bld.mu);
         if (ob->rc) {
             rc = ob->rc;
@@ -1408,32 +1601,32 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
                 *err = ob->err;
             goto out;
         }
-        if ((rc = run_add_batch(&run, &bld, ob, &st, err)))
-            goto out;
+        for (uint32_t p = 0; p < bld.n_parts; p++) {
+            if (bld.parts[p].rc) {
+                rc = bld.parts[p].rc;
+                if (err)
+                    *err = bld.parts[p].err;
+                goto out;
+            }
+        }
+        for (uint32_t i = 0; i < ob->n; i++) {
+            const struct donedoc *dd = &ob->done[i];
+            if (!dd->ok) {
+                warn(&opts, bld.in.v[ob->docs[i].input].path, dd->msg ? dd->msg : "skipped");
+                st.skipped++;
+                continue;
+            }
+            st.documents++;
+            st.tokens += dd->len[KQ_FIELD_TEXT];
+            st.input_bytes += ob->docs[i].len;
+        }
         pthread_mutex_lock(&bld.mu);
         batch_clear(ob);
-        bld.next_invert++;
+        bld.next_free++;
+        pthread_cond_broadcast(&bld.work_cv);
         pthread_mutex_unlock(&bld.mu);
-        if (run_memory(&run) >= budget) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/.tmp-%ld-run-%zu.kq", dir, (long)getpid(), n_runs);
-            char **v = kq__realloc(runs, (n_runs + 1) * sizeof *v);
-            if (!v) {
-                rc = kq__enomem(err);
-                goto out;
-            }
-            runs = v;
-            if (!(runs[n_runs] = kq__strndup(path, strlen(path)))) {
-                rc = kq__enomem(err);
-                goto out;
-            }
-            n_runs++;
-            uint64_t sz, pb, nb, nterms;
-            if ((rc = run_flush(&run, &bld, path, &sz, &pb, &nb, &nterms, err)))
-                goto out;
-            run_reset(&run);
-            st.flushes++;
-        }
+        if (mem >= budget)
+            need_flush = 1;
         double t = now_s();
         if (opts.progress && t - last_progress > 0.1) {
             opts.progress(opts.ctx, st.documents, st.input_bytes, bld.in.bytes);
@@ -1449,7 +1642,7 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
         goto out;
     }
 
-    /* the final segment */
+    /* the final segment: the run itself, or the merge of the runs flushed */
     uint64_t seg_no = old.next_segment ? old.next_segment : 1;
     char name[64], seg_path[4096];
     kq__segment_name(seg_no, name, sizeof name);
@@ -1457,31 +1650,17 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     unlink(seg_path); /* an orphan of a writer that died; no manifest references it */
     uint64_t seg_size = 0;
     if (!n_runs) {
-        rc = run_flush(&run, &bld, seg_path, &seg_size, &st.postings_bytes, &st.positions_bytes,
+        rc = run_flush(&bld, seg_path, &seg_size, &st.postings_bytes, &st.positions_bytes,
                        &st.terms, err);
     } else {
-        if (run.n_docs) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/.tmp-%ld-run-%zu.kq", dir, (long)getpid(), n_runs);
-            char **v = kq__realloc(runs, (n_runs + 1) * sizeof *v);
-            if (!v || !(v[n_runs] = kq__strndup(path, strlen(path)))) {
-                if (v)
-                    runs = v;
-                rc = kq__enomem(err);
-                goto out;
-            }
-            runs = v;
-            n_runs++;
-            uint64_t sz, pb, nb, nterms;
-            if ((rc = run_flush(&run, &bld, path, &sz, &pb, &nb, &nterms, err)))
+        if (bld.docs->n_docs) {
+            if ((rc = flush_run(&bld, &runs, &n_runs, err)))
                 goto out;
             st.flushes++;
         }
-        run_reset(&run);
         rc = kq__merge_files(dir, (const char *const *)runs, n_runs, bld.spill, bld.language,
-                             bld.cdict,
-                             bld.dict, bld.dict_len, seg_path, &seg_size, &st.postings_bytes,
-                             &st.positions_bytes, &st.terms, err);
+                             bld.cdict, bld.dict, bld.dict_len, seg_path, &seg_size,
+                             &st.postings_bytes, &st.positions_bytes, &st.terms, err);
     }
     if (rc)
         goto out;
@@ -1540,7 +1719,10 @@ out:
         kq__free(runs[i]);
     }
     kq__free(runs);
-    run_reset(&run);
+    if (bld.docs && bld.parts)
+        run_reset(&bld);
+    kq__free(bld.docs);
+    kq__free(bld.parts);
     if (bld.slots)
         for (uint32_t s = 0; s < bld.n_slots; s++)
             batch_release(&bld.slots[s]);

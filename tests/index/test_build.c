@@ -16,7 +16,7 @@
  * kq_index_doc_len) and the stored text (kq_index_doc_text), and the build statistics.
  *
  * (a) the seed corpus (corpus/, five files); (b) a generated BEIR JSON-lines corpus of
- * 20,000 documents (4,000 under AddressSanitizer) with a Zipfian vocabulary of made-up
+ * 20,000 documents (8,000 under AddressSanitizer) with a Zipfian vocabulary of made-up
  * words, built with a 1.5 MiB budget so that it is flushed several times and merged.
  */
 #include <dirent.h>
@@ -47,7 +47,7 @@
 #define KQT_ASAN 0
 #endif
 
-#define N_RANDOM_DOCS (KQT_ASAN ? 4000u : 20000u)
+#define N_RANDOM_DOCS (KQT_ASAN ? 8000u : 20000u)
 
 static uint64_t rng_state;
 
