@@ -1,11 +1,15 @@
 /* index/build.c: kq_index_build, from files to a committed generation.
  *
  * The pipeline: the calling thread walks the inputs in sorted order and reads documents
- * into batches; analysis threads turn a batch into per-document term lists (extraction,
- * tokenization, folding, stemming, aggregation by term) and compressed store blocks; the
- * calling thread inverts finished batches in batch order into an in-memory run. When the
- * run outgrows the memory budget it is flushed as a segment file; at the end the runs are
- * merged into one segment and a new manifest is renamed into place.
+ * into batches. Worker threads take two kinds of task: analysing a batch (extraction,
+ * tokenization, folding, stemming, aggregation by term, compressing the stored text into
+ * store blocks), and inverting an analysed batch into one partition of the in-memory run.
+ * The partitions own contiguous key ranges (chosen from the first batch so that they get
+ * about as many postings each), so they invert in parallel and their sorted terms
+ * concatenate in key order; each partition takes the batches strictly in order, so doc ids
+ * follow input order. When the run outgrows the memory budget it is flushed as a segment
+ * file; at the end the runs are merged into one segment and a new manifest is renamed into
+ * place.
  *
  * Invariants: document ids follow input order (deterministic whatever the thread count);
  * nothing the previous generation references is touched before the new manifest is in
