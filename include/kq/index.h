@@ -55,8 +55,8 @@ struct kq_build_stats {
     uint64_t documents;
     uint64_t tokens;          /* tokens of KQ_FIELD_TEXT */
     uint64_t terms;           /* distinct (field, term) keys */
-    uint64_t postings;        /* (term, document) pairs of KQ_FIELD_TEXT */
-    uint64_t positions;       /* positions of KQ_FIELD_TEXT (= tokens) */
+    uint64_t postings;        /* (key, document) pairs, both fields */
+    uint64_t positions;       /* positions, both fields (tokens + title tokens) */
     uint64_t input_bytes;
     uint64_t index_bytes;     /* all files of the new generation */
     uint64_t postings_bytes;  /* POST section */

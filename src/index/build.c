@@ -610,8 +610,8 @@ static int analyze_batch(struct worker *w, struct batch *b)
         if (!rc && !title_in_body) {
             rc = analyze_field(w, KQ_FIELD_TEXT, title, title_len, 0, &pos, &n);
             dd->len[KQ_FIELD_TEXT] += n;
-            if (pos)
-                pos++; /* a gap: phrases do not run from the title into the body */
+            /* a gap after a title with tokens: phrases do not run into the body */
+            pos = n ? pos + 1 : 0;
         }
         if (!rc) {
             rc = analyze_field(w, KQ_FIELD_TEXT, body, body_len, pos, &pos, &n);

@@ -53,12 +53,6 @@ static void drop_behind(const kq_seg *s, const struct head *h)
         drop_pages(f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].p + h->meta.pos_off);
 }
 
-static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c ? c : (al < bl ? -1 : al > bl);
-}
-
 static int advance(struct head *h, kq_error *err)
 {
     int r = kq_termdict_next(&h->it, &h->key, &h->len, &h->meta, err);
@@ -147,7 +141,7 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *segs, size_t n, uint64_t dict_has
         int best = -1;
         for (size_t i = 0; i < n; i++)
             if (heads[i].live &&
-                (best < 0 || key_cmp(heads[i].key, heads[i].len, heads[best].key,
+                (best < 0 || kq__key_cmp(heads[i].key, heads[i].len, heads[best].key,
                                      heads[best].len) < 0))
                 best = (int)i;
         if (best < 0)
@@ -163,7 +157,7 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *segs, size_t n, uint64_t dict_has
         kq__segbuild_term_begin(b, key[0]);
         for (size_t i = 0; i < n && !rc; i++) {
             struct head *h = &heads[i];
-            if (!h->live || key_cmp(h->key, h->len, key, key_len) != 0)
+            if (!h->live || kq__key_cmp(h->key, h->len, key, key_len) != 0)
                 continue;
             kq_postings_cursor pc;
             const kq_seg *s = &segs[i];

@@ -457,14 +457,9 @@ int kq_index_prefix(const kq_index *ix, int field, const char *prefix, size_t le
         for (uint32_t i = 0; i < n; i++) {
             if (!heads[i].live)
                 continue;
-            if (best < 0)
+            if (best < 0 ||
+                kq__key_cmp(heads[i].key, heads[i].len, heads[best].key, heads[best].len) < 0)
                 best = (int)i;
-            else {
-                size_t a = heads[i].len, b = heads[best].len;
-                int c = memcmp(heads[i].key, heads[best].key, a < b ? a : b);
-                if (c < 0 || (c == 0 && a < b))
-                    best = (int)i;
-            }
         }
         if (best < 0)
             break;

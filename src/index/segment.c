@@ -337,8 +337,8 @@ int kq__segment_map(kq_segfile *f, const char *path, int verify, kq_error *err)
     f->name = f->path_buf;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return kq__error(err, KQ_EIO, -1, "cannot open segment '%s': %s", f->name,
-                         strerror(errno));
+        return kq__error(err, errno == ENOENT ? KQ_ECORRUPT : KQ_EIO, -1,
+                         "cannot open segment '%s': %s", f->name, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;

@@ -22,15 +22,6 @@
 #define IDX_ENTRY 12
 #define META_MAX_BYTES (6 * KQ_VARINT_MAX + 1 + 2 * KQ_VARINT_MAX * KQ_IMPACTS_MAX)
 
-static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int r = n ? memcmp(a, b, n) : 0;
-    if (r)
-        return r;
-    return alen < blen ? -1 : alen > blen;
-}
-
 static uint64_t zigzag(uint64_t d)
 {
     return (d << 1) ^ (uint64_t)-(int64_t)(d >> 63);
@@ -90,7 +81,7 @@ int kq_termdict_writer_add(kq_termdict_writer *w, kq_buf *blocks, const uint8_t 
 {
     if (len == 0 || len > KQ_KEY_MAX || !meta_valid(meta))
         return KQ_EINVAL;
-    if (w->n_terms && key_cmp(w->prev, w->prev_len, key, len) >= 0)
+    if (w->n_terms && kq__key_cmp(w->prev, w->prev_len, key, len) >= 0)
         return KQ_EINVAL;
     int first = w->n_terms % KQ_TERMDICT_BLOCK == 0;
     kq_buf_reset(&w->entry);
@@ -220,7 +211,7 @@ int kq_termdict_open(kq_termdict *td, const uint8_t *blocks, size_t blocks_size,
             size_t l0, l1;
             const uint8_t *k0 = first_key(td, b - 1, &l0);
             const uint8_t *k1 = first_key(td, b, &l1);
-            if (l0 > KQ_KEY_MAX || key_cmp(k0, l0, k1, l1) >= 0)
+            if (l0 > KQ_KEY_MAX || kq__key_cmp(k0, l0, k1, l1) >= 0)
                 goto bad; /* T2 */
         }
     }
@@ -286,7 +277,7 @@ static int advance(kq_termdict_iter *it)
         if (it->in_block == 0) {
             size_t len;
             const uint8_t *k = first_key(td, it->block, &len);
-            if (it->have_key && key_cmp(it->key, it->key_len, k, len) >= 0)
+            if (it->have_key && kq__key_cmp(it->key, it->key_len, k, len) >= 0)
                 return -1; /* T3: keys increase across blocks */
             memcpy(it->key, k, len);
             it->key_len = len;
@@ -343,7 +334,7 @@ int kq_termdict_seek(const kq_termdict *td, kq_termdict_iter *it, const uint8_t 
         uint32_t mid = lo + (hi - lo) / 2;
         size_t kl;
         const uint8_t *k = first_key(td, mid, &kl);
-        if (key_cmp(k, kl, key, len) <= 0)
+        if (kq__key_cmp(k, kl, key, len) <= 0)
             lo = mid;
         else
             hi = mid;
@@ -357,7 +348,7 @@ int kq_termdict_seek(const kq_termdict *td, kq_termdict_iter *it, const uint8_t 
             return iter_corrupt(it, err);
         if (r == 0)
             return 0;
-        if (key_cmp(it->key, it->key_len, key, len) >= 0) {
+        if (kq__key_cmp(it->key, it->key_len, key, len) >= 0) {
             it->pending = 1;
             return 0;
         }
@@ -393,7 +384,7 @@ int kq_termdict_lookup(const kq_termdict *td, const uint8_t *key, size_t len,
     int r = kq_termdict_seek(td, &it, key, len, err);
     if (r)
         return r;
-    if (!it.pending || key_cmp(it.key, it.key_len, key, len) != 0)
+    if (!it.pending || kq__key_cmp(it.key, it.key_len, key, len) != 0)
         return KQ_ENOTFOUND;
     *meta = it.meta;
     return 0;

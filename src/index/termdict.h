@@ -16,12 +16,23 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "index/postings.h"
 #include "util/buf.h"
 
 #define KQ_TERMDICT_BLOCK 16
 #define KQ_KEY_MAX 256 /* longest key accepted */
+
+/* Key order: bytes (memcmp), then the shorter first. */
+static inline int kq__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int r = n ? memcmp(a, b, n) : 0;
+    if (r)
+        return r;
+    return alen < blen ? -1 : alen > blen;
+}
 
 typedef struct kq_termdict_writer kq_termdict_writer;
 
