@@ -1062,52 +1062,80 @@ static int flush_docs(struct builder *bld, const struct docrun *r, kq_segbuild *
     return rc;
 }
 
-/* Encodes the terms of one partition in key order. */
-static int flush_terms(struct termrun *r, kq_segbuild *sb, uint32_t **pos, uint32_t *pos_cap,
-                       kq_error *err)
+/* Encoding one partition's terms, in a thread of its own at flush time: the partitions
+ * cover contiguous key ranges, so their encoded postings concatenate in key order. */
+struct encjob {
+    struct termrun *r;
+    const kq_segbuild *sb; /* read only: document lengths for impacts */
+    kq_buf post, posn;     /* the partition's postings and positions */
+    struct sortkey *order; /* its keys in order */
+    struct kq_term_meta *metas; /* offsets relative to post and posn */
+    pthread_t thread;
+    int started;
+    int rc;
+    kq_error err;
+};
+
+static void *encode_part(void *arg)
 {
-    struct sortkey *order = kq__malloc((r->n_terms ? r->n_terms : 1) * sizeof *order);
-    if (!order)
-        return kq__enomem(err);
+    struct encjob *j = arg;
+    struct termrun *r = j->r;
+    kq_postings_writer *pw = NULL;
+    uint32_t *pos = NULL, pos_cap = 0;
+    size_t n = r->n_terms ? r->n_terms : 1;
+    j->order = kq__malloc(n * sizeof *j->order);
+    j->metas = kq__malloc(n * sizeof *j->metas);
+    if (!j->order || !j->metas || kq_postings_writer_new(&pw)) {
+        j->rc = kq__enomem(&j->err);
+        goto out;
+    }
     for (uint32_t t = 0; t < r->n_terms; t++)
-        order[t] = (struct sortkey){key_prefix(r->keys.p + r->terms[t].key_off,
-                                               r->terms[t].key_len), t};
-    qsort_r(order, r->n_terms, sizeof *order, cmp_terms, r);
-    int rc = 0;
-    for (uint32_t k = 0; k < r->n_terms && !rc; k++) {
-        struct mterm *t = &r->terms[order[k].term];
-        const uint8_t *key = r->keys.p + t->key_off;
-        kq__segbuild_term_begin(sb, key[0]);
+        j->order[t] = (struct sortkey){key_prefix(r->keys.p + r->terms[t].key_off,
+                                                  r->terms[t].key_len), t};
+    qsort_r(j->order, r->n_terms, sizeof *j->order, cmp_terms, r);
+    for (uint32_t k = 0; k < r->n_terms && !j->rc; k++) {
+        struct mterm *t = &r->terms[j->order[k].term];
+        int field = r->keys.p[t->key_off];
+        kq_postings_writer_begin(pw, &j->posn, 1);
         const uint8_t *p = t->post.p, *end = p + t->post.len;
         uint32_t doc = 0;
-        for (uint32_t i = 0; i < t->df && !rc; i++) {
+        for (uint32_t i = 0; i < t->df; i++) {
             uint64_t gap = 0, tf = 0, g = 0;
             p += kq_varint_get(p, end, &gap);
             p += kq_varint_get(p, end, &tf);
             doc = i ? doc + (uint32_t)gap : (uint32_t)gap;
-            if (tf > *pos_cap) {
+            if (tf > pos_cap) {
                 uint32_t cap = (uint32_t)tf * 2;
-                uint32_t *v = kq__realloc(*pos, cap * sizeof *v);
+                uint32_t *v = kq__realloc(pos, cap * sizeof *v);
                 if (!v) {
-                    rc = kq__enomem(err);
-                    break;
+                    j->rc = kq__enomem(&j->err);
+                    goto out;
                 }
-                *pos = v;
-                *pos_cap = cap;
+                pos = v;
+                pos_cap = cap;
             }
             uint32_t cur = 0;
-            for (uint64_t j = 0; j < tf; j++) {
+            for (uint64_t x = 0; x < tf; x++) {
                 p += kq_varint_get(p, end, &g);
-                cur = j ? cur + (uint32_t)g : (uint32_t)g;
-                (*pos)[j] = cur;
+                cur = x ? cur + (uint32_t)g : (uint32_t)g;
+                pos[x] = cur;
             }
-            rc = kq__segbuild_term_add(sb, doc, (uint32_t)tf, *pos, err);
+            int rc = kq_postings_writer_add(pw, doc, (uint32_t)tf,
+                                            kq__segbuild_dl(j->sb, field, doc), pos);
+            if (rc) {
+                j->rc = rc == KQ_ENOMEM ? kq__enomem(&j->err)
+                                        : kq__error(&j->err, KQ_EINTERNAL, -1,
+                                                    "postings out of order");
+                goto out;
+            }
         }
-        if (!rc)
-            rc = kq__segbuild_term_end(sb, key, t->key_len, err);
+        if (kq_postings_writer_end(pw, &j->post, 0, 0, &j->metas[k]))
+            j->rc = kq__enomem(&j->err);
     }
-    kq__free(order);
-    return rc;
+out:
+    kq_postings_writer_free(pw);
+    kq__free(pos);
+    return NULL;
 }
 
 /* Writes the run (documents, and every partition's terms) as a segment file at `path`. */
@@ -1120,15 +1148,54 @@ static int run_flush(struct builder *bld, const char *path, uint64_t *size,
                                bld->dict_len, err);
     if (rc)
         return rc;
-    uint32_t *pos = NULL, pos_cap = 0;
+    struct encjob *jobs = kq__calloc(bld->n_parts, sizeof *jobs);
+    if (!jobs) {
+        kq__segbuild_release(&sb);
+        return kq__enomem(err);
+    }
     rc = flush_docs(bld, bld->docs, &sb, err);
-    for (uint32_t p = 0; p < bld->n_parts && !rc; p++)
-        rc = flush_terms(&bld->parts[p].run, &sb, &pos, &pos_cap, err);
+    /* encode the partitions side by side; the last one on this thread */
+    for (uint32_t p = 0; p < bld->n_parts && !rc; p++) {
+        jobs[p].r = &bld->parts[p].run;
+        jobs[p].sb = &sb;
+        if (p + 1 < bld->n_parts &&
+            pthread_create(&jobs[p].thread, NULL, encode_part, &jobs[p]) == 0)
+            jobs[p].started = 1;
+        else
+            encode_part(&jobs[p]);
+    }
+    for (uint32_t p = 0; p < bld->n_parts; p++)
+        if (jobs[p].started)
+            pthread_join(jobs[p].thread, NULL);
+    for (uint32_t p = 0; p < bld->n_parts && !rc; p++) {
+        struct encjob *j = &jobs[p];
+        if (j->rc) {
+            rc = j->rc;
+            if (err)
+                *err = j->err;
+            break;
+        }
+        uint64_t post_base, pos_base;
+        rc = kq__segbuild_append_encoded(&sb, &j->post, &j->posn, &post_base, &pos_base, err);
+        for (uint32_t k = 0; k < j->r->n_terms && !rc; k++) {
+            const struct mterm *t = &j->r->terms[j->order[k].term];
+            struct kq_term_meta m = j->metas[k];
+            m.doc_off += post_base;
+            m.pos_off += pos_base;
+            rc = kq__segbuild_term_meta(&sb, j->r->keys.p + t->key_off, t->key_len, &m, err);
+        }
+    }
+    for (uint32_t p = 0; p < bld->n_parts; p++) {
+        kq_buf_release(&jobs[p].post);
+        kq_buf_release(&jobs[p].posn);
+        kq__free(jobs[p].order);
+        kq__free(jobs[p].metas);
+    }
+    kq__free(jobs);
     if (!rc) {
         *n_terms = sb.n_terms;
         rc = kq__segbuild_finish(&sb, path, size, post_bytes, pos_bytes, err);
     }
-    kq__free(pos);
     kq__segbuild_release(&sb);
     return rc;
 }

@@ -220,13 +220,18 @@ void kq__segbuild_term_begin(kq_segbuild *b, int field)
     kq_postings_writer_begin(b->pw, &b->posn, 1);
 }
 
+uint32_t kq__segbuild_dl(const kq_segbuild *b, int field, uint32_t doc)
+{
+    return kq_get_le32(b->dlen[field].p + 4 * (size_t)doc);
+}
+
 int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint32_t *pos,
                           kq_error *err)
 {
     if (doc >= b->n_docs)
         return kq__error(err, KQ_EINTERNAL, -1, "posting for document %u of %u", doc,
                          b->n_docs);
-    uint32_t dl = kq_get_le32(b->dlen[b->field].p + 4 * (size_t)doc);
+    uint32_t dl = kq__segbuild_dl(b, b->field, doc);
     int rc = kq_postings_writer_add(b->pw, doc, tf, dl, pos);
     if (rc)
         return rc == KQ_ENOMEM ? kq__enomem(err)
@@ -256,6 +261,36 @@ int kq__segbuild_term_end(kq_segbuild *b, const uint8_t *key, size_t key_len, kq
         return rc;
     if (b->tdic.len >= (1u << 20) && (rc = kq__sink_drain(&b->sink[KQ_SEC_TDIC], &b->tdic, err)))
         return rc;
+    return 0;
+}
+
+int kq__segbuild_append_encoded(kq_segbuild *b, kq_buf *post, kq_buf *posn,
+                                uint64_t *post_base, uint64_t *pos_base, kq_error *err)
+{
+    int rc = kq__sink_drain(&b->sink[KQ_SEC_POST], &b->post, err);
+    if (!rc)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_POSN], &b->posn, err);
+    *post_base = b->sink[KQ_SEC_POST].size;
+    *pos_base = b->sink[KQ_SEC_POSN].size;
+    if (!rc)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_POST], post, err);
+    if (!rc)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_POSN], posn, err);
+    return rc;
+}
+
+int kq__segbuild_term_meta(kq_segbuild *b, const uint8_t *key, size_t key_len,
+                           const struct kq_term_meta *meta, kq_error *err)
+{
+    int rc = kq_termdict_writer_add(b->tw, &b->tdic, key, key_len, meta);
+    if (rc)
+        return rc == KQ_ENOMEM ? kq__enomem(err)
+                               : kq__error(err, KQ_EINTERNAL, -1, "terms out of order");
+    b->n_terms++;
+    b->n_postings[key[0] ? 1 : 0] += meta->df;
+    b->n_positions[key[0] ? 1 : 0] += meta->cf;
+    if (b->tdic.len >= (1u << 20))
+        return kq__sink_drain(&b->sink[KQ_SEC_TDIC], &b->tdic, err);
     return 0;
 }
 

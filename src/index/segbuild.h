@@ -107,6 +107,18 @@ int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint3
                           kq_error *err);
 int kq__segbuild_term_end(kq_segbuild *b, const uint8_t *key, size_t key_len, kq_error *err);
 
+/* Terms encoded elsewhere (in parallel): first the bytes, then the keys. A caller encodes a
+ * key range with its own kq_postings_writer into `post` and `posn` (offsets in its metas
+ * relative to those buffers), appends the buffers with kq__segbuild_append_encoded, which
+ * says where they start, and adds each key in order with kq__segbuild_term_meta, its meta's
+ * offsets shifted by those bases. Document lengths for impacts: kq__segbuild_dl. */
+int kq__segbuild_append_encoded(kq_segbuild *b, kq_buf *post, kq_buf *posn,
+                                uint64_t *post_base, uint64_t *pos_base, kq_error *err);
+int kq__segbuild_term_meta(kq_segbuild *b, const uint8_t *key, size_t key_len,
+                           const struct kq_term_meta *meta, kq_error *err);
+/* The length of document `doc` (added already) in `field`. */
+uint32_t kq__segbuild_dl(const kq_segbuild *b, int field, uint32_t doc);
+
 /* Writes the segment file at `path`. `*size` receives its size, `postings_bytes` and
  * `positions_bytes` (may be NULL) the POST and POSN sizes. */
 int kq__segbuild_finish(kq_segbuild *b, const char *path, uint64_t *size,
