@@ -1131,6 +1131,8 @@ static void *encode_part(void *arg)
         }
         if (kq_postings_writer_end(pw, &j->post, 0, 0, &j->metas[k]))
             j->rc = kq__enomem(&j->err);
+        r->post_bytes -= t->post.cap;
+        kq_buf_release(&t->post); /* what is encoded need not stay: memory stays flat */
     }
 out:
     kq_postings_writer_free(pw);
@@ -1696,7 +1698,8 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
         bld.next_free++;
         pthread_cond_broadcast(&bld.work_cv);
         pthread_mutex_unlock(&bld.mu);
-        if (mem >= budget)
+        /* flush at two thirds of the budget: encoding needs room for its output */
+        if (mem >= budget / 3 * 2)
             need_flush = 1;
         double t = now_s();
         if (opts.progress && t - last_progress > 0.1) {

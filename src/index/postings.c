@@ -54,7 +54,38 @@ uint32_t kq_impacts_reduce(struct kq_impact *imp, uint32_t n, uint32_t max)
         return 0;
     if (max == 0)
         max = 1;
-    qsort(imp, n, sizeof *imp, impact_cmp);
+    if (n > 16) {
+        /* Of the pairs with the same small tf only the shortest document can be
+         * competitive: keep that one per tf below 16, so a full block sorts a handful of
+         * pairs rather than 128. */
+        uint32_t min_dl[16];
+        for (uint32_t t = 0; t < 16; t++)
+            min_dl[t] = UINT32_MAX;
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (imp[i].tf < 16) {
+                if (imp[i].dl < min_dl[imp[i].tf])
+                    min_dl[imp[i].tf] = imp[i].dl;
+            } else {
+                imp[k++] = imp[i];
+            }
+        }
+        for (uint32_t t = 0; t < 16; t++)
+            if (min_dl[t] != UINT32_MAX)
+                imp[k++] = (struct kq_impact){t, min_dl[t]};
+        n = k;
+    }
+    if (n <= 32) {
+        for (uint32_t i = 1; i < n; i++) {
+            struct kq_impact x = imp[i];
+            uint32_t j = i;
+            for (; j > 0 && impact_cmp(&imp[j - 1], &x) > 0; j--)
+                imp[j] = imp[j - 1];
+            imp[j] = x;
+        }
+    } else {
+        qsort(imp, n, sizeof *imp, impact_cmp);
+    }
     /* keep a pair iff its dl is below every dl of the pairs with a larger or equal tf */
     uint32_t w = n;
     uint32_t min_dl = 0;

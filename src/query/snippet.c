@@ -1,0 +1,498 @@
+/* query/snippet.c: choosing and rendering the best passage of a document for a query.
+ *
+ * One pass of the analyser over the extracted body drives a sliding window of W tokens.
+ * Each token is looked up once in a small open-addressing table of the distinct query
+ * terms; per term the window keeps a count, and the window's score is the pair (sum of the
+ * weights of the terms whose count is nonzero, number of matched tokens), updated when a
+ * count goes 0 -> 1 or 1 -> 0. Weights are converted to 2^-20 fixed point first so that
+ * the running sum is exact: equal sets of terms give equal scores however the window got
+ * there, and ties really are ties.
+ *
+ * Only O(W) tokens are kept. The last 3W tokens sit in a ring. When a window ending at
+ * token e becomes the best, the tokens that can matter for it are [e - 2W + 1, e + W]:
+ * recentring moves the window by less than W either way, and widening looks one token
+ * beyond each end. Once token e + W has arrived (or the body ends) without a better
+ * window, those tokens are copied out of the ring; a better window before that simply
+ * restarts the wait. A copy therefore happens at most once per W tokens: O(n) in all.
+ *
+ * Invariants: the text handed out is valid UTF-8 (every code point is re-encoded), holds
+ * no byte below 0x20 nor DEL nor C1, is at most max_bytes long, and every span lies within
+ * it, in order, on whole tokens. The extracted body has the source's length and newlines,
+ * so token offsets are source offsets and lines are counted in the source.
+ */
+#include <math.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "query/snippet.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+#define WEIGHT_ONE 1048576.0 /* 2^20: fixed-point unit of weights */
+#define WEIGHT_CAP 1048576.0 /* weights above 2^20 are capped, so sums fit an int64 */
+#define WIDEN_MAX 32         /* bytes of punctuation a passage may grow by at each end */
+#define ELLIPSIS "\xe2\x80\xa6"
+#define ELLIPSIS_LEN 3
+
+struct dterm {
+    const char *term;
+    size_t len;
+    int64_t weight; /* fixed point, WEIGHT_ONE = 1.0 */
+    uint32_t count; /* occurrences in the current window */
+};
+
+struct tok {
+    size_t start, end; /* body bytes */
+    int32_t qi;        /* distinct term index, -1 when the token matches no term */
+};
+
+struct scan {
+    struct dterm *dt;
+    uint32_t n_dt;
+    int32_t *slots; /* open addressing over dt, -1 empty */
+    uint32_t mask;
+
+    uint64_t w;          /* window, in tokens */
+    struct tok *ring;    /* token i at ring[i % ring_cap] */
+    uint64_t ring_cap;   /* 3w */
+    uint64_t n_tok;      /* tokens seen */
+    int64_t cur_sum;     /* score of the current window */
+    uint64_t cur_total;
+
+    int have_best;
+    int64_t best_sum;
+    uint64_t best_total;
+    uint64_t best_end; /* last token of the best window */
+    int capturing;
+    uint64_t capture_until;
+
+    struct tok *cap; /* copied tokens cap_first .. cap_first + n_cap - 1 */
+    uint64_t cap_first, n_cap;
+};
+
+static uint64_t hash_term(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3u;
+    return h ^ (h >> 29);
+}
+
+static int32_t lookup(const struct scan *sc, const char *term, size_t len)
+{
+    for (uint64_t h = hash_term(term, len);; h++) {
+        int32_t k = sc->slots[h & sc->mask];
+        if (k < 0)
+            return -1;
+        if (sc->dt[k].len == len && memcmp(sc->dt[k].term, term, len) == 0)
+            return k;
+    }
+}
+
+static int64_t fixed_weight(double w)
+{
+    if (!(w > 0)) /* also NaN */
+        return 0;
+    if (w > WEIGHT_CAP)
+        w = WEIGHT_CAP;
+    return (int64_t)llround(w * WEIGHT_ONE);
+}
+
+/* Builds the table of distinct, matchable terms. */
+static int terms_init(struct scan *sc, const struct kq_snippet_term *terms, size_t n_terms)
+{
+    size_t cap = 8;
+    while (cap < 2 * n_terms)
+        cap *= 2;
+    sc->slots = kq__malloc(cap * sizeof *sc->slots);
+    sc->dt = kq__calloc(n_terms ? n_terms : 1, sizeof *sc->dt);
+    if (!sc->slots || !sc->dt)
+        return KQ_ENOMEM;
+    memset(sc->slots, 0xff, cap * sizeof *sc->slots);
+    sc->mask = (uint32_t)(cap - 1);
+    for (size_t i = 0; i < n_terms; i++) {
+        const struct kq_snippet_term *t = &terms[i];
+        if (t->len == 0 || t->len > KQ_TERM_MAX || !t->term)
+            continue;
+        int64_t w = fixed_weight(t->weight);
+        int32_t k = lookup(sc, t->term, t->len);
+        if (k >= 0) {
+            if (w > sc->dt[k].weight)
+                sc->dt[k].weight = w;
+            continue;
+        }
+        uint64_t h = hash_term(t->term, t->len);
+        while (sc->slots[h & sc->mask] >= 0)
+            h++;
+        sc->slots[h & sc->mask] = (int32_t)sc->n_dt;
+        sc->dt[sc->n_dt++] = (struct dterm){t->term, t->len, w, 0};
+    }
+    return 0;
+}
+
+/* Copies tokens [max(0, best_end - 2w + 1), last] out of the ring. */
+static void capture(struct scan *sc, uint64_t last)
+{
+    uint64_t first = sc->best_end + 1 >= 2 * sc->w ? sc->best_end + 1 - 2 * sc->w : 0;
+    sc->cap_first = first;
+    sc->n_cap = last - first + 1;
+    for (uint64_t i = first; i <= last; i++)
+        sc->cap[i - first] = sc->ring[i % sc->ring_cap];
+    sc->capturing = 0;
+}
+
+static void consider(struct scan *sc, uint64_t end)
+{
+    if (sc->have_best && (sc->cur_sum < sc->best_sum ||
+                          (sc->cur_sum == sc->best_sum && sc->cur_total <= sc->best_total)))
+        return;
+    sc->have_best = 1;
+    sc->best_sum = sc->cur_sum;
+    sc->best_total = sc->cur_total;
+    sc->best_end = end;
+    sc->capturing = 1;
+    sc->capture_until = end + sc->w;
+}
+
+static int on_token(void *ctx, const struct kq_token *t)
+{
+    struct scan *sc = ctx;
+    uint64_t i = sc->n_tok++;
+    int32_t qi = sc->n_dt ? lookup(sc, t->term, t->len) : -1;
+    if (i >= sc->w) {
+        int32_t old = sc->ring[(i - sc->w) % sc->ring_cap].qi;
+        if (old >= 0) {
+            sc->cur_total--;
+            if (--sc->dt[old].count == 0)
+                sc->cur_sum -= sc->dt[old].weight;
+        }
+    }
+    sc->ring[i % sc->ring_cap] = (struct tok){t->start, t->end, qi};
+    if (qi >= 0) {
+        sc->cur_total++;
+        if (sc->dt[qi].count++ == 0)
+            sc->cur_sum += sc->dt[qi].weight;
+    }
+    if (i + 1 >= sc->w)
+        consider(sc, i);
+    if (sc->capturing && i == sc->capture_until)
+        capture(sc, i);
+    return 0;
+}
+
+static inline const struct tok *tok_at(const struct scan *sc, uint64_t i)
+{
+    return &sc->cap[i - sc->cap_first];
+}
+
+static inline int space_byte(uint8_t c)
+{
+    return c <= 0x20 || c == 0x7f; /* NUL included: callers that care test it first */
+}
+
+/* Whitespace and control characters, which the text shows as one space. */
+static int space_cp(int32_t cp)
+{
+    if (cp < 0x80)
+        return cp <= 0x20 || cp == 0x7f;
+    if (cp < 0xa0)
+        return 1;
+    switch (utf8proc_category(cp)) {
+    case UTF8PROC_CATEGORY_ZS:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+struct rspan {
+    size_t start, end;
+};
+
+/* Appends body[a, b) collapsed (see snippet.h) to `out`; marks the tokens m[0..n_m) (in
+ * order, within [a, b)) as spans in `sp` (room for n_m), `*n_sp` of them non-empty. */
+static int collapse(const char *body, size_t a, size_t b, const struct tok **m,
+                    size_t n_m, kq_buf *out, struct rspan *sp, size_t *n_sp)
+{
+    const uint8_t *s = (const uint8_t *)body;
+    size_t mi = 0, ns = 0;
+    int pending = 0, open = 0;
+    for (size_t i = a; i < b;) {
+        size_t n = 1;
+        int32_t cp = s[i] < 0x80 ? s[i] : kq_utf8_decode(s + i, s + b, &n);
+        if (cp != 0) {
+            if (space_cp(cp)) {
+                pending = out->len > 0;
+            } else {
+                if (pending && kq_buf_putc(out, ' '))
+                    return KQ_ENOMEM;
+                pending = 0;
+                if (!open && mi < n_m && m[mi]->start <= i) {
+                    open = 1;
+                    sp[ns].start = out->len;
+                }
+                uint8_t enc[4];
+                size_t k = cp < 0x80 ? (enc[0] = (uint8_t)cp, 1) : kq_utf8_encode(cp, enc);
+                if (kq_buf_append(out, enc, k))
+                    return KQ_ENOMEM;
+            }
+        }
+        i += n;
+        if (mi < n_m && i >= m[mi]->end) {
+            if (open && out->len > sp[ns].start)
+                sp[ns++].end = out->len;
+            open = 0;
+            mi++;
+        }
+    }
+    *n_sp = ns;
+    return 0;
+}
+
+/* Counts newlines of doc[from, to), advancing `*line` (saturating) and `*bol` (the offset
+ * after the last newline). */
+static void count_lines(const char *doc, size_t from, size_t to, uint32_t *line, size_t *bol)
+{
+    const char *p = doc + from, *e = doc + to;
+    while (p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+        if (*line < UINT32_MAX)
+            (*line)++;
+        p++;
+        *bol = (size_t)(p - doc);
+    }
+}
+
+/* Nonzero when body[from, to) holds anything but whitespace, control bytes and NULs. */
+static int has_text(const char *body, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (!space_byte((uint8_t)body[i]))
+            return 1;
+    return 0;
+}
+
+int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, size_t len,
+                    uint32_t line0, const struct kq_snippet_term *terms, size_t n_terms,
+                    const struct kq_snippet_opts *opt, struct kq_snippet *out, kq_error *err)
+{
+    struct scan sc = {0};
+    struct kq_extracted x = {0};
+    kq_buf col = KQ_BUF_INIT;
+    const struct tok **m = NULL;
+    struct rspan *sp = NULL;
+    char *text = NULL;
+    struct kq_span *spans = NULL;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!out || !an || (!doc && len) || (!terms && n_terms) ||
+        (format != KQ_FORMAT_PLAIN && format != KQ_FORMAT_MARKDOWN &&
+         format != KQ_FORMAT_HTML))
+        return kq__error(err, KQ_EINVAL, -1, "invalid argument to kq_snippet_make");
+    if (n_terms > KQ_SNIPPET_MAX_TERMS)
+        return kq__error(err, KQ_ELIMIT, -1, "snippet has more than %d terms",
+                         KQ_SNIPPET_MAX_TERMS);
+
+    uint32_t w = opt && opt->window_words ? opt->window_words : KQ_SNIPPET_WINDOW_WORDS;
+    if (w > KQ_SNIPPET_WINDOW_MAX)
+        w = KQ_SNIPPET_WINDOW_MAX;
+    size_t max = opt && opt->max_bytes ? opt->max_bytes : KQ_SNIPPET_MAX_BYTES;
+    if (max < KQ_SNIPPET_MIN_BYTES)
+        max = KQ_SNIPPET_MIN_BYTES;
+    if (max > UINT32_MAX - 1)
+        max = UINT32_MAX - 1;
+    if (line0 == 0)
+        line0 = 1;
+
+    if ((rc = terms_init(&sc, terms, n_terms)) != 0)
+        goto nomem;
+    sc.w = w;
+    sc.ring_cap = 3 * (uint64_t)w;
+    sc.ring = kq__malloc(sc.ring_cap * sizeof *sc.ring);
+    sc.cap = kq__malloc(sc.ring_cap * sizeof *sc.cap);
+    m = kq__malloc(w * sizeof *m);
+    sp = kq__malloc(w * sizeof *sp);
+    if (!sc.ring || !sc.cap || !m || !sp)
+        goto nomem;
+    if ((rc = kq_extract(format, doc ? doc : "", len, &x, err)) != 0)
+        goto done;
+    rc = kq_analyze(an, x.body, x.body_len, 0, 0, on_token, &sc, NULL);
+    if (rc) {
+        if (rc == KQ_ENOMEM)
+            goto nomem;
+        rc = kq__error(err, KQ_EINTERNAL, -1, "analyser failed with %d", rc);
+        goto done;
+    }
+
+    size_t n_m = 0, n_sp = 0;
+    size_t src_start = 0, src_end = 0;
+    uint32_t line = line0, mline = line0, mcol = 1;
+    int lead = 0, trail = 0;
+    if (sc.n_tok > 0) {
+        if (sc.n_tok < sc.w) /* shorter than a window: the whole body is the one window */
+            consider(&sc, sc.n_tok - 1);
+        if (sc.capturing)
+            capture(&sc, sc.n_tok - 1);
+        uint64_t last = sc.cap_first + sc.n_cap - 1;
+
+        /* The window and its matched tokens; recentred on the matches. */
+        uint64_t s = sc.best_end + 1 >= sc.w ? sc.best_end + 1 - sc.w : 0;
+        uint64_t f = UINT64_MAX, l = 0;
+        for (uint64_t i = s; i <= sc.best_end; i++)
+            if (tok_at(&sc, i)->qi >= 0) {
+                if (f == UINT64_MAX)
+                    f = i;
+                l = i;
+            }
+        if (f != UINT64_MAX) {
+            uint64_t slack = sc.w - (l - f + 1);
+            s = f > slack / 2 ? f - slack / 2 : 0;
+            if (sc.n_tok >= sc.w && s > sc.n_tok - sc.w)
+                s = sc.n_tok - sc.w;
+            if (sc.n_tok < sc.w)
+                s = 0;
+        }
+        uint64_t e = s + sc.w - 1 < sc.n_tok - 1 ? s + sc.w - 1 : sc.n_tok - 1;
+        for (uint64_t i = s; i <= e; i++)
+            if (tok_at(&sc, i)->qi >= 0)
+                m[n_m++] = tok_at(&sc, i);
+
+        /* Widen over adjoining punctuation, stopping at whitespace and neighbour tokens. */
+        const uint8_t *b = (const uint8_t *)x.body;
+        size_t lo = s > sc.cap_first ? tok_at(&sc, s - 1)->end : 0;
+        size_t hi = e < last ? tok_at(&sc, e + 1)->start : x.body_len;
+        src_start = tok_at(&sc, s)->start;
+        src_end = tok_at(&sc, e)->end;
+        if (src_start - lo > WIDEN_MAX)
+            lo = src_start - WIDEN_MAX;
+        if (hi - src_end > WIDEN_MAX)
+            hi = src_end + WIDEN_MAX;
+        size_t p = src_start;
+        while (p > lo && !space_byte(b[p - 1]))
+            p--;
+        while (p < src_start && (b[p] & 0xc0) == 0x80)
+            p++;
+        src_start = p;
+        p = src_end;
+        while (p < hi && (!space_byte(b[p]) || b[p] == 0))
+            p++;
+        while (p > src_end && p < x.body_len && (b[p] & 0xc0) == 0x80)
+            p--;
+        src_end = p;
+        lead = s > 0 || has_text(x.body, 0, src_start);
+        trail = e + 1 < sc.n_tok || has_text(x.body, src_end, x.body_len);
+
+        size_t bol = 0;
+        count_lines(doc, 0, src_start, &line, &bol);
+        mline = line;
+        size_t at = n_m ? m[0]->start : src_start;
+        count_lines(doc, src_start, at, &mline, &bol);
+        mcol = at - bol + 1 > UINT32_MAX ? UINT32_MAX : (uint32_t)(at - bol + 1);
+
+        if ((rc = collapse(x.body, src_start, src_end, m, n_m, &col, sp, &n_sp)) != 0)
+            goto nomem;
+    }
+
+    /* Cap at `max` bytes: cut the head when the first match would not fit, then the tail. */
+    const char *t = (const char *)col.p;
+    size_t a = 0, z = col.len;
+    if (ELLIPSIS_LEN * (size_t)lead + col.len + ELLIPSIS_LEN * (size_t)trail > max) {
+        if (n_sp && ELLIPSIS_LEN * (size_t)lead + sp[0].end + ELLIPSIS_LEN > max) {
+            size_t budget = max - 2 * ELLIPSIS_LEN, ctx = budget / 4;
+            size_t from = sp[0].start > ctx ? sp[0].start - ctx : 0;
+            a = sp[0].start;
+            for (size_t i = from; i < sp[0].start; i++)
+                if (t[i] == ' ') {
+                    a = i + 1;
+                    break;
+                }
+            if (sp[0].end - a > budget)
+                a = sp[0].start;
+            lead = lead || a > 0;
+        }
+        if (ELLIPSIS_LEN * (size_t)lead + (col.len - a) + ELLIPSIS_LEN * (size_t)trail > max) {
+            trail = 1;
+            size_t budget = max - ELLIPSIS_LEN * (size_t)lead - ELLIPSIS_LEN;
+            z = a + budget;
+            while (z > a && (t[z] & 0xc0) == 0x80)
+                z--;
+            for (size_t i = z; i > a + budget / 4 * 3; i--)
+                if (t[i] == ' ') {
+                    z = i;
+                    break;
+                }
+            while (z > a && t[z - 1] == ' ')
+                z--;
+        }
+    }
+
+    size_t n_lead = ELLIPSIS_LEN * (size_t)lead, tlen = n_lead + (z - a) + ELLIPSIS_LEN * (size_t)trail;
+    if (z == a) /* no token: no ellipsis on an empty text */
+        n_lead = 0, tlen = 0, lead = trail = 0;
+    text = kq__malloc(tlen + 1);
+    if (!text)
+        goto nomem;
+    size_t k = 0;
+    if (lead)
+        memcpy(text, ELLIPSIS, ELLIPSIS_LEN), k = ELLIPSIS_LEN;
+    if (z > a)
+        memcpy(text + k, t + a, z - a), k += z - a;
+    if (trail)
+        memcpy(text + k, ELLIPSIS, ELLIPSIS_LEN), k += ELLIPSIS_LEN;
+    text[k] = '\0';
+
+    uint32_t ns = 0;
+    for (size_t i = 0; i < n_sp; i++)
+        ns += sp[i].start >= a && sp[i].end <= z;
+    if (ns) {
+        spans = kq__malloc(ns * sizeof *spans);
+        if (!spans)
+            goto nomem;
+        ns = 0;
+        for (size_t i = 0; i < n_sp; i++)
+            if (sp[i].start >= a && sp[i].end <= z)
+                spans[ns++] = (struct kq_span){(uint32_t)(sp[i].start - a + n_lead),
+                                               (uint32_t)(sp[i].end - a + n_lead)};
+    }
+
+    *out = (struct kq_snippet){.text = text,
+                               .len = k,
+                               .spans = spans,
+                               .n_spans = ns,
+                               .src_start = src_start,
+                               .src_end = src_end,
+                               .line = line,
+                               .match_line = mline,
+                               .match_col = mcol};
+    text = NULL;
+    spans = NULL;
+    rc = 0;
+    goto done;
+nomem:
+    rc = kq__enomem(err);
+done:
+    kq__free(text);
+    kq__free(spans);
+    kq_buf_release(&col);
+    kq__free(sp);
+    kq__free(m);
+    kq__free(sc.cap);
+    kq__free(sc.ring);
+    kq__free(sc.slots);
+    kq__free(sc.dt);
+    kq_extracted_release(&x);
+    return rc;
+}
+
+void kq_snippet_release(struct kq_snippet *s)
+{
+    if (!s)
+        return;
+    kq__free(s->text);
+    kq__free(s->spans);
+    memset(s, 0, sizeof *s);
+}

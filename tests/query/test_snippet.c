@@ -1,0 +1,631 @@
+/* tests/query/test_snippet.c: passage choice, rendering, spans and line numbers, on the
+ * corpus and on small crafted documents. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "query/snippet.h"
+#include "testutil.h"
+#include "text/text.h"
+#include "util/alloc.h"
+
+static const char *const corpus[] = {
+    "000_2d90944b1258bdb7.txt", "001_374e089854da5ecd.txt", "002_5dac5894a5048747.txt",
+    "003_b721ed12405fbad4.txt", "004_0eb3009ce8d47aab.txt",
+};
+#define N_CORPUS (sizeof corpus / sizeof corpus[0])
+
+static kq_analyzer *en;
+
+static int setup(void **state)
+{
+    (void)state;
+    return kq_analyzer_new("english", &en, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kq_analyzer_free(en);
+    return 0;
+}
+
+/* ---- query terms ---- */
+
+#define MAXQ 16
+
+struct qterms {
+    char buf[MAXQ][KQ_TERM_MAX + 1];
+    struct kq_snippet_term t[MAXQ];
+    size_t n;
+};
+
+static int add_term(void *ctx, const struct kq_token *tok)
+{
+    struct qterms *q = ctx;
+    assert_true(q->n < MAXQ);
+    memcpy(q->buf[q->n], tok->term, tok->len + 1);
+    q->t[q->n] = (struct kq_snippet_term){q->buf[q->n], tok->len, 1.0};
+    q->n++;
+    return 0;
+}
+
+/* The analysed terms of `s`, all of weight 1. */
+static void query(struct qterms *q, const char *s)
+{
+    q->n = 0;
+    assert_int_equal(kq_analyze(en, s, strlen(s), 0, 0, add_term, q, NULL), 0);
+}
+
+static int is_query_term(const struct qterms *q, const char *t, size_t len)
+{
+    for (size_t i = 0; i < q->n; i++)
+        if (q->t[i].len == len && memcmp(q->t[i].term, t, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- invariants ---- */
+
+static int valid_utf8(const char *s, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)s, *e = p + len;
+    while (p < e) {
+        size_t n;
+        kq_utf8_decode(p, e, &n);
+        if (*p >= 0x80 && n == 1)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
+struct tokcheck {
+    const struct qterms *q;
+    const struct kq_snippet *s;
+    size_t n_match; /* tokens of the text that are query terms */
+};
+
+static int check_token(void *ctx, const struct kq_token *tok)
+{
+    struct tokcheck *c = ctx;
+    if (!is_query_term(c->q, tok->term, tok->len))
+        return 0;
+    /* a query word of the text is exactly one span, unless the cap cut it (last word) */
+    int found = 0;
+    for (uint32_t i = 0; i < c->s->n_spans; i++)
+        if (c->s->spans[i].start == tok->start && c->s->spans[i].end == tok->end)
+            found = 1;
+    if (!found) {
+        const char *rest = c->s->text + tok->end;
+        if (strcmp(rest, "\xe2\x80\xa6") != 0)
+            fail_msg("query word '%.*s' at %zu of '%s' is not marked", (int)(tok->end - tok->start),
+                     c->s->text + tok->start, tok->start, c->s->text);
+    }
+    c->n_match++;
+    return 0;
+}
+
+/* The invariants of every snippet; spans checked against the query when q is non-NULL. */
+static void check_snippet(const struct kq_snippet *s, const struct qterms *q, size_t max)
+{
+    assert_non_null(s->text);
+    assert_int_equal(strlen(s->text), s->len);
+    assert_true(s->len <= max);
+    assert_true(valid_utf8(s->text, s->len));
+    for (size_t i = 0; i < s->len; i++) {
+        uint8_t c = (uint8_t)s->text[i];
+        assert_true(c >= 0x20 && c != 0x7f);
+        if (c == ' ')
+            assert_true(i > 0 && i + 1 < s->len && s->text[i + 1] != ' ');
+    }
+    assert_true((s->n_spans == 0) == (s->spans == NULL));
+    for (uint32_t i = 0; i < s->n_spans; i++) {
+        assert_true(s->spans[i].start < s->spans[i].end);
+        assert_true(s->spans[i].end <= s->len);
+        if (i)
+            assert_true(s->spans[i - 1].end <= s->spans[i].start);
+        if (q) {
+            /* each span is one token, a query term */
+            struct qterms one;
+            char w[256];
+            size_t n = s->spans[i].end - s->spans[i].start;
+            assert_true(n < sizeof w);
+            memcpy(w, s->text + s->spans[i].start, n);
+            w[n] = '\0';
+            query(&one, w);
+            assert_int_equal(one.n, 1);
+            assert_true(is_query_term(q, one.t[0].term, one.t[0].len));
+        }
+    }
+    if (q) {
+        struct tokcheck c = {q, s, 0};
+        assert_int_equal(kq_analyze(en, s->text, s->len, 0, 0, check_token, &c, NULL), 0);
+    }
+}
+
+static int make(enum kq_format f, const char *doc, size_t len, uint32_t line0,
+                const struct qterms *q, const struct kq_snippet_opts *opt, struct kq_snippet *s)
+{
+    kq_error err;
+    /* an exactly sized copy, so that ASan sees any read past the end */
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, doc, len);
+    int rc = kq_snippet_make(en, f, copy, len, line0, q ? q->t : NULL, q ? q->n : 0, opt, s, &err);
+    free(copy);
+    if (rc == 0)
+        check_snippet(s, q, opt && opt->max_bytes >= KQ_SNIPPET_MIN_BYTES ? opt->max_bytes
+                                                                            : KQ_SNIPPET_MAX_BYTES);
+    return rc;
+}
+
+static uint32_t lines_before(const char *doc, size_t off)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < off; i++)
+        n += doc[i] == '\n';
+    return n;
+}
+
+static int contains(const struct kq_snippet *s, const char *needle)
+{
+    return strstr(s->text, needle) != NULL;
+}
+
+static int starts_with(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+static int ends_with(const struct kq_snippet *s, const char *p)
+{
+    size_t n = strlen(p);
+    return s->len >= n && memcmp(s->text + s->len - n, p, n) == 0;
+}
+
+static void assert_no_markup(const struct kq_snippet *s)
+{
+    static const char *const marks[] = {"<sup", "</", "](", "<http", "http://", "https://"};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (contains(s, marks[i]))
+            fail_msg("markup '%s' in snippet '%s'", marks[i], s->text);
+}
+
+/* The span text of span i. */
+static const char *span_text(const struct kq_snippet *s, uint32_t i, char *buf, size_t cap)
+{
+    size_t n = s->spans[i].end - s->spans[i].start;
+    assert_true(n < cap);
+    memcpy(buf, s->text + s->spans[i].start, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* ---- tests ---- */
+
+static void test_corpus(void **state)
+{
+    (void)state;
+    struct qterms q;
+    query(&q, "reciprocal defense procurement");
+    assert_int_equal(q.n, 3);
+    for (size_t d = 0; d < N_CORPUS; d++) {
+        size_t len;
+        char *doc = kqt_read_corpus(corpus[d], &len);
+        struct kq_snippet s;
+        assert_int_equal(make(kq_format_for_path(corpus[d]), doc, len, 1, &q, NULL, &s), 0);
+        assert_true(s.n_spans >= 1);
+        assert_no_markup(&s);
+        /* the passage starts at src_start, on line `line` */
+        assert_true(s.src_start < s.src_end && s.src_end <= len);
+        assert_int_equal(s.line, 1 + lines_before(doc, s.src_start));
+        /* the first matched word sits at match_line:match_col of the file */
+        char w[256];
+        span_text(&s, 0, w, sizeof w);
+        char *line = kqt_line(doc, (int)s.match_line);
+        assert_true(s.match_col >= 1 && s.match_col <= strlen(line));
+        assert_true(starts_with(line + s.match_col - 1, w));
+        assert_true(s.match_line >= s.line);
+        free(line);
+        /* the first word of the passage is on its start line */
+        line = kqt_line(doc, (int)s.line);
+        const char *first = s.text + (starts_with(s.text, "\xe2\x80\xa6") ? 3 : 0);
+        size_t fl = strcspn(first, " ");
+        assert_true(fl > 0 && fl < sizeof w);
+        memcpy(w, first, fl);
+        w[fl] = '\0';
+        if (!strstr(line, w))
+            fail_msg("'%s' not on line %u of %s", w, s.line, corpus[d]);
+        free(line);
+        /* document 000 has all three terms within 30 words */
+        if (d == 0)
+            assert_true(s.n_spans >= 3);
+        kq_snippet_release(&s);
+        kq_snippet_release(&s); /* released twice: a zeroed struct */
+        free(doc);
+    }
+}
+
+/* Queries aimed at the markup-heavy paragraphs of the corpus: nothing of it shows. */
+static void test_corpus_markup(void **state)
+{
+    (void)state;
+    static const char *const qs[] = {
+        "Library of Congress pictures resource", "clean energy transition Inflation Reduction",
+        "supply chain resiliency technology sphere", "artificial intelligence quantum science",
+        "Alfred Palmer bombers",
+    };
+    for (size_t d = 0; d < N_CORPUS; d++) {
+        size_t len;
+        char *doc = kqt_read_corpus(corpus[d], &len);
+        for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+            struct qterms q;
+            query(&q, qs[i]);
+            struct kq_snippet s;
+            assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, len, 1, &q, NULL, &s), 0);
+            assert_no_markup(&s);
+            kq_snippet_release(&s);
+        }
+        free(doc);
+    }
+}
+
+static void test_markdown_markup(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "# Title\n\n"
+        "Seoul seeks a reciprocal defense procurement agreement.<sup>1</sup> See "
+        "[the procurement memorandum](https://example.com/reciprocal-defense) and "
+        "<https://example.org/defense/procurement> for details.\n";
+    struct qterms q;
+    query(&q, "reciprocal defense procurement");
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, sizeof doc - 1, 1, &q, NULL, &s), 0);
+    assert_no_markup(&s);
+    assert_false(contains(&s, "example"));
+    assert_false(contains(&s, "sup"));
+    assert_true(contains(&s, "agreement. See the procurement memorandum and for details."));
+    /* reciprocal, defense, procurement, procurement: the link text counts, its target not */
+    assert_int_equal(s.n_spans, 4);
+    assert_int_equal(s.line, 1);
+    assert_int_equal(s.match_line, 3);
+    assert_int_equal(s.match_col, sizeof "Seoul seeks a " - 1 + 1);
+    kq_snippet_release(&s);
+}
+
+static void test_html_entities(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<html><head><title>Procurement</title><style>p{defense:1}</style></head>\n"
+        "<body><p>The &quot;reciprocal&quot;&nbsp;defense&#160;procurement &amp; "
+        "<b>d&eacute;fense</b> <a href=\"/defense\">accords</a></p>\n"
+        "<script>var reciprocal = 1;</script></body></html>\n";
+    struct qterms q;
+    query(&q, "reciprocal defense procurement");
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_HTML, doc, sizeof doc - 1, 1, &q, NULL, &s), 0);
+    assert_string_equal(s.text, "The \"reciprocal\" defense procurement & d\xc3\xa9"
+                                "fense accords");
+    assert_int_equal(s.n_spans, 3);
+    char w[64];
+    assert_string_equal(span_text(&s, 0, w, sizeof w), "reciprocal");
+    assert_string_equal(span_text(&s, 1, w, sizeof w), "defense");
+    assert_string_equal(span_text(&s, 2, w, sizeof w), "procurement");
+    assert_int_equal(s.line, 2);
+    assert_int_equal(s.match_line, 2);
+    assert_int_equal(s.match_col, sizeof "<body><p>The &quot;" - 1 + 1);
+    kq_snippet_release(&s);
+}
+
+static void test_no_match(void **state)
+{
+    (void)state;
+    size_t len;
+    char *doc = kqt_read_corpus(corpus[4], &len);
+    struct qterms q;
+    query(&q, "zyzzyva quokka");
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, len, 7, &q, NULL, &s), 0);
+    assert_int_equal(s.n_spans, 0);
+    assert_null(s.spans);
+    assert_false(starts_with(s.text, "\xe2\x80\xa6"));
+    assert_true(ends_with(&s, "\xe2\x80\xa6"));
+    /* the start of the body: the first 30 words */
+    assert_int_equal(s.line, 7 + lines_before(doc, s.src_start));
+    assert_int_equal(s.match_line, s.line);
+    const char *p = doc;
+    while (*p == ' ' || *p == '\n' || *p == '#')
+        p++;
+    assert_true(strncmp(s.text, p, 10) == 0);
+    kq_snippet_release(&s);
+    /* no terms at all: the same */
+    assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, len, 1, NULL, NULL, &s), 0);
+    assert_int_equal(s.n_spans, 0);
+    assert_true(strncmp(s.text, p, 10) == 0);
+    kq_snippet_release(&s);
+    free(doc);
+}
+
+static void test_empty(void **state)
+{
+    (void)state;
+    struct qterms q;
+    query(&q, "defense");
+    static const char *const docs[] = {"", "   \n\n  ", "<p></p>", "!!! --- ...", "\0\0\0"};
+    static const size_t lens[] = {0, 7, 7, 11, 3};
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        for (int f = 0; f < 3; f++) {
+            struct kq_snippet s;
+            assert_int_equal(make((enum kq_format)f, docs[i], lens[i], 5, &q, NULL, &s), 0);
+            assert_string_equal(s.text, "");
+            assert_int_equal(s.len, 0);
+            assert_int_equal(s.n_spans, 0);
+            assert_int_equal(s.line, 5);
+            kq_snippet_release(&s);
+        }
+    }
+    /* NULL document of length 0 */
+    struct kq_snippet s;
+    assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, NULL, 0, 1, q.t, q.n, NULL, &s, NULL), 0);
+    assert_int_equal(s.len, 0);
+    kq_snippet_release(&s);
+}
+
+static void test_short_document(void **state)
+{
+    (void)state;
+    static const char doc[] = "\n\n  Defense   procurement\tis\r\nreciprocal.  \n";
+    struct qterms q;
+    query(&q, "reciprocal defense procurement");
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, NULL, &s), 0);
+    assert_string_equal(s.text, "Defense procurement is reciprocal.");
+    assert_int_equal(s.n_spans, 3);
+    assert_int_equal(s.spans[0].start, 0);
+    assert_int_equal(s.spans[0].end, 7);
+    assert_int_equal(s.spans[2].start, 23);
+    assert_int_equal(s.spans[2].end, 33);
+    assert_int_equal(s.line, 3);
+    assert_int_equal(s.match_line, 3);
+    assert_int_equal(s.match_col, 3);
+    assert_int_equal(s.src_start, 4);
+    assert_int_equal(s.src_end, sizeof doc - 1 - 3);
+    kq_snippet_release(&s);
+}
+
+static void test_invalid_utf8(void **state)
+{
+    (void)state;
+    static const char doc[] = "x\xff\xfe defense \xc3 proc\xe2\x82urement \xed\xa0\x80 "
+                              "procurement \x01\x1b[31m red \xc2\x85 end \xf0\x9f";
+    struct qterms q;
+    query(&q, "defense procurement");
+    for (int f = 0; f < 3; f++) {
+        struct kq_snippet s;
+        assert_int_equal(make((enum kq_format)f, doc, sizeof doc - 1, 1, &q, NULL, &s), 0);
+        assert_true(contains(&s, "\xef\xbf\xbd"));
+        assert_false(contains(&s, "\x1b"));
+        assert_int_equal(s.n_spans, 2);
+        kq_snippet_release(&s);
+    }
+}
+
+static void test_weights(void **state)
+{
+    (void)state;
+    /* window A: three occurrences of a common term; window B, 60 words later: two rare
+     * terms once each. By occurrences A wins (3 x 1.5 > 2 + 2); by distinct terms B. */
+    char doc[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "alliance alliance alliance\n");
+    for (int i = 0; i < 60; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "filler%c ", 'a' + i % 26);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\nsemiconductor offsets\n");
+    for (int i = 0; i < 60; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "filler%c ", 'a' + i % 26);
+    struct qterms q;
+    query(&q, "alliance semiconductor offsets");
+    assert_int_equal(q.n, 3);
+    q.t[0].weight = 1.5;
+    q.t[1].weight = 2.0;
+    q.t[2].weight = 2.0;
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, NULL, &s), 0);
+    assert_int_equal(s.n_spans, 2);
+    assert_true(contains(&s, "semiconductor offsets"));
+    assert_int_equal(s.match_line, 3);
+    assert_int_equal(s.match_col, 1);
+    /* the matches are recentred: words on both sides */
+    assert_true(starts_with(s.text, "\xe2\x80\xa6"));
+    assert_true(ends_with(&s, "\xe2\x80\xa6"));
+    assert_true(s.spans[0].start > 40);
+    assert_true(s.len - s.spans[1].end > 40);
+    kq_snippet_release(&s);
+    /* a common term heavier than both rare ones together wins */
+    q.t[0].weight = 5.0;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, NULL, &s), 0);
+    assert_int_equal(s.n_spans, 3);
+    assert_int_equal(s.match_line, 1);
+    kq_snippet_release(&s);
+    /* equal distinct weight: more occurrences win (line 3 has offsets twice) */
+    static const char doc2[] = "offsets here\n"
+                               "a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e\n"
+                               "offsets offsets there\n"
+                               "a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e\n";
+    query(&q, "offsets");
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc2, sizeof doc2 - 1, 1, &q, NULL, &s), 0);
+    assert_int_equal(s.n_spans, 2);
+    assert_int_equal(s.match_line, 3);
+    kq_snippet_release(&s);
+    /* all else equal: the earliest; a term listed twice counts once */
+    static const char doc3[] = "offsets here\n"
+                               "a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e\n"
+                               "offsets there\n";
+    q.t[1] = q.t[0];
+    q.n = 2;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc3, sizeof doc3 - 1, 1, &q, NULL, &s), 0);
+    assert_int_equal(s.match_line, 1);
+    kq_snippet_release(&s);
+}
+
+static void test_max_bytes(void **state)
+{
+    (void)state;
+    /* every word has two-byte characters; the match is 70 words in */
+    char doc[8192];
+    size_t n = 0;
+    for (int i = 0; i < 70; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "\xc3\xa9t\xc3\xa9%d ", i);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "d\xc3\xa9" "fense ");
+    for (int i = 0; i < 70; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "\xe2\x82\xac\xe2\x82\xac%d ", i);
+    struct qterms q;
+    query(&q, "d\xc3\xa9" "fense");
+    for (size_t max = KQ_SNIPPET_MIN_BYTES; max <= 200; max++) {
+        struct kq_snippet_opts opt = {0, max};
+        struct kq_snippet s;
+        assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+        assert_true(s.len <= max);
+        assert_true(starts_with(s.text, "\xe2\x80\xa6"));
+        assert_true(ends_with(&s, "\xe2\x80\xa6"));
+        /* the match stays in view */
+        assert_int_equal(s.n_spans, 1);
+        char w[64];
+        assert_string_equal(span_text(&s, 0, w, sizeof w), "d\xc3\xa9" "fense");
+        kq_snippet_release(&s);
+    }
+    /* a cap below the minimum is raised to it */
+    struct kq_snippet_opts tiny = {0, 1};
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &tiny, &s), 0);
+    assert_true(s.len <= KQ_SNIPPET_MIN_BYTES && s.len > 6);
+    kq_snippet_release(&s);
+    /* one huge word: cut inside it on a character boundary, not marked */
+    n = 0;
+    for (int i = 0; i < 200; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "\xe2\x82\xac");
+    struct kq_snippet_opts opt = {0, 50};
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_true(s.len <= 50 && s.len >= 47);
+    assert_true(ends_with(&s, "\xe2\x80\xa6"));
+    kq_snippet_release(&s);
+}
+
+static void test_window_and_lines(void **state)
+{
+    (void)state;
+    size_t len;
+    char *doc = kqt_read_corpus(corpus[0], &len);
+    struct qterms q;
+    query(&q, "reciprocal defense procurement");
+    for (uint32_t w = 1; w <= 80; w += 7) {
+        struct kq_snippet_opts opt = {w, 4000};
+        struct kq_snippet s;
+        assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, len, 100, &q, &opt, &s), 0);
+        assert_true(s.n_spans >= 1 && s.n_spans <= w);
+        assert_int_equal(s.line, 100 + lines_before(doc, s.src_start));
+        assert_true(s.match_line >= s.line);
+        kq_snippet_release(&s);
+    }
+    /* huge window: clamped, works */
+    struct kq_snippet_opts big = {UINT32_MAX, 0};
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, len, 1, &q, &big, &s), 0);
+    kq_snippet_release(&s);
+    free(doc);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    struct kq_snippet s;
+    kq_error err;
+    struct qterms q;
+    query(&q, "defense");
+    assert_int_equal(kq_snippet_make(en, (enum kq_format)7, "x", 1, 1, q.t, q.n, NULL, &s, &err),
+                     KQ_EINVAL);
+    assert_int_equal(err.code, KQ_EINVAL);
+    assert_null(s.text);
+    assert_int_equal(kq_snippet_make(NULL, KQ_FORMAT_PLAIN, "x", 1, 1, q.t, q.n, NULL, &s, &err),
+                     KQ_EINVAL);
+    assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, NULL, 1, 1, q.t, q.n, NULL, &s, &err),
+                     KQ_EINVAL);
+    assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, "x", 1, 1, NULL, 1, NULL, &s, &err),
+                     KQ_EINVAL);
+    assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, "x", 1, 1, q.t,
+                                     KQ_SNIPPET_MAX_TERMS + 1, NULL, &s, &err),
+                     KQ_ELIMIT);
+    kq_snippet_release(NULL);
+}
+
+static void test_alloc_failure_sweep(void **state)
+{
+    (void)state;
+    size_t len;
+    char *doc = kqt_read_corpus(corpus[3], &len);
+    static const char html[] = "<p>The &quot;reciprocal&quot; defense procurement</p>";
+    struct qterms q;
+    query(&q, "reciprocal defense procurement");
+    const struct {
+        enum kq_format f;
+        const char *d;
+        size_t len;
+    } cases[] = {{KQ_FORMAT_MARKDOWN, doc, len}, {KQ_FORMAT_HTML, html, sizeof html - 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct kq_snippet want;
+        assert_int_equal(make(cases[c].f, cases[c].d, cases[c].len, 1, &q, NULL, &want), 0);
+        for (long n = 0;; n++) {
+            struct kq_snippet s;
+            kq_error err;
+            kq_alloc_fail_after(n);
+            int rc = kq_snippet_make(en, cases[c].f, cases[c].d, cases[c].len, 1, q.t, q.n, NULL,
+                                     &s, &err);
+            kq_alloc_fail_after(-1);
+            if (rc == 0) {
+                assert_int_equal(s.len, want.len);
+                assert_memory_equal(s.text, want.text, s.len);
+                assert_int_equal(s.n_spans, want.n_spans);
+                assert_memory_equal(s.spans, want.spans, s.n_spans * sizeof *s.spans);
+                assert_int_equal(s.line, want.line);
+                kq_snippet_release(&s);
+                break;
+            }
+            assert_int_equal(rc, KQ_ENOMEM);
+            assert_int_equal(err.code, KQ_ENOMEM);
+            assert_null(s.text);
+            assert_null(s.spans);
+            assert_true(n < 1000);
+        }
+        kq_snippet_release(&want);
+    }
+    free(doc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_corpus_markup),
+        cmocka_unit_test(test_markdown_markup),
+        cmocka_unit_test(test_html_entities),
+        cmocka_unit_test(test_no_match),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_short_document),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_weights),
+        cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_window_and_lines),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_alloc_failure_sweep),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
