@@ -638,6 +638,47 @@ int kq_cursor_error(const kq_cursor *c)
     return c->err;
 }
 
+uint32_t kq__cursor_impacts(const kq_cursor *c, struct kq_impact *out, uint32_t cap)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->ix->n_segs; i++) {
+        if (!c->s[i].has)
+            continue;
+        const struct kq_term_meta *m = &c->s[i].meta;
+        uint32_t k = m->n_impacts <= KQ_IMPACTS_MAX ? m->n_impacts : KQ_IMPACTS_MAX;
+        if (n + k > cap)
+            n = kq_impacts_reduce(out, n, cap - KQ_IMPACTS_MAX);
+        memcpy(out + n, m->impacts, k * sizeof *out);
+        n += k;
+    }
+    return n > 1 ? kq_impacts_reduce(out, n, cap) : n;
+}
+
+void kq__cursor_block(kq_cursor *c, uint32_t target, uint32_t *last_doc, struct kq_impact *imp,
+                      uint32_t *n)
+{
+    const kq_index *ix = c->ix;
+    *n = 0;
+    uint32_t s = c->seg;
+    while (s < ix->n_segs && (uint64_t)target >= (uint64_t)ix->segs[s].base + ix->segs[s].n_docs)
+        s++;
+    if (s >= ix->n_segs || target < ix->segs[s].base) {
+        *last_doc = KQ_NO_DOC;
+        return;
+    }
+    const kq_seg *sg = &ix->segs[s];
+    *last_doc = sg->base + sg->n_docs - 1;
+    if (!c->s[s].has || c->err)
+        return;
+    const struct kq_skip *sk = kq_postings_shallow(&c->s[s].pc, target - sg->base);
+    if (!sk)
+        return;
+    if (sk->last_doc < sg->n_docs)
+        *last_doc = sg->base + sk->last_doc;
+    *n = sk->n_impacts <= KQ_IMPACTS_MAX ? sk->n_impacts : KQ_IMPACTS_MAX;
+    memcpy(imp, sk->impacts, *n * sizeof *imp);
+}
+
 /* ---- documents ---- */
 
 static const kq_seg *seg_of(const kq_index *ix, uint32_t doc, uint32_t *local)

@@ -79,4 +79,22 @@ static inline uint32_t kq__seg_dl(const kq_seg *s, int field, uint32_t doc)
  * term is too long. */
 size_t kq__make_key(uint8_t *key, int field, const char *term, size_t len);
 
+/* ---- for the query evaluator (query/eval.c) ---- */
+
+/* kq__cursor_impacts: the union over the segments holding the cursor's term of their
+ * term-level competitive (tf, dl) pairs (struct kq_term_meta.impacts), written to `out`
+ * (room for `cap` >= 2 * KQ_IMPACTS_MAX pairs). When the union would not fit, the pairs are
+ * first reduced (kq_impacts_reduce), which keeps an upper bound. Returns the count (>= 1 for
+ * an open cursor). The best BM25 over the pairs bounds the term's score in any document. */
+uint32_t kq__cursor_impacts(const kq_cursor *c, struct kq_impact *out, uint32_t cap);
+
+/* kq__cursor_block: block-max data for the global doc id `target` (>= the cursor's current
+ * doc): `*last_doc` receives the last global doc id the returned bound covers (>= target)
+ * and `imp`/`*n` (room for KQ_IMPACTS_MAX) the competitive pairs of every posting in
+ * [target, *last_doc]; *n = 0 means no posting lies there. Does not move the cursor (a
+ * shallow advance: no block is decoded). Returns 0, or KQ_NO_DOC in *last_doc when target is
+ * past every document of the index. */
+void kq__cursor_block(kq_cursor *c, uint32_t target, uint32_t *last_doc, struct kq_impact *imp,
+                      uint32_t *n);
+
 #endif

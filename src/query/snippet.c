@@ -35,6 +35,8 @@
 #define ELLIPSIS "\xe2\x80\xa6"
 #define ELLIPSIS_LEN 3
 
+_Static_assert(KQ_TERM_MAX <= 64, "by_first holds one bit per term length");
+
 struct dterm {
     const char *term;
     size_t len;
@@ -52,12 +54,15 @@ struct scan {
     uint32_t n_dt;
     int32_t *slots; /* open addressing over dt, -1 empty */
     uint32_t mask;
+    /* bit len-1 of by_first[c]: some term of `len` bytes starts with byte c. Rejects most
+     * tokens with one load, before hashing. */
+    uint64_t by_first[256];
 
-    uint64_t w;          /* window, in tokens */
-    struct tok *ring;    /* token i at ring[i % ring_cap] */
-    uint64_t ring_cap;   /* 3w */
-    uint64_t n_tok;      /* tokens seen */
-    int64_t cur_sum;     /* score of the current window */
+    uint64_t w;        /* window, in tokens */
+    struct tok *ring;  /* token i at ring[i % ring_cap] */
+    uint64_t ring_cap; /* 3w */
+    uint64_t n_tok;    /* tokens seen */
+    int64_t cur_sum;   /* score of the current window */
     uint64_t cur_total;
 
     int have_best;
@@ -126,6 +131,7 @@ static int terms_init(struct scan *sc, const struct kq_snippet_term *terms, size
         while (sc->slots[h & sc->mask] >= 0)
             h++;
         sc->slots[h & sc->mask] = (int32_t)sc->n_dt;
+        sc->by_first[(uint8_t)t->term[0]] |= (uint64_t)1 << (t->len - 1);
         sc->dt[sc->n_dt++] = (struct dterm){t->term, t->len, w, 0};
     }
     return 0;
@@ -159,7 +165,9 @@ static int on_token(void *ctx, const struct kq_token *t)
 {
     struct scan *sc = ctx;
     uint64_t i = sc->n_tok++;
-    int32_t qi = sc->n_dt ? lookup(sc, t->term, t->len) : -1;
+    int32_t qi = -1;
+    if (sc->by_first[(uint8_t)t->term[0]] >> (t->len - 1) & 1)
+        qi = lookup(sc, t->term, t->len);
     if (i >= sc->w) {
         int32_t old = sc->ring[(i - sc->w) % sc->ring_cap].qi;
         if (old >= 0) {
@@ -214,8 +222,8 @@ struct rspan {
 
 /* Appends body[a, b) collapsed (see snippet.h) to `out`; marks the tokens m[0..n_m) (in
  * order, within [a, b)) as spans in `sp` (room for n_m), `*n_sp` of them non-empty. */
-static int collapse(const char *body, size_t a, size_t b, const struct tok **m,
-                    size_t n_m, kq_buf *out, struct rspan *sp, size_t *n_sp)
+static int collapse(const char *body, size_t a, size_t b, const struct tok **m, size_t n_m,
+                    kq_buf *out, struct rspan *sp, size_t *n_sp)
 {
     const uint8_t *s = (const uint8_t *)body;
     size_t mi = 0, ns = 0;
@@ -289,10 +297,11 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
 
     if (out)
         memset(out, 0, sizeof *out);
-    if (!out || !an || (!doc && len) || (!terms && n_terms) ||
-        (format != KQ_FORMAT_PLAIN && format != KQ_FORMAT_MARKDOWN &&
-         format != KQ_FORMAT_HTML))
-        return kq__error(err, KQ_EINVAL, -1, "invalid argument to kq_snippet_make");
+    if (format != KQ_FORMAT_PLAIN && format != KQ_FORMAT_MARKDOWN && format != KQ_FORMAT_HTML)
+        return kq__error(err, KQ_EINVAL, -1, "unknown document format %d", (int)format);
+    if (!out || !an || (!doc && len) || (!terms && n_terms))
+        return kq__error(err, KQ_EINVAL, -1, "kq_snippet_make: NULL %s",
+                         !out ? "out" : !an ? "analyser" : !doc && len ? "document" : "terms");
     if (n_terms > KQ_SNIPPET_MAX_TERMS)
         return kq__error(err, KQ_ELIMIT, -1, "snippet has more than %d terms",
                          KQ_SNIPPET_MAX_TERMS);
@@ -367,12 +376,17 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
         size_t hi = e < last ? tok_at(&sc, e + 1)->start : x.body_len;
         src_start = tok_at(&sc, s)->start;
         src_end = tok_at(&sc, e)->end;
+        /* (overlapping CJK bigrams: a neighbour may overlap the window) */
+        if (lo > src_start)
+            lo = src_start;
         if (src_start - lo > WIDEN_MAX)
             lo = src_start - WIDEN_MAX;
+        if (hi < src_end)
+            hi = src_end;
         if (hi - src_end > WIDEN_MAX)
             hi = src_end + WIDEN_MAX;
         size_t p = src_start;
-        while (p > lo && !space_byte(b[p - 1]))
+        while (p > lo && (!space_byte(b[p - 1]) || b[p - 1] == 0))
             p--;
         while (p < src_start && (b[p] & 0xc0) == 0x80)
             p++;
@@ -420,7 +434,11 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
             z = a + budget;
             while (z > a && (t[z] & 0xc0) == 0x80)
                 z--;
-            for (size_t i = z; i > a + budget / 4 * 3; i--)
+            /* prefer a space in the last quarter, but never one before the first match */
+            size_t lim = a + budget / 4 * 3 + 1;
+            if (n_sp && sp[0].start >= a && sp[0].end <= z && sp[0].end > lim)
+                lim = sp[0].end;
+            for (size_t i = z; i >= lim; i--)
                 if (t[i] == ' ') {
                     z = i;
                     break;
@@ -430,7 +448,8 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
         }
     }
 
-    size_t n_lead = ELLIPSIS_LEN * (size_t)lead, tlen = n_lead + (z - a) + ELLIPSIS_LEN * (size_t)trail;
+    size_t n_lead = ELLIPSIS_LEN * (size_t)lead,
+           tlen = n_lead + (z - a) + ELLIPSIS_LEN * (size_t)trail;
     if (z == a) /* no token: no ellipsis on an empty text */
         n_lead = 0, tlen = 0, lead = trail = 0;
     text = kq__malloc(tlen + 1);

@@ -73,8 +73,9 @@ struct kq_snippet {
     char *text;
     size_t len;
     /* The matched words in the text: byte ranges of `text`, in order, non-overlapping, each
-     * exactly one whole token whose analysed term is a query term. A matched word the cap
-     * cut through is not marked. NULL when n_spans is 0. */
+     * exactly one whole token whose analysed term is a query term (Han/Kana bigrams overlap:
+     * a matched bigram after another starts where the previous span ends). A matched word
+     * the cap cut through is not marked. NULL when n_spans is 0. */
     struct kq_span *spans;
     uint32_t n_spans;
     /* The passage in the source document: bytes [src_start, src_end) of `doc` (src_start ==

@@ -21,7 +21,7 @@ int kq_buf_reserve(kq_buf *b, size_t extra)
     if (extra > SIZE_MAX / 2 - b->len)
         return KQ_ENOMEM;
     size_t need = b->len + extra;
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = b->cap ? b->cap : 16; /* small: the inverter keeps one buffer per term */
     while (cap < need)
         cap *= 2;
     uint8_t *p = kq__realloc(b->p, cap);

@@ -161,8 +161,9 @@ static int make(enum kq_format f, const char *doc, size_t len, uint32_t line0,
     int rc = kq_snippet_make(en, f, copy, len, line0, q ? q->t : NULL, q ? q->n : 0, opt, s, &err);
     free(copy);
     if (rc == 0)
-        check_snippet(s, q, opt && opt->max_bytes >= KQ_SNIPPET_MIN_BYTES ? opt->max_bytes
-                                                                            : KQ_SNIPPET_MAX_BYTES);
+        check_snippet(s, q,
+                      opt && opt->max_bytes >= KQ_SNIPPET_MIN_BYTES ? opt->max_bytes
+                                                                    : KQ_SNIPPET_MAX_BYTES);
     return rc;
 }
 
@@ -258,8 +259,10 @@ static void test_corpus_markup(void **state)
 {
     (void)state;
     static const char *const qs[] = {
-        "Library of Congress pictures resource", "clean energy transition Inflation Reduction",
-        "supply chain resiliency technology sphere", "artificial intelligence quantum science",
+        "Library of Congress pictures resource",
+        "clean energy transition Inflation Reduction",
+        "supply chain resiliency technology sphere",
+        "artificial intelligence quantum science",
         "Alfred Palmer bombers",
     };
     for (size_t d = 0; d < N_CORPUS; d++) {
@@ -360,10 +363,11 @@ static void test_empty(void **state)
     (void)state;
     struct qterms q;
     query(&q, "defense");
-    static const char *const docs[] = {"", "   \n\n  ", "<p></p>", "!!! --- ...", "\0\0\0"};
-    static const size_t lens[] = {0, 7, 7, 11, 3};
+    static const char *const docs[] = {"", "   \n\n  ", "!!! --- ...", "\0\0\0",
+                                       "<p><img src=x></p>"};
+    static const size_t lens[] = {0, 7, 11, 3, 18};
     for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
-        for (int f = 0; f < 3; f++) {
+        for (int f = i == 4 ? KQ_FORMAT_HTML : 0; f < 3; f++) {
             struct kq_snippet s;
             assert_int_equal(make((enum kq_format)f, docs[i], lens[i], 5, &q, NULL, &s), 0);
             assert_string_equal(s.text, "");
@@ -485,11 +489,11 @@ static void test_max_bytes(void **state)
     size_t n = 0;
     for (int i = 0; i < 70; i++)
         n += (size_t)snprintf(doc + n, sizeof doc - n, "\xc3\xa9t\xc3\xa9%d ", i);
-    n += (size_t)snprintf(doc + n, sizeof doc - n, "d\xc3\xa9" "fense ");
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "d\u00e9fense ");
     for (int i = 0; i < 70; i++)
         n += (size_t)snprintf(doc + n, sizeof doc - n, "\xe2\x82\xac\xe2\x82\xac%d ", i);
     struct qterms q;
-    query(&q, "d\xc3\xa9" "fense");
+    query(&q, "d\u00e9fense");
     for (size_t max = KQ_SNIPPET_MIN_BYTES; max <= 200; max++) {
         struct kq_snippet_opts opt = {0, max};
         struct kq_snippet s;
@@ -500,7 +504,7 @@ static void test_max_bytes(void **state)
         /* the match stays in view */
         assert_int_equal(s.n_spans, 1);
         char w[64];
-        assert_string_equal(span_text(&s, 0, w, sizeof w), "d\xc3\xa9" "fense");
+        assert_string_equal(span_text(&s, 0, w, sizeof w), "d\u00e9fense");
         kq_snippet_release(&s);
     }
     /* a cap below the minimum is raised to it */
@@ -509,14 +513,49 @@ static void test_max_bytes(void **state)
     assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &tiny, &s), 0);
     assert_true(s.len <= KQ_SNIPPET_MIN_BYTES && s.len > 6);
     kq_snippet_release(&s);
-    /* one huge word: cut inside it on a character boundary, not marked */
+    /* no space at all: cut on a character boundary */
     n = 0;
-    for (int i = 0; i < 200; i++)
-        n += (size_t)snprintf(doc + n, sizeof doc - n, "\xe2\x82\xac");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "\xc3\xa9\xc3\xa9\xc3\xa9\xe2\x82\xac");
     struct kq_snippet_opts opt = {0, 50};
     assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
-    assert_true(s.len <= 50 && s.len >= 47);
+    assert_int_equal(s.n_spans, 0);
+    assert_true(s.len <= 50 && s.len >= 46);
     assert_true(ends_with(&s, "\xe2\x80\xa6"));
+    kq_snippet_release(&s);
+}
+
+/* Han text gives overlapping bigrams, so neighbouring tokens overlap: spans still come out
+ * in order and disjoint, and widening never runs past the body (a fuzzer find). */
+static void test_cjk_overlap(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "\xe9\x9f\x93\xe5\x9b\xbd\xe9\x98\xb2\xe8\xa1\x9b"              /* 韓国防衛 */
+        "\xe8\xaa\xbf\xe9\x81\x94\xe3\x81\xae\xe9\x9f\x93\xe5\x9b\xbd"; /* 調達の韓国 */
+    struct qterms q;
+    query(&q, "\xe9\x9f\x93\xe5\x9b\xbd\xe9\x98\xb2"); /* 韓国防: bigrams 韓国, 国防 */
+    assert_int_equal(q.n, 2);
+    for (size_t cut = 1; cut <= sizeof doc - 1; cut++)
+        for (uint32_t w = 1; w <= 6; w++) {
+            struct kq_snippet_opts opt = {w, 0};
+            struct kq_snippet s;
+            assert_int_equal(
+                kq_snippet_make(en, KQ_FORMAT_PLAIN, doc, cut, 1, q.t, q.n, &opt, &s, NULL), 0);
+            check_snippet(&s, NULL, KQ_SNIPPET_MAX_BYTES);
+            kq_snippet_release(&s);
+        }
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, NULL, NULL, &s), 0);
+    kq_snippet_release(&s);
+    assert_int_equal(
+        kq_snippet_make(en, KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, q.t, q.n, NULL, &s, NULL), 0);
+    /* 韓国 and 国防 overlap: marked as 韓国 then 防 */
+    assert_int_equal(s.n_spans, 3);
+    assert_int_equal(s.spans[0].start, 0);
+    assert_int_equal(s.spans[0].end, 6);
+    assert_int_equal(s.spans[1].start, 6);
+    assert_int_equal(s.spans[1].end, 9);
     kq_snippet_release(&s);
 }
 
@@ -534,6 +573,15 @@ static void test_window_and_lines(void **state)
         assert_true(s.n_spans >= 1 && s.n_spans <= w);
         assert_int_equal(s.line, 100 + lines_before(doc, s.src_start));
         assert_true(s.match_line >= s.line);
+        kq_snippet_release(&s);
+    }
+    /* every cap keeps a match in view, whole */
+    for (size_t max = KQ_SNIPPET_MIN_BYTES; max <= 400; max++) {
+        struct kq_snippet_opts opt = {0, max};
+        struct kq_snippet s;
+        assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, len, 1, &q, &opt, &s), 0);
+        if (s.n_spans < 1)
+            fail_msg("no match marked in '%s' (cap %zu)", s.text, max);
         kq_snippet_release(&s);
     }
     /* huge window: clamped, works */
@@ -561,8 +609,8 @@ static void test_errors(void **state)
                      KQ_EINVAL);
     assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, "x", 1, 1, NULL, 1, NULL, &s, &err),
                      KQ_EINVAL);
-    assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, "x", 1, 1, q.t,
-                                     KQ_SNIPPET_MAX_TERMS + 1, NULL, &s, &err),
+    assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, "x", 1, 1, q.t, KQ_SNIPPET_MAX_TERMS + 1,
+                                     NULL, &s, &err),
                      KQ_ELIMIT);
     kq_snippet_release(NULL);
 }
@@ -613,19 +661,13 @@ static void test_alloc_failure_sweep(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_corpus),
-        cmocka_unit_test(test_corpus_markup),
-        cmocka_unit_test(test_markdown_markup),
-        cmocka_unit_test(test_html_entities),
-        cmocka_unit_test(test_no_match),
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_short_document),
-        cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_weights),
-        cmocka_unit_test(test_max_bytes),
-        cmocka_unit_test(test_window_and_lines),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_alloc_failure_sweep),
+        cmocka_unit_test(test_corpus),          cmocka_unit_test(test_corpus_markup),
+        cmocka_unit_test(test_markdown_markup), cmocka_unit_test(test_html_entities),
+        cmocka_unit_test(test_no_match),        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_short_document),  cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_weights),         cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_cjk_overlap),     cmocka_unit_test(test_window_and_lines),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_alloc_failure_sweep),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -102,8 +102,7 @@ int main(int argc, char **argv)
     int status = 2;
     if (kq_trec_qrels_load(paths[0], &qrels, &err))
         goto out;
-    if (strcmp(paths[1], "-") ? kq_trec_run_load(paths[1], &run, &err)
-                              : load_run_stdin(&run, &err))
+    if (strcmp(paths[1], "-") ? kq_trec_run_load(paths[1], &run, &err) : load_run_stdin(&run, &err))
         goto out;
     if (kq_trec_evaluate(qrels, run, &ev, &err))
         goto out;

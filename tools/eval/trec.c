@@ -89,8 +89,8 @@ static int perr(const struct parse *p, int code, size_t line, size_t off, const 
     if (line)
         snprintf(where, sizeof where, "line %zu: ", line);
     if (p->name)
-        return kq__error(p->err, code, (int64_t)off, "%s '%.120s': %s%s", p->kind, p->name,
-                         where, msg);
+        return kq__error(p->err, code, (int64_t)off, "%s '%.120s': %s%s", p->kind, p->name, where,
+                         msg);
     return kq__error(p->err, code, (int64_t)off, "%s: %s%s", p->kind, where, msg);
 }
 
@@ -151,11 +151,10 @@ static int qrels_line(struct parse *p, char **f, size_t nf, size_t line, size_t 
     int grade = 0;
     int rc = parse_grade(f[nf - 1], &grade);
     if (rc == -1)
-        return perr(p, KQ_ESYNTAX, line, off, "bad grade '%.40s' (expected an integer)",
-                    f[nf - 1]);
+        return perr(p, KQ_ESYNTAX, line, off, "bad grade '%.40s' (expected an integer)", f[nf - 1]);
     if (rc == -2)
-        return perr(p, KQ_ESYNTAX, line, off, "grade '%.40s' out of range (limit is %d)",
-                    f[nf - 1], INT32_MAX);
+        return perr(p, KQ_ESYNTAX, line, off, "grade '%.40s' out of range (limit is %d)", f[nf - 1],
+                    INT32_MAX);
     return push(p, f[0], f[nf - 2], grade, line, off);
 }
 
@@ -212,8 +211,8 @@ static int group(struct parse *p, const char *what)
     }
     if (dup)
         return perr(p, KQ_ESYNTAX, dup->line, dup->off,
-                    "duplicate %s of document '%.40s' for query '%.40s' (first at line %zu)",
-                    what, dup->docid, dup->qid, first->line);
+                    "duplicate %s of document '%.40s' for query '%.40s' (first at line %zu)", what,
+                    dup->docid, dup->qid, first->line);
     t->q = kq__calloc(n_q, sizeof *t->q);
     if (!t->q)
         return kq__enomem(p->err);
@@ -235,8 +234,7 @@ static int parse_table(struct parse *p, const char *data, size_t len,
                        int (*fn)(struct parse *, char **, size_t, size_t, size_t))
 {
     if (len > KQ_TREC_FILE_MAX)
-        return perr(p, KQ_ELIMIT, 0, 0, "file too large (limit is %zu bytes)",
-                    KQ_TREC_FILE_MAX);
+        return perr(p, KQ_ELIMIT, 0, 0, "file too large (limit is %zu bytes)", KQ_TREC_FILE_MAX);
     struct table *t = p->t;
     t->buf = kq__malloc(len + 1);
     if (!t->buf)
@@ -334,8 +332,7 @@ int kq_trec_run_parse(const char *data, size_t len, const char *name, kq_trec_ru
 }
 
 /* Reads the whole file (regular or not: pipes work too) into a kq__malloc'd buffer. */
-static int read_file(const char *kind, const char *path, char **data, size_t *len,
-                     kq_error *err)
+static int read_file(const char *kind, const char *path, char **data, size_t *len, kq_error *err)
 {
     *data = NULL;
     *len = 0;
@@ -433,8 +430,8 @@ size_t kq_trec_qrels_n_judgments(const kq_trec_qrels *q)
     return q->t.n;
 }
 
-void kq_trec_qrels_judgment(const kq_trec_qrels *q, size_t i, const char **qid,
-                            const char **docid, int *grade)
+void kq_trec_qrels_judgment(const kq_trec_qrels *q, size_t i, const char **qid, const char **docid,
+                            int *grade)
 {
     const struct entry *e = &q->t.e[i];
     if (qid)
@@ -560,8 +557,8 @@ static void measure(const struct table *qt, const struct span *qs, const struct 
     out->map_cut_100 = ap / (double)qs->n_rel;
 }
 
-int kq_trec_evaluate(const kq_trec_qrels *qrels, const kq_trec_run *run,
-                     struct kq_trec_eval *out, kq_error *err)
+int kq_trec_evaluate(const kq_trec_qrels *qrels, const kq_trec_run *run, struct kq_trec_eval *out,
+                     kq_error *err)
 {
     memset(out, 0, sizeof *out);
     const struct table *qt = &qrels->t, *rt = &run->t;

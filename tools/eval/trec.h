@@ -90,8 +90,8 @@ size_t kq_trec_qrels_n_judgments(const kq_trec_qrels *q);
 /* kq_trec_qrels_judgment: judgment `i` (< kq_trec_qrels_n_judgments) in (qid, docid)
  * strcmp order. The strings are NUL-terminated and live in `q`: valid until
  * kq_trec_qrels_free(). Any output pointer may be NULL. */
-void kq_trec_qrels_judgment(const kq_trec_qrels *q, size_t i, const char **qid,
-                            const char **docid, int *grade);
+void kq_trec_qrels_judgment(const kq_trec_qrels *q, size_t i, const char **qid, const char **docid,
+                            int *grade);
 
 /* kq_trec_run_parse: parses the run text `data` (`len` bytes); as kq_trec_qrels_parse(),
  * messages prefixed "run 'NAME': line N: ...". On success the caller owns `*out`:
@@ -130,11 +130,11 @@ struct kq_trec_query_eval {
 
 /* An evaluation: a caller-owned struct (kq_trec_eval_release). */
 struct kq_trec_eval {
-    size_t n_queries;                  /* queries evaluated: those with >= 1 relevant doc */
-    size_t n_no_rel;                   /* qrels queries left out: no relevant document */
-    size_t n_missing;                  /* evaluated queries absent from the run (scored 0) */
-    size_t n_run_only;                 /* run queries absent from the qrels (ignored) */
-    double ndcg_cut_10;                /* means over the n_queries; 0 when n_queries is 0 */
+    size_t n_queries;   /* queries evaluated: those with >= 1 relevant doc */
+    size_t n_no_rel;    /* qrels queries left out: no relevant document */
+    size_t n_missing;   /* evaluated queries absent from the run (scored 0) */
+    size_t n_run_only;  /* run queries absent from the qrels (ignored) */
+    double ndcg_cut_10; /* means over the n_queries; 0 when n_queries is 0 */
     double recall_100;
     double map_cut_100;
     struct kq_trec_query_eval *queries; /* n_queries entries by qid strcmp order */
@@ -143,8 +143,8 @@ struct kq_trec_eval {
 /* kq_trec_evaluate: evaluates `run` against `qrels` into `*out` (any previous content is
  * overwritten, not freed). Returns 0 or KQ_ENOMEM; on failure `*out` is zeroed. On success
  * release it with kq_trec_eval_release(); its qids point into `qrels`. */
-int kq_trec_evaluate(const kq_trec_qrels *qrels, const kq_trec_run *run,
-                     struct kq_trec_eval *out, kq_error *err);
+int kq_trec_evaluate(const kq_trec_qrels *qrels, const kq_trec_run *run, struct kq_trec_eval *out,
+                     kq_error *err);
 
 /* kq_trec_eval_release: frees what `ev` (may be NULL) holds and zeroes it. */
 void kq_trec_eval_release(struct kq_trec_eval *ev);

@@ -1,0 +1,949 @@
+/* query/eval.c: document-at-a-time evaluation of a query tree over kq_cursor iterators,
+ * with MaxScore and block-max pruning that never changes the top k (see eval.h).
+ *
+ * The tree is compiled into `struct node`s, one per query node (a PREFIX becomes a BOOL of
+ * SHOULD TERMs, one per expanded term). Every node is an iterator over the documents it
+ * matches: adv(n, target) moves it to its first matching document >= target and never
+ * backwards; score(n) is the score of that document. Nodes that can never match (a term
+ * absent from the index, a prefix with no term) compile to N_EMPTY and are dropped from the
+ * BOOLs holding them, which changes no score: they would add nothing.
+ *
+ * Invariants that keep the result exact:
+ *  - score(n) depends on the document only, never on the path that reached it: a BOOL
+ *    sums, in clause order, the scores of the clauses matching the document, then
+ *    multiplies by its boost; the root strategies fill a per-clause score array and sum it
+ *    in the same order (a clause that does not match adds +0.0, which changes nothing).
+ *  - A document is skipped only when an upper bound of its score, inflated by MARGIN, is
+ *    still below the current k-th score. A later document with a score equal to the k-th
+ *    one cannot enter anyway (ties go to the smaller doc id, and ids only grow), so a
+ *    strict comparison is enough; MARGIN absorbs the few ulp by which a bound computed in
+ *    another order could fall below a true score.
+ *  - Recursion over nodes is bounded by the tree's depth, which the parser bounds
+ *    (KQ_QUERY_DEPTH_CAP); compile() refuses anything deeper.
+ *
+ * Memory: nodes and per-query arrays come from one arena freed at the end; the cursors and
+ * the phrase position buffers are kept in two lists and released with it.
+ */
+#include "query/eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/reader.h"
+#include "query/bm25.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+/* Relative slack on every pruning comparison (see above). */
+#define MARGIN 1e-9
+/* Deepest node tree compile() accepts: what the parser can produce at its hard cap. */
+#define MAX_NODE_DEPTH (3 * KQ_QUERY_DEPTH_CAP + 2)
+
+void kq_search_opts_init(struct kq_search_opts *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->k = 10;
+    opt->k1 = -1;
+    opt->b = -1;
+    opt->max_expansions = KQ_SEARCH_DEFAULT_EXPANSIONS;
+}
+
+void kq_results_release(struct kq_results *r)
+{
+    if (!r)
+        return;
+    kq__free(r->hits);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- arena ---- */
+
+struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+};
+
+enum nkind { N_EMPTY, N_TERM, N_PHRASE, N_BOOL };
+
+struct node {
+    enum nkind kind;
+    int started;  /* adv() was called at least once */
+    uint32_t doc; /* current document; KQ_NO_DOC when exhausted */
+    double ub;    /* upper bound of score() */
+    uint64_t cost;
+    double boost;
+    /* TERM */
+    kq_cursor *cur;
+    double weight; /* boost * idf (PHRASE: boost * sum idf) */
+    int field;
+    /* PHRASE: curs[i] is term i; order[] lists them rarest first */
+    uint32_t n_terms;
+    kq_cursor **curs;
+    uint32_t *order;
+    const uint32_t *rel_pos;
+    uint32_t freq; /* matching start positions in the current document */
+    /* BOOL: ch[] holds the MUST and SHOULD clauses in clause order */
+    uint32_t n_ch, n_must, n_not;
+    struct node **ch;
+    uint8_t *is_must;     /* per ch */
+    struct node **musts;  /* the MUST clauses, cheapest first */
+    struct node **nots;   /* the MUST_NOT clauses */
+    double should_ub;     /* sum of the SHOULD clauses' bounds */
+};
+
+struct ev {
+    const kq_index *ix;
+    uint32_t n_docs;
+    struct kq_bm25_field bf[KQ_N_FIELDS];
+    uint32_t max_exp;
+    struct chunk *arena;
+    kq_cursor **curs; /* every cursor opened, closed at the end */
+    uint32_t n_curs, cap_curs;
+    uint32_t **pbuf;  /* phrase scratch: positions of term i, pcap[i] room */
+    uint32_t *pcap, *plen, *pidx;
+    uint32_t n_pbuf;
+    int rc;           /* first error met while iterating (KQ_ECORRUPT, KQ_ENOMEM) */
+    kq_error *err;
+};
+
+static void *ar_alloc(struct ev *ev, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    struct chunk *c = ev->arena;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > 65536 ? n : 65536;
+        c = kq__malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->next = ev->arena;
+        c->used = 0;
+        c->cap = cap;
+        ev->arena = c;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static void *ar_calloc(struct ev *ev, size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = ar_alloc(ev, n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+static void ev_release(struct ev *ev)
+{
+    for (uint32_t i = 0; i < ev->n_curs; i++)
+        kq_cursor_close(ev->curs[i]);
+    kq__free(ev->curs);
+    for (uint32_t i = 0; i < ev->n_pbuf; i++)
+        kq__free(ev->pbuf[i]);
+    while (ev->arena) {
+        struct chunk *next = ev->arena->next;
+        kq__free(ev->arena);
+        ev->arena = next;
+    }
+}
+
+/* The deletion hook: the format has no deleted documents yet. When it gets them, this is
+ * the one place the root loops ask (before counting or ranking a document). */
+static inline int doc_live(const struct ev *ev, uint32_t doc)
+{
+    (void)ev;
+    (void)doc;
+    return 1;
+}
+
+/* ---- compiling the tree ---- */
+
+static int open_cursor(struct ev *ev, int field, const char *term, size_t len, kq_cursor **out)
+{
+    *out = NULL;
+    if (ev->n_curs == ev->cap_curs) {
+        uint32_t cap = ev->cap_curs ? 2 * ev->cap_curs : 16;
+        kq_cursor **p = kq__realloc(ev->curs, cap * sizeof *p);
+        if (!p)
+            return kq__enomem(ev->err);
+        ev->curs = p;
+        ev->cap_curs = cap;
+    }
+    int rc = kq_cursor_open(ev->ix, field, term, len, out, ev->err);
+    if (!rc && *out)
+        ev->curs[ev->n_curs++] = *out;
+    return rc;
+}
+
+static struct node *new_node(struct ev *ev, enum nkind kind, double boost)
+{
+    struct node *n = ar_calloc(ev, 1, sizeof *n);
+    if (n) {
+        n->kind = kind;
+        n->boost = boost;
+        n->field = -1;
+        if (kind == N_EMPTY) {
+            n->started = 1;
+            n->doc = KQ_NO_DOC;
+        }
+    }
+    return n;
+}
+
+/* Upper bound of weight * tf' over the term's competitive (tf, dl) pairs. */
+static double impacts_bound(const struct kq_bm25_field *bf, double weight,
+                            const struct kq_impact *imp, uint32_t n)
+{
+    double best = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        double s = weight * kq_bm25_tf(bf, imp[i].tf, imp[i].dl);
+        if (s > best)
+            best = s;
+    }
+    return best;
+}
+
+static int term_df(struct ev *ev, int field, const char *term, size_t len, uint32_t *df)
+{
+    struct kq_term_stats st;
+    int rc = kq_index_lookup(ev->ix, field, term, len, &st, ev->err);
+    *df = st.df;
+    return rc == KQ_ENOTFOUND ? 0 : rc;
+}
+
+/* A TERM node of `term` with df `df` (0: look it up). `*out` is N_EMPTY when absent. */
+static int compile_term(struct ev *ev, int field, const char *term, size_t len, uint32_t df,
+                        double boost, struct node **out)
+{
+    kq_cursor *c;
+    int rc = open_cursor(ev, field, term, len, &c);
+    if (rc)
+        return rc;
+    if (c && !df && (rc = term_df(ev, field, term, len, &df)))
+        return rc;
+    if (!c || !df) {
+        *out = new_node(ev, N_EMPTY, boost);
+        return *out ? 0 : kq__enomem(ev->err);
+    }
+    struct node *n = *out = new_node(ev, N_TERM, boost);
+    if (!n)
+        return kq__enomem(ev->err);
+    n->cur = c;
+    n->field = field;
+    n->cost = df;
+    n->weight = boost * kq_bm25_idf(ev->n_docs, df);
+    struct kq_impact imp[2 * KQ_IMPACTS_MAX];
+    uint32_t ni = kq__cursor_impacts(c, imp, 2 * KQ_IMPACTS_MAX);
+    n->ub = impacts_bound(&ev->bf[field], n->weight, imp, ni);
+    return 0;
+}
+
+static int compile_phrase(struct ev *ev, const struct kq_qnode *q, struct node **out)
+{
+    struct node *n = new_node(ev, N_PHRASE, q->boost);
+    if (!n)
+        return kq__enomem(ev->err);
+    n->field = q->field;
+    n->n_terms = q->n_terms;
+    n->rel_pos = q->rel_pos;
+    n->curs = ar_calloc(ev, q->n_terms, sizeof *n->curs);
+    n->order = ar_calloc(ev, q->n_terms, sizeof *n->order);
+    uint32_t *df = ar_calloc(ev, q->n_terms, sizeof *df);
+    if (!n->curs || !n->order || !df)
+        return kq__enomem(ev->err);
+    double idf = 0;
+    for (uint32_t i = 0; i < q->n_terms; i++) {
+        int rc = open_cursor(ev, q->field, q->terms[i], q->lens[i], &n->curs[i]);
+        if (!rc && n->curs[i])
+            rc = term_df(ev, q->field, q->terms[i], q->lens[i], &df[i]);
+        if (rc)
+            return rc;
+        if (!n->curs[i] || !df[i]) {
+            *out = new_node(ev, N_EMPTY, q->boost);
+            return *out ? 0 : kq__enomem(ev->err);
+        }
+        idf += kq_bm25_idf(ev->n_docs, df[i]);
+        /* insertion by df: the rarest term leads the intersection */
+        uint32_t j = i;
+        while (j > 0 && df[n->order[j - 1]] > df[i]) {
+            n->order[j] = n->order[j - 1];
+            j--;
+        }
+        n->order[j] = i;
+    }
+    n->weight = q->boost * idf;
+    n->ub = n->weight * ev->bf[q->field].k1p1;
+    n->cost = df[n->order[0]];
+    /* position scratch, shared by all phrases (one is verified at a time) */
+    if (q->n_terms > ev->n_pbuf) {
+        uint32_t **pb = kq__realloc(ev->pbuf, q->n_terms * sizeof *pb);
+        if (!pb)
+            return kq__enomem(ev->err);
+        ev->pbuf = pb;
+        for (uint32_t i = ev->n_pbuf; i < q->n_terms; i++)
+            pb[i] = NULL;
+        uint32_t *cap = ar_calloc(ev, q->n_terms, sizeof *cap);
+        uint32_t *len = ar_calloc(ev, q->n_terms, sizeof *len);
+        uint32_t *idx = ar_calloc(ev, q->n_terms, sizeof *idx);
+        if (!cap || !len || !idx)
+            return kq__enomem(ev->err);
+        for (uint32_t i = 0; i < ev->n_pbuf; i++)
+            cap[i] = ev->pcap[i];
+        ev->pcap = cap;
+        ev->plen = len;
+        ev->pidx = idx;
+        ev->n_pbuf = q->n_terms;
+    }
+    *out = n;
+    return 0;
+}
+
+struct expansion {
+    struct ev *ev;
+    char **terms;
+    size_t *lens;
+    uint32_t *dfs;
+    uint32_t n, cap;
+};
+
+static int on_expansion(void *ctx, const char *term, size_t len, const struct kq_term_stats *st)
+{
+    struct expansion *x = ctx;
+    if (x->n == x->cap) {
+        uint32_t cap = x->cap ? 2 * x->cap : 16;
+        char **t = ar_calloc(x->ev, cap, sizeof *t);
+        size_t *l = ar_calloc(x->ev, cap, sizeof *l);
+        uint32_t *d = ar_calloc(x->ev, cap, sizeof *d);
+        if (!t || !l || !d)
+            return KQ_ENOMEM;
+        if (x->n) {
+            memcpy(t, x->terms, x->n * sizeof *t);
+            memcpy(l, x->lens, x->n * sizeof *l);
+            memcpy(d, x->dfs, x->n * sizeof *d);
+        }
+        x->terms = t;
+        x->lens = l;
+        x->dfs = d;
+        x->cap = cap;
+    }
+    char *copy = ar_alloc(x->ev, len + 1);
+    if (!copy)
+        return KQ_ENOMEM;
+    memcpy(copy, term, len);
+    copy[len] = 0;
+    x->terms[x->n] = copy;
+    x->lens[x->n] = len;
+    x->dfs[x->n] = st->df;
+    x->n++;
+    return 0;
+}
+
+static int finish_bool(struct ev *ev, struct node *n, struct node **kids, const uint8_t *occ,
+                       uint32_t n_kids, struct node **out);
+
+static int compile_prefix(struct ev *ev, const struct kq_qnode *q, struct node **out)
+{
+    struct expansion x = {ev, NULL, NULL, NULL, 0, 0};
+    int rc = kq_index_prefix(ev->ix, q->field, q->terms[0], q->lens[0], ev->max_exp,
+                             on_expansion, &x, ev->err);
+    if (rc == KQ_ELIMIT)
+        return kq__error(ev->err, KQ_ELIMIT, q->offset, "prefix '%.*s' matches more than %u terms",
+                         (int)q->lens[0], q->terms[0], ev->max_exp);
+    if (rc == KQ_ENOMEM)
+        return kq__enomem(ev->err);
+    if (rc)
+        return rc;
+    struct node **kids = ar_calloc(ev, x.n ? x.n : 1, sizeof *kids);
+    uint8_t *occ = ar_calloc(ev, x.n ? x.n : 1, 1);
+    struct node *n = new_node(ev, N_BOOL, 1.0);
+    if (!kids || !occ || !n)
+        return kq__enomem(ev->err);
+    for (uint32_t i = 0; i < x.n; i++) {
+        occ[i] = KQ_SHOULD;
+        if ((rc = compile_term(ev, q->field, x.terms[i], x.lens[i], x.dfs[i], q->boost,
+                               &kids[i])))
+            return rc;
+    }
+    return finish_bool(ev, n, kids, occ, x.n, out);
+}
+
+/* Drops N_EMPTY clauses, decides whether `n` can match at all, and fills its arrays. A
+ * BOOL reduced to one SHOULD or MUST clause of boost 1 and no MUST_NOT stays a BOOL: its
+ * score (0 + s) * 1 is bit-identical to the clause's, so this is only a speed matter. */
+static int finish_bool(struct ev *ev, struct node *n, struct node **kids, const uint8_t *occ,
+                       uint32_t n_kids, struct node **out)
+{
+    uint32_t n_must = 0, n_should = 0, n_not = 0;
+    for (uint32_t i = 0; i < n_kids; i++) {
+        if (kids[i]->kind == N_EMPTY) {
+            if (occ[i] == KQ_MUST) {
+                *out = new_node(ev, N_EMPTY, n->boost);
+                return *out ? 0 : kq__enomem(ev->err);
+            }
+            continue;
+        }
+        n_must += occ[i] == KQ_MUST;
+        n_should += occ[i] == KQ_SHOULD;
+        n_not += occ[i] == KQ_MUST_NOT;
+    }
+    if (!n_must && !n_should) {
+        *out = new_node(ev, N_EMPTY, n->boost);
+        return *out ? 0 : kq__enomem(ev->err);
+    }
+    n->ch = ar_calloc(ev, n_must + n_should, sizeof *n->ch);
+    n->is_must = ar_calloc(ev, n_must + n_should, 1);
+    n->musts = ar_calloc(ev, n_must ? n_must : 1, sizeof *n->musts);
+    n->nots = ar_calloc(ev, n_not ? n_not : 1, sizeof *n->nots);
+    if (!n->ch || !n->is_must || !n->musts || !n->nots)
+        return kq__enomem(ev->err);
+    double ub = 0;
+    uint64_t should_cost = 0;
+    for (uint32_t i = 0; i < n_kids; i++) {
+        struct node *k = kids[i];
+        if (k->kind == N_EMPTY)
+            continue;
+        if (occ[i] == KQ_MUST_NOT) {
+            n->nots[n->n_not++] = k;
+            continue;
+        }
+        n->is_must[n->n_ch] = occ[i] == KQ_MUST;
+        n->ch[n->n_ch++] = k;
+        ub += k->ub;
+        if (occ[i] == KQ_MUST) {
+            uint32_t j = n->n_must++;
+            while (j > 0 && n->musts[j - 1]->cost > k->cost) {
+                n->musts[j] = n->musts[j - 1];
+                j--;
+            }
+            n->musts[j] = k;
+        } else {
+            n->should_ub += k->ub;
+            should_cost += k->cost;
+        }
+    }
+    n->ub = n->boost * ub;
+    n->cost = n->n_must ? n->musts[0]->cost : should_cost;
+    *out = n;
+    return 0;
+}
+
+static int compile(struct ev *ev, const struct kq_qnode *q, int depth, struct node **out)
+{
+    if (depth > MAX_NODE_DEPTH)
+        return kq__error(ev->err, KQ_ELIMIT, q->offset, "query nested too deeply (limit is %d)",
+                         KQ_QUERY_DEPTH_CAP);
+    if (q->type != KQ_QN_BOOL && (q->field < 0 || q->field >= KQ_N_FIELDS || q->n_terms < 1))
+        return kq__error(ev->err, KQ_EINVAL, q->offset, "bad query node at byte %lld",
+                         (long long)q->offset);
+    switch (q->type) {
+    case KQ_QN_TERM:
+        return compile_term(ev, q->field, q->terms[0], q->lens[0], 0, q->boost, out);
+    case KQ_QN_PHRASE:
+        return compile_phrase(ev, q, out);
+    case KQ_QN_PREFIX:
+        return compile_prefix(ev, q, out);
+    case KQ_QN_BOOL:
+        break;
+    default:
+        return kq__error(ev->err, KQ_EINVAL, q->offset, "bad query node at byte %lld",
+                         (long long)q->offset);
+    }
+    struct node *n = new_node(ev, N_BOOL, q->boost);
+    struct node **kids = ar_calloc(ev, q->n_clauses ? q->n_clauses : 1, sizeof *kids);
+    uint8_t *occ = ar_calloc(ev, q->n_clauses ? q->n_clauses : 1, 1);
+    if (!n || !kids || !occ)
+        return kq__enomem(ev->err);
+    for (uint32_t i = 0; i < q->n_clauses; i++) {
+        occ[i] = (uint8_t)q->occurs[i];
+        int rc = compile(ev, q->clauses[i], depth + 1, &kids[i]);
+        if (rc)
+            return rc;
+    }
+    return finish_bool(ev, n, kids, occ, q->n_clauses, out);
+}
+
+/* ---- iterating ---- */
+
+static uint32_t adv(struct ev *ev, struct node *n, uint32_t target);
+
+/* The number of start positions at which the phrase's terms all sit, for the document all
+ * its cursors are on; -1 after an error (recorded in ev->rc). */
+static int64_t phrase_freq(struct ev *ev, struct node *n)
+{
+    uint32_t nt = n->n_terms;
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t tf = kq_cursor_tf(n->curs[i]);
+        if (tf > ev->pcap[i]) {
+            uint32_t cap = tf < 64 ? 64 : tf;
+            uint32_t *p = kq__realloc(ev->pbuf[i], (size_t)cap * sizeof *p);
+            if (!p) {
+                ev->rc = kq__enomem(ev->err);
+                return -1;
+            }
+            ev->pbuf[i] = p;
+            ev->pcap[i] = cap;
+        }
+        int r = kq_cursor_positions(n->curs[i], ev->pbuf[i], ev->pcap[i]);
+        if (r < 0) {
+            ev->rc = kq__error(ev->err, KQ_ECORRUPT, -1, "malformed positions in the index");
+            return -1;
+        }
+        if (r == 0)
+            return 0; /* no positions: the phrase cannot be verified, so it does not match */
+        ev->plen[i] = (uint32_t)r;
+        ev->pidx[i] = 0;
+    }
+    int64_t freq = 0;
+    const uint32_t *p0 = ev->pbuf[0];
+    for (uint32_t a = 0; a < ev->plen[0]; a++) {
+        int ok = 1;
+        for (uint32_t i = 1; i < nt && ok; i++) {
+            uint64_t want = (uint64_t)p0[a] + n->rel_pos[i];
+            const uint32_t *p = ev->pbuf[i];
+            uint32_t j = ev->pidx[i];
+            while (j < ev->plen[i] && p[j] < want)
+                j++;
+            ev->pidx[i] = j;
+            if (j == ev->plen[i])
+                return freq; /* later starts want even larger positions */
+            ok = p[j] == want;
+        }
+        freq += ok;
+    }
+    return freq;
+}
+
+static uint32_t adv_phrase(struct ev *ev, struct node *n, uint32_t target)
+{
+    kq_cursor *lead = n->curs[n->order[0]];
+    for (;;) {
+        uint32_t d = kq_cursor_seek(lead, target);
+        for (uint32_t i = 1; i < n->n_terms && d != KQ_NO_DOC;) {
+            uint32_t e = kq_cursor_seek(n->curs[n->order[i]], d);
+            if (e == d) {
+                i++;
+            } else if (e == KQ_NO_DOC) {
+                d = KQ_NO_DOC;
+            } else {
+                d = kq_cursor_seek(lead, e);
+                i = 1;
+            }
+        }
+        if (d == KQ_NO_DOC)
+            return n->doc = KQ_NO_DOC;
+        int64_t f = phrase_freq(ev, n);
+        if (f < 0)
+            return n->doc = KQ_NO_DOC;
+        if (f > 0) {
+            n->freq = f > UINT32_MAX ? UINT32_MAX : (uint32_t)f;
+            return n->doc = d;
+        }
+        target = d + 1;
+    }
+}
+
+static int excluded(struct ev *ev, struct node *n, uint32_t d)
+{
+    for (uint32_t i = 0; i < n->n_not; i++)
+        if (adv(ev, n->nots[i], d) == d)
+            return 1;
+    return 0;
+}
+
+/* A BOOL's next match >= target. With MUST clauses the SHOULD clauses are not moved here
+ * (they only add to the score: score() probes them); without, they form the union. */
+static uint32_t adv_bool(struct ev *ev, struct node *n, uint32_t target)
+{
+    for (;;) {
+        uint32_t d;
+        if (n->n_must) {
+            d = adv(ev, n->musts[0], target);
+            for (uint32_t i = 1; i < n->n_must && d != KQ_NO_DOC;) {
+                uint32_t e = adv(ev, n->musts[i], d);
+                if (e == d) {
+                    i++;
+                } else if (e == KQ_NO_DOC) {
+                    d = KQ_NO_DOC;
+                } else {
+                    d = adv(ev, n->musts[0], e);
+                    i = 1;
+                }
+            }
+        } else {
+            d = KQ_NO_DOC;
+            for (uint32_t i = 0; i < n->n_ch; i++) {
+                uint32_t e = adv(ev, n->ch[i], target);
+                if (e < d)
+                    d = e;
+            }
+        }
+        if (d == KQ_NO_DOC)
+            return n->doc = KQ_NO_DOC;
+        if (!excluded(ev, n, d))
+            return n->doc = d;
+        target = d + 1;
+    }
+}
+
+static uint32_t adv(struct ev *ev, struct node *n, uint32_t target)
+{
+    if (n->started && n->doc >= target)
+        return n->doc;
+    int first = !n->started;
+    n->started = 1;
+    switch (n->kind) {
+    case N_TERM:
+        if (!first && target == n->doc + 1)
+            return n->doc = kq_cursor_next(n->cur);
+        return n->doc = kq_cursor_seek(n->cur, target);
+    case N_PHRASE:
+        return adv_phrase(ev, n, target);
+    case N_BOOL:
+        return adv_bool(ev, n, target);
+    default:
+        return n->doc = KQ_NO_DOC;
+    }
+}
+
+static double score(struct ev *ev, struct node *n)
+{
+    switch (n->kind) {
+    case N_TERM:
+        return n->weight * kq_bm25_tf(&ev->bf[n->field], kq_cursor_tf(n->cur),
+                                      kq_index_doc_len(ev->ix, n->field, n->doc));
+    case N_PHRASE:
+        return n->weight * kq_bm25_tf(&ev->bf[n->field], n->freq,
+                                      kq_index_doc_len(ev->ix, n->field, n->doc));
+    case N_BOOL: {
+        double sum = 0;
+        uint32_t d = n->doc;
+        for (uint32_t i = 0; i < n->n_ch; i++)
+            if (n->is_must[i] || adv(ev, n->ch[i], d) == d)
+                sum += score(ev, n->ch[i]);
+        return n->boost * sum;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* ---- the top k ---- */
+
+struct topk {
+    struct kq_hit *h; /* min-heap: h[0] is the worst hit kept */
+    uint32_t n, cap;
+    uint64_t total;
+    int inexact;
+};
+
+/* a ranks below b */
+static inline int worse(const struct kq_hit *a, const struct kq_hit *b)
+{
+    return a->score < b->score || (a->score == b->score && a->doc > b->doc);
+}
+
+static inline double theta(const struct topk *t)
+{
+    return t->n == t->cap ? t->h[0].score : -INFINITY;
+}
+
+static void sift_down(struct topk *t, uint32_t i)
+{
+    struct kq_hit x = t->h[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= t->n)
+            break;
+        if (c + 1 < t->n && worse(&t->h[c + 1], &t->h[c]))
+            c++;
+        if (!worse(&t->h[c], &x))
+            break;
+        t->h[i] = t->h[c];
+        i = c;
+    }
+    t->h[i] = x;
+}
+
+static void push(struct topk *t, uint32_t doc, double s)
+{
+    struct kq_hit x = {doc, s};
+    if (t->n < t->cap) {
+        uint32_t i = t->n++;
+        while (i > 0) {
+            uint32_t p = (i - 1) / 2;
+            if (!worse(&x, &t->h[p]))
+                break;
+            t->h[i] = t->h[p];
+            i = p;
+        }
+        t->h[i] = x;
+    } else if (worse(&t->h[0], &x)) {
+        t->h[0] = x;
+        sift_down(t, 0);
+    }
+}
+
+static inline int below(double bound, double th)
+{
+    return bound * (1.0 + MARGIN) < th;
+}
+
+/* Every match, scored: the reference strategy, used for roots no pruning applies to. */
+static void run_exhaustive(struct ev *ev, struct node *root, struct topk *t)
+{
+    for (uint32_t d = adv(ev, root, 0); d != KQ_NO_DOC; d = adv(ev, root, d + 1)) {
+        if (!doc_live(ev, d))
+            continue;
+        t->total++;
+        push(t, d, score(ev, root));
+    }
+}
+
+static void run_count(struct ev *ev, struct node *root, struct topk *t)
+{
+    for (uint32_t d = adv(ev, root, 0); d != KQ_NO_DOC; d = adv(ev, root, d + 1))
+        t->total += doc_live(ev, d);
+}
+
+/* A single TERM: blocks whose block-max bound is below the k-th score are skipped. */
+static void run_term(struct ev *ev, struct node *n, struct topk *t)
+{
+    const struct kq_bm25_field *bf = &ev->bf[n->field];
+    uint32_t blk_last = 0;
+    double blk_ub = 0;
+    int have = 0;
+    uint32_t d = adv(ev, n, 0);
+    while (d != KQ_NO_DOC) {
+        double th = theta(t);
+        if (th > -INFINITY) {
+            if (!have || d > blk_last) {
+                struct kq_impact imp[KQ_IMPACTS_MAX];
+                uint32_t ni;
+                kq__cursor_block(n->cur, d, &blk_last, imp, &ni);
+                blk_ub = ni ? impacts_bound(bf, n->weight, imp, ni) : 0;
+                have = 1;
+                if (blk_last == KQ_NO_DOC || blk_last < d) { /* defensive: no bound known */
+                    blk_last = d;
+                    blk_ub = INFINITY;
+                }
+            }
+            if (below(blk_ub, th)) {
+                t->inexact = 1;
+                if (blk_last >= ev->n_docs - 1)
+                    break;
+                d = adv(ev, n, blk_last + 1);
+                continue;
+            }
+        }
+        if (doc_live(ev, d)) {
+            t->total++;
+            push(t, d, score(ev, n));
+        }
+        d = adv(ev, n, d + 1);
+    }
+}
+
+/* A BOOL without MUST clauses: MaxScore over its SHOULD clauses. */
+static int run_maxscore(struct ev *ev, struct node *n, struct topk *t)
+{
+    uint32_t nc = n->n_ch;
+    uint32_t *order = ar_calloc(ev, nc, sizeof *order);
+    double *prefix = ar_calloc(ev, nc + 1, sizeof *prefix);
+    double *sc = ar_calloc(ev, nc, sizeof *sc);
+    if (!order || !prefix || !sc)
+        return kq__enomem(ev->err);
+    for (uint32_t i = 0; i < nc; i++) {
+        uint32_t j = i;
+        while (j > 0 && n->ch[order[j - 1]]->ub > n->ch[i]->ub) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+        adv(ev, n->ch[i], 0);
+    }
+    for (uint32_t j = 0; j < nc; j++)
+        prefix[j + 1] = prefix[j] + n->ch[order[j]]->ub;
+    uint32_t m = 0; /* order[0..m) are the non-essential clauses */
+    for (;;) {
+        double th = theta(t);
+        while (m < nc && below(n->boost * prefix[m + 1], th))
+            m++;
+        if (m > 0)
+            t->inexact = 1;
+        if (m == nc)
+            break;
+        uint32_t d = KQ_NO_DOC;
+        for (uint32_t j = m; j < nc; j++)
+            if (n->ch[order[j]]->doc < d)
+                d = n->ch[order[j]]->doc;
+        if (d == KQ_NO_DOC)
+            break;
+        double partial = 0;
+        for (uint32_t j = m; j < nc; j++) {
+            struct node *c = n->ch[order[j]];
+            if (c->doc == d)
+                partial += sc[order[j]] = score(ev, c);
+        }
+        int pruned = 0;
+        for (uint32_t j = m; j-- > 0;) {
+            if (below(n->boost * (partial + prefix[j + 1]), th)) {
+                pruned = 1;
+                break;
+            }
+            struct node *c = n->ch[order[j]];
+            if (adv(ev, c, d) == d)
+                partial += sc[order[j]] = score(ev, c);
+        }
+        if (pruned) {
+            t->inexact = 1;
+        } else if (!excluded(ev, n, d) && doc_live(ev, d)) {
+            double sum = 0;
+            for (uint32_t i = 0; i < nc; i++)
+                sum += sc[i];
+            t->total++;
+            push(t, d, n->boost * sum);
+        }
+        memset(sc, 0, nc * sizeof *sc);
+        for (uint32_t j = m; j < nc; j++)
+            if (n->ch[order[j]]->doc == d)
+                adv(ev, n->ch[order[j]], d + 1);
+    }
+    return 0;
+}
+
+/* A BOOL with MUST clauses: the conjunction drives; the SHOULD clauses are probed only when
+ * the MUST scores plus their bounds can reach the k-th score. */
+static int run_required(struct ev *ev, struct node *n, struct topk *t)
+{
+    uint32_t nc = n->n_ch;
+    double *sc = ar_calloc(ev, nc, sizeof *sc);
+    if (!sc)
+        return kq__enomem(ev->err);
+    for (uint32_t d = adv(ev, n, 0); d != KQ_NO_DOC; d = adv(ev, n, d + 1)) {
+        double th = theta(t);
+        if (below(n->ub, th)) {
+            t->inexact = 1; /* nothing left can compete */
+            break;
+        }
+        if (!doc_live(ev, d))
+            continue;
+        t->total++;
+        double partial = 0;
+        for (uint32_t i = 0; i < nc; i++)
+            partial += sc[i] = n->is_must[i] ? score(ev, n->ch[i]) : 0;
+        if (below(n->boost * (partial + n->should_ub), th))
+            continue;
+        for (uint32_t i = 0; i < nc; i++)
+            if (!n->is_must[i] && adv(ev, n->ch[i], d) == d)
+                sc[i] = score(ev, n->ch[i]);
+        double sum = 0;
+        for (uint32_t i = 0; i < nc; i++)
+            sum += sc[i];
+        push(t, d, n->boost * sum);
+    }
+    return 0;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    const struct kq_hit *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+int kq_eval(const kq_index *ix, const kq_query *q, const struct kq_search_opts *opt,
+            struct kq_results *out, kq_error *err)
+{
+    return kq_eval_node(ix, q ? kq_query_root(q) : NULL, opt, out, err);
+}
+
+int kq_eval_node(const kq_index *ix, const struct kq_qnode *root,
+                 const struct kq_search_opts *opt, struct kq_results *out, kq_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct kq_search_opts o;
+    if (opt)
+        o = *opt;
+    else
+        kq_search_opts_init(&o);
+    struct kq_index_info info;
+    kq_index_get_info(ix, &info);
+    if (o.k1 < 0)
+        o.k1 = info.k1;
+    if (o.b < 0)
+        o.b = info.b;
+    if (!o.count_only && (o.k < 1 || o.k > KQ_SEARCH_MAX_K))
+        return kq__error(err, KQ_EINVAL, -1, "k must be 1..%d, not %u", KQ_SEARCH_MAX_K, o.k);
+    if (o.offset > KQ_SEARCH_MAX_OFFSET)
+        return kq__error(err, KQ_EINVAL, -1, "offset must be at most %d, not %u",
+                         KQ_SEARCH_MAX_OFFSET, o.offset);
+    if (!isfinite(o.k1) || !(o.k1 >= 0) || !(o.b >= 0 && o.b <= 1))
+        return kq__error(err, KQ_EINVAL, -1, "bm25 needs k1 >= 0 and b in [0, 1]");
+    if (o.max_expansions > KQ_SEARCH_MAX_EXPANSIONS)
+        return kq__error(err, KQ_EINVAL, -1, "max_expansions must be at most %d, not %u",
+                         KQ_SEARCH_MAX_EXPANSIONS, o.max_expansions);
+    out->total_exact = 1;
+    if (!root || !info.n_docs)
+        return 0;
+
+    struct ev ev;
+    memset(&ev, 0, sizeof ev);
+    ev.ix = ix;
+    ev.err = err;
+    ev.n_docs = info.n_docs;
+    ev.max_exp = o.max_expansions ? o.max_expansions : KQ_SEARCH_DEFAULT_EXPANSIONS;
+    for (int f = 0; f < KQ_N_FIELDS; f++)
+        kq_bm25_field_init(&ev.bf[f], o.k1, o.b, (double)info.total_len[f] / info.n_docs);
+
+    struct topk t = {NULL, 0, 0, 0, 0};
+    struct node *n = NULL;
+    int rc = compile(&ev, root, 0, &n);
+    if (rc)
+        goto out;
+    if (o.count_only) {
+        run_count(&ev, n, &t);
+    } else {
+        t.cap = o.k + o.offset;
+        if (!(t.h = ar_calloc(&ev, t.cap, sizeof *t.h))) {
+            rc = kq__enomem(err);
+            goto out;
+        }
+        if (n->kind == N_TERM)
+            run_term(&ev, n, &t);
+        else if (n->kind == N_BOOL && n->n_must)
+            rc = run_required(&ev, n, &t);
+        else if (n->kind == N_BOOL)
+            rc = run_maxscore(&ev, n, &t);
+        else
+            run_exhaustive(&ev, n, &t);
+    }
+    if (!rc)
+        rc = ev.rc;
+    for (uint32_t i = 0; i < ev.n_curs && !rc; i++)
+        if (kq_cursor_error(ev.curs[i]))
+            rc = kq__error(err, KQ_ECORRUPT, -1, "malformed postings in the index");
+    if (rc)
+        goto out;
+    out->total = t.total;
+    out->total_exact = !t.inexact;
+    if (t.n > o.offset) {
+        qsort(t.h, t.n, sizeof *t.h, hit_cmp);
+        uint32_t n_out = t.n - o.offset;
+        if (!(out->hits = kq__malloc((size_t)n_out * sizeof *out->hits))) {
+            rc = kq__enomem(err);
+            goto out;
+        }
+        memcpy(out->hits, t.h + o.offset, (size_t)n_out * sizeof *out->hits);
+        out->n = n_out;
+    }
+out:
+    if (rc)
+        memset(out, 0, sizeof *out);
+    ev_release(&ev);
+    return rc;
+}
