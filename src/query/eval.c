@@ -144,6 +144,7 @@ static void ev_release(struct ev *ev)
     kq__free(ev->curs);
     for (uint32_t i = 0; i < ev->n_pbuf; i++)
         kq__free(ev->pbuf[i]);
+    kq__free(ev->pbuf);
     while (ev->arena) {
         struct chunk *next = ev->arena->next;
         kq__free(ev->arena);
