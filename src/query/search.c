@@ -1,0 +1,336 @@
+/* query/search.c: kq_search, from a query string to ranked hits with snippets, and the
+ * JSON form of a result that the CLI and the daemon both print.
+ *
+ * A search parses with the searcher's analyser, evaluates with kq_eval, then reads each
+ * hit's stored text once to make its snippet. Snippet terms are the query's positive leaf
+ * terms (prefixes expanded), weighted by idf so that rare words choose the passage.
+ */
+#include "kq/search.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "index/reader.h"
+#include "query/bm25.h"
+#include "query/eval.h"
+#include "query/query.h"
+#include "query/snippet.h"
+#include "text/text.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#define SNIPPET_TERMS_MAX 256 /* query terms (prefix expansions included) a snippet weighs */
+
+struct kq_searcher {
+    kq_index *ix;
+    kq_analyzer *an;
+};
+
+struct rhit {
+    uint32_t doc;
+    double score;
+    struct kq_doc d;
+    struct kq_snippet snip;
+};
+
+struct kq_result {
+    const kq_searcher *s;
+    uint64_t total;
+    uint64_t took_us;
+    uint32_t n;
+    struct rhit *hits;
+};
+
+int kq_searcher_open(const char *dir, kq_searcher **out, kq_error *err)
+{
+    *out = NULL;
+    kq_searcher *s = kq__calloc(1, sizeof *s);
+    if (!s)
+        return kq__enomem(err);
+    int rc = kq_index_open(dir, &s->ix, err);
+    if (!rc) {
+        struct kq_index_info info;
+        kq_index_get_info(s->ix, &info);
+        rc = kq_analyzer_new(info.language, &s->an, err);
+    }
+    if (rc) {
+        kq_searcher_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void kq_searcher_close(kq_searcher *s)
+{
+    if (!s)
+        return;
+    kq_analyzer_free(s->an);
+    kq_index_close(s->ix);
+    kq__free(s);
+}
+
+const kq_index *kq_searcher_index(const kq_searcher *s)
+{
+    return s->ix;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The terms a snippet looks for. */
+struct sterms {
+    const kq_index *ix;
+    struct kq_snippet_term t[SNIPPET_TERMS_MAX];
+    char *owned[SNIPPET_TERMS_MAX]; /* prefix expansions are copied */
+    size_t n;
+};
+
+static void sterm_add(struct sterms *st, const char *term, size_t len, int copy)
+{
+    if (st->n == SNIPPET_TERMS_MAX)
+        return;
+    for (size_t i = 0; i < st->n; i++)
+        if (st->t[i].len == len && !memcmp(st->t[i].term, term, len))
+            return;
+    if (copy) {
+        char *c = kq__strndup(term, len);
+        if (!c)
+            return; /* a snippet without this word is still a snippet */
+        st->owned[st->n] = c;
+        term = c;
+    }
+    struct kq_term_stats ts;
+    struct kq_index_info info;
+    kq_index_get_info(st->ix, &info);
+    double idf = kq_index_lookup(st->ix, KQ_FIELD_TEXT, term, len, &ts, NULL) == 0
+                     ? kq_bm25_idf(info.n_docs, ts.df)
+                     : 0.0;
+    st->t[st->n].term = term;
+    st->t[st->n].len = len;
+    st->t[st->n].weight = idf > 0 ? idf : 0.01;
+    st->n++;
+}
+
+static int on_prefix(void *ctx, const char *term, size_t len, const struct kq_term_stats *ts)
+{
+    (void)ts;
+    sterm_add(ctx, term, len, 1);
+    return 0;
+}
+
+/* Collects the positive leaves; the parser bounds the depth of the tree. */
+static void collect_terms(struct sterms *st, const struct kq_qnode *n)
+{
+    switch (n->type) {
+    case KQ_QN_TERM:
+    case KQ_QN_PHRASE:
+        for (uint32_t i = 0; i < n->n_terms; i++)
+            sterm_add(st, n->terms[i], n->lens[i], 0);
+        break;
+    case KQ_QN_PREFIX:
+        kq_index_prefix(st->ix, KQ_FIELD_TEXT, n->terms[0], n->lens[0], 32, on_prefix, st,
+                        NULL);
+        break;
+    case KQ_QN_BOOL:
+        for (uint32_t i = 0; i < n->n_clauses; i++)
+            if (n->occurs[i] != KQ_MUST_NOT)
+                collect_terms(st, n->clauses[i]);
+        break;
+    }
+}
+
+static int make_snippet(kq_searcher *s, const struct sterms *st, struct rhit *h, kq_error *err)
+{
+    char *text;
+    size_t len;
+    int rc = kq_index_doc_text(s->ix, h->doc, &text, &len, err);
+    if (rc)
+        return rc;
+    rc = kq_snippet_make(s->an, (enum kq_format)h->d.format, text, len, h->d.line, st->t, st->n,
+                         NULL, &h->snip, err);
+    kq__free(text);
+    if (!rc && h->d.path != h->d.id) {
+        /* a JSON-lines document: its text is one line of the file */
+        h->snip.match_line = h->d.line;
+        h->snip.match_col = 1;
+    }
+    return rc;
+}
+
+int kq_search(kq_searcher *s, const struct kq_search_request *req, kq_result **out,
+              kq_error *err)
+{
+    *out = NULL;
+    uint64_t t0 = now_us();
+    kq_result *r = kq__calloc(1, sizeof *r);
+    if (!r)
+        return kq__enomem(err);
+    r->s = s;
+    kq_query *q = NULL;
+    struct kq_results res = {0};
+    struct sterms *st = NULL;
+    int rc = kq_query_parse(req->query, req->len, s->an,
+                            (req->flags & KQ_SEARCH_PLAIN) ? KQ_QUERY_PLAIN : 0, NULL, &q, err);
+    if (rc)
+        goto fail;
+    struct kq_search_opts opt;
+    kq_search_opts_init(&opt);
+    opt.k = req->k ? req->k : 10;
+    opt.offset = req->offset;
+    opt.k1 = req->k1;
+    opt.b = req->b;
+    opt.count_only = (req->flags & KQ_SEARCH_COUNT) != 0;
+    if ((rc = kq_eval(s->ix, q, &opt, &res, err)))
+        goto fail;
+    r->total = res.total;
+    if (!res.total_exact) {
+        /* pruning left the total a lower bound: count the matches (no scoring) */
+        struct kq_results cnt = {0};
+        struct kq_search_opts copt = opt;
+        copt.count_only = 1;
+        if ((rc = kq_eval(s->ix, q, &copt, &cnt, err)))
+            goto fail;
+        r->total = cnt.total;
+        kq_results_release(&cnt);
+    }
+    if (res.n) {
+        r->hits = kq__calloc(res.n, sizeof *r->hits);
+        st = kq__calloc(1, sizeof *st);
+        if (!r->hits || !st) {
+            rc = kq__enomem(err);
+            goto fail;
+        }
+        st->ix = s->ix;
+        if (!(req->flags & KQ_SEARCH_NO_SNIPPETS) && kq_query_root(q))
+            collect_terms(st, kq_query_root(q));
+    }
+    for (uint32_t i = 0; i < res.n; i++) {
+        struct rhit *h = &r->hits[i];
+        h->doc = res.hits[i].doc;
+        h->score = res.hits[i].score;
+        r->n = i + 1;
+        if ((rc = kq_index_doc(s->ix, h->doc, &h->d, err)))
+            goto fail;
+        h->snip.match_line = h->d.line;
+        h->snip.match_col = 1;
+        if (!(req->flags & KQ_SEARCH_NO_SNIPPETS) && (rc = make_snippet(s, st, h, err)))
+            goto fail;
+    }
+    if (st)
+        for (size_t i = 0; i < st->n; i++)
+            kq__free(st->owned[i]);
+    kq__free(st);
+    kq_results_release(&res);
+    kq_query_free(q);
+    r->took_us = now_us() - t0;
+    *out = r;
+    return 0;
+fail:
+    if (st)
+        for (size_t i = 0; i < st->n; i++)
+            kq__free(st->owned[i]);
+    kq__free(st);
+    kq_results_release(&res);
+    kq_query_free(q);
+    kq_result_free(r);
+    return rc;
+}
+
+uint64_t kq_result_total(const kq_result *r)
+{
+    return r->total;
+}
+
+uint32_t kq_result_count(const kq_result *r)
+{
+    return r->n;
+}
+
+uint64_t kq_result_took_us(const kq_result *r)
+{
+    return r->took_us;
+}
+
+int kq_result_hit(const kq_result *r, uint32_t i, struct kq_search_hit *hit)
+{
+    memset(hit, 0, sizeof *hit);
+    if (i >= r->n)
+        return KQ_ENOTFOUND;
+    const struct rhit *h = &r->hits[i];
+    hit->doc = h->doc;
+    hit->score = h->score;
+    hit->id = h->d.id;
+    hit->id_len = h->d.id_len;
+    hit->path = h->d.path;
+    hit->path_len = h->d.path_len;
+    hit->title = h->d.title;
+    hit->title_len = h->d.title_len;
+    hit->snippet = h->snip.text ? h->snip.text : "";
+    hit->snippet_len = h->snip.len;
+    /* struct kq_span and struct kq_highlight are the same pair of offsets */
+    _Static_assert(sizeof(struct kq_span) == sizeof(struct kq_highlight), "span layout");
+    hit->highlights = (const struct kq_highlight *)(const void *)h->snip.spans;
+    hit->n_highlights = h->snip.n_spans;
+    hit->line = h->snip.match_line;
+    hit->col = h->snip.match_col;
+    return 0;
+}
+
+void kq_result_free(kq_result *r)
+{
+    if (!r)
+        return;
+    for (uint32_t i = 0; i < r->n; i++)
+        kq_snippet_release(&r->hits[i].snip);
+    kq__free(r->hits);
+    kq__free(r);
+}
+
+int kq_result_json(const kq_result *r, char **json, size_t *len, kq_error *err)
+{
+    *json = NULL;
+    *len = 0;
+    kq_buf b = KQ_BUF_INIT;
+    char num[96];
+    int n = snprintf(num, sizeof num, "{\"total\":%llu,\"took_us\":%llu,\"hits\":[",
+                     (unsigned long long)r->total, (unsigned long long)r->took_us);
+    int rc = kq_buf_append(&b, num, (size_t)n);
+    for (uint32_t i = 0; i < r->n && !rc; i++) {
+        struct kq_search_hit h;
+        kq_result_hit(r, i, &h);
+        rc = kq_buf_append(&b, i ? ",{\"id\":" : "{\"id\":", i ? 7 : 6) ||
+             kq__json_string(&b, h.id, h.id_len) || kq_buf_append(&b, ",\"path\":", 8) ||
+             kq__json_string(&b, h.path, h.path_len) || kq_buf_append(&b, ",\"title\":", 9) ||
+             kq__json_string(&b, h.title, h.title_len) || kq_buf_append(&b, ",\"score\":", 9) ||
+             kq__json_number(&b, h.score);
+        if (rc)
+            break;
+        n = snprintf(num, sizeof num, ",\"line\":%u,\"col\":%u,\"snippet\":", h.line, h.col);
+        rc = kq_buf_append(&b, num, (size_t)n) || kq__json_string(&b, h.snippet, h.snippet_len) ||
+             kq_buf_append(&b, ",\"highlights\":[", 15);
+        for (uint32_t k = 0; k < h.n_highlights && !rc; k++) {
+            n = snprintf(num, sizeof num, "%s[%u,%u]", k ? "," : "", h.highlights[k].start,
+                         h.highlights[k].end);
+            rc = kq_buf_append(&b, num, (size_t)n);
+        }
+        if (!rc)
+            rc = kq_buf_append(&b, "]}", 2);
+    }
+    if (!rc)
+        rc = kq_buf_append(&b, "]}", 2) || kq_buf_putc(&b, '\0');
+    if (rc) {
+        kq_buf_release(&b);
+        return kq__enomem(err);
+    }
+    *json = (char *)b.p;
+    *len = b.len - 1;
+    return 0;
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# tests/e2e/kq.sh: the real kq over an index of corpus/: ranked results whose snippets hold
+# the query's words and whose line numbers point at them, every output format, index
+# discovery, exit codes and syntax errors with a caret.
+# Environment: KQ_SOURCE_DIR and KQ_BUILD_DIR (set by ctest).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=${KQ_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
+build=${KQ_BUILD_DIR:-$src/build}
+kq=$build/kq
+kqi=$build/kq-index
+[ -x "$kq" ] && [ -x "$kqi" ] || { echo "kq.sh: build kq and kq-index first" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kq-e2e.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "kq.sh: FAIL: $*" >&2; exit 1; }
+ok() { echo "ok - $*"; }
+run() { # stores stdout, stderr, exit status in $out, $err, $rc
+    set +e
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    set -e
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+}
+
+# the corpus as a user has it: a folder with the index inside
+mkdir -p "$tmp/work/docs"
+cp "$src"/corpus/*.txt "$tmp/work/docs/"
+cd "$tmp/work"
+"$kqi" -q docs
+unset KQ_INDEX NO_COLOR
+
+q="reciprocal defense procurement"
+run "$kq" "$q"
+[ "$rc" -eq 0 ] || fail "search exits $rc: $err"
+[ "$(grep -c '^[0-9]\. ' <<<"$out")" -eq 5 ] || fail "expected 5 ranked results: $out"
+grep -q '^1\. Reciprocating Trust' <<<"$out" || fail "the report on reciprocal procurement is not first: $out"
+grep -qi 'reciprocal defense procurement' <<<"$out" || fail "no snippet holds the phrase: $out"
+ok "kq \"$q\" ranks the five reports, the best first, with snippets"
+
+# every path:line:col points at a query word in the file
+run "$kq" --vimgrep "$q"
+[ "$rc" -eq 0 ] || fail "--vimgrep exits $rc"
+while IFS=: read -r path line col _; do
+    word=$(sed -n "${line}p" "$path" | cut -c"$col"- | grep -oiE '^[a-z]+' || true)
+    grep -qiE '^(reciprocal|defen|procur)' <<<"$word" ||
+        fail "$path:$line:$col points at '$word', not a query word"
+done <<<"$out"
+ok "--vimgrep lines and columns point at the matched words"
+
+run "$kq" --json -n 2 "$q"
+[ "$rc" -eq 0 ] || fail "--json exits $rc"
+grep -q '^{"total":5,"took_us":[0-9]*,"hits":\[{"id":"docs/000_2d90944b1258bdb7.txt","path":"docs/000_2d90944b1258bdb7.txt","title":"Reciprocating Trust' <<<"$out" ||
+    fail "--json: $out"
+[ "$(grep -o '"snippet":' <<<"$out" | wc -l)" -eq 2 ] || fail "--json -n 2 does not hold 2 hits"
+ok "--json prints one object with total, took_us and the hits"
+
+run "$kq" --count defense
+[ "$out" = 5 ] && [ "$rc" -eq 0 ] || fail "--count defense: $out ($rc)"
+run "$kq" -l "$q"
+[ "$(wc -l <<<"$out")" -eq 5 ] || fail "-l: $out"
+run "$kq" -n 2 --offset 1 "$q"
+grep -q '^2\. ' <<<"$out" && grep -q '^3\. ' <<<"$out" && ! grep -q '^1\. ' <<<"$out" ||
+    fail "--offset 1 -n 2: $out"
+ok "--count, -l, --limit and --offset"
+
+run "$kq" zzzzqqqxx
+[ "$rc" -eq 1 ] || fail "no match exits $rc"
+run "$kq" "(foo bar"
+[ "$rc" -eq 2 ] || fail "a syntax error exits $rc"
+grep -q "unbalanced '('" <<<"$err" && grep -q '^  \^$' <<<"$err" || fail "no caret: $err"
+run "$kq" --plain "(foo U.S.-ROK"
+[ "$rc" -eq 0 ] || fail "--plain takes any text: $rc $err"
+run "$kq" "U.S.-ROK alliance" "Korea's"
+[ "$rc" -eq 0 ] || fail "ordinary text with hyphens, dots and apostrophes: $rc $err"
+ok "exit status 1 without hits, 2 with a caret on a syntax error; ordinary text parses"
+
+# discovery: from a subfolder, through KQ_INDEX, and nothing at all
+(cd docs && run "$kq" --count defense && [ "$out" = 5 ]) || fail "no index found from a subfolder"
+run env KQ_INDEX="$tmp/work/.kq" bash -c "cd / && '$kq' --count defense"
+[ "$out" = 5 ] || fail "KQ_INDEX: $out $err"
+run bash -c "cd '$tmp' && '$kq' defense"
+[ "$rc" -eq 2 ] && grep -q 'no index found' <<<"$err" || fail "no index: $rc $err"
+ok "index discovery: upwards, KQ_INDEX, and a clear error"
+
+run "$kq" --color=always "$q"
+grep -q $'\033\[1;31m' <<<"$out" || fail "--color=always does not highlight"
+run "$kq" "$q"
+! grep -q $'\033' <<<"$out" || fail "escape codes when stdout is not a terminal"
+run "$kq" --help
+[ "$rc" -eq 0 ] && grep -q '^usage: kq' <<<"$out" || fail "--help"
+run "$kq" --version
+[ "$rc" -eq 0 ] || fail "--version"
+run "$kq" --limit 0 x
+[ "$rc" -eq 2 ] || fail "--limit 0 exits $rc"
+ok "colour only when asked or on a terminal; --help, --version, bad options"
+echo "kq.sh: all passed"
