@@ -170,21 +170,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 static void fix_segment(uint8_t *p, size_t size, unsigned seed)
 {
-    uint32_t n = kq_get_le32(p + 12);
-    if (n > KQ_SEG_MAX_SECTIONS)
-        n = KQ_SEG_MAX_SECTIONS;
     if (seed & 16)
         kq_put_le64(p + 16, size);
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t *e = p + KQ_SEG_HEADER_SIZE + (size_t)i * KQ_SEG_ENTRY_SIZE;
-        uint64_t off = kq_get_le64(e + 8), len = kq_get_le64(e + 16);
-        if (off <= size && len <= size - off)
-            kq_put_le64(e + 24, XXH3_64bits(p + off, (size_t)len));
-    }
-    uint8_t hb[56 + KQ_SEG_MAX_SECTIONS * KQ_SEG_ENTRY_SIZE];
-    memcpy(hb, p, 56);
-    memcpy(hb + 56, p + KQ_SEG_HEADER_SIZE, (size_t)n * KQ_SEG_ENTRY_SIZE);
-    kq_put_le64(p + 56, XXH3_64bits(hb, 56 + (size_t)n * KQ_SEG_ENTRY_SIZE));
+    kq__segment_reseal(p, size);
 }
 
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)

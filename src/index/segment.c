@@ -171,6 +171,31 @@ static int sink_copy(kq_sink *s, int out, const char *path, kq_error *err)
     return write_all(out, s->mem.p, s->mem.len, path, err);
 }
 
+/* The header checksum: XXH3 of bytes [0, 56) followed by the n table entries. */
+static uint64_t header_checksum(const uint8_t *p, uint32_t n)
+{
+    uint8_t hb[56 + KQ_SEG_MAX_SECTIONS * KQ_SEG_ENTRY_SIZE];
+    memcpy(hb, p, 56);
+    memcpy(hb + 56, p + KQ_SEG_HEADER_SIZE, (size_t)n * KQ_SEG_ENTRY_SIZE);
+    return XXH3_64bits(hb, 56 + (size_t)n * KQ_SEG_ENTRY_SIZE);
+}
+
+void kq__segment_reseal(uint8_t *p, size_t size)
+{
+    if (size < KQ_SEG_DATA_OFF)
+        return;
+    uint32_t n = kq_get_le32(p + 12);
+    if (n > KQ_SEG_MAX_SECTIONS)
+        n = KQ_SEG_MAX_SECTIONS;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *e = p + KQ_SEG_HEADER_SIZE + (size_t)i * KQ_SEG_ENTRY_SIZE;
+        uint64_t off = kq_get_le64(e + 8), len = kq_get_le64(e + 16);
+        if (off <= size && len <= size - off)
+            kq_put_le64(e + 24, XXH3_64bits(p + off, (size_t)len));
+    }
+    kq_put_le64(p + 56, header_checksum(p, n));
+}
+
 /* ---- writing ---- */
 
 static uint64_t align_up(uint64_t v)
@@ -204,12 +229,7 @@ int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_siz
     }
     kq_put_le32(head + 12, n);
     kq_put_le64(head + 16, off);
-    {
-        uint8_t hb[56 + KQ_SEG_MAX_SECTIONS * KQ_SEG_ENTRY_SIZE];
-        memcpy(hb, head, 56);
-        memcpy(hb + 56, head + KQ_SEG_HEADER_SIZE, (size_t)n * KQ_SEG_ENTRY_SIZE);
-        kq_put_le64(head + 56, XXH3_64bits(hb, 56 + (size_t)n * KQ_SEG_ENTRY_SIZE));
-    }
+    kq_put_le64(head + 56, header_checksum(head, n));
 
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -273,11 +293,7 @@ int kq__segment_check_bytes(kq_segfile *f, const uint8_t *p, size_t size, int ve
     if (n > KQ_SEG_MAX_SECTIONS)
         return kq__error(err, KQ_ECORRUPT, 12, "segment '%s': %u sections in header (limit %d)",
                          name, n, KQ_SEG_MAX_SECTIONS);
-    /* header checksum: bytes [0, 56) then the table, hashed as one contiguous copy */
-    uint8_t hb[56 + KQ_SEG_MAX_SECTIONS * KQ_SEG_ENTRY_SIZE];
-    memcpy(hb, p, 56);
-    memcpy(hb + 56, p + KQ_SEG_HEADER_SIZE, (size_t)n * KQ_SEG_ENTRY_SIZE);
-    if (XXH3_64bits(hb, 56 + (size_t)n * KQ_SEG_ENTRY_SIZE) != kq_get_le64(p + 56))
+    if (header_checksum(p, n) != kq_get_le64(p + 56))
         return kq__error(err, KQ_ECORRUPT, 56,
                          "segment '%s': checksum mismatch in header or section table", name);
     uint16_t major = kq_get_le16(p + 8);

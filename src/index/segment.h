@@ -100,6 +100,12 @@ int kq__segment_check_bytes(kq_segfile *f, const uint8_t *p, size_t size, int ve
                             kq_error *err);
 void kq__segment_unmap(kq_segfile *f);
 
+/* kq__segment_reseal: recomputes, in a segment image of `size` bytes in memory, every
+ * section checksum (for sections inside the image) and the header checksum, so that a
+ * deliberately altered segment passes the checksums and reaches the deeper checks (tests
+ * and fuzzers). */
+void kq__segment_reseal(uint8_t *p, size_t size);
+
 /* Fsyncs the directory `dir` (after a rename into it). */
 int kq__fsync_dir(const char *dir, kq_error *err);
 

@@ -180,17 +180,7 @@ static uint32_t find_section(const uint8_t *seg, const char *tag, uint64_t *off,
  * record of it and the MANIFEST's own checksum, and writes both files. */
 static void write_fixed(uint8_t *seg, size_t len)
 {
-    uint32_t n = n_sections(seg);
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t *e = seg + KQ_SEG_HEADER_SIZE + (size_t)i * KQ_SEG_ENTRY_SIZE;
-        uint64_t off = kq_get_le64(e + 8), l = kq_get_le64(e + 16);
-        if (off <= len && l <= len - off)
-            kq_put_le64(e + 24, XXH3_64bits(seg + off, (size_t)l));
-    }
-    uint8_t hb[56 + KQ_SEG_MAX_SECTIONS * KQ_SEG_ENTRY_SIZE];
-    memcpy(hb, seg, 56);
-    memcpy(hb + 56, seg + KQ_SEG_HEADER_SIZE, (size_t)n * KQ_SEG_ENTRY_SIZE);
-    kq_put_le64(seg + 56, XXH3_64bits(hb, 56 + (size_t)n * KQ_SEG_ENTRY_SIZE));
+    kq__segment_reseal(seg, len);
     write_file(fx.seg_path, seg, len);
 
     uint8_t *man = malloc(fx.man_len);

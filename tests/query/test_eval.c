@@ -919,17 +919,7 @@ static void write_bytes(const char *path, const uint8_t *p, size_t n)
 static void write_fixed(const char *seg_path, uint8_t *seg, size_t len, const char *man_path,
                         const uint8_t *man0, size_t man_len)
 {
-    uint32_t n = kq_get_le32(seg + 12);
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t *e = seg + KQ_SEG_HEADER_SIZE + (size_t)i * KQ_SEG_ENTRY_SIZE;
-        uint64_t off = kq_get_le64(e + 8), l = kq_get_le64(e + 16);
-        if (off <= len && l <= len - off)
-            kq_put_le64(e + 24, XXH3_64bits(seg + off, (size_t)l));
-    }
-    uint8_t hb[56 + KQ_SEG_MAX_SECTIONS * KQ_SEG_ENTRY_SIZE];
-    memcpy(hb, seg, 56);
-    memcpy(hb + 56, seg + KQ_SEG_HEADER_SIZE, (size_t)n * KQ_SEG_ENTRY_SIZE);
-    kq_put_le64(seg + 56, XXH3_64bits(hb, 56 + (size_t)n * KQ_SEG_ENTRY_SIZE));
+    kq__segment_reseal(seg, len);
     write_bytes(seg_path, seg, len);
     uint8_t *man = malloc(man_len);
     memcpy(man, man0, man_len);

@@ -46,8 +46,9 @@ static const char usage[] =
     "      --b X          BM25 b (default: 0.4)\n"
     "  -L, --language L   Snowball stemming language, or 'none' (default: english)\n"
     "      --keep DIR     keep the decompressed corpus, the index (DIR/index) and the run\n"
-    "                     (DIR/run.trec) in DIR (created if missing) instead of a temporary\n"
-    "                     directory; the run's path is printed\n"
+    "                     (DIR/run.trec) in DIR (created with its parents if missing),\n"
+    "                     not in a temporary directory removed at the end;\n"
+    "                     the run's path is printed\n"
     "  -q, --per-query    also print one line per query: query QID ndcg_cut_10 recall_100\n"
     "                     map_cut_100 n_ret n_rel\n"
     "  -h, --help         this help\n"
@@ -127,6 +128,29 @@ static int file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* mkdir -p: creates `path` and its missing parents. Returns 0 or -1 with errno set. */
+static int make_dirs(const char *path)
+{
+    size_t len = strlen(path);
+    char *p = xmalloc(len + 1);
+    memcpy(p, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (p[i] != '/' && p[i] != 0)
+            continue;
+        char saved = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0777) && errno != EEXIST) {
+            int e = errno;
+            free(p);
+            errno = e;
+            return -1;
+        }
+        p[i] = saved;
+    }
+    free(p);
+    return 0;
 }
 
 static double now_s(void)
@@ -446,7 +470,7 @@ int main(int argc, char **argv)
     /* the work directory */
     char *work;
     if (keep) {
-        if (mkdir(keep, 0777) && errno != EEXIST)
+        if (make_dirs(keep))
             die_msg("cannot create '%s': %s", keep, strerror(errno));
         if (stat(keep, &st) || !S_ISDIR(st.st_mode))
             die_msg("'%s': not a directory", keep);
