@@ -161,7 +161,7 @@ static int flush_block(kq_segbuild *b, kq_error *err)
 {
     if (!b->block.n)
         return 0;
-    uint32_t first = b->block.first_doc, n = b->block.n, raw_len;
+    uint32_t first = b->block.first_doc, n = b->block.n, raw_len = 0;
     b->scratch.len = 0;
     int rc = kq__storeblock_compress(&b->block, b->cctx, b->cdict, &b->scratch, &raw_len, err);
     if (rc)
