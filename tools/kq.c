@@ -18,7 +18,8 @@ static const char usage[] =
     "usage: kq [OPTIONS] QUERY...\n"
     "\n"
     "Searches the index of a folder of documents and prints the best matches, with the\n"
-    "passage that matched and its line. The words of QUERY are joined by spaces.\n"
+    "passage that matched and its line. The words of QUERY are joined by spaces; options may\n"
+    "come before or after them, and -- ends the options (kq -- -excluded word).\n"
     "\n"
     "query language (see the README):\n"
     "  word word      documents with any of the words, the more the better (BM25)\n"
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
     enum { OUT_HUMAN, OUT_JSON, OUT_VIMGREP, OUT_FILES, OUT_COUNT } mode = OUT_HUMAN;
     int color = -1; /* -1 auto */
     int c;
-    while ((c = getopt_long(argc, argv, "+i:n:lhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:n:lhV", longopts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'i':

@@ -64,7 +64,11 @@ run "$kq" -l "$q"
 run "$kq" -n 2 --offset 1 "$q"
 grep -q '^2\. ' <<<"$out" && grep -q '^3\. ' <<<"$out" && ! grep -q '^1\. ' <<<"$out" ||
     fail "--offset 1 -n 2: $out"
-ok "--count, -l, --limit and --offset"
+run "$kq" "$q" --count
+[ "$out" = 5 ] || fail "an option after the query: $out"
+run "$kq" -- -defense
+[ "$rc" -eq 1 ] || fail "-- before a query starting with '-': $rc $err"
+ok "--count, -l, --limit and --offset, before or after the query; --"
 
 run "$kq" zzzzqqqxx
 [ "$rc" -eq 1 ] || fail "no match exits $rc"
