@@ -77,3 +77,23 @@ void kqt_rmrf(const char *path)
     if (system(cmd) != 0)
         fail_msg("cannot remove %s", path);
 }
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+void kqt_seed(uint64_t seed)
+{
+    rng_state = seed ? seed : 0x9e3779b97f4a7c15ull;
+}
+
+uint64_t kqt_rand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+uint32_t kqt_rand_below(uint64_t n)
+{
+    return (uint32_t)(kqt_rand() % n);
+}

@@ -3,6 +3,7 @@
 #define KQ_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The source tree (KQ_SOURCE_DIR, set by ctest; "." otherwise). */
 const char *kqt_source_dir(void);
@@ -17,5 +18,10 @@ char *kqt_line(const char *text, int n);
 char *kqt_tmpdir(void);
 /* Removes a directory tree. */
 void kqt_rmrf(const char *path);
+
+/* A deterministic xorshift64 generator, one per test program: tests reproduce exactly. */
+void kqt_seed(uint64_t seed); /* nonzero */
+uint64_t kqt_rand(void);
+uint32_t kqt_rand_below(uint64_t n); /* n >= 1 */
 
 #endif

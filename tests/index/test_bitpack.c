@@ -11,16 +11,7 @@
 #include <cmocka.h>
 
 #include "index/bitpack.h"
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+#include "testutil.h"
 
 static uint32_t mask_of(uint32_t w)
 {
@@ -140,9 +131,9 @@ static void test_roundtrip_random(void **state)
     uint32_t in[128], back[128];
     uint8_t buf[16 * 32 + 3];
     for (int iter = 0; iter < 2000; iter++) {
-        uint32_t w = (uint32_t)(rnd() % 33);
+        uint32_t w = (uint32_t)(kqt_rand() % 33);
         for (int i = 0; i < 128; i++)
-            in[i] = (uint32_t)rnd() & mask_of(w);
+            in[i] = (uint32_t)kqt_rand() & mask_of(w);
         uint32_t bits = kq__bitpack_bits(in);
         assert_true(bits <= w);
         /* unaligned input on purpose */
@@ -155,6 +146,7 @@ static void test_roundtrip_random(void **state)
 
 int main(void)
 {
+    kqt_seed(0x9e3779b97f4a7c15ull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_literals),
         cmocka_unit_test(test_golden_every_width),

@@ -49,21 +49,6 @@
 
 #define N_RANDOM_DOCS (KQT_ASAN ? 8000u : 20000u)
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static uint32_t rnd_below(uint64_t n)
-{
-    return (uint32_t)(rnd() % n);
-}
-
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -368,10 +353,10 @@ static void compare_seeks(const kq_index *ix, const struct rterm *t, uint32_t n_
     uint32_t cur = 0; /* the cursor's document, 0 before the first move */
     int started = 0;
     for (int step = 0; step < 64; step++) {
-        uint32_t op = rnd_below(8);
+        uint32_t op = kqt_rand_below(8);
         if (op == 0 && started) {
             /* seek backwards or to the current document: does not move */
-            uint32_t target = rnd_below((uint64_t)cur + 1);
+            uint32_t target = kqt_rand_below((uint64_t)cur + 1);
             assert_int_equal(kq_cursor_seek(c, target), cur);
             continue;
         }
@@ -389,8 +374,8 @@ static void compare_seeks(const kq_index *ix, const struct rterm *t, uint32_t n_
             continue;
         }
         /* forward: usually a short hop, sometimes a long one, sometimes past the end */
-        uint32_t span = rnd_below(4) ? 1 + n_docs / 64 : n_docs + 2;
-        uint32_t target = (started ? cur : 0) + rnd_below(span);
+        uint32_t span = kqt_rand_below(4) ? 1 + n_docs / 64 : n_docs + 2;
+        uint32_t target = (started ? cur : 0) + kqt_rand_below(span);
         size_t i = lower_bound(t, target);
         uint32_t d = kq_cursor_seek(c, target);
         if (i >= t->n) {
@@ -628,14 +613,14 @@ static void make_word(char *out, size_t cap)
     static const char *suffix[] = {"", "", "", "", "", "", "ing", "ed", "s", "ly", "ness",
                                    "ation", "er"};
     size_t len = 0;
-    int syl = 1 + (int)rnd_below(4);
+    int syl = 1 + (int)kqt_rand_below(4);
     out[0] = '\0';
     for (int i = 0; i < syl; i++)
         len += (size_t)snprintf(out + len, cap - len, "%s%s%s",
-                                onset[rnd_below(sizeof onset / sizeof *onset)],
-                                vowel[rnd_below(sizeof vowel / sizeof *vowel)],
-                                coda[rnd_below(sizeof coda / sizeof *coda)]);
-    snprintf(out + len, cap - len, "%s", suffix[rnd_below(sizeof suffix / sizeof *suffix)]);
+                                onset[kqt_rand_below(sizeof onset / sizeof *onset)],
+                                vowel[kqt_rand_below(sizeof vowel / sizeof *vowel)],
+                                coda[kqt_rand_below(sizeof coda / sizeof *coda)]);
+    snprintf(out + len, cap - len, "%s", suffix[kqt_rand_below(sizeof suffix / sizeof *suffix)]);
 }
 
 static void gen_init(struct gen *g)
@@ -664,7 +649,7 @@ static void gen_release(struct gen *g)
 
 static const char *gen_word(const struct gen *g)
 {
-    double u = (double)(rnd() >> 11) / 9007199254740992.0;
+    double u = (double)(kqt_rand() >> 11) / 9007199254740992.0;
     size_t lo = 0, hi = VOCAB - 1;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -703,11 +688,11 @@ static void gen_prose(const struct gen *g, struct sbuf *b, uint32_t n, int allow
     int sentence_start = 1;
     for (uint32_t i = 0; i < n; i++) {
         if (i)
-            sb_puts(b, rnd_below(40) ? " " : (rnd_below(2) ? "\n" : "  "));
-        uint32_t k = rnd_below(1000);
+            sb_puts(b, kqt_rand_below(40) ? " " : (kqt_rand_below(2) ? "\n" : "  "));
+        uint32_t k = kqt_rand_below(1000);
         char w[160];
         if (k < 8)
-            snprintf(w, sizeof w, "%u", rnd_below(k < 4 ? 100 : 100000));
+            snprintf(w, sizeof w, "%u", kqt_rand_below(k < 4 ? 100 : 100000));
         else if (k < 12)
             snprintf(w, sizeof w, "%s-%s", gen_word(g), gen_word(g));
         else if (k < 15)
@@ -726,10 +711,10 @@ static void gen_prose(const struct gen *g, struct sbuf *b, uint32_t n, int allow
             w[0] = (char)(w[0] - 'a' + 'A');
         sentence_start = 0;
         sb_puts(b, w);
-        if (!rnd_below(12)) {
-            sb_puts(b, rnd_below(3) ? "." : (rnd_below(2) ? "," : "?"));
+        if (!kqt_rand_below(12)) {
+            sb_puts(b, kqt_rand_below(3) ? "." : (kqt_rand_below(2) ? "," : "?"));
             sentence_start = 1;
-        } else if (!rnd_below(200)) {
+        } else if (!kqt_rand_below(200)) {
             sb_puts(b, " \"quoted\\path\"");
         }
     }
@@ -748,7 +733,7 @@ static void json_string(struct sbuf *out, const char *s, size_t n)
             sb_puts(out, "\\\\");
         else if (c == '\n')
             sb_puts(out, "\\n");
-        else if (c == 0xc3 && i + 1 < n && (unsigned char)s[i + 1] == 0xa9 && rnd_below(2)) {
+        else if (c == 0xc3 && i + 1 < n && (unsigned char)s[i + 1] == 0xa9 && kqt_rand_below(2)) {
             sb_puts(out, "\\u00e9");
             i++;
         } else if (c < 0x20) {
@@ -762,18 +747,18 @@ static void json_string(struct sbuf *out, const char *s, size_t n)
 
 static uint32_t doc_words(void)
 {
-    uint32_t k = rnd_below(100);
+    uint32_t k = kqt_rand_below(100);
     if (k < 70)
-        return 5 + rnd_below(96); /* 5..100 */
+        return 5 + kqt_rand_below(96); /* 5..100 */
     if (k < 95)
-        return 100 + rnd_below(501); /* 100..600 */
-    return 600 + rnd_below(1401); /* 600..2000 */
+        return 100 + kqt_rand_below(501); /* 100..600 */
+    return 600 + kqt_rand_below(1401); /* 600..2000 */
 }
 
 static void test_random_corpus(void **state)
 {
     (void)state;
-    rng_state = 0x9e3779b97f4a7c15ull;
+    kqt_seed(0x9e3779b97f4a7c15ull);
     struct gen g;
     gen_init(&g);
     struct ref r;
@@ -789,15 +774,15 @@ static void test_random_corpus(void **state)
     struct sbuf line = {0}, title = {0}, text = {0};
     uint32_t line_no = 0;
     for (uint32_t d = 0; d < N_RANDOM_DOCS; d++) {
-        if (!rnd_below(200)) { /* a blank line: skipped, but counted in line numbers */
-            fputs(rnd_below(2) ? "\n" : "  \t\n", f);
+        if (!kqt_rand_below(200)) { /* a blank line: skipped, but counted in line numbers */
+            fputs(kqt_rand_below(2) ? "\n" : "  \t\n", f);
             line_no++;
         }
         title.len = 0;
         text.len = 0;
-        uint32_t tk = rnd_below(10);
+        uint32_t tk = kqt_rand_below(10);
         if (tk >= 2)
-            gen_prose(&g, &title, 1 + rnd_below(12), 0); /* see test_title_dropped */
+            gen_prose(&g, &title, 1 + kqt_rand_below(12), 0); /* see test_title_dropped */
         if (!title.p)
             sb_puts(&title, "");
         gen_prose(&g, &text, doc_words(), 1);

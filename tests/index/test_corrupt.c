@@ -582,16 +582,6 @@ static void test_hostile_dsix(void **state)
     expect_ok();
 }
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 /* Random bytes changed in each section, checksums recomputed: open, read and verify must
  * report or cope; the sanitizers catch any read outside the file. */
 static void test_hostile_random(void **state)
@@ -607,18 +597,18 @@ static void test_hostile_random(void **state)
             continue;
         for (int round = 0; round < 40; round++) {
             memcpy(s, fx.seg, fx.seg_len);
-            int k = 1 + (int)(rnd() % 4);
+            int k = 1 + (int)(kqt_rand() % 4);
             for (int j = 0; j < k; j++) {
-                uint64_t at = off + rnd() % len;
-                switch (rnd() % 3) {
+                uint64_t at = off + kqt_rand() % len;
+                switch (kqt_rand() % 3) {
                 case 0:
-                    s[at] ^= (uint8_t)(1u << (rnd() % 8));
+                    s[at] ^= (uint8_t)(1u << (kqt_rand() % 8));
                     break;
                 case 1:
-                    s[at] = (uint8_t)rnd();
+                    s[at] = (uint8_t)kqt_rand();
                     break;
                 default:
-                    s[at] = rnd() % 2 ? 0xff : 0;
+                    s[at] = kqt_rand() % 2 ? 0xff : 0;
                     break;
                 }
             }
@@ -640,6 +630,7 @@ static void test_hostile_random(void **state)
 
 int main(void)
 {
+    kqt_seed(0x2545f4914f6cdd1dull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intact),
         cmocka_unit_test(test_flip_each_section),

@@ -14,21 +14,7 @@
 #include "index/postings.h"
 #include "util/alloc.h"
 #include "util/buf.h"
-
-static uint64_t rng_state = 0x243f6a8885a308d3ull;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static uint32_t rnd_below(uint64_t n)
-{
-    return (uint32_t)(rnd() % n);
-}
+#include "testutil.h"
 
 /* A posting list with everything the codec stores. */
 struct list {
@@ -54,7 +40,7 @@ static void list_free(struct list *l)
 static uint32_t zipf_gap(void)
 {
     /* heavy tail: P(gap >= g) ~ 1/g */
-    double u = (double)(rnd() >> 11) / (double)(1ull << 53);
+    double u = (double)(kqt_rand() >> 11) / (double)(1ull << 53);
     double g = 1.0 / (1.0 - u * 0.99999);
     return g > 1e6 ? 1000000u : (uint32_t)g;
 }
@@ -74,10 +60,10 @@ static void list_make(struct list *l, uint32_t n, enum gaps gaps, uint32_t max_t
         uint64_t gap;
         switch (gaps) {
         case GAPS_DENSE:
-            gap = 1 + rnd_below(3);
+            gap = 1 + kqt_rand_below(3);
             break;
         case GAPS_RANDOM:
-            gap = 1 + rnd_below(1000);
+            gap = 1 + kqt_rand_below(1000);
             break;
         case GAPS_ZIPF:
             gap = zipf_gap();
@@ -85,7 +71,7 @@ static void list_make(struct list *l, uint32_t n, enum gaps gaps, uint32_t max_t
         default: {
             /* spread n docs over [0, 2^32 - 2], some gaps near 2^32 - 1 */
             uint64_t room = (uint64_t)(UINT32_MAX - 1) - doc - (n - i - 1);
-            gap = 1 + (i == 0 ? 0 : rnd() % (room / (n - i) + 1));
+            gap = 1 + (i == 0 ? 0 : kqt_rand() % (room / (n - i) + 1));
             if (n <= 3 && i == n - 1)
                 gap = room + (i == 0 ? 1 : 0);
             break;
@@ -95,23 +81,23 @@ static void list_make(struct list *l, uint32_t n, enum gaps gaps, uint32_t max_t
         assert_true(doc <= UINT32_MAX - 1);
         l->docs[i] = (uint32_t)doc;
         uint32_t tf = 1;
-        uint32_t r = rnd_below(100);
+        uint32_t r = kqt_rand_below(100);
         if (r >= 60)
-            tf = 2 + rnd_below(3);
+            tf = 2 + kqt_rand_below(3);
         if (r >= 97)
-            tf = 1 + rnd_below(max_tf);
+            tf = 1 + kqt_rand_below(max_tf);
         l->tfs[i] = tf;
-        l->dls[i] = tf + rnd_below(r >= 98 ? 100000 : 500);
+        l->dls[i] = tf + kqt_rand_below(r >= 98 ? 100000 : 500);
         l->pos_at[i] = total;
         total += with_pos ? tf : 0;
     }
     l->pos_at[n] = total;
     l->pos = malloc((total + 1) * sizeof *l->pos);
     for (uint32_t i = 0; i < n && with_pos; i++) {
-        uint64_t p = rnd_below(50);
+        uint64_t p = kqt_rand_below(50);
         for (uint32_t j = 0; j < l->tfs[i]; j++) {
             l->pos[l->pos_at[i] + j] = (uint32_t)p;
-            p += 1 + (rnd() % 8 == 0 ? rnd_below(100000) : rnd_below(10));
+            p += 1 + (kqt_rand() % 8 == 0 ? kqt_rand_below(100000) : kqt_rand_below(10));
             if (p > UINT32_MAX - 1000000)
                 p = UINT32_MAX - 1000000;
         }
@@ -232,7 +218,7 @@ static void roundtrip(const struct list *l)
         uint32_t cur = 0; /* index of the next posting the reference would return */
         int started = 0;
         for (;;) {
-            uint32_t op = rnd_below(10);
+            uint32_t op = kqt_rand_below(10);
             uint32_t expect_i;
             uint32_t got;
             if (op < 3) {
@@ -242,11 +228,11 @@ static void roundtrip(const struct list *l)
                 uint64_t target;
                 uint64_t base = started && cur < l->n ? l->docs[cur] : 0;
                 if (op < 6 && l->n > 1)
-                    target = base + rnd_below(64); /* near: often the same block */
+                    target = base + kqt_rand_below(64); /* near: often the same block */
                 else if (op < 9)
-                    target = base + rnd() % ((uint64_t)(l->docs[l->n - 1] - base) * 2 / (round + 1) + 2);
+                    target = base + kqt_rand() % ((uint64_t)(l->docs[l->n - 1] - base) * 2 / (round + 1) + 2);
                 else
-                    target = l->docs[rnd_below(l->n)];
+                    target = l->docs[kqt_rand_below(l->n)];
                 if (target > UINT32_MAX - 1)
                     target = UINT32_MAX - 1;
                 /* never backwards: the current doc if it is already >= target */
@@ -264,7 +250,7 @@ static void roundtrip(const struct list *l)
             cur = expect_i;
             assert_int_equal(got, l->docs[cur]);
             assert_int_equal(kq_postings_tf(&c), l->tfs[cur]);
-            if (rnd_below(4) == 0)
+            if (kqt_rand_below(4) == 0)
                 check_positions(&c, l, cur, buf);
         }
         assert_int_equal(kq_postings_seek(&c, 5), KQ_DOC_END);
@@ -287,7 +273,7 @@ static void roundtrip(const struct list *l)
         uint32_t last = first + KQ_BLOCK_SIZE - 1 < l->n - 1 ? first + KQ_BLOCK_SIZE - 1 : l->n - 1;
         assert_int_equal(sk->last_doc, l->docs[last]);
         check_dominated(sk->impacts, sk->n_impacts, l, first, last);
-        target = (uint64_t)l->docs[last] + 1 + rnd_below(l->n > 1000 ? 100000 : 10);
+        target = (uint64_t)l->docs[last] + 1 + kqt_rand_below(l->n > 1000 ? 100000 : 10);
         if (target > UINT32_MAX - 1)
             target = UINT32_MAX - 1;
         if (last == l->n - 1 && target <= l->docs[last])
@@ -464,23 +450,23 @@ static void test_impacts_frontier(void **state)
     /* random blocks: frontier properties and the BM25 bound under random statistics */
     struct kq_impact blk[KQ_BLOCK_SIZE], red[KQ_BLOCK_SIZE];
     for (int iter = 0; iter < 3000; iter++) {
-        uint32_t cnt = 1 + rnd_below(KQ_BLOCK_SIZE);
+        uint32_t cnt = 1 + kqt_rand_below(KQ_BLOCK_SIZE);
         for (uint32_t i = 0; i < cnt; i++) {
-            blk[i].tf = 1 + (rnd_below(4) ? rnd_below(5) : rnd_below(200));
-            blk[i].dl = rnd_below(4) ? rnd_below(300) : rnd_below(100000);
+            blk[i].tf = 1 + (kqt_rand_below(4) ? kqt_rand_below(5) : kqt_rand_below(200));
+            blk[i].dl = kqt_rand_below(4) ? kqt_rand_below(300) : kqt_rand_below(100000);
         }
         memcpy(red, blk, sizeof blk);
-        uint32_t max = 1 + rnd_below(KQ_IMPACTS_MAX);
+        uint32_t max = 1 + kqt_rand_below(KQ_IMPACTS_MAX);
         uint32_t k = kq_impacts_reduce(red, cnt, max);
         assert_true(k >= 1 && k <= max);
         for (uint32_t j = 1; j < k; j++)
             assert_true(red[j].tf > red[j - 1].tf && red[j].dl > red[j - 1].dl);
         for (int s = 0; s < 20; s++) {
-            double N = 1 + rnd_below(10000000);
+            double N = 1 + kqt_rand_below(10000000);
             (void)N; /* idf is a common factor of every pair: the bound must hold without it */
-            double avgdl = 1 + rnd_below(5000) / 3.0;
-            double k1 = 0.1 + rnd_below(300) / 100.0;
-            double b = rnd_below(101) / 100.0;
+            double avgdl = 1 + kqt_rand_below(5000) / 3.0;
+            double k1 = 0.1 + kqt_rand_below(300) / 100.0;
+            double b = kqt_rand_below(101) / 100.0;
             double best = 0, bound = 0;
             for (uint32_t i = 0; i < cnt; i++) {
                 double x = bm25(blk[i].tf, blk[i].dl, avgdl, k1, b);
@@ -667,6 +653,7 @@ static void test_alloc_failures(void **state)
 
 int main(void)
 {
+    kqt_seed(0x243f6a8885a308d3ull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_bytes),
         cmocka_unit_test(test_writer_einval),

@@ -23,20 +23,10 @@
 #include "util/buf.h"
 #include "util/bytes.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 static void fill(uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)rnd();
+        p[i] = (uint8_t)kqt_rand();
 }
 
 static void test_sink_spill(void **state)
@@ -55,10 +45,10 @@ static void test_sink_spill(void **state)
         size_t off = 0;
         kq_buf b = KQ_BUF_INIT;
         while (off < total) {
-            size_t n = (size_t)(rnd() % 3 == 0 ? rnd() % 5000 : rnd() % 300);
+            size_t n = (size_t)(kqt_rand() % 3 == 0 ? kqt_rand() % 5000 : kqt_rand() % 300);
             if (n > total - off)
                 n = total - off;
-            if (rnd() % 2) {
+            if (kqt_rand() % 2) {
                 assert_int_equal(kq__sink_append(&s, all + off, n, &err), 0);
             } else {
                 assert_int_equal(kq_buf_append(&b, all + off, n), 0);
@@ -415,6 +405,7 @@ static void test_alloc_failure(void **state)
 
 int main(void)
 {
+    kqt_seed(0x9e3779b97f4a7c15ull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sink_spill),   cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_table_rules),  cmocka_unit_test(test_map_errors),

@@ -14,21 +14,7 @@
 #include "index/termdict.h"
 #include "util/alloc.h"
 #include "util/buf.h"
-
-static uint64_t rng_state = 0x13198a2e03707344ull;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static uint32_t rnd_below(uint64_t n)
-{
-    return (uint32_t)(rnd() % n);
-}
+#include "testutil.h"
 
 struct key {
     uint8_t b[KQ_KEY_MAX];
@@ -47,33 +33,33 @@ static int key_cmp(const void *x, const void *y)
 
 static void random_key(struct key *k)
 {
-    k->b[0] = (uint8_t)rnd_below(4); /* field byte */
-    size_t len = 1 + (rnd_below(10) ? 1 + rnd_below(10) : rnd_below(KQ_KEY_MAX - 1));
+    k->b[0] = (uint8_t)kqt_rand_below(4); /* field byte */
+    size_t len = 1 + (kqt_rand_below(10) ? 1 + kqt_rand_below(10) : kqt_rand_below(KQ_KEY_MAX - 1));
     for (size_t i = 0; i < len; i++)
-        k->b[1 + i] = rnd_below(8) ? (uint8_t)('a' + rnd_below(6)) : (uint8_t)rnd();
+        k->b[1 + i] = kqt_rand_below(8) ? (uint8_t)('a' + kqt_rand_below(6)) : (uint8_t)kqt_rand();
     k->len = 1 + len;
 }
 
 static void random_meta(struct kq_term_meta *m, uint64_t *doc_end, uint64_t *pos_end)
 {
     memset(m, 0, sizeof *m);
-    m->df = 1 + (rnd_below(4) ? rnd_below(3) : rnd_below(1000000));
-    m->cf = m->df + (rnd_below(2) ? 0 : rnd_below(1000));
-    m->doc_off = *doc_end + (rnd_below(20) == 0 ? rnd_below(1000) : 0);
-    m->doc_len = 1 + rnd_below(5000);
+    m->df = 1 + (kqt_rand_below(4) ? kqt_rand_below(3) : kqt_rand_below(1000000));
+    m->cf = m->df + (kqt_rand_below(2) ? 0 : kqt_rand_below(1000));
+    m->doc_off = *doc_end + (kqt_rand_below(20) == 0 ? kqt_rand_below(1000) : 0);
+    m->doc_len = 1 + kqt_rand_below(5000);
     *doc_end = m->doc_off + m->doc_len;
-    if (rnd_below(3)) {
+    if (kqt_rand_below(3)) {
         m->pos_off = *pos_end;
-        m->pos_len = m->cf + rnd_below(100);
+        m->pos_len = m->cf + kqt_rand_below(100);
         *pos_end = m->pos_off + m->pos_len;
     } else {
-        m->pos_off = rnd_below(2) ? *pos_end : 0; /* no positions: any offset round-trips */
+        m->pos_off = kqt_rand_below(2) ? *pos_end : 0; /* no positions: any offset round-trips */
     }
-    m->n_impacts = 1 + rnd_below(KQ_IMPACTS_MAX);
-    uint32_t tf = 0, dl = rnd_below(100);
+    m->n_impacts = 1 + kqt_rand_below(KQ_IMPACTS_MAX);
+    uint32_t tf = 0, dl = kqt_rand_below(100);
     for (uint32_t i = 0; i < m->n_impacts; i++) {
-        tf += 1 + rnd_below(10);
-        dl += (i ? 1 : 0) + rnd_below(1000);
+        tf += 1 + kqt_rand_below(10);
+        dl += (i ? 1 : 0) + kqt_rand_below(1000);
         m->impacts[i].tf = tf;
         m->impacts[i].dl = dl;
     }
@@ -221,7 +207,7 @@ static void test_random_100k(void **state)
         struct key k;
         random_key(&k);
         if (i % 4 == 0) { /* a present key plus a byte, or minus its last byte */
-            k = d.keys[rnd_below(d.n)];
+            k = d.keys[kqt_rand_below(d.n)];
             if (k.len < KQ_KEY_MAX && i % 8 == 0)
                 k.b[k.len++] = 'a';
             else if (k.len > 1)
@@ -251,11 +237,11 @@ static void test_random_100k(void **state)
     for (int i = 0; i < 5000; i++) {
         struct key k;
         if (i % 2) {
-            k = d.keys[rnd_below(d.n)];
-            k.len = 1 + rnd_below(k.len < 4 ? k.len : 4); /* a prefix of a present key */
+            k = d.keys[kqt_rand_below(d.n)];
+            k.len = 1 + kqt_rand_below(k.len < 4 ? k.len : 4); /* a prefix of a present key */
         } else {
             random_key(&k);
-            k.len = 1 + rnd_below(k.len);
+            k.len = 1 + kqt_rand_below(k.len);
         }
         size_t lb = lower_bound(&d, &k);
         assert_int_equal(kq_termdict_seek(&d.td, &it, k.b, k.len, &err), 0);
@@ -435,6 +421,7 @@ static void test_alloc_failures(void **state)
 
 int main(void)
 {
+    kqt_seed(0x13198a2e03707344ull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_empty_and_einval),

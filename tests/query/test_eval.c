@@ -405,19 +405,9 @@ static int hit_order(const void *a, const void *b)
 
 /* ---- random corpora and queries ---- */
 
-static uint64_t rng;
-
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 static double unif(void)
 {
-    return (double)(rnd() >> 11) / 9007199254740992.0;
+    return (double)(kqt_rand() >> 11) / 9007199254740992.0;
 }
 
 #define VOCAB 2000
@@ -478,17 +468,17 @@ static void write_corpus(const char *path, struct corpus *c, uint32_t n_docs)
     c->len = calloc(n_docs, sizeof *c->len);
     for (uint32_t d = 0; d < n_docs; d++) {
         fprintf(f, "{\"_id\":\"d%u\",\"title\":\"", d);
-        uint32_t nt = 1 + (uint32_t)(rnd() % 6);
+        uint32_t nt = 1 + (uint32_t)(kqt_rand() % 6);
         for (uint32_t i = 0; i < nt; i++)
             fprintf(f, "%s%s", i ? " " : "", vocab[zipf_word()]);
         fprintf(f, "\",\"text\":\"");
         /* lengths from very short to long */
-        uint32_t len = rnd() % 4 ? 5 + (uint32_t)(rnd() % 120) : 100 + (uint32_t)(rnd() % 600);
+        uint32_t len = kqt_rand() % 4 ? 5 + (uint32_t)(kqt_rand() % 120) : 100 + (uint32_t)(kqt_rand() % 600);
         c->len[d] = len;
         c->body[d] = malloc(len * sizeof *c->body[d]);
         for (uint32_t i = 0; i < len; i++) {
             /* some repetition so tf > 1 is common */
-            int w = i > 3 && rnd() % 8 == 0 ? c->body[d][i - 1 - rnd() % 3] : zipf_word();
+            int w = i > 3 && kqt_rand() % 8 == 0 ? c->body[d][i - 1 - kqt_rand() % 3] : zipf_word();
             c->body[d][i] = (uint16_t)w;
             fprintf(f, "%s%s", i ? " " : "", vocab[w]);
         }
@@ -522,11 +512,11 @@ static void qput(struct qbuf *b, const char *fmt, ...)
 
 static const char *some_word(void)
 {
-    switch (rnd() % 10) {
+    switch (kqt_rand() % 10) {
     case 0:
-        return vocab[rnd() % VOCAB]; /* uniform: often rare */
+        return vocab[kqt_rand() % VOCAB]; /* uniform: often rare */
     case 1:
-        return rnd() % 4 ? vocab[rnd() % 20] : "zzqxnope"; /* very common, or absent */
+        return kqt_rand() % 4 ? vocab[kqt_rand() % 20] : "zzqxnope"; /* very common, or absent */
     default:
         return vocab[zipf_word()];
     }
@@ -536,27 +526,27 @@ static void gen_expr(struct qbuf *b, const struct corpus *c, int depth);
 
 static void gen_primary(struct qbuf *b, const struct corpus *c, int depth)
 {
-    uint64_t r = rnd() % 100;
+    uint64_t r = kqt_rand() % 100;
     if (r < 10)
         qput(b, "title:");
-    r = rnd() % 100;
+    r = kqt_rand() % 100;
     if (r < 55) {
         qput(b, "%s", some_word());
     } else if (r < 72) {
-        uint32_t d = (uint32_t)(rnd() % c->n_docs);
-        uint32_t n = 2 + (uint32_t)(rnd() % 2);
+        uint32_t d = (uint32_t)(kqt_rand() % c->n_docs);
+        uint32_t n = 2 + (uint32_t)(kqt_rand() % 2);
         if (c->len[d] < n) {
             qput(b, "%s", some_word());
         } else {
-            uint32_t at = (uint32_t)(rnd() % (c->len[d] - n + 1));
+            uint32_t at = (uint32_t)(kqt_rand() % (c->len[d] - n + 1));
             qput(b, "\"");
             for (uint32_t i = 0; i < n; i++)
                 qput(b, "%s%s", i ? " " : "", vocab[c->body[d][at + i]]);
             qput(b, "\"");
         }
     } else if (r < 84) {
-        const char *w = rnd() % 2 ? vocab[zipf_word()] : vocab[rnd() % VOCAB];
-        size_t n = 3 + rnd() % 3;
+        const char *w = kqt_rand() % 2 ? vocab[zipf_word()] : vocab[kqt_rand() % VOCAB];
+        size_t n = 3 + kqt_rand() % 3;
         qput(b, "%.*s*", (int)(n < strlen(w) ? n : strlen(w)), w);
     } else if (depth < 3) {
         qput(b, "(");
@@ -565,19 +555,19 @@ static void gen_primary(struct qbuf *b, const struct corpus *c, int depth)
     } else {
         qput(b, "%s", some_word());
     }
-    if (rnd() % 8 == 0)
-        qput(b, "^%g", 0.5 + (double)(rnd() % 8) / 2);
+    if (kqt_rand() % 8 == 0)
+        qput(b, "^%g", 0.5 + (double)(kqt_rand() % 8) / 2);
 }
 
 static void gen_expr(struct qbuf *b, const struct corpus *c, int depth)
 {
-    uint32_t n = 1 + (uint32_t)(rnd() % (depth ? 4 : 8));
+    uint32_t n = 1 + (uint32_t)(kqt_rand() % (depth ? 4 : 8));
     for (uint32_t i = 0; i < n; i++) {
         if (i) {
-            uint64_t r = rnd() % 100;
+            uint64_t r = kqt_rand() % 100;
             qput(b, r < 75 ? " " : r < 85 ? " AND " : r < 95 ? " OR " : " NOT ");
         }
-        uint64_t r = rnd() % 100;
+        uint64_t r = kqt_rand() % 100;
         if (r < 15)
             qput(b, "+");
         else if (r < 25)
@@ -653,7 +643,7 @@ static int check_query(const kq_index *ix, struct ref *R, const char *text, uint
 
 static void exactness_run(uint64_t seed, uint32_t n_docs, int n_queries)
 {
-    rng = seed;
+    kqt_seed(seed);
     char *tmp = kqt_tmpdir();
     char path[4096], dir[4096];
     snprintf(path, sizeof path, "%s/corpus.jsonl", tmp);
@@ -685,7 +675,7 @@ static void exactness_run(uint64_t seed, uint32_t n_docs, int n_queries)
         struct qbuf b = {{0}, 0};
         if (i % 5 == 0) {
             /* a plain multi-term OR, the common case for MaxScore */
-            int n = 2 + (int)(rnd() % 7);
+            int n = 2 + (int)(kqt_rand() % 7);
             for (int j = 0; j < n; j++)
                 qput(&b, "%s%s", j ? " " : "", some_word());
         } else {
@@ -937,10 +927,10 @@ static void test_corrupt_postings(void **state)
     snprintf(path, sizeof path, "%s/c.jsonl", tmp);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
-    rng = 77;
+    kqt_seed(77);
     for (int d = 0; d < 3000; d++)
         fprintf(f, "{\"_id\":\"%d\",\"text\":\"alpha %s %s gamma\"}\n", d,
-                rnd() % 3 ? "beta" : "delta", rnd() % 2 ? "alpha" : "beta");
+                kqt_rand() % 3 ? "beta" : "delta", kqt_rand() % 2 ? "alpha" : "beta");
     fclose(f);
     snprintf(dir, sizeof dir, "%s/ix", tmp);
     const char *paths[] = {path};
@@ -970,7 +960,7 @@ static void test_corrupt_postings(void **state)
     for (int round = 0; round < 60; round++) {
         memcpy(s, seg0, seg_len);
         for (int j = 0; j < 1 + round % 4; j++)
-            s[off + rnd() % len] = (uint8_t)rnd();
+            s[off + kqt_rand() % len] = (uint8_t)kqt_rand();
         write_fixed(seg_path, s, seg_len, man_path, man0, man_len);
         kq_error err;
         if (kq_index_open(dir, &ix, &err)) {
