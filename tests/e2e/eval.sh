@@ -18,21 +18,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/kq-e2e-eval.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export TMPDIR=$tmp
 
-passed=0
-fail() { echo "eval.sh: FAIL: $*" >&2; exit 1; }
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
+. "$here/lib.bash"
 
-run() { # stores stdout, stderr and the exit status in $out, $err, $rc
-    set +e
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    set -e
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
-expect_rc() { # expected, what
-    [ "$rc" -eq "$1" ] || fail "$2: exit $rc, expected $1; stdout: $out; stderr: $err"
-}
 field() { # name: the value of the output line "name<TAB>value"
     printf '%s\n' "$out" | awk -F'\t' -v k="$1" '$1 == k { print $2 }'
 }

@@ -19,23 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-fail() { echo "index.sh: FAIL: $*" >&2; exit 1; }
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-
-# runs "$@", storing stdout, stderr and the exit status in $out, $err, $rc
-run() {
-    set +e
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    set -e
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
-
-expect_rc() { # expected, what
-    [ "$rc" -eq "$1" ] || fail "$2: exit $rc, expected $1; stdout: $out; stderr: $err"
-}
+. "$here/lib.bash"
 
 # the table entry of section $2 in segment $1: prints "offset length"
 section() {

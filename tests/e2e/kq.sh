@@ -14,16 +14,7 @@ kqi=$build/kq-index
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kq-e2e.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "kq.sh: FAIL: $*" >&2; exit 1; }
-ok() { echo "ok - $*"; }
-run() { # stores stdout, stderr, exit status in $out, $err, $rc
-    set +e
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    set -e
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
+. "$here/lib.bash"
 
 # the corpus as a user has it: a folder with the index inside
 mkdir -p "$tmp/work/docs"
@@ -100,4 +91,4 @@ run "$kq" --version
 run "$kq" --limit 0 x
 [ "$rc" -eq 2 ] || fail "--limit 0 exits $rc"
 ok "colour only when asked or on a terminal; --help, --version, bad options"
-echo "kq.sh: all passed"
+echo "kq.sh: $passed passed, 0 failed"
