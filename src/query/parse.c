@@ -88,6 +88,7 @@ uint32_t kq_query_n_terms(const kq_query *q)
 struct clause {
     enum kq_occur occ;
     struct kq_qnode *node;
+    int stop; /* a bare SHOULD word that is a stop word: dropped when others remain */
 };
 
 struct tok {
@@ -95,6 +96,7 @@ struct tok {
     size_t len;
     uint32_t pos;
     size_t start; /* in the analysed text */
+    int stop;     /* a stop word of the analyser's language */
 };
 
 struct parser {
@@ -109,6 +111,7 @@ struct parser {
     size_t n_cl, cap_cl;
     struct tok *tk; /* tokens of the text being analysed */
     size_t n_tk, cap_tk;
+    int last_stop; /* the last text_node was one stop word */
 };
 
 static int enomem(struct parser *p)
@@ -223,6 +226,7 @@ static int push_raw(struct parser *p, enum kq_occur occ, struct kq_qnode *node)
     }
     p->cl[p->n_cl].occ = occ;
     p->cl[p->n_cl].node = node;
+    p->cl[p->n_cl].stop = 0;
     p->n_cl++;
     return 0;
 }
@@ -262,6 +266,25 @@ static int multiply_boost(struct parser *p, struct kq_qnode *node, double boost,
         return syntax(p, off, "boost out of range");
     node->boost = b;
     return 0;
+}
+
+/* Drops the stop-word clauses of p->cl[mark..] when another clause that is not MUST_NOT
+ * remains (query.h, "Stop words"). */
+static void drop_stop_words(struct parser *p, size_t mark)
+{
+    int other = 0;
+    for (size_t i = mark; i < p->n_cl && !other; i++)
+        other = !p->cl[i].stop && p->cl[i].occ != KQ_MUST_NOT;
+    if (!other)
+        return;
+    size_t n = mark;
+    for (size_t i = mark; i < p->n_cl; i++) {
+        if (!p->cl[i].stop)
+            p->cl[n++] = p->cl[i];
+        else
+            p->q->n_terms--; /* a stop clause is a one-term TERM */
+    }
+    p->n_cl = n;
 }
 
 /* Ends the BOOL whose clauses are p->cl[mark..]: no clause gives NULL, one SHOULD or MUST
@@ -315,6 +338,7 @@ static int on_token(void *ctx, const struct kq_token *t)
     p->tk[p->n_tk].len = t->len;
     p->tk[p->n_tk].pos = t->pos;
     p->tk[p->n_tk].start = t->start;
+    p->tk[p->n_tk].stop = t->stop;
     p->n_tk++;
     return 0;
 }
@@ -334,9 +358,10 @@ static int text_node(struct parser *p, size_t from, size_t to, int field, size_t
 {
     *out = NULL;
     p->n_tk = 0;
-    int rc = analyze(p, from, to, 0);
+    int rc = analyze(p, from, to, KQ_ANALYZE_STOPWORDS);
     if (rc || p->n_tk == 0)
         return rc;
+    p->last_stop = p->n_tk == 1 && p->tk[0].stop;
     return new_leaf(p, p->n_tk == 1 ? KQ_QN_TERM : KQ_QN_PHRASE, field, off, 0, p->n_tk, out);
 }
 
@@ -510,6 +535,7 @@ static int parse_primary(struct parser *p, int field, struct kq_qnode **out)
         size_t end = (size_t)(close - p->s);
         if ((rc = text_node(p, open + 1, end, field, start, out)))
             return rc;
+        p->last_stop = 0; /* a quoted word is meant */
         p->pos = end + 1;
         if ((rc = trailing_boost(p, &boost)))
             return rc;
@@ -575,8 +601,12 @@ static int parse_seq(struct parser *p, int field, struct kq_qnode **out, size_t 
                 continue; /* a lone sign */
         }
         struct kq_qnode *node;
+        p->last_stop = 0;
         if ((rc = parse_primary(p, field, &node)) || (rc = push_clause(p, occ, node)))
             return rc;
+        if (occ == KQ_SHOULD && p->last_stop && node && node->type == KQ_QN_TERM &&
+            node->boost == 1.0)
+            p->cl[p->n_cl - 1].stop = 1;
         ++*units;
         /* A unit glued to what follows (`(a)-b`, `"x"y`): the next one does not start a
          * word, so a sign there is text. */
@@ -585,6 +615,7 @@ static int parse_seq(struct parser *p, int field, struct kq_qnode **out, size_t 
                 return rc;
         }
     }
+    drop_stop_words(p, mark);
     return finish_bool(p, mark, off, out);
 }
 
@@ -648,7 +679,7 @@ static int parse_or(struct parser *p, int field, struct kq_qnode **out, size_t *
 static int parse_plain(struct parser *p)
 {
     p->n_tk = 0;
-    int rc = analyze(p, 0, p->len, 0);
+    int rc = analyze(p, 0, p->len, KQ_ANALYZE_STOPWORDS);
     if (rc)
         return rc;
     for (size_t i = 0; i < p->n_tk; i++) {
@@ -656,8 +687,10 @@ static int parse_plain(struct parser *p)
         if ((rc = new_leaf(p, KQ_QN_TERM, KQ_FIELD_TEXT, p->tk[i].start, i, 1, &node)) ||
             (rc = push_raw(p, KQ_SHOULD, node)))
             return rc;
+        p->cl[p->n_cl - 1].stop = p->tk[i].stop;
     }
-    return finish_bool(p, 0, p->n_tk ? p->tk[0].start : 0, &p->q->root);
+    drop_stop_words(p, 0);
+    return finish_bool(p, 0, p->n_cl ? (size_t)p->cl[0].node->offset : 0, &p->q->root);
 }
 
 int kq_query_parse(const char *q, size_t len, kq_analyzer *an, int flags,

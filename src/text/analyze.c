@@ -84,6 +84,8 @@ struct kq_analyzer {
     struct sb_stemmer *stemmer; /* NULL for "none" */
     struct stem_entry *cache;   /* STEM_CACHE_SIZE entries when stemmer != NULL */
     char language[32];
+    const char *const *stops; /* the language's stop words (kq__stopword_list) */
+    size_t n_stops;
     int32_t *cps; /* CPS_CAP + 1 entries: utf8proc's work buffer */
     uint8_t term[KQ_TERM_MAX + 1];
 
@@ -243,6 +245,7 @@ int kq_analyzer_new(const char *language, kq_analyzer **out, kq_error *err)
             goto nomem; /* the name is valid: only allocation can fail */
     }
     strcpy(a->language, language);
+    a->stops = kq__stopword_list(language, &a->n_stops);
     *out = a;
     return 0;
 nomem:
@@ -271,6 +274,7 @@ const char *kq_analyzer_language(const kq_analyzer *a)
 struct run {
     kq_analyzer *a;
     int stem;
+    int stops; /* KQ_ANALYZE_STOPWORDS */
     kq_token_fn fn;
     void *ctx;
     uint32_t pos;
@@ -302,6 +306,7 @@ static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int s
     const uint8_t *t;
     size_t tlen;
     struct stem_entry *ce = NULL;
+    int stop;
     if (ascii) {
         if (len > STEM_MAX || (!stem && len > KQ_TERM_MAX))
             return 0;
@@ -314,6 +319,7 @@ static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int s
         }
         t = w;
         tlen = len;
+        stop = r->stops && kq__stopword(a->stops, a->n_stops, (const char *)t, tlen);
         if (stem && r->stem && len <= STEM_CACHE_KEY) {
             ce = &a->cache[(h ^ (h >> 15)) & (STEM_CACHE_SIZE - 1)];
             if (ce->klen == len && !memcmp(ce->key, w, len)) {
@@ -327,6 +333,7 @@ static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int s
         if (n <= 0)
             return 0;
         tlen = (size_t)n;
+        stop = r->stops && kq__stopword(a->stops, a->n_stops, (const char *)t, tlen);
     }
     if (stem && r->stem && tlen <= STEM_MAX) {
         const sb_symbol *st = sb_stemmer_stem(a->stemmer, t, (int)tlen);
@@ -348,7 +355,7 @@ static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int s
         return 0;
     memcpy(a->term, t, tlen);
     a->term[tlen] = '\0';
-    struct kq_token tok = {(const char *)a->term, tlen, pos, start, end};
+    struct kq_token tok = {(const char *)a->term, tlen, pos, start, end, stop};
     return r->fn(r->ctx, &tok);
 }
 
@@ -450,7 +457,8 @@ int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int 
                kq_token_fn fn, void *ctx, uint32_t *next_pos)
 {
     const uint8_t *s = (const uint8_t *)text;
-    struct run r = {a, a->stemmer && !(flags & KQ_ANALYZE_NOSTEM), fn, ctx, pos0};
+    struct run r = {a, a->stemmer && !(flags & KQ_ANALYZE_NOSTEM),
+                    (flags & KQ_ANALYZE_STOPWORDS) && a->n_stops, fn, ctx, pos0};
     int wclass = W_NONE;
     size_t wstart = 0, wend = 0; /* source range of the word being built */
     int last = C_SEP;            /* class of the last letter or digit of the word */

@@ -50,13 +50,15 @@ struct kq_token {
     size_t len;        /* 1..KQ_TERM_MAX */
     uint32_t pos;      /* position: pos0 + index in the token stream */
     size_t start, end; /* the source bytes [start, end) the token came from */
+    int stop;          /* 1: a stop word of the language (only with KQ_ANALYZE_STOPWORDS) */
 };
 
 /* Return nonzero from the callback to stop; kq_analyze then returns that value. */
 typedef int (*kq_token_fn)(void *ctx, const struct kq_token *tok);
 
 enum {
-    KQ_ANALYZE_NOSTEM = 1, /* fold but do not stem (prefix queries) */
+    KQ_ANALYZE_NOSTEM = 1,    /* fold but do not stem (prefix queries) */
+    KQ_ANALYZE_STOPWORDS = 2, /* set kq_token.stop (the query parser; text/stopwords.c) */
 };
 
 /* kq_analyze: tokenizes `len` bytes of `text` (any bytes; NUL bytes are ignorable and do
@@ -81,6 +83,15 @@ enum {
  * A token's [start, end) spans its source bytes (for a possessive, the 's included). */
 int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int flags,
                kq_token_fn fn, void *ctx, uint32_t *next_pos);
+
+/* ---- stop words (text/stopwords.c) ---- */
+
+/* kq__stopword_list: the stop words of `language`, sorted by strcmp, `*n` of them; NULL and
+ * 0 for a language without a list ("none" and every language but "english" for now).
+ * Static data. */
+const char *const *kq__stopword_list(const char *language, size_t *n);
+/* Nonzero when the folded, unstemmed word (`len` bytes) is in `list` (`n` words). */
+int kq__stopword(const char *const *list, size_t n, const char *word, size_t len);
 
 /* ---- field extraction ---- */
 
