@@ -5,10 +5,14 @@
  * (the manifest they opened) until they close it; writers never modify a file a reader may
  * have open, they write new files and rename a new manifest into place.
  *
- * Documents get dense ids 0..n_docs-1 in the order they were indexed, across segments in
- * manifest order. Each document has two fields: KQ_FIELD_TEXT (the title, when it stands
- * apart from the body, followed by the body: what bare query terms search) and
- * KQ_FIELD_TITLE.
+ * Documents get ids 0..doc_id_limit-1 in the order they were indexed, across segments in
+ * manifest order. An update writes new and modified documents into a new segment and marks
+ * the documents they replace, and those whose files vanished, deleted: a deleted document
+ * keeps its id in its generation but is invisible (cursors skip it, kq_index_doc answers
+ * KQ_ENOTFOUND) and every statistic counts live documents only. Ids are stable within one
+ * open generation, not across generations (merges renumber). Each document has two fields:
+ * KQ_FIELD_TEXT (the title, when it stands apart from the body, followed by the body: what
+ * bare query terms search) and KQ_FIELD_TITLE.
  *
  * Errors: 0 or a negative KQ_E* code with `err` filled when non-NULL (see kq/error.h).
  * Thread safety: an open kq_index is immutable and may be shared by threads; a kq_cursor
@@ -49,10 +53,12 @@ struct kq_build_opts {
     /* Called once when the lock is held by another process and we wait for it. */
     void (*waiting)(void *ctx, long holder_pid);
     void *ctx;
+    int full;                /* 1: rebuild from scratch, ignoring what the index holds */
+    int no_merge;            /* 1: no merge policy after an update's commit */
 };
 
 struct kq_build_stats {
-    uint64_t documents;
+    uint64_t documents;       /* documents (re)indexed by this run */
     uint64_t tokens;          /* tokens of KQ_FIELD_TEXT */
     uint64_t terms;           /* distinct (field, term) keys */
     uint64_t postings;        /* (key, document) pairs, both fields */
@@ -64,19 +70,61 @@ struct kq_build_stats {
     uint64_t store_bytes;     /* compressed document store */
     uint64_t flushes;         /* in-memory runs written before the final merge */
     uint64_t skipped;         /* inputs skipped with a warning */
-    uint64_t generation;
+    uint64_t generation;      /* of the index after the run */
     double seconds;
+    /* updates (kq_index_build over an existing index) and merges */
+    int incremental;          /* 1: the run updated the existing index */
+    int committed;            /* 1: a new generation was committed; 0: nothing changed */
+    uint64_t unchanged;       /* documents kept from the previous generation as they were */
+    uint64_t deleted;         /* documents marked deleted (replaced or vanished) */
+    uint64_t live;            /* documents of the committed index */
+    uint32_t segments;        /* segments of the committed index */
+    uint32_t merges;          /* merges run after the commit */
+    uint32_t merged_segments; /* segments those merges replaced */
+    double merge_seconds;
 };
 
 /* kq_index_build: indexes the files and folders in `paths` (folders recursively, hidden
  * entries and binary files skipped with a warning; *.jsonl as one document per line) into
  * the index directory `dir` (created if missing) and commits a new generation atomically.
  * Takes the index's writer lock. Nothing the index held before is modified or removed
- * until the new manifest is in place. Returns 0; KQ_ELOCKED; KQ_EIO/KQ_ENOSPC with `err`
- * naming the file; KQ_EINVAL (no documents, bad options); KQ_ENOMEM. `stats` may be NULL. */
+ * until the new manifest is in place.
+ *
+ * Over an existing index (and unless opts->full, or opts->language names another language
+ * than the index's) the run is an update: it re-reads only what changed. A file whose size
+ * and modification time equal those of its live document is kept without being read; one
+ * whose time changed but whose XXH3 hash did not is kept too (a file modified within 100 ms
+ * before a run, 2 s on file systems keeping whole seconds, records no time, so the next run
+ * compares its content: an edit in the same tick of the file system's clock is not missed;
+ * clocks of network file systems are trusted to agree with ours); other files are
+ * (re)indexed
+ * into a new segment, and the documents they replace are marked deleted. A JSON-lines file
+ * is compared document by document (by line and hash, so the line numbers kept stay true).
+ * A live document whose file lies under one of `paths` (the path itself, or below it as a
+ * directory; paths compare as spelled, so give them the same way each time) and was not
+ * found again is deleted; documents of files outside `paths` stay. An unchanged corpus
+ * commits nothing (stats->committed = 0). After a commit the tiered merge policy runs
+ * (unless opts->no_merge). language NULL, k1 0 and b -1 keep the index's settings.
+ *
+ * Returns 0; KQ_ELOCKED; KQ_EIO/KQ_ENOSPC with `err` naming the file; KQ_EINVAL (no
+ * documents in a new index, bad options); KQ_ECORRUPT/KQ_EVERSION (the existing index cannot
+ * be read; --full rebuilds it); KQ_ENOMEM. `stats` may be NULL. */
 int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
                    const struct kq_build_opts *opts, struct kq_build_stats *stats,
                    kq_error *err);
+
+/* kq_index_merge: runs merges on the index in `dir` and commits the result: with
+ * `max_segments` 0, the tiered merge policy's choice (what kq_index_build runs after an
+ * update: segments of about equal size merged ten at a time, those with many deletions
+ * first, so the segment count stays logarithmic in the index size); with max_segments >= 1,
+ * merges until at most that many segments remain and none of them holds deletions. Merging
+ * streams postings and drops deleted documents; memory stays within opts->memory_bytes.
+ * Only memory_bytes, wait_for_lock, waiting and ctx of `opts` (may be NULL) are used.
+ * `stats` (may be NULL) receives committed, generation, live, segments, merges,
+ * merged_segments, merge_seconds. Returns 0 (also when there was nothing to merge),
+ * KQ_ENOTFOUND (no index), KQ_ELOCKED, KQ_ECORRUPT, KQ_EIO/KQ_ENOSPC, KQ_ENOMEM. */
+int kq_index_merge(const char *dir, uint32_t max_segments, const struct kq_build_opts *opts,
+                   struct kq_build_stats *stats, kq_error *err);
 
 /* ---- reading ---- */
 
@@ -93,8 +141,10 @@ void kq_index_close(kq_index *ix);
 struct kq_index_info {
     uint64_t generation;
     uint32_t n_segments;
-    uint32_t n_docs;
-    uint64_t total_len[KQ_N_FIELDS]; /* tokens per field over all documents */
+    uint32_t n_docs;                 /* live documents (BM25's N) */
+    uint32_t n_deleted;              /* documents marked deleted, not yet merged away */
+    uint32_t doc_id_limit;           /* doc ids are < doc_id_limit (n_docs + n_deleted) */
+    uint64_t total_len[KQ_N_FIELDS]; /* tokens per field over the live documents */
     double k1, b;
     const char *language; /* valid until kq_index_close */
 };
@@ -107,19 +157,22 @@ void kq_index_get_info(const kq_index *ix, struct kq_index_info *info);
 int kq_index_verify(const char *dir, void (*report)(void *ctx, const char *msg), void *ctx,
                     kq_error *err);
 
-/* Term statistics summed over the segments. */
+/* Term statistics over the live documents of every segment. */
 struct kq_term_stats {
     uint32_t df;
     uint64_t cf;
 };
 
-/* kq_index_lookup: the statistics of the analysed term `term` (`len` bytes) in `field`.
- * Returns 0, KQ_ENOTFOUND, KQ_ECORRUPT. */
+/* kq_index_lookup: the statistics of the analysed term `term` (`len` bytes) in `field`,
+ * over live documents (exact: in segments with deletions they are counted from the postings
+ * once per open index, then cached). Returns 0, KQ_ENOTFOUND (also when only deleted
+ * documents hold it), KQ_ECORRUPT, KQ_ENOMEM. */
 int kq_index_lookup(const kq_index *ix, int field, const char *term, size_t len,
                     struct kq_term_stats *st, kq_error *err);
 
 /* kq_index_prefix: calls `fn` for each distinct term of `field` starting with `prefix`
- * (ascending byte order), at most `max` of them (0: no limit); `fn` returns nonzero to
+ * that a live document holds (ascending byte order; statistics as kq_index_lookup's), at
+ * most `max` of them (0: no limit); `fn` returns nonzero to
  * stop. The term bytes are valid during the call only. Returns 0, KQ_ELIMIT when more than
  * `max` terms match (after reporting the first `max`), KQ_ECORRUPT, or fn's value. */
 int kq_index_prefix(const kq_index *ix, int field, const char *prefix, size_t len,
@@ -132,8 +185,10 @@ int kq_index_prefix(const kq_index *ix, int field, const char *prefix, size_t le
 
 typedef struct kq_cursor kq_cursor;
 
-/* kq_cursor_open: a cursor over the postings of `term` in `field`, in increasing global
- * doc id order. `*out` is NULL when the term does not occur (returns 0). Returns 0,
+/* kq_cursor_open: a cursor over the postings of `term` in `field` in live documents, in
+ * increasing global doc id order (deleted documents are skipped). `*out` is NULL when no
+ * segment holds the term (returns 0); a cursor whose postings are all in deleted documents
+ * is returned and yields KQ_NO_DOC at once. Returns 0,
  * KQ_ECORRUPT, KQ_ENOMEM. Close with kq_cursor_close (accepts NULL). */
 int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
                    kq_cursor **out, kq_error *err);
@@ -168,10 +223,12 @@ struct kq_doc {
 };
 
 /* kq_index_doc: the table entry of `doc`. The strings are not NUL-terminated and live in
- * the mapped segment: valid until kq_index_close. Returns 0, KQ_ENOTFOUND, KQ_ECORRUPT. */
+ * the mapped segment: valid until kq_index_close. Returns 0, KQ_ENOTFOUND (no such id, or
+ * the document was deleted: a deleted document is never handed out), KQ_ECORRUPT. */
 int kq_index_doc(const kq_index *ix, uint32_t doc, struct kq_doc *out, kq_error *err);
 
-/* kq_index_doc_len: the length of `doc` in `field` in tokens (0 when out of range). */
+/* kq_index_doc_len: the length of `doc` in `field` in tokens (0 when out of range or
+ * deleted). */
 uint32_t kq_index_doc_len(const kq_index *ix, int field, uint32_t doc);
 
 /* kq_index_doc_text: the stored text of `doc` (for files, the bytes of the file as it was

@@ -51,13 +51,13 @@ void kq__bitpack_pack(const uint32_t *in, uint32_t w, uint8_t *out)
     for (uint32_t i = 0; i < KQ_BITPACK_N && w; i++) {
         uint32_t lane = i & 3, j = i >> 2;
         uint32_t bit = j * w, k = bit >> 5, s = bit & 31;
-        uint32_t v = w == 32 ? in[i] : in[i] & ((1u << w) - 1);
+        uint32_t v = in[i] & (uint32_t)(((uint64_t)1 << w) - 1); /* w <= 32 */
         words[k * 4 + lane] |= v << s;
-        if (s + w > 32)
+        if (s && s + w > 32) /* s > 0 whenever it straddles: w <= 32 */
             words[(k + 1) * 4 + lane] |= v >> (32 - s);
     }
     for (uint32_t k = 0; k < n_words; k++)
-        kq_put_le32(out + 4 * k, words[k]);
+        kq_put_le32(out + (size_t)4 * k, words[k]);
 }
 
 /* Row j of lane l lives at bit j * w of the lane's stream: word k = bit / 32, shift
@@ -72,9 +72,9 @@ KQ_BP_INLINE void unpack_tmpl(const uint8_t *restrict in, uint32_t *restrict out
     for (uint32_t j = 0; j < 32; j++) {
         const uint32_t bit = j * w, k = bit >> 5, s = bit & 31;
         for (uint32_t l = 0; l < 4; l++) {
-            uint32_t v = load32(in + 16 * k + 4 * l) >> s;
+            uint32_t v = load32(in + (size_t)16 * k + (size_t)4 * l) >> s;
             if (s + w > 32)
-                v |= load32(in + 16 * (k + 1) + 4 * l) << (32 - s);
+                v |= load32(in + (size_t)16 * (k + 1) + (size_t)4 * l) << (32 - s);
             out[4 * j + l] = v & mask;
         }
     }

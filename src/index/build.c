@@ -18,6 +18,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,9 +33,11 @@
 #include <zstd.h>
 
 #include "index/build.h"
+#include "index/deletes.h"
 #include "index/manifest.h"
 #include "index/reader.h"
 #include "index/segbuild.h"
+#include "index/update.h"
 #include "text/text.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -48,36 +51,29 @@
 #define DICT_TRAIN_CAP (256u << 10) /* bytes of samples in all */
 #define MAX_THREADS 64
 #define BINARY_PROBE 8192
+/* How recent a file's modification time must be for the file to count as racily new: a
+ * tick of the kernel's coarse clock, that stamps files, is at most 10 ms; file systems that
+ * keep whole seconds (FAT: 2 s) show it as a time without nanoseconds. */
+#define RACY_NS 100000000LL
+#define RACY_COARSE_NS 2000000000LL
 
 /* ---- inputs ---- */
 
-struct input {
-    char *path;
-    int jsonl;
-    uint64_t size;
-    int64_t mtime_ns;
-};
-
-struct inputs {
-    struct input *v;
-    size_t n, cap;
-    uint64_t bytes;
-};
-
-static int inputs_add(struct inputs *in, const char *path, const struct stat *st, int jsonl)
+static int inputs_add(struct kq_inputs *in, const char *path, const struct stat *st, int jsonl)
 {
     if (in->n == in->cap) {
         size_t cap = in->cap ? 2 * in->cap : 64;
-        struct input *v = kq__realloc(in->v, cap * sizeof *v);
+        struct kq_input *v = kq__realloc(in->v, cap * sizeof *v);
         if (!v)
             return KQ_ENOMEM;
         in->v = v;
         in->cap = cap;
     }
-    struct input *e = &in->v[in->n];
+    struct kq_input *e = &in->v[in->n];
     if (!(e->path = kq__strndup(path, strlen(path))))
         return KQ_ENOMEM;
     e->jsonl = jsonl;
+    e->upd = -1;
     e->size = (uint64_t)st->st_size;
     e->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
     in->n++;
@@ -85,7 +81,7 @@ static int inputs_add(struct inputs *in, const char *path, const struct stat *st
     return 0;
 }
 
-static void inputs_release(struct inputs *in)
+static void inputs_release(struct kq_inputs *in)
 {
     for (size_t i = 0; i < in->n; i++)
         kq__free(in->v[i].path);
@@ -105,12 +101,13 @@ static int cmp_str(const void *a, const void *b)
 }
 
 struct walk {
-    struct inputs *in;
+    struct kq_inputs *in;
     const struct kq_build_opts *opts;
     dev_t index_dev;
     ino_t index_ino;
     uint64_t skipped;
     kq_error *err;
+    kq_update *upd; /* an update: files known unchanged are neither probed nor listed */
 };
 
 static void warn(const struct kq_build_opts *o, const char *path, const char *msg)
@@ -190,7 +187,7 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
             n++;
         }
         closedir(d);
-        if (!rc)
+        if (!rc && n)
             qsort(names, n, sizeof *names, cmp_str);
         size_t plen = strlen(path);
         int slash = plen && path[plen - 1] == '/';
@@ -223,6 +220,10 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
         return 0;
     }
     int jsonl = ends_with(path, ".jsonl");
+    if (w->upd && !jsonl &&
+        kq__update_known(w->upd, path, (uint64_t)st.st_size,
+                         (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec))
+        return 0; /* its document stays as it is: nothing to read */
     if (!jsonl && looks_binary(path)) {
         warn(w->opts, path, "binary file, skipped");
         w->skipped++;
@@ -348,7 +349,7 @@ struct worker {
 struct builder {
     const char *dir;
     const struct kq_build_opts *opts;
-    struct inputs in;
+    struct kq_inputs in;
     char language[32];
     /* threads */
     pthread_mutex_t mu;
@@ -372,6 +373,8 @@ struct builder {
     ZSTD_CDict *cdict;
     int dict_done;
     size_t spill; /* bytes a section of a segment being written keeps in memory */
+    kq_update *upd; /* an update: the previous generation's documents (NULL: full build) */
+    int64_t start_ns; /* when the run started (racy_mtime) */
 };
 
 static uint32_t hash_bytes(const uint8_t *p, size_t n, uint8_t field)
@@ -566,7 +569,7 @@ static int analyze_batch(struct worker *w, struct batch *b)
     for (uint32_t i = 0; i < b->n; i++) {
         struct rawdoc *rd = &b->docs[i];
         struct donedoc *dd = &b->done[i];
-        const struct input *in = &bld->in.v[rd->input];
+        const struct kq_input *in = &bld->in.v[rd->input];
         const char *body, *title;
         size_t body_len, title_len;
         int title_in_body, rc = 0;
@@ -1018,6 +1021,16 @@ static int cmp_terms(const void *a, const void *b, void *ctx)
     return c ? c : (int)x->key_len - (int)y->key_len;
 }
 
+/* The modification time a document records: 0 ("unknown") for a file modified shortly
+ * before this run started (or while it ran), as git does with racily clean entries: a change
+ * made in the same tick of the file system's clock after we read the file would leave size
+ * and time as recorded, so the next update must compare its content instead. */
+static int64_t racy_mtime(const struct builder *bld, int64_t mtime_ns)
+{
+    int64_t window = mtime_ns % 1000000000 ? RACY_NS : RACY_COARSE_NS;
+    return mtime_ns >= bld->start_ns - window ? 0 : mtime_ns;
+}
+
 static int flush_docs(struct builder *bld, const struct docrun *r, kq_segbuild *sb,
                       kq_error *err)
 {
@@ -1026,11 +1039,12 @@ static int flush_docs(struct builder *bld, const struct docrun *r, kq_segbuild *
     uint32_t last_input = UINT32_MAX, last_src = 0;
     for (uint32_t d = 0; d < r->n_docs && !rc; d++) {
         const struct mdoc *md = &r->docs[d];
-        const struct input *in = &bld->in.v[md->input];
+        const struct kq_input *in = &bld->in.v[md->input];
         struct kq_docrec rec = {0};
         if (in->jsonl) {
             if (md->input != last_input) {
-                struct kq_srcrec src = {in->path, strlen(in->path), in->size, in->mtime_ns, 0};
+                struct kq_srcrec src = {in->path, strlen(in->path), in->size,
+                                        racy_mtime(bld, in->mtime_ns), 0};
                 uint32_t s;
                 if ((rc = kq__segbuild_source(sb, &src, &s, err)))
                     break;
@@ -1038,17 +1052,18 @@ static int flush_docs(struct builder *bld, const struct docrun *r, kq_segbuild *
                 last_src = s + 1;
             }
             rec.src = last_src;
-            rec.id = (const char *)r->strs.p + md->id_off;
+            rec.id = r->strs.p ? (const char *)r->strs.p + md->id_off : "";
             rec.id_len = md->id_len;
         } else {
             rec.id = in->path;
             rec.id_len = strlen(in->path);
         }
-        rec.title = (const char *)r->strs.p + md->title_off;
+        /* strs.p is NULL while every id and title of the run is empty */
+        rec.title = r->strs.p ? (const char *)r->strs.p + md->title_off : "";
         rec.title_len = md->title_len;
         rec.line = md->line;
         rec.size = md->size;
-        rec.mtime_ns = in->mtime_ns;
+        rec.mtime_ns = racy_mtime(bld, in->mtime_ns);
         rec.hash = md->hash;
         rec.format = md->format;
         memcpy(rec.len, md->len, sizeof rec.len);
@@ -1224,7 +1239,7 @@ static int train_dict(struct builder *bld, struct batch *b, kq_error *err)
     uint32_t n = 0;
     for (; n < b->n && total < DICT_TRAIN_CAP; n++)
         total += b->docs[n].len < DICT_SAMPLE_CAP ? b->docs[n].len : DICT_SAMPLE_CAP;
-    if (n < 16 || total < 64 * 1024)
+    if (n < 16 || total < (size_t)64 << 10)
         return 0;
     uint8_t *samples = kq__malloc(total);
     size_t *sizes = kq__malloc(n * sizeof *sizes);
@@ -1300,35 +1315,24 @@ int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), v
     return 0;
 }
 
-/* Removes files of the index directory that no manifest references: old segments and
- * temporaries of a writer that died. Called with the lock held. */
-static void remove_unreferenced(const char *dir, const struct kq_manifest *m)
+/* One more than the largest segment number of a file in `dir` (1 when there is none). */
+static uint64_t next_free_number(const char *dir)
 {
+    uint64_t next = 1;
     DIR *d = opendir(dir);
     if (!d)
-        return;
+        return next;
     struct dirent *de;
     while ((de = readdir(d))) {
-        const char *n = de->d_name;
-        int drop = 0;
-        if (!strncmp(n, ".tmp-", 5)) {
-            drop = 1;
-        } else if (!strncmp(n, "seg_", 4) && ends_with(n, ".kq")) {
-            drop = 1;
-            for (uint32_t i = 0; i < m->n_segs && drop; i++) {
-                char name[64];
-                kq__segment_name(m->segs[i].number, name, sizeof name);
-                if (!strcmp(name, n))
-                    drop = 0;
-            }
-        }
-        if (drop) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", dir, n);
-            unlink(path);
-        }
+        if (strncmp(de->d_name, "seg_", 4) != 0 || de->d_name[4] < '0' || de->d_name[4] > '9')
+            continue;
+        errno = 0;
+        unsigned long long n = strtoull(de->d_name + 4, NULL, 10);
+        if (!errno && n < UINT64_MAX - 1 && n + 1 > next)
+            next = n + 1;
     }
     closedir(d);
+    return next;
 }
 
 /* ---- reading inputs ---- */
@@ -1395,7 +1399,7 @@ struct reader {
 static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, kq_error *err)
 {
     while (b->n < BATCH_DOCS && b->bytes < BATCH_BYTES && rd->input < bld->in.n) {
-        const struct input *in = &bld->in.v[rd->input];
+        const struct kq_input *in = &bld->in.v[rd->input];
         struct rawdoc *d = &b->docs[b->n];
         memset(d, 0, sizeof *d);
         d->input = rd->input;
@@ -1435,6 +1439,9 @@ static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, k
             s++;
         if (s == l)
             continue; /* blank line */
+        if (in->upd >= 0 &&
+            kq__update_keep_line(bld->upd, in->upd, rd->line, XXH3_64bits(rd->lbuf, l)))
+            continue; /* unchanged since the previous generation: kept as it is */
         if (!(d->bytes = kq__strndup(rd->lbuf, l)))
             return kq__enomem(err);
         d->len = l;
@@ -1501,16 +1508,10 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     struct kq_build_stats st;
     memset(&st, 0, sizeof st);
     double t0 = now_s();
-    if (!opts.language)
-        opts.language = "english";
-    if (!kq_language_valid(opts.language))
+    if (opts.language && !kq_language_valid(opts.language))
         return kq__error(err, KQ_EINVAL, -1, "unknown language '%s' (a Snowball name or 'none')",
                          opts.language);
-    if (opts.k1 == 0)
-        opts.k1 = 0.9;
-    if (opts.b < 0)
-        opts.b = 0.4;
-    if (!(opts.k1 > 0 && opts.k1 <= 100) || !(opts.b >= 0 && opts.b <= 1))
+    if ((opts.k1 != 0 && !(opts.k1 > 0 && opts.k1 <= 100)) || !(opts.b <= 1) || isnan(opts.b))
         return kq__error(err, KQ_EINVAL, -1, "BM25 settings out of range (0 < k1 <= 100, "
                                              "0 <= b <= 1)");
     size_t budget = opts.memory_bytes ? opts.memory_bytes : (size_t)256 << 20;
@@ -1532,11 +1533,17 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     memset(&bld, 0, sizeof bld);
     bld.dir = dir;
     bld.opts = &opts;
-    snprintf(bld.language, sizeof bld.language, "%s", opts.language);
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        bld.start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
     /* sections of a segment being written spill to disk past 1/32 of the budget each */
     bld.spill = budget / 32 < (1u << 20) ? (1u << 20) : budget / 32;
     struct reader rdr = {0};
     struct kq_manifest old = {0}, man = {0};
+    kq_index *oldix = NULL;
+    char seg_path[4096] = "";
     char **runs = NULL;
     size_t n_runs = 0;
     int threads_started = 0;
@@ -1545,23 +1552,52 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     pthread_cond_init(&bld.done_cv, NULL);
 
     rc = kq__manifest_read(dir, &old, err);
-    if (rc == KQ_ENOTFOUND) {
+    int have_old = rc == 0;
+    if (rc == KQ_ENOTFOUND || (opts.full && (rc == KQ_ECORRUPT || rc == KQ_EVERSION))) {
+        /* nothing (readable) there: a first build, or a rebuild that must not reuse the
+         * name of a segment file it finds */
         rc = 0;
-        old.next_segment = 1;
+        old.next_segment = next_free_number(dir);
     }
     if (rc)
         goto out;
+    /* settings not given are the index's; another analyser means analysing everything */
+    int incremental = have_old && !opts.full;
+    if (incremental && opts.language && strcmp(opts.language, old.language) != 0)
+        incremental = 0;
+    if (!opts.language)
+        opts.language = have_old ? old.language : "english";
+    if (opts.k1 == 0)
+        opts.k1 = have_old && old.k1 > 0 ? old.k1 : 0.9;
+    if (opts.b < 0)
+        opts.b = have_old ? old.b : 0.4;
+    if (!kq_language_valid(opts.language)) {
+        rc = kq__error(err, KQ_EINVAL, -1, "unknown language '%s' (a Snowball name or 'none')",
+                       opts.language);
+        goto out;
+    }
+    snprintf(bld.language, sizeof bld.language, "%s", opts.language);
+    st.incremental = incremental;
 
-    struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err};
+    /* an update: what the previous generation holds decides what to read */
+    if (incremental && ((rc = kq__index_open(dir, KQ_OPEN_LIGHT, &oldix, err)) ||
+                        (rc = kq__update_new(oldix, paths, n_paths, &bld.upd, err))))
+        goto out;
+    struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err, bld.upd};
     for (size_t i = 0; i < n_paths && !rc; i++)
         rc = walk_path(&w, paths[i], 1, 0);
     st.skipped = w.skipped;
     if (rc)
         goto out;
-    if (!bld.in.n) {
+    if (incremental) {
+        if ((rc = kq__update_filter(bld.upd, &bld.in, &st.unchanged, err)))
+            goto out;
+    } else if (!bld.in.n) {
         rc = kq__error(err, KQ_EINVAL, -1, "no documents found to index");
         goto out;
     }
+    if (!bld.in.n)
+        goto indexed; /* nothing to read: only deletions, or nothing at all */
 
     /* threads */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1709,82 +1745,135 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     }
     stop_workers(&bld);
     threads_started = 0;
+indexed:
     if (opts.progress)
         opts.progress(opts.ctx, st.documents, st.input_bytes, bld.in.bytes);
-    if (!st.documents) {
+    if (!incremental && !st.documents) {
         rc = kq__error(err, KQ_EINVAL, -1, "no documents found to index");
         goto out;
     }
-
-    /* the final segment: the run itself, or the merge of the runs flushed */
-    uint64_t seg_no = old.next_segment ? old.next_segment : 1;
-    char name[64], seg_path[4096];
-    kq__segment_name(seg_no, name, sizeof name);
-    snprintf(seg_path, sizeof seg_path, "%s/%s", dir, name);
-    unlink(seg_path); /* an orphan of a writer that died; no manifest references it */
-    uint64_t seg_size = 0;
-    if (!n_runs) {
-        rc = run_flush(&bld, seg_path, &seg_size, &st.postings_bytes, &st.positions_bytes,
-                       &st.terms, err);
-    } else {
-        if (bld.docs->n_docs) {
-            if ((rc = flush_run(&bld, &runs, &n_runs, err)))
-                goto out;
-            st.flushes++;
-        }
-        rc = kq__merge_files(dir, (const char *const *)runs, n_runs, bld.spill, bld.language,
-                             bld.cdict, bld.dict, bld.dict_len, seg_path, &seg_size,
-                             &st.postings_bytes, &st.positions_bytes, &st.terms, err);
+    uint64_t deleted = incremental ? kq__update_deleted(bld.upd) : 0;
+    if (incremental)
+        st.unchanged = kq__update_kept(bld.upd); /* the filter's and the line filter's */
+    if (incremental && !st.documents && !deleted && opts.k1 == old.k1 && opts.b == old.b) {
+        /* an unchanged corpus: nothing to commit */
+        st.generation = old.generation;
+        st.live = oldix->n_live;
+        st.segments = old.n_segs;
+        goto out;
     }
-    if (rc)
-        goto out;
-    /* the commit */
-    kq_segfile sf;
-    if ((rc = kq__segment_map(&sf, seg_path, 0, err)))
-        goto out;
-    uint64_t checksum = kq_get_le64(sf.map + 56);
-    kq__segment_unmap(&sf);
+
+    /* the new segment: the run itself, or the merge of the runs flushed */
+    uint64_t seg_no = old.next_segment ? old.next_segment : 1;
+    uint64_t seg_size = 0, checksum = 0;
+    if (st.documents) {
+        char name[64];
+        kq__segment_name(seg_no, name, sizeof name);
+        snprintf(seg_path, sizeof seg_path, "%s/%s", dir, name);
+        unlink(seg_path); /* an orphan of a writer that died; no manifest references it */
+        if (!n_runs) {
+            rc = run_flush(&bld, seg_path, &seg_size, &st.postings_bytes, &st.positions_bytes,
+                           &st.terms, err);
+        } else {
+            if (bld.docs->n_docs) {
+                if ((rc = flush_run(&bld, &runs, &n_runs, err)))
+                    goto out;
+                st.flushes++;
+            }
+            rc = kq__merge_files(dir, (const char *const *)runs, n_runs, bld.spill,
+                                 bld.language, bld.cdict, bld.dict, bld.dict_len, seg_path,
+                                 &seg_size, &st.postings_bytes, &st.positions_bytes, &st.terms,
+                                 err);
+        }
+        if (rc) {
+            seg_path[0] = '\0';
+            goto out;
+        }
+        kq_segfile sf;
+        if ((rc = kq__segment_map(&sf, seg_path, 0, err)))
+            goto out;
+        checksum = kq_get_le64(sf.map + 56);
+        kq__segment_unmap(&sf);
+    }
+
+    /* the commit: the previous segments with their deletions, then the new one */
     man.generation = old.generation + 1;
-    man.next_segment = seg_no + 1;
+    man.next_segment = st.documents ? seg_no + 1 : seg_no;
     man.k1 = opts.k1;
     man.b = opts.b;
     snprintf(man.language, sizeof man.language, "%s", bld.language);
-    struct kq_manifest_seg ms = {seg_no, seg_size, (uint32_t)st.documents, checksum};
-    man.segs = &ms;
-    man.n_segs = 1;
-    rc = kq__fsync_dir(dir, err);
-    if (!rc)
-        rc = kq__manifest_write(dir, &man, err);
-    if (rc) {
-        unlink(seg_path);
-        man.segs = NULL;
+    if (!(man.segs = kq__calloc((size_t)old.n_segs + 1, sizeof *man.segs))) {
+        rc = kq__enomem(err);
         goto out;
     }
-    remove_unreferenced(dir, &man);
-    man.segs = NULL;
+    if (incremental && (rc = kq__update_entries(bld.upd, dir, man.generation, &man, err)))
+        goto out;
+    if (st.documents)
+        man.segs[man.n_segs++] =
+            (struct kq_manifest_seg){seg_no, seg_size, (uint32_t)st.documents, 0, checksum, 0,
+                                     0};
+    if ((rc = kq__manifest_commit(dir, &man, err)))
+        goto out;
+    seg_path[0] = '\0'; /* committed: the segment is the index's now */
+    st.committed = 1;
+    st.deleted = deleted;
     st.generation = man.generation;
-    st.index_bytes = seg_size;
+    st.segments = man.n_segs;
     {
         uint64_t ms_size = 0;
         char mp[4096];
         snprintf(mp, sizeof mp, "%s/%s", dir, KQ_MANIFEST_NAME);
         if (!file_size(mp, &ms_size))
             st.index_bytes += ms_size;
+        for (uint32_t i = 0; i < man.n_segs; i++) {
+            st.index_bytes += man.segs[i].file_size;
+            if (man.segs[i].del_gen) /* its deletion file */
+                st.index_bytes += KQ_DEL_HEAD + 8 * kq__del_words(man.segs[i].n_docs) + 8;
+            st.live += man.segs[i].n_docs - man.segs[i].n_deleted;
+        }
     }
-    st.positions = 0;
-    {
+    if (st.documents) {
         kq_seg sg;
-        if (!kq__seg_open(&sg, seg_path, 0, NULL)) {
+        char name[64], path[4096];
+        kq__segment_name(seg_no, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (!kq__seg_open(&sg, path, 0, NULL)) {
             st.postings = sg.n_postings;
             st.positions = sg.n_positions;
             st.store_bytes = sg.f.sec[KQ_SEC_DSTO].len;
             kq__seg_close(&sg);
         }
     }
+    /* the merge policy, in commits of its own: the update is visible already */
+    kq_index_close(oldix);
+    oldix = NULL;
+    if (!opts.no_merge && incremental) { /* a full build is one segment: nothing to merge */
+        double tm = now_s();
+        rc = kq__merge_run(dir, 0, budget, &st, err);
+        st.merge_seconds = now_s() - tm;
+        struct kq_manifest now;
+        if (st.merges && !kq__manifest_read(dir, &now, NULL)) {
+            st.segments = now.n_segs;
+            st.index_bytes = 0;
+            char mp[4096];
+            snprintf(mp, sizeof mp, "%s/%s", dir, KQ_MANIFEST_NAME);
+            if (!file_size(mp, &st.index_bytes))
+                for (uint32_t i = 0; i < now.n_segs; i++)
+                    st.index_bytes += now.segs[i].file_size +
+                                      (now.segs[i].del_gen ? KQ_DEL_HEAD + 8 + 8 *
+                                       kq__del_words(now.segs[i].n_docs) : 0);
+            kq__manifest_release(&now);
+        }
+    }
 
 out:
     if (threads_started)
         stop_workers(&bld);
+    if (seg_path[0])
+        unlink(seg_path); /* written but not committed */
+    kq__update_free(bld.upd);
+    kq_index_close(oldix);
+    kq__free(man.segs);
     if (rdr.jf)
         fclose(rdr.jf);
     free(rdr.lbuf); /* getline's buffer comes from malloc */

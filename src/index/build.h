@@ -8,6 +8,22 @@
 
 #include "kq/error.h"
 
+/* One input file found by the walk. */
+struct kq_input {
+    char *path;
+    int jsonl;        /* a JSON-lines file: one document per line */
+    int32_t upd;      /* an update: the JSON-lines file's line filter (kq__update_keep_line),
+                         -1 when every line is read */
+    uint64_t size;
+    int64_t mtime_ns;
+};
+
+struct kq_inputs {
+    struct kq_input *v;
+    size_t n, cap;
+    uint64_t bytes;
+};
+
 /* kq__lock_acquire: takes the writer lock of index `dir` (an fcntl lock on dir/LOCK, released
  * by the kernel when the process dies, so there is no stale lock to clean up). With `wait`,
  * calls `waiting(ctx, holder_pid)` once and blocks; without, fails with KQ_ELOCKED naming
@@ -28,10 +44,17 @@ int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t 
 
 struct kq_segbuild;
 struct kq_seg;
-/* kq__merge_segments: adds the documents and terms of the open segments `segs` to the
- * builder `b` (see kq__merge_files); `dict_hash` is the XXH3 of the builder's dictionary
- * (0: none). */
-int kq__merge_segments(struct kq_segbuild *b, struct kq_seg *segs, size_t n, uint64_t dict_hash,
-                       kq_error *err);
+/* kq__merge_segments: adds the live documents and their terms of the open segments `segs`
+ * (in that order, deleted documents dropped and the others renumbered) to the builder `b`
+ * (see kq__merge_files); `dict_hash` is the XXH3 of the builder's dictionary (0: none). */
+int kq__merge_segments(struct kq_segbuild *b, struct kq_seg *const *segs, size_t n,
+                       uint64_t dict_hash, kq_error *err);
+
+struct kq_build_stats;
+/* kq__merge_run: with the writer lock of `dir` held, runs the merge policy (max_segments
+ * 0) or merges down to max_segments, committing each round, until nothing is left to do.
+ * Adds to st->merges, merged_segments; sets committed and generation when it commits. */
+int kq__merge_run(const char *dir, uint32_t max_segments, size_t budget,
+                  struct kq_build_stats *st, kq_error *err);
 
 #endif

@@ -4,13 +4,18 @@
  * sizes), it decodes everything: every term's postings (doc ids increasing and in range,
  * tf >= 1, df and cf as the dictionary says, positions increasing), that each document's
  * length equals the tfs summed over its terms, every document-table entry, and every store
- * block (decompresses; a file's stored bytes hash to its recorded XXH3).
+ * block (decompresses; a file's stored bytes hash to its recorded XXH3). Deletion files are
+ * verified when the index opens (size, checksum against the file and the manifest, header
+ * against the manifest entry, population count, no bit past the last document: FORMAT.md
+ * E1-E4); the check counts their bits once more against the manifest. Deleted documents are
+ * checked like live ones: their bytes are still in the segment.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
 
+#include "index/deletes.h"
 #include "index/reader.h"
 #include "util/alloc.h"
 #include "util/bytes.h"
@@ -202,6 +207,15 @@ int kq_index_verify(const char *dir, void (*report)(void *ctx, const char *msg),
         return rc;
     }
     for (uint32_t i = 0; i < ix->n_segs && !rc; i++) {
+        const kq_seg *s = &ix->segs[i];
+        if (s->del && (kq__del_count(s->del, s->n_docs) != ix->man.segs[i].n_deleted ||
+                       s->n_del >= s->n_docs)) {
+            char name[64];
+            kq__del_name(s->number, ix->man.segs[i].del_gen, name, sizeof name);
+            problem(&c, "deletion file '%s': %u bits set, the manifest says %u of %u documents",
+                    name, kq__del_count(s->del, s->n_docs), ix->man.segs[i].n_deleted,
+                    s->n_docs);
+        }
         rc = check_terms(&c, &ix->segs[i], err);
         if (!rc)
             rc = check_docs(&c, &ix->segs[i], err);

@@ -3,6 +3,7 @@
  * renamed, directory fsynced), so a reader sees the old or the new generation. */
 #include "index/manifest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "index/deletes.h"
 #include "index/segment.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -45,9 +47,11 @@ int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_e
                          len);
     if (XXH3_64bits(p, len - 8) != kq_get_le64(p + len - 8))
         return kq__error(err, KQ_ECORRUPT, (int64_t)len - 8, "manifest: checksum mismatch");
-    if (kq_get_le16(p + 8) != KQ_MANIFEST_VERSION)
-        return kq__error(err, KQ_EVERSION, 8, "manifest: format version %u is not supported",
-                         kq_get_le16(p + 8));
+    uint16_t version = kq_get_le16(p + 8);
+    if (version != 1 && version != KQ_MANIFEST_VERSION)
+        return kq__error(err, KQ_EVERSION, 8,
+                         "manifest: format version %u is not supported (this reads 1 and %d)",
+                         version, KQ_MANIFEST_VERSION);
     uint32_t n = kq_get_le32(p + 12);
     if (n > KQ_MANIFEST_MAX_SEGMENTS ||
         len != KQ_MANIFEST_HEAD + (size_t)n * KQ_MANIFEST_ENTRY + 8)
@@ -76,6 +80,21 @@ int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_e
             (i && m->segs[i].number <= m->segs[i - 1].number)) {
             kq__manifest_release(m);
             return kq__error(err, KQ_ECORRUPT, e - p, "manifest: segment numbers out of order");
+        }
+        if (version == 1)
+            continue; /* version 1: the rest of the entry is reserved, no deletions */
+        struct kq_manifest_seg *s = &m->segs[i];
+        s->n_deleted = kq_get_le32(e + 20);
+        s->del_gen = kq_get_le64(e + 32);
+        s->del_checksum = kq_get_le64(e + 40);
+        /* M6 */
+        if ((s->n_deleted && s->n_deleted >= s->n_docs) ||
+            (s->n_deleted == 0) != (s->del_gen == 0) ||
+            (s->del_gen == 0 && s->del_checksum != 0) || s->del_gen > m->generation) {
+            unsigned long long number = s->number;
+            kq__manifest_release(m);
+            return kq__error(err, KQ_ECORRUPT, e - p + 20,
+                             "manifest: deletions of segment %llu out of range", number);
         }
     }
     return 0;
@@ -139,7 +158,10 @@ int kq__manifest_write(const char *dir, const struct kq_manifest *m, kq_error *e
         kq_put_le64(e, m->segs[i].number);
         kq_put_le64(e + 8, m->segs[i].file_size);
         kq_put_le32(e + 16, m->segs[i].n_docs);
+        kq_put_le32(e + 20, m->segs[i].n_deleted);
         kq_put_le64(e + 24, m->segs[i].checksum);
+        kq_put_le64(e + 32, m->segs[i].del_gen);
+        kq_put_le64(e + 40, m->segs[i].del_checksum);
     }
     if (kq_buf_put_u64(&b, XXH3_64bits(b.p, b.len))) {
         kq_buf_release(&b);
@@ -186,4 +208,56 @@ void kq__manifest_release(struct kq_manifest *m)
     kq__free(m->segs);
     m->segs = NULL;
     m->n_segs = 0;
+}
+
+static int referenced(const struct kq_manifest *m, const char *n)
+{
+    char name[64];
+    for (uint32_t i = 0; i < m->n_segs; i++) {
+        kq__segment_name(m->segs[i].number, name, sizeof name);
+        if (!strcmp(name, n))
+            return 1;
+        if (m->segs[i].del_gen) {
+            kq__del_name(m->segs[i].number, m->segs[i].del_gen, name, sizeof name);
+            if (!strcmp(name, n))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+void kq__manifest_cleanup(const char *dir, const struct kq_manifest *m)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        int drop = !strncmp(n, ".tmp-", 5) ||
+                   (!strncmp(n, "seg_", 4) && (ends_with(n, ".kq") || ends_with(n, ".del")) &&
+                    !referenced(m, n));
+        if (drop) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, n);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+int kq__manifest_commit(const char *dir, const struct kq_manifest *m, kq_error *err)
+{
+    int rc = kq__fsync_dir(dir, err);
+    if (!rc)
+        rc = kq__manifest_write(dir, m, err);
+    if (!rc)
+        kq__manifest_cleanup(dir, m);
+    return rc;
 }

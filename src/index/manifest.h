@@ -12,16 +12,19 @@
 
 #define KQ_MANIFEST_NAME "MANIFEST"
 #define KQ_MANIFEST_MAGIC "KQMANIF\0"
-#define KQ_MANIFEST_VERSION 1
+#define KQ_MANIFEST_VERSION 2     /* written; version 1 (no deletions) is still read */
 #define KQ_MANIFEST_HEAD 80
 #define KQ_MANIFEST_ENTRY 48
 #define KQ_MANIFEST_MAX_SEGMENTS 4096
 
 struct kq_manifest_seg {
-    uint64_t number;    /* file seg_<number>.kq */
+    uint64_t number;       /* file seg_<number>.kq */
     uint64_t file_size;
     uint32_t n_docs;
-    uint64_t checksum;  /* the segment header's checksum field */
+    uint32_t n_deleted;    /* documents marked deleted, < n_docs; 0: no deletion file */
+    uint64_t checksum;     /* the segment header's checksum field */
+    uint64_t del_gen;      /* deletion file seg_<number>_<del_gen>.del; 0 when none */
+    uint64_t del_checksum; /* that file's checksum field (its last 8 bytes) */
 };
 
 struct kq_manifest {
@@ -33,13 +36,22 @@ struct kq_manifest {
     struct kq_manifest_seg *segs; /* owned */
 };
 
-/* Parses manifest bytes. Returns 0, KQ_ECORRUPT, KQ_EVERSION, KQ_ENOMEM. */
+/* Parses manifest bytes (version 1 or 2). Returns 0, KQ_ECORRUPT, KQ_EVERSION, KQ_ENOMEM. */
 int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_error *err);
 /* Reads dir/MANIFEST. KQ_ENOTFOUND when there is none. */
 int kq__manifest_read(const char *dir, struct kq_manifest *m, kq_error *err);
 /* Writes dir/MANIFEST atomically (temporary name, fsync, rename, fsync dir). */
 int kq__manifest_write(const char *dir, const struct kq_manifest *m, kq_error *err);
 void kq__manifest_release(struct kq_manifest *m);
+/* Removes the files of `dir` that `m` does not reference: segments and deletion files of
+ * older generations, temporaries of a writer that died. Call with the writer lock held,
+ * after `m` was committed. Failures are ignored (the next writer tries again). */
+void kq__manifest_cleanup(const char *dir, const struct kq_manifest *m);
+/* kq__manifest_commit: the commit of a writer whose new files (segments, deletion files)
+ * are written and fsynced: fsyncs the directory, writes `m` as the new MANIFEST atomically,
+ * then removes what it no longer references. Before the rename nothing changed; after it
+ * the new generation is the index. */
+int kq__manifest_commit(const char *dir, const struct kq_manifest *m, kq_error *err);
 /* The file name of segment `number` ("seg_00000001.kq") into buf. */
 void kq__segment_name(uint64_t number, char *buf, size_t size);
 

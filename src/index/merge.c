@@ -1,18 +1,28 @@
-/* index/merge.c: merging segments into one, streaming.
+/* index/merge.c: merging segments into one, streaming, and running the merge policy on
+ * an index.
  *
- * Documents keep their order: the documents of input i follow those of inputs 0..i-1.
- * Terms are merged in key order with a k-way merge of the inputs' dictionaries; a term's
- * postings are the concatenation of its postings in each input, shifted by the input's
- * document base, re-encoded into blocks. Memory: one term's postings and positions at a
- * time, plus the builder's per-document arrays.
+ * Documents keep their order: the live documents of input i follow those of inputs
+ * 0..i-1, renumbered densely (deleted documents, their postings, their stored text and
+ * sources no live document uses are dropped). Terms are merged in key order with a k-way
+ * merge of the inputs' dictionaries; a term's postings are the concatenation of its live
+ * postings in each input, renumbered, re-encoded into blocks; a key only deleted documents
+ * held disappears. Memory: one term's postings and positions at a time, plus the builder's
+ * per-document arrays and a 4-byte new id per document of an input with deletions.
+ *
+ * A policy merge replaces the merged segments by the new one, appended to the manifest
+ * (numbers keep increasing), in a commit of its own; ids of the index change, scores do
+ * not (statistics are over live documents either way).
  */
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "index/build.h"
+#include "index/deletes.h"
+#include "index/policy.h"
 #include "index/reader.h"
 #include "index/segbuild.h"
 #include "util/alloc.h"
@@ -33,13 +43,16 @@ struct head {
  * they come back from the page cache if they are read after all). */
 static void drop_pages(const uint8_t *from, const uint8_t *to)
 {
-    static long page;
-    if (!page)
-        page = sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)from + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t b = (uintptr_t)to & ~(uintptr_t)(page - 1);
-    if (b > a)
-        madvise((void *)a, b - a, MADV_DONTNEED);
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || to <= from)
+        return;
+    size_t page = (size_t)pg, head = (page - (uintptr_t)from % page) % page;
+    if ((size_t)(to - from) <= head)
+        return;
+    const uint8_t *a = from + head; /* the first page boundary, by pointer arithmetic */
+    size_t len = (size_t)(to - a) / page * page;
+    if (len)
+        madvise((void *)a, len, MADV_DONTNEED);
 }
 
 /* Drops the pages of the postings, positions and dictionary of `s` before the current
@@ -62,53 +75,121 @@ static int advance(struct head *h, kq_error *err)
     return 0;
 }
 
-/* Copies the documents of `s` (shifted by `base`) into the builder. */
-static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, kq_error *err)
+/* The index in s->srcs of the source whose path bytes `path` points at (paths lie in SRCS
+ * in order), or UINT32_MAX. */
+static uint32_t src_index(const kq_seg *s, const char *path)
 {
-    uint32_t base = b->n_docs;
-    /* sources of this input, mapped to the output's */
+    uint32_t lo = 0, hi = s->n_srcs;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->srcs[mid].path < path)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n_srcs && s->srcs[lo].path == path ? lo : UINT32_MAX;
+}
+
+static int doc_rec(const kq_seg *s, uint32_t d, const uint32_t *src_map, struct kq_docrec *rec,
+                   kq_error *err)
+{
+    struct kq_doc doc;
+    int rc = kq__seg_doc(s, d, &doc, err);
+    if (rc)
+        return rc;
+    *rec = (struct kq_docrec){doc.id, doc.id_len, doc.title, doc.title_len, 0, doc.line,
+                              doc.size, doc.mtime_ns, doc.hash, (uint8_t)doc.format,
+                              {doc.len[0], doc.len[1]}};
+    if (doc.path != doc.id) {
+        uint32_t k = src_index(s, doc.path);
+        if (k == UINT32_MAX || !src_map || !src_map[k])
+            return kq__error(err, KQ_ECORRUPT, -1, "segment '%s': bad source in section 'DOCT'",
+                             s->f.name);
+        rec->src = src_map[k];
+    }
+    return 0;
+}
+
+/* Copies the live documents of `s` into the builder; `map` (when s has deletions) receives
+ * each document's new id, UINT32_MAX for a deleted one. A store block without deleted
+ * documents made with the builder's dictionary is copied as it is; others are decompressed
+ * and their live documents compressed again. */
+static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, uint32_t *map,
+                      kq_error *err)
+{
+    /* the sources live documents refer to, numbered anew (src_map[k] = new index + 1) */
     uint32_t *src_map = NULL;
-    if (s->n_srcs) {
-        src_map = kq__calloc(s->n_srcs, sizeof *src_map);
-        if (!src_map)
-            return kq__enomem(err);
-    }
     int rc = 0;
-    for (uint32_t i = 0; i < s->n_srcs && !rc; i++) {
-        struct kq_srcrec r = {s->srcs[i].path, s->srcs[i].path_len, s->srcs[i].size,
-                              s->srcs[i].mtime_ns, s->srcs[i].hash};
-        rc = kq__segbuild_source(b, &r, &src_map[i], err);
-    }
-    int copy_blocks = s->dict_hash == dict_hash;
-    for (uint32_t d = 0; d < s->n_docs && !rc; d++) {
+    if (s->n_srcs && !(src_map = kq__calloc(s->n_srcs, sizeof *src_map)))
+        return kq__enomem(err);
+    for (uint32_t d = 0; d < s->n_docs && s->n_srcs && !rc; d++) {
         struct kq_doc doc;
+        if (kq__del_test(s->del, d))
+            continue;
         if ((rc = kq__seg_doc(s, d, &doc, err)))
             break;
-        struct kq_docrec rec = {doc.id, doc.id_len, doc.title, doc.title_len, 0, doc.line,
-                                doc.size, doc.mtime_ns, doc.hash, (uint8_t)doc.format,
-                                {doc.len[0], doc.len[1]}};
-        if (doc.path != doc.id) {
-            /* find the source index by pointer identity within the segment */
-            for (uint32_t k = 0; k < s->n_srcs; k++)
-                if (s->srcs[k].path == doc.path)
-                    rec.src = src_map[k] + 1;
-        }
-        if (copy_blocks) {
-            rc = kq__segbuild_doc_meta(b, &rec, err);
-        } else {
-            char *text;
-            size_t len;
-            if ((rc = kq__seg_doc_text(s, d, &text, &len, err)))
-                break;
-            rc = kq__segbuild_doc(b, &rec, text, len, err);
-            kq__free(text);
-        }
+        uint32_t k = doc.path != doc.id ? src_index(s, doc.path) : UINT32_MAX;
+        if (k != UINT32_MAX && src_map)
+            src_map[k] = 1;
     }
-    for (uint32_t k = 0; copy_blocks && k < s->n_blocks && !rc; k++) {
+    for (uint32_t i = 0; i < s->n_srcs && !rc; i++) {
+        if (!src_map[i])
+            continue; /* no live document of it left: the record goes */
+        struct kq_srcrec r = {s->srcs[i].path, s->srcs[i].path_len, s->srcs[i].size,
+                              s->srcs[i].mtime_ns, s->srcs[i].hash};
+        uint32_t k;
+        if (!(rc = kq__segbuild_source(b, &r, &k, err)))
+            src_map[i] = k + 1;
+    }
+    int copy_blocks = s->dict_hash == dict_hash;
+    for (uint32_t k = 0; k < s->n_blocks && !rc; k++) {
         const uint8_t *e = s->dsix + (size_t)k * KQ_DSIX_ENTRY;
-        rc = kq__segbuild_block(b, base + kq_get_le32(e), kq_get_le32(e + 4),
-                                kq_get_le32(e + 20), s->f.sec[KQ_SEC_DSTO].p + kq_get_le64(e + 8),
-                                kq_get_le32(e + 16), err);
+        uint32_t first = kq_get_le32(e), n = kq_get_le32(e + 4);
+        int dead = 0;
+        for (uint32_t d = first; d < first + n && !dead; d++)
+            dead = kq__del_test(s->del, d);
+        if (copy_blocks && !dead) {
+            uint32_t new_first = b->n_docs;
+            for (uint32_t d = first; d < first + n && !rc; d++) {
+                struct kq_docrec rec;
+                if (!(rc = doc_rec(s, d, src_map, &rec, err)))
+                    rc = kq__segbuild_doc_meta(b, &rec, err);
+                if (map)
+                    map[d] = b->n_docs - 1;
+            }
+            if (!rc)
+                rc = kq__segbuild_block(b, new_first, n, kq_get_le32(e + 20),
+                                        s->f.sec[KQ_SEC_DSTO].p + kq_get_le64(e + 8),
+                                        kq_get_le32(e + 16), err);
+            continue;
+        }
+        uint8_t *raw;
+        size_t raw_len;
+        if ((rc = kq__seg_block(s, k, &raw, &raw_len, err)))
+            break;
+        if (kq_get_le32(raw) != n) {
+            kq__free(raw);
+            rc = kq__error(err, KQ_ECORRUPT, -1, "segment '%s': store block %u holds the wrong "
+                           "documents in section 'DSTO'", s->f.name, k);
+            break;
+        }
+        size_t off = 4 + 4 * (size_t)n;
+        for (uint32_t i = 0; i < n && !rc; i++) {
+            uint32_t d = first + i;
+            size_t l = kq_get_le32(raw + 4 + 4 * (size_t)i);
+            if (kq__del_test(s->del, d)) {
+                if (map) /* always: a segment with deletions has a map */
+                    map[d] = UINT32_MAX;
+            } else {
+                struct kq_docrec rec;
+                if (!(rc = doc_rec(s, d, src_map, &rec, err)))
+                    rc = kq__segbuild_doc(b, &rec, raw + off, l, err);
+                if (map)
+                    map[d] = b->n_docs - 1;
+            }
+            off += l;
+        }
+        kq__free(raw);
     }
     drop_pages(s->f.sec[KQ_SEC_DSTO].p, s->f.sec[KQ_SEC_DSTO].p + s->f.sec[KQ_SEC_DSTO].len);
     drop_pages(s->f.sec[KQ_SEC_DOCT].p, s->f.sec[KQ_SEC_DOCT].p + s->f.sec[KQ_SEC_DOCT].len);
@@ -116,24 +197,29 @@ static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, kq_er
     return rc;
 }
 
-int kq__merge_segments(kq_segbuild *b, kq_seg *segs, size_t n, uint64_t dict_hash,
+int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t dict_hash,
                        kq_error *err)
 {
     int rc = 0;
     uint32_t *bases = kq__calloc(n ? n : 1, sizeof *bases);
+    uint32_t **maps = kq__calloc(n ? n : 1, sizeof *maps);
     struct head *heads = kq__calloc(n ? n : 1, sizeof *heads);
     uint32_t *pos = NULL;
     uint32_t pos_cap = 0;
-    if (!bases || !heads) {
+    if (!bases || !heads || !maps) {
         rc = kq__enomem(err);
         goto out;
     }
     for (size_t i = 0; i < n && !rc; i++) {
         bases[i] = b->n_docs;
-        rc = merge_docs(b, &segs[i], dict_hash, err);
+        if (segs[i]->del && !(maps[i] = kq__malloc((size_t)segs[i]->n_docs * sizeof **maps))) {
+            rc = kq__enomem(err);
+            break;
+        }
+        rc = merge_docs(b, segs[i], dict_hash, maps[i], err);
     }
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = kq_termdict_seek(&segs[i].td, &heads[i].it, NULL, 0, err);
+        rc = kq_termdict_seek(&segs[i]->td, &heads[i].it, NULL, 0, err);
         if (!rc)
             rc = advance(&heads[i], err);
     }
@@ -151,16 +237,17 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *segs, size_t n, uint64_t dict_has
         memcpy(key, heads[best].key, key_len);
         if (!key_len || key[0] >= KQ_N_FIELDS) {
             rc = kq__error(err, KQ_ECORRUPT, -1, "segment '%s': key of an unknown field",
-                           segs[best].f.name);
+                           segs[best]->f.name);
             break;
         }
         kq__segbuild_term_begin(b, key[0]);
+        uint64_t added = 0;
         for (size_t i = 0; i < n && !rc; i++) {
             struct head *h = &heads[i];
             if (!h->live || kq__key_cmp(h->key, h->len, key, key_len) != 0)
                 continue;
             kq_postings_cursor pc;
-            const kq_seg *s = &segs[i];
+            const kq_seg *s = segs[i];
             rc = kq_postings_open(&pc, s->f.sec[KQ_SEC_POST].p, s->f.sec[KQ_SEC_POST].len,
                                   s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, &h->meta,
                                   err);
@@ -174,6 +261,8 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *segs, size_t n, uint64_t dict_has
                                    "last document in section 'POST'", s->f.name);
                     break;
                 }
+                if (maps[i] && maps[i][d] == UINT32_MAX)
+                    continue; /* a deleted document: its postings go */
                 if (tf > pos_cap) {
                     uint32_t cap = tf * 2 > tf ? tf * 2 : tf;
                     uint32_t *v = kq__realloc(pos, (size_t)cap * sizeof *v);
@@ -190,7 +279,9 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *segs, size_t n, uint64_t dict_has
                                    "segment '%s': bad positions in section 'POSN'", s->f.name);
                     break;
                 }
-                rc = kq__segbuild_term_add(b, bases[i] + d, tf, pos, err);
+                rc = kq__segbuild_term_add(b, maps[i] ? maps[i][d] : bases[i] + d, tf, pos,
+                                           err);
+                added++;
             }
             if (!rc && kq_postings_error(&pc))
                 rc = kq__error(err, KQ_ECORRUPT, -1,
@@ -203,10 +294,13 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *segs, size_t n, uint64_t dict_has
                 h->since_drop = 0;
             }
         }
-        if (!rc)
+        if (!rc && added) /* a key only deleted documents held is not a key any more */
             rc = kq__segbuild_term_end(b, key, key_len, err);
     }
 out:
+    for (size_t i = 0; maps && i < n; i++)
+        kq__free(maps[i]);
+    kq__free(maps);
     kq__free(bases);
     kq__free(heads);
     kq__free(pos);
@@ -228,8 +322,14 @@ int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t 
     for (; opened < n && !rc; opened++)
         if ((rc = kq__seg_open(&segs[opened], paths[opened], 0, err)))
             break;
+    kq_seg **v = rc ? NULL : kq__calloc(n ? n : 1, sizeof *v);
+    if (!rc && !v)
+        rc = kq__enomem(err);
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = &segs[i];
     if (!rc)
-        rc = kq__merge_segments(&b, segs, n, dict_len ? XXH3_64bits(dict, dict_len) : 0, err);
+        rc = kq__merge_segments(&b, v, n, dict_len ? XXH3_64bits(dict, dict_len) : 0, err);
+    kq__free(v);
     if (!rc) {
         *n_terms = b.n_terms;
         rc = kq__segbuild_finish(&b, out, size, post_bytes, pos_bytes, err);
@@ -238,5 +338,201 @@ int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t 
         kq__seg_close(&segs[i]);
     kq__free(segs);
     kq__segbuild_release(&b);
+    return rc;
+}
+
+/* ---- running merges on an index ---- */
+
+/* Reads the header checksum field of the segment file at `path`. */
+static int header_checksum_of(const char *path, uint64_t *sum, kq_error *err)
+{
+    kq_segfile f;
+    int rc = kq__segment_map(&f, path, 0, err);
+    if (!rc) {
+        *sum = kq_get_le64(f.map + 56);
+        kq__segment_unmap(&f);
+    }
+    return rc;
+}
+
+/* Merges segments pick[0..n) (ascending) of the open index `ix` into a new segment file
+ * numbered `number`; `*out` receives its manifest entry. */
+static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint32_t n,
+                      uint64_t number, size_t spill, struct kq_manifest_seg *out,
+                      kq_error *err)
+{
+    kq_seg **v = kq__calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return kq__enomem(err);
+    int rc = 0;
+    const kq_seg *ds = NULL; /* the dictionary of the largest input is the new one's */
+    for (uint32_t j = 0; j < n && !rc; j++) {
+        v[j] = &ix->segs[pick[j]];
+        rc = kq__seg_verify(v[j], err); /* never launder a damaged segment into a new one */
+        if (v[j]->f.sec[KQ_SEC_ZDIC].len &&
+            (!ds || v[j]->n_docs - v[j]->n_del > ds->n_docs - ds->n_del))
+            ds = v[j];
+    }
+    ZSTD_CDict *cd = NULL;
+    const void *dict = ds ? ds->f.sec[KQ_SEC_ZDIC].p : NULL;
+    size_t dict_len = ds ? ds->f.sec[KQ_SEC_ZDIC].len : 0;
+    if (!rc && ds && !(cd = ZSTD_createCDict(dict, dict_len, KQ_STORE_LEVEL)))
+        rc = kq__enomem(err);
+    kq_segbuild b;
+    int b_init = 0;
+    if (!rc && !(rc = kq__segbuild_init(&b, dir, spill, ix->man.language, cd, dict, dict_len,
+                                        err)))
+        b_init = 1;
+    if (!rc)
+        rc = kq__merge_segments(&b, v, n, ds ? ds->dict_hash : 0, err);
+    char name[64], path[4096];
+    kq__segment_name(number, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    uint64_t size = 0, sum = 0;
+    if (!rc) {
+        unlink(path); /* an orphan of a writer that died; no manifest references it */
+        rc = kq__segbuild_finish(&b, path, &size, NULL, NULL, err);
+    }
+    if (!rc && (rc = header_checksum_of(path, &sum, err)))
+        unlink(path);
+    if (!rc)
+        *out = (struct kq_manifest_seg){number, size, b.n_docs, 0, sum, 0, 0};
+    if (b_init)
+        kq__segbuild_release(&b);
+    ZSTD_freeCDict(cd);
+    kq__free(v);
+    return rc;
+}
+
+/* One round: the merges the policy (or the forced target) wants now, and their commit.
+ * `*done` is set when there was nothing to merge. */
+static int merge_round(const char *dir, uint32_t max_segments, size_t spill,
+                       struct kq_build_stats *st, int *done, kq_error *err)
+{
+    kq_index *ix;
+    int rc = kq__index_open(dir, KQ_OPEN_LIGHT, &ix, err);
+    if (rc)
+        return rc;
+    uint32_t n = ix->n_segs;
+    struct kq_policy_seg *ps = kq__calloc(n ? n : 1, sizeof *ps);
+    uint32_t *pick = kq__calloc(n ? n : 1, sizeof *pick);
+    uint32_t *start = kq__calloc((size_t)n + 2, sizeof *start);
+    struct kq_manifest man = ix->man;
+    man.segs = kq__calloc((size_t)n + 1, sizeof *man.segs);
+    uint64_t *made = kq__calloc((size_t)n + 1, sizeof *made);
+    uint8_t *taken = kq__calloc(n ? n : 1, 1);
+    uint32_t n_made = 0, n_merges = 0;
+    if (!ps || !pick || !start || !man.segs || !made || !taken) {
+        rc = kq__enomem(err);
+        goto out;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        ps[i] = (struct kq_policy_seg){ix->man.segs[i].file_size, ix->man.segs[i].n_docs,
+                                       ix->man.segs[i].n_deleted};
+    if (max_segments) {
+        start[0] = 0;
+        start[1] = kq__policy_force(ps, n, max_segments, pick);
+        n_merges = start[1] ? 1 : 0;
+    } else {
+        struct kq_policy pol;
+        kq__policy_defaults(&pol);
+        n_merges = kq__policy_choose(&pol, ps, n, pick, start);
+    }
+    if (!n_merges) {
+        *done = 1;
+        goto out;
+    }
+    man.n_segs = 0;
+    for (uint32_t m = 0; m < n_merges; m++)
+        for (uint32_t j = start[m]; j < start[m + 1]; j++)
+            taken[pick[j]] = 1;
+    for (uint32_t i = 0; i < n; i++)
+        if (!taken[i])
+            man.segs[man.n_segs++] = ix->man.segs[i];
+    for (uint32_t m = 0; m < n_merges && !rc; m++) {
+        uint64_t number = man.next_segment++;
+        rc = merge_pick(dir, ix, pick + start[m], start[m + 1] - start[m], number, spill,
+                        &man.segs[man.n_segs], err);
+        if (!rc) {
+            made[n_made++] = number;
+            man.n_segs++;
+            st->merged_segments += start[m + 1] - start[m];
+        }
+    }
+    if (!rc) {
+        man.generation++;
+        rc = kq__manifest_commit(dir, &man, err);
+    }
+    if (!rc) {
+        st->merges += n_merges;
+        st->committed = 1;
+        st->generation = man.generation;
+    } else {
+        for (uint32_t i = 0; i < n_made; i++) { /* not referenced: gone, the index as it was */
+            char name[64], path[4096];
+            kq__segment_name(made[i], name, sizeof name);
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            unlink(path);
+        }
+    }
+out:
+    kq__free(ps);
+    kq__free(pick);
+    kq__free(start);
+    kq__free(man.segs);
+    kq__free(made);
+    kq__free(taken);
+    kq_index_close(ix);
+    return rc;
+}
+
+int kq__merge_run(const char *dir, uint32_t max_segments, size_t budget,
+                  struct kq_build_stats *st, kq_error *err)
+{
+    size_t spill = budget / 32 < (1u << 20) ? (1u << 20) : budget / 32;
+    /* a merge can make the next one due (tiers cascade); a forced merge may take several
+     * rounds; each round commits */
+    for (int round = 0; round < 64; round++) {
+        int done = 0;
+        int rc = merge_round(dir, max_segments, spill, st, &done, err);
+        if (rc || done)
+            return rc;
+    }
+    return 0;
+}
+
+int kq_index_merge(const char *dir, uint32_t max_segments, const struct kq_build_opts *opts,
+                   struct kq_build_stats *stats, kq_error *err)
+{
+    struct kq_build_opts o = {0};
+    if (opts)
+        o = *opts;
+    struct kq_build_stats st;
+    memset(&st, 0, sizeof st);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t budget = o.memory_bytes ? o.memory_bytes : (size_t)256 << 20;
+    struct kq_manifest m;
+    int rc = kq__manifest_read(dir, &m, err);
+    if (rc)
+        return rc;
+    kq__manifest_release(&m);
+    int lock_fd = -1;
+    if ((rc = kq__lock_acquire(dir, o.wait_for_lock, o.waiting, o.ctx, &lock_fd, err)))
+        return rc;
+    rc = kq__merge_run(dir, max_segments, budget, &st, err);
+    if (!rc && !(rc = kq__manifest_read(dir, &m, err))) {
+        st.generation = m.generation;
+        st.segments = m.n_segs;
+        for (uint32_t i = 0; i < m.n_segs; i++)
+            st.live += m.segs[i].n_docs - m.segs[i].n_deleted;
+        kq__manifest_release(&m);
+    }
+    close(lock_fd);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    st.merge_seconds = st.seconds =
+        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (stats)
+        *stats = st;
     return rc;
 }

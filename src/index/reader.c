@@ -1,16 +1,27 @@
-/* index/reader.c: opening an index (manifest + segments), term lookup, prefix ranges,
- * postings cursors across segments, the document table and the document store.
+/* index/reader.c: opening an index (manifest, segments, deletion files), term lookup,
+ * prefix ranges, postings cursors across segments, the document table and the document
+ * store.
  *
  * Everything read from a file is checked before use: section sizes at open, each
  * document-table entry and store block when read. A corrupt file yields KQ_ECORRUPT naming
  * the file and section, never a read outside the mapping.
+ *
+ * Deleted documents (a segment's deletion bitmap) are invisible through this API: cursors
+ * step over them, kq_index_doc and kq_index_doc_text answer KQ_ENOTFOUND, and every
+ * statistic (document count, field lengths, df and cf) counts live documents only, so that
+ * BM25 over an index with deletions equals BM25 over a fresh build of its live documents.
+ * A term's live df in a segment with deletions is counted from its postings (exactly) and
+ * kept in a cache of the open index, guarded by a mutex: the one mutable part of a
+ * kq_index.
  */
 #include "index/reader.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
 
+#include "index/deletes.h"
 #include "util/alloc.h"
 #include "util/bytes.h"
 #include "util/error.h"
@@ -147,12 +158,37 @@ static int seg_parse(kq_seg *s, kq_error *err)
     return 0;
 }
 
-int kq__seg_open(kq_seg *s, const char *path, int verify, kq_error *err)
+/* The sections a light open verifies: those the document table and lookups read. */
+#define LIGHT_SECTIONS                                                                     \
+    ((1u << KQ_SEC_META) | (1u << KQ_SEC_DLEN) | (1u << KQ_SEC_DOCT) | (1u << KQ_SEC_SRCS) | \
+     (1u << KQ_SEC_TIDX))
+
+static int seg_open(kq_seg *s, const char *path, unsigned verify_mask, kq_error *err)
 {
     memset(s, 0, sizeof *s);
-    int rc = kq__segment_map(&s->f, path, verify, err);
-    if (!rc && (rc = seg_parse(s, err)))
+    int rc = kq__segment_map(&s->f, path, verify_mask == KQ_SEC_ALL, err);
+    if (!rc && verify_mask != KQ_SEC_ALL)
+        rc = kq__segment_verify(&s->f, verify_mask, err);
+    if (!rc) {
+        s->verified = verify_mask;
+        rc = seg_parse(s, err);
+    }
+    if (rc)
         kq__seg_close(s);
+    return rc;
+}
+
+int kq__seg_open(kq_seg *s, const char *path, int verify, kq_error *err)
+{
+    return seg_open(s, path, verify ? KQ_SEC_ALL : 0, err);
+}
+
+int kq__seg_verify(kq_seg *s, kq_error *err)
+{
+    unsigned todo = KQ_SEC_ALL & ~s->verified;
+    int rc = todo ? kq__segment_verify(&s->f, todo, err) : 0;
+    if (!rc)
+        s->verified = KQ_SEC_ALL;
     return rc;
 }
 
@@ -170,6 +206,7 @@ void kq__seg_close_bytes(kq_seg *s)
 {
     if (!s)
         return;
+    kq__free(s->del);
     kq__free(s->srcs);
     ZSTD_freeDDict(s->ddict);
     memset(s, 0, sizeof *s); /* the bytes belong to the caller: nothing to unmap */
@@ -179,10 +216,28 @@ void kq__seg_close(kq_seg *s)
 {
     if (!s)
         return;
+    kq__free(s->del);
     kq__free(s->srcs);
     ZSTD_freeDDict(s->ddict);
     kq__segment_unmap(&s->f);
     memset(s, 0, sizeof *s);
+}
+
+int kq__seg_doc_src(const kq_seg *s, uint32_t doc, uint32_t *src)
+{
+    const uint8_t *p = s->doct + kq_get_le64(s->doct_off + 8 * (size_t)doc);
+    const uint8_t *end = s->doct + kq_get_le64(s->doct_off + 8 * ((size_t)doc + 1));
+    uint64_t v;
+    size_t n;
+    for (int i = 0; i < 2; i++) { /* id, title */
+        if (!(n = kq_varint_get(p, end, &v)) || v > (uint64_t)(end - p - n))
+            return KQ_ECORRUPT;
+        p += n + v;
+    }
+    if (!kq_varint_get(p, end, &v) || v > s->n_srcs)
+        return KQ_ECORRUPT;
+    *src = (uint32_t)v;
+    return 0;
 }
 
 int kq__seg_doc(const kq_seg *s, uint32_t doc, struct kq_doc *out, kq_error *err)
@@ -313,7 +368,232 @@ int kq__seg_doc_text(const kq_seg *s, uint32_t doc, char **text, size_t *len, kq
 
 /* ---- kq_index ---- */
 
+/* ---- the live df cache ---- */
+
+#define DFCACHE_MAX (1u << 16) /* entries; the cache is emptied when it would grow past it */
+
+struct dfent {
+    uint64_t h;
+    uint8_t *key; /* NULL: empty slot */
+    uint32_t len, seg, df;
+    uint64_t cf;
+};
+
+struct kq_dfcache {
+    pthread_mutex_t mu;
+    struct dfent *tab;
+    uint32_t cap, n;
+};
+
+static void dfcache_clear(struct kq_dfcache *c)
+{
+    for (uint32_t i = 0; i < c->cap; i++)
+        kq__free(c->tab[i].key);
+    kq__free(c->tab);
+    c->tab = NULL;
+    c->cap = c->n = 0;
+}
+
+static void dfcache_free(struct kq_dfcache *c)
+{
+    if (!c)
+        return;
+    dfcache_clear(c);
+    pthread_mutex_destroy(&c->mu);
+    kq__free(c);
+}
+
+static struct dfent *dfcache_find(struct kq_dfcache *c, uint64_t h, uint32_t seg,
+                                  const uint8_t *key, size_t len)
+{
+    if (!c->cap)
+        return NULL;
+    for (uint32_t i = (uint32_t)h & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+        struct dfent *e = &c->tab[i];
+        if (!e->key || (e->h == h && e->seg == seg && e->len == len && !memcmp(e->key, key, len)))
+            return e;
+    }
+}
+
+/* Adds an entry; a failure to allocate only means the next lookup counts again. */
+static void dfcache_put(struct kq_dfcache *c, uint64_t h, uint32_t seg, const uint8_t *key,
+                        size_t len, uint32_t df, uint64_t cf)
+{
+    if (2 * (c->n + 1) > c->cap) {
+        uint32_t cap = c->cap ? 2 * c->cap : 256;
+        if (cap > 2 * DFCACHE_MAX) {
+            dfcache_clear(c);
+            cap = 256;
+        }
+        struct dfent *t = kq__calloc(cap, sizeof *t);
+        if (!t)
+            return;
+        struct kq_dfcache old = *c;
+        c->tab = t;
+        c->cap = cap;
+        for (uint32_t i = 0; i < old.cap; i++) {
+            if (!old.tab[i].key)
+                continue;
+            struct dfent *slot = dfcache_find(c, old.tab[i].h, old.tab[i].seg, old.tab[i].key,
+                                              old.tab[i].len);
+            if (slot)
+                *slot = old.tab[i];
+        }
+        kq__free(old.tab);
+    }
+    struct dfent *e = dfcache_find(c, h, seg, key, len);
+    if (!e || e->key)
+        return;
+    if (!(e->key = kq__malloc(len ? len : 1)))
+        return;
+    memcpy(e->key, key, len);
+    e->h = h;
+    e->len = (uint32_t)len;
+    e->seg = seg;
+    e->df = df;
+    e->cf = cf;
+    c->n++;
+}
+
+int kq__seg_live_stats(const kq_seg *s, const struct kq_term_meta *m, uint32_t *df,
+                       uint64_t *cf, kq_error *err)
+{
+    *df = m->df;
+    *cf = m->cf;
+    if (!s->del)
+        return 0;
+    kq_postings_cursor pc;
+    int rc = kq_postings_open(&pc, s->f.sec[KQ_SEC_POST].p, s->f.sec[KQ_SEC_POST].len,
+                              s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, m, err);
+    if (rc)
+        return rc;
+    uint32_t n = 0;
+    uint64_t c = 0;
+    int bad = 0;
+    if ((uint64_t)s->n_del * 4 < m->df) {
+        /* few deletions: seek each deleted document, subtract what it held */
+        n = m->df;
+        c = m->cf;
+        size_t w = kq__del_words(s->n_docs);
+        for (size_t i = 0; i < w && !bad; i++) {
+            for (uint64_t bits = s->del[i]; bits && !bad; bits &= bits - 1) {
+                uint32_t d = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(bits));
+                uint32_t x = kq_postings_seek(&pc, d);
+                if (x == KQ_DOC_END) {
+                    i = w;
+                    break;
+                }
+                if (x == d) {
+                    uint32_t tf = kq_postings_tf(&pc);
+                    if (!n || c < tf)
+                        bad = 1;
+                    else
+                        n--, c -= tf;
+                }
+            }
+        }
+    } else {
+        for (uint32_t d = kq_postings_next(&pc); d != KQ_DOC_END; d = kq_postings_next(&pc)) {
+            if (d >= s->n_docs) {
+                bad = 1;
+                break;
+            }
+            if (!kq__del_test(s->del, d)) {
+                n++;
+                c += kq_postings_tf(&pc);
+            }
+        }
+    }
+    if (bad || kq_postings_error(&pc))
+        rc = kq__error(err, KQ_ECORRUPT, -1, "segment '%s': bad postings in section 'POST'",
+                       s->f.name);
+    kq_postings_close(&pc);
+    if (!rc) {
+        *df = n;
+        *cf = c;
+    }
+    return rc;
+}
+
+/* Live df and cf of `key` in segment `i` (meta `m`), through the cache. */
+static int live_stats(const kq_index *ix, uint32_t i, const uint8_t *key, size_t len,
+                      const struct kq_term_meta *m, uint32_t *df, uint64_t *cf, kq_error *err)
+{
+    const kq_seg *s = &ix->segs[i];
+    if (!s->del || !ix->dfc) {
+        *df = m->df;
+        *cf = m->cf;
+        return s->del ? kq__seg_live_stats(s, m, df, cf, err) : 0;
+    }
+    uint64_t h = XXH3_64bits_withSeed(key, len, i);
+    pthread_mutex_lock(&ix->dfc->mu);
+    struct dfent *e = dfcache_find(ix->dfc, h, i, key, len);
+    int hit = e && e->key;
+    if (hit) {
+        *df = e->df;
+        *cf = e->cf;
+    }
+    pthread_mutex_unlock(&ix->dfc->mu);
+    if (hit)
+        return 0;
+    int rc = kq__seg_live_stats(s, m, df, cf, err);
+    if (!rc) {
+        pthread_mutex_lock(&ix->dfc->mu);
+        dfcache_put(ix->dfc, h, i, key, len, *df, *cf);
+        pthread_mutex_unlock(&ix->dfc->mu);
+    }
+    return rc;
+}
+
+/* ---- kq_index ---- */
+
+int kq__index_live(const kq_index *ix, uint32_t doc)
+{
+    if (!ix->has_deletes)
+        return doc < ix->n_docs;
+    uint32_t lo = 0, hi = ix->n_segs;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ix->segs[mid].base <= doc)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (!ix->n_segs || doc < ix->segs[lo].base || doc - ix->segs[lo].base >= ix->segs[lo].n_docs)
+        return 0;
+    return !kq__del_test(ix->segs[lo].del, doc - ix->segs[lo].base);
+}
+
 int kq_index_open(const char *dir, kq_index **out, kq_error *err)
+{
+    return kq__index_open(dir, 0, out, err);
+}
+
+static int index_open(const char *dir, int flags, kq_index **out, uint64_t *gen,
+                      kq_error *err);
+
+int kq__index_open(const char *dir, int flags, kq_index **out, kq_error *err)
+{
+    /* A writer removes the files of the previous generation right after its commit: a
+     * reader that read the old MANIFEST may then miss one of them. When the MANIFEST
+     * changed meanwhile, open the new generation instead of reporting a damage. */
+    for (int attempt = 0;; attempt++) {
+        uint64_t gen = 0;
+        int rc = index_open(dir, flags, out, &gen, err);
+        if (rc != KQ_ECORRUPT || attempt == 4 || !gen)
+            return rc;
+        struct kq_manifest now;
+        if (kq__manifest_read(dir, &now, NULL))
+            return rc;
+        uint64_t g = now.generation;
+        kq__manifest_release(&now);
+        if (g == gen)
+            return rc; /* the same generation: the damage is real */
+    }
+}
+
+static int index_open(const char *dir, int flags, kq_index **out, uint64_t *gen,
+                      kq_error *err)
 {
     *out = NULL;
     kq_index *ix = kq__calloc(1, sizeof *ix);
@@ -326,6 +606,7 @@ int kq_index_open(const char *dir, kq_index **out, kq_error *err)
     }
     if ((rc = kq__manifest_read(dir, &ix->man, err)))
         goto fail;
+    *gen = ix->man.generation;
     ix->segs = kq__calloc(ix->man.n_segs ? ix->man.n_segs : 1, sizeof *ix->segs);
     if (!ix->segs) {
         rc = kq__enomem(err);
@@ -336,12 +617,14 @@ int kq_index_open(const char *dir, kq_index **out, kq_error *err)
         kq__segment_name(ix->man.segs[i].number, name, sizeof name);
         snprintf(path, sizeof path, "%s/%s", dir, name);
         kq_seg *s = &ix->segs[i];
-        if ((rc = kq__seg_open(s, path, 1, err)))
+        const struct kq_manifest_seg *me = &ix->man.segs[i];
+        if ((rc = seg_open(s, path, (flags & KQ_OPEN_LIGHT) ? LIGHT_SECTIONS : KQ_SEC_ALL,
+                           err)))
             goto fail;
         ix->n_segs++;
-        s->number = ix->man.segs[i].number;
-        if (s->n_docs != ix->man.segs[i].n_docs || s->f.size != ix->man.segs[i].file_size ||
-            kq_get_le64(s->f.map + 56) != ix->man.segs[i].checksum) {
+        s->number = me->number;
+        if (s->n_docs != me->n_docs || s->f.size != me->file_size ||
+            kq_get_le64(s->f.map + 56) != me->checksum) {
             rc = kq__error(err, KQ_ECORRUPT, -1,
                            "segment '%s' does not match the manifest (replaced or damaged)",
                            name);
@@ -351,10 +634,30 @@ int kq_index_open(const char *dir, kq_index **out, kq_error *err)
             rc = kq__error(err, KQ_ELIMIT, -1, "index holds too many documents");
             goto fail;
         }
+        if (me->del_gen) {
+            if ((rc = kq__del_read(dir, me->number, me->del_gen, s->n_docs, me->n_deleted,
+                                   me->del_checksum, &s->del, err)))
+                goto fail;
+            s->n_del = me->n_deleted;
+            ix->has_deletes = 1;
+        }
         s->base = ix->n_docs;
         ix->n_docs += s->n_docs;
-        for (int f = 0; f < KQ_N_FIELDS; f++)
-            ix->total_len[f] += s->total_len[f];
+        ix->n_live += s->n_docs - s->n_del;
+        for (int f = 0; f < KQ_N_FIELDS; f++) {
+            uint64_t dead = 0;
+            for (size_t w = 0; s->del && w < kq__del_words(s->n_docs); w++)
+                for (uint64_t b = s->del[w]; b; b &= b - 1)
+                    dead += kq__seg_dl(s, f, (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b)));
+            ix->total_len[f] += s->total_len[f] - dead; /* L1: DLEN adds up to the total */
+        }
+    }
+    if (ix->has_deletes) {
+        if (!(ix->dfc = kq__calloc(1, sizeof *ix->dfc))) {
+            rc = kq__enomem(err);
+            goto fail;
+        }
+        pthread_mutex_init(&ix->dfc->mu, NULL);
     }
     *out = ix;
     return 0;
@@ -370,6 +673,7 @@ void kq_index_close(kq_index *ix)
     for (uint32_t i = 0; i < ix->n_segs; i++)
         kq__seg_close(&ix->segs[i]);
     kq__free(ix->segs);
+    dfcache_free(ix->dfc);
     kq__manifest_release(&ix->man);
     kq__free(ix->dir);
     kq__free(ix);
@@ -380,7 +684,9 @@ void kq_index_get_info(const kq_index *ix, struct kq_index_info *info)
     memset(info, 0, sizeof *info);
     info->generation = ix->man.generation;
     info->n_segments = ix->n_segs;
-    info->n_docs = ix->n_docs;
+    info->n_docs = ix->n_live;
+    info->n_deleted = ix->n_docs - ix->n_live;
+    info->doc_id_limit = ix->n_docs;
     for (int f = 0; f < KQ_N_FIELDS; f++)
         info->total_len[f] = ix->total_len[f];
     info->k1 = ix->man.k1;
@@ -408,10 +714,14 @@ int kq_index_lookup(const kq_index *ix, int field, const char *term, size_t len,
         int rc = kq_termdict_lookup(&ix->segs[i].td, key, kl, &m, err);
         if (rc == KQ_ENOTFOUND)
             continue;
-        if (rc)
+        uint32_t df;
+        uint64_t cf;
+        if (rc || (rc = live_stats(ix, i, key, kl, &m, &df, &cf, err))) {
+            memset(st, 0, sizeof *st);
             return rc;
-        st->df += m.df;
-        st->cf += m.cf;
+        }
+        st->df += df;
+        st->cf += cf;
     }
     return st->df ? 0 : kq__error(err, KQ_ENOTFOUND, -1, "term not found");
 }
@@ -470,8 +780,12 @@ int kq_index_prefix(const kq_index *ix, int field, const char *prefix, size_t le
         for (uint32_t i = 0; i < n && !rc; i++) {
             if (!heads[i].live || heads[i].len != cur_len || memcmp(heads[i].key, cur, cur_len))
                 continue;
-            st.df += heads[i].meta.df;
-            st.cf += heads[i].meta.cf;
+            uint32_t df;
+            uint64_t cf;
+            if ((rc = live_stats(ix, i, cur, cur_len, &heads[i].meta, &df, &cf, err)))
+                break;
+            st.df += df;
+            st.cf += cf;
             int r = kq_termdict_next(&its[i], &heads[i].key, &heads[i].len, &heads[i].meta, err);
             if (r < 0)
                 rc = r;
@@ -479,6 +793,8 @@ int kq_index_prefix(const kq_index *ix, int field, const char *prefix, size_t le
         }
         if (rc)
             break;
+        if (!st.df)
+            continue; /* held by deleted documents only: not a term of the live index */
         if (max && emitted == max) {
             rc = kq__error(err, KQ_ELIMIT, -1, "more than %zu terms start with '%.*s'", max,
                            (int)len, prefix);
@@ -575,6 +891,8 @@ static uint32_t cursor_advance(kq_cursor *c, uint32_t target, int seek)
             } else {
                 d = kq_postings_next(&s->pc);
             }
+            while (d < sg->n_docs && kq__del_test(sg->del, d)) /* deleted: invisible */
+                d = kq_postings_next(&s->pc);
             if (kq_postings_error(&s->pc)) {
                 c->err = KQ_ECORRUPT;
                 break;
@@ -705,6 +1023,10 @@ int kq_index_doc(const kq_index *ix, uint32_t doc, struct kq_doc *out, kq_error 
         memset(out, 0, sizeof *out);
         return kq__error(err, KQ_ENOTFOUND, -1, "no document %u", doc);
     }
+    if (kq__del_test(s->del, local)) {
+        memset(out, 0, sizeof *out);
+        return kq__error(err, KQ_ENOTFOUND, -1, "document %u was deleted", doc);
+    }
     return kq__seg_doc(s, local, out, err);
 }
 
@@ -712,7 +1034,9 @@ uint32_t kq_index_doc_len(const kq_index *ix, int field, uint32_t doc)
 {
     uint32_t local;
     const kq_seg *s = seg_of(ix, doc, &local);
-    return s && field >= 0 && field < KQ_N_FIELDS ? kq__seg_dl(s, field, local) : 0;
+    return s && field >= 0 && field < KQ_N_FIELDS && !kq__del_test(s->del, local)
+               ? kq__seg_dl(s, field, local)
+               : 0;
 }
 
 int kq_index_doc_text(const kq_index *ix, uint32_t doc, char **text, size_t *len,
@@ -720,6 +1044,11 @@ int kq_index_doc_text(const kq_index *ix, uint32_t doc, char **text, size_t *len
 {
     uint32_t local;
     const kq_seg *s = seg_of(ix, doc, &local);
+    if (s && kq__del_test(s->del, local)) {
+        *text = NULL;
+        *len = 0;
+        return kq__error(err, KQ_ENOTFOUND, -1, "document %u was deleted", doc);
+    }
     if (!s) {
         *text = NULL;
         *len = 0;

@@ -40,16 +40,42 @@ typedef struct kq_seg {
     uint32_t n_blocks;
     ZSTD_DDict *ddict;
     uint64_t dict_hash;               /* XXH3 of the ZDIC bytes (0: none) */
+    uint64_t *del;                    /* deletion bitmap (owned); NULL: nothing deleted */
+    uint32_t n_del;                   /* bits set in `del` */
+    unsigned verified;                /* sections whose checksums were verified (1 << id) */
 } kq_seg;
+
+struct kq_dfcache;
 
 struct kq_index {
     char *dir;
     struct kq_manifest man;
     kq_seg *segs;
     uint32_t n_segs;
-    uint32_t n_docs;
-    uint64_t total_len[KQ_N_FIELDS];
+    uint32_t n_docs;  /* the doc-id space: every segment's documents, deleted ones included */
+    uint32_t n_live;  /* documents not deleted: N of BM25 */
+    uint64_t total_len[KQ_N_FIELDS]; /* tokens of the live documents */
+    int has_deletes;
+    struct kq_dfcache *dfc; /* live df and cf of keys in segments with deletions */
 };
+
+/* Flags of kq__index_open. */
+#define KQ_OPEN_LIGHT 1 /* verify the checksums of META, DLEN, DOCT, SRCS and TIDX only (a
+                         * writer reading the document table; kq__seg_verify the rest
+                         * before reading postings or the store) */
+
+/* kq__index_open: kq_index_open with `flags`. */
+int kq__index_open(const char *dir, int flags, kq_index **out, kq_error *err);
+/* kq__seg_verify: checks the checksums of the sections of `s` not verified yet. */
+int kq__seg_verify(kq_seg *s, kq_error *err);
+
+/* Whether global doc id `doc` (< ix->n_docs) is live. */
+int kq__index_live(const kq_index *ix, uint32_t doc);
+
+/* kq__seg_live_stats: df and cf of the term `m` of segment `s` over its live documents,
+ * counted from the postings (exact). Returns 0, KQ_ECORRUPT, KQ_ENOMEM. */
+int kq__seg_live_stats(const kq_seg *s, const struct kq_term_meta *m, uint32_t *df,
+                       uint64_t *cf, kq_error *err);
 
 /* Opens one segment file and checks its structure (`verify`: also every checksum). */
 int kq__seg_open(kq_seg *s, const char *path, int verify, kq_error *err);
@@ -62,6 +88,9 @@ void kq__seg_close(kq_seg *s);
 
 /* A segment-local document entry. */
 int kq__seg_doc(const kq_seg *s, uint32_t doc, struct kq_doc *out, kq_error *err);
+/* The `src` field of segment-local `doc` (< n_docs) alone: 0 for a file, s + 1 for a
+ * document of source s. Returns 0 or KQ_ECORRUPT. */
+int kq__seg_doc_src(const kq_seg *s, uint32_t doc, uint32_t *src);
 /* Decompresses store block `blk` of the segment into `*raw` (caller frees with kq__free). */
 int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
                   kq_error *err);

@@ -208,7 +208,8 @@ int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_siz
 {
     uint8_t head[KQ_SEG_DATA_OFF];
     memset(head, 0, sizeof head);
-    memcpy(head, KQ_SEG_MAGIC, 8);
+    static const uint8_t magic[8] = {'K', 'Q', 'S', 'E', 'G', 'M', 'T', 0};
+    memcpy(head, magic, sizeof magic);
     kq_put_le16(head + 8, KQ_SEG_VERSION_MAJOR);
     kq_put_le16(head + 10, KQ_SEG_VERSION_MINOR);
 
@@ -218,7 +219,7 @@ int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_siz
         kq_sink *s = secs[id];
         if (!s || (!s->size && !section_required(id)))
             continue;
-        uint8_t *e = head + KQ_SEG_HEADER_SIZE + n * KQ_SEG_ENTRY_SIZE;
+        uint8_t *e = head + KQ_SEG_HEADER_SIZE + (size_t)n * KQ_SEG_ENTRY_SIZE;
         memcpy(e, tags[id], 4);
         kq_put_le32(e + 4, section_required(id) ? KQ_SECTION_REQUIRED : 0);
         kq_put_le64(e + 8, off);
@@ -308,7 +309,7 @@ int kq__segment_check_bytes(kq_segfile *f, const uint8_t *p, size_t size, int ve
                          size, (unsigned long long)fsize);
     uint64_t prev_end = KQ_SEG_DATA_OFF;
     for (uint32_t i = 0; i < n; i++) {
-        const uint8_t *e = p + KQ_SEG_HEADER_SIZE + i * KQ_SEG_ENTRY_SIZE;
+        const uint8_t *e = p + KQ_SEG_HEADER_SIZE + (size_t)i * KQ_SEG_ENTRY_SIZE;
         int id = -1;
         for (int t = 0; t < KQ_SEC_COUNT; t++)
             if (!memcmp(e, tags[t], 4))
@@ -317,7 +318,7 @@ int kq__segment_check_bytes(kq_segfile *f, const uint8_t *p, size_t size, int ve
         uint64_t off = kq_get_le64(e + 8), len = kq_get_le64(e + 16);
         char tag[5] = {0};
         for (int k = 0; k < 4; k++)
-            tag[k] = (e[k] >= 0x20 && e[k] < 0x7f) ? (char)e[k] : '?';
+            tag[k] = (char)((e[k] >= 0x20 && e[k] < 0x7f) ? e[k] : '?');
         if (off < prev_end || off % KQ_SEG_ALIGN || len > size || off > size - len)
             return kq__error(err, KQ_ECORRUPT, (int64_t)(e - p),
                              "segment '%s': section '%s' lies outside the file or overlaps",
@@ -377,6 +378,27 @@ int kq__segment_map(kq_segfile *f, const char *path, int verify, kq_error *err)
         munmap(m, size);
         f->map = NULL;
         return rc;
+    }
+    return 0;
+}
+
+int kq__segment_verify(const kq_segfile *f, unsigned mask, kq_error *err)
+{
+    /* the table was checked at map time: offsets and lengths lie inside the file */
+    uint32_t n = kq_get_le32(f->map + 12);
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = f->map + KQ_SEG_HEADER_SIZE + (size_t)i * KQ_SEG_ENTRY_SIZE;
+        int id = -1;
+        for (int t = 0; t < KQ_SEC_COUNT; t++)
+            if (!memcmp(e, tags[t], 4))
+                id = t;
+        if (id < 0 || !(mask & (1u << id)))
+            continue;
+        uint64_t off = kq_get_le64(e + 8), len = kq_get_le64(e + 16);
+        if (XXH3_64bits(f->map + off, (size_t)len) != kq_get_le64(e + 24))
+            return kq__error(err, KQ_ECORRUPT, (int64_t)off,
+                             "segment '%s': checksum mismatch in section '%s'", f->name,
+                             tags[id]);
     }
     return 0;
 }

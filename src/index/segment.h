@@ -99,6 +99,10 @@ int kq__segment_map(kq_segfile *f, const char *path, int verify, kq_error *err);
 int kq__segment_check_bytes(kq_segfile *f, const uint8_t *p, size_t size, int verify,
                             kq_error *err);
 void kq__segment_unmap(kq_segfile *f);
+/* kq__segment_verify: checks the checksums of the sections of a segment mapped without
+ * `verify` whose ids are in `mask` (bit 1 << KQ_SEC_*). Returns 0 or KQ_ECORRUPT. */
+int kq__segment_verify(const kq_segfile *f, unsigned mask, kq_error *err);
+#define KQ_SEC_ALL ((1u << KQ_SEC_COUNT) - 1)
 
 /* kq__segment_reseal: recomputes, in a segment image of `size` bytes in memory, every
  * section checksum (for sections inside the image) and the header checksum, so that a

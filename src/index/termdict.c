@@ -85,7 +85,7 @@ int kq_termdict_writer_add(kq_termdict_writer *w, kq_buf *blocks, const uint8_t 
         return KQ_EINVAL;
     int first = w->n_terms % KQ_TERMDICT_BLOCK == 0;
     kq_buf_reset(&w->entry);
-    if (kq_buf_reserve(&w->entry, 2 * KQ_VARINT_MAX + len + META_MAX_BYTES))
+    if (kq_buf_reserve(&w->entry, (size_t)2 * KQ_VARINT_MAX + len + META_MAX_BYTES))
         return KQ_ENOMEM;
     if (first && (kq_buf_reserve(&w->idx, IDX_ENTRY) || kq_buf_reserve(&w->keys, len)))
         return KQ_ENOMEM;

@@ -95,7 +95,8 @@ struct node {
 
 struct ev {
     const kq_index *ix;
-    uint32_t n_docs;
+    uint32_t n_docs; /* live documents: N of idf */
+    uint32_t n_ids;  /* doc ids are < n_ids (deleted documents keep theirs) */
     struct kq_bm25_field bf[KQ_N_FIELDS];
     uint32_t max_exp;
     struct chunk *arena;
@@ -152,13 +153,12 @@ static void ev_release(struct ev *ev)
     }
 }
 
-/* The deletion hook: the format has no deleted documents yet. When it gets them, this is
- * the one place the root loops ask (before counting or ranking a document). */
+/* The deletion hook the root loops ask before counting or ranking a document. Cursors
+ * already step over deleted documents (index/reader.c), so this never says no for a
+ * well-formed cursor; it keeps "a deleted document is never a hit" true in one place. */
 static inline int doc_live(const struct ev *ev, uint32_t doc)
 {
-    (void)ev;
-    (void)doc;
-    return 1;
+    return !ev->ix->has_deletes || kq__index_live(ev->ix, doc);
 }
 
 /* ---- compiling the tree ---- */
@@ -734,7 +734,7 @@ static void run_term(struct ev *ev, struct node *n, struct topk *t)
             }
             if (below(blk_ub, th)) {
                 t->inexact = 1;
-                if (blk_last >= ev->n_docs - 1)
+                if (blk_last >= ev->n_ids - 1)
                     break;
                 d = adv(ev, n, blk_last + 1);
                 continue;
@@ -897,6 +897,7 @@ int kq_eval_node(const kq_index *ix, const struct kq_qnode *root,
     ev.ix = ix;
     ev.err = err;
     ev.n_docs = info.n_docs;
+    ev.n_ids = info.doc_id_limit;
     ev.max_exp = o.max_expansions ? o.max_expansions : KQ_SEARCH_DEFAULT_EXPANSIONS;
     for (int f = 0; f < KQ_N_FIELDS; f++)
         kq_bm25_field_init(&ev.bf[f], o.k1, o.b, (double)info.total_len[f] / info.n_docs);

@@ -3,8 +3,10 @@
  *
  * ---- Semantics (Lucene's BooleanQuery with BM25; query/bm25.h has the arithmetic) ----
  *
- *  - TERM t in field f: boost * idf(t) * tf'(tf, dl), with N = documents of the index,
- *    df summed over segments, dl = the document's length in f, avgdl = total_len[f] / N.
+ *  - TERM t in field f: boost * idf(t) * tf'(tf, dl), with N = live documents of the
+ *    index, df = live documents holding t (over every segment), dl = the document's length
+ *    in f, avgdl = total_len[f] / N over live documents: the statistics of a fresh build of
+ *    the live documents, so scores equal that build's bit for bit.
  *  - PHRASE: matches documents holding the terms at the relative positions rel_pos; its
  *    frequency is the number of start positions that match; score =
  *    boost * (sum of the terms' idf, in term order) * tf'(frequency, dl). Positions are read
@@ -21,7 +23,9 @@
  *  - Scores are summed in that one canonical order whatever the strategy, so they are
  *    bit-identical to exhaustive evaluation. Hits are sorted by score descending, then doc
  *    id ascending.
- *  - Deleted documents: the format has none yet; eval.c's doc_live() is the one hook.
+ *  - Deleted documents never match: cursors skip them, and eval.c's doc_live() checks
+ *    every document the root counts or ranks. Block-max and term-level bounds include
+ *    deleted postings, so they stay upper bounds of the live ones.
  *
  * ---- Strategy ----
  *

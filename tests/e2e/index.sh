@@ -53,7 +53,7 @@ expect_rc 0 "build"
 grep -Eq 'documents +5\b' <<<"$out" || fail "summary does not say 5 documents: $out"
 ok "build of corpus/ exits 0 and reports 5 documents"
 
-run "$kqi" -q -i "$ix" --json-summary "$src/corpus"
+run "$kqi" -q -i "$ix" --full --json-summary "$src/corpus"
 expect_rc 0 "json build"
 grep -q '"documents":5,' <<<"$out" || fail "JSON summary: $out"
 grep -q '"generation":2,' <<<"$out" || fail "JSON summary generation: $out"
@@ -121,10 +121,10 @@ grep -q 'warning.*\.hidden\.txt' <<<"$err" || fail "no warning for the hidden fi
 grep -q 'warning.*blob\.txt' <<<"$err" || fail "no warning for the binary file: $err"
 ok "a hidden file and a binary file are skipped with a warning"
 
-# ---- rebuilding keeps one segment; a failed build changes nothing ----
+# ---- rebuilding (--full) keeps one segment; a failed build changes nothing ----
 before=$(segments "$ix")
 [ "$(segments "$ix" | wc -l)" -eq 1 ] || fail "more than one segment: $before"
-run "$kqi" -q -i "$ix" "$src/corpus"
+run "$kqi" -q -i "$ix" --full "$src/corpus"
 expect_rc 0 "rebuild"
 after=$(segments "$ix")
 [ "$(segments "$ix" | wc -l)" -eq 1 ] || fail "after a rebuild: $(segments "$ix" | tr '\n' ' ')"

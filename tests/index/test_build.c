@@ -584,6 +584,7 @@ static void test_seed_corpus(void **state)
 
     /* the same corpus with one thread gives the same index (ids follow input order) */
     o.n_threads = 1;
+    o.full = 1; /* a rebuild, not an update (which would find nothing changed) */
     if (kq_index_build(dir, paths, 1, &o, &st, &err))
         fail_msg("rebuild: %s", err.msg);
     assert_int_equal(st.generation, 2);

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <xxhash.h>
 
+#include "index/deletes.h"
 #include "index/manifest.h"
 #include "testutil.h"
 #include "util/alloc.h"
@@ -32,10 +33,16 @@ static void make(struct kq_manifest *m, uint32_t n, struct kq_manifest_seg *segs
     m->b = 0.5;
     snprintf(m->language, sizeof m->language, "english");
     for (uint32_t i = 0; i < n; i++) {
+        memset(&segs[i], 0, sizeof segs[i]);
         segs[i].number = 3 + 5 * (uint64_t)i;
         segs[i].file_size = 4096 + i;
         segs[i].n_docs = 10 * i + 1;
         segs[i].checksum = 0x0123456789abcdefull ^ i;
+        if (i % 2) { /* every other segment has deletions */
+            segs[i].n_deleted = i;
+            segs[i].del_gen = 1 + i % 7;
+            segs[i].del_checksum = 0xfedcba9876543210ull ^ i;
+        }
     }
     m->segs = segs;
     m->n_segs = n;
@@ -54,6 +61,9 @@ static void expect_same(const struct kq_manifest *a, const struct kq_manifest *b
         assert_int_equal(a->segs[i].file_size, b->segs[i].file_size);
         assert_int_equal(a->segs[i].n_docs, b->segs[i].n_docs);
         assert_int_equal(a->segs[i].checksum, b->segs[i].checksum);
+        assert_int_equal(a->segs[i].n_deleted, b->segs[i].n_deleted);
+        assert_int_equal(a->segs[i].del_gen, b->segs[i].del_gen);
+        assert_int_equal(a->segs[i].del_checksum, b->segs[i].del_checksum);
     }
 }
 
@@ -134,9 +144,24 @@ static void test_golden_layout(void **state)
     assert_int_equal(kq_get_le64(e), 8);
     assert_int_equal(kq_get_le64(e + 8), 4097);
     assert_int_equal(kq_get_le32(e + 16), 11);
+    assert_int_equal(kq_get_le32(e + 20), 1);  /* n_deleted */
     assert_int_equal(kq_get_le64(e + 24), 0x0123456789abcdefull ^ 1);
+    assert_int_equal(kq_get_le64(e + 32), 2);  /* del_gen */
+    assert_int_equal(kq_get_le64(e + 40), 0xfedcba9876543210ull ^ 1);
+    e = p + KQ_MANIFEST_HEAD; /* no deletions: zeros */
+    for (int k = 20; k < 24; k++)
+        assert_int_equal(e[k], 0);
+    for (int k = 32; k < 48; k++)
+        assert_int_equal(e[k], 0);
     assert_int_equal(kq_get_le64(p + len - 8), XXH3_64bits(p, len - 8));
+    /* the golden bytes of the header */
+    static const uint8_t head[16] = {'K', 'Q', 'M', 'A', 'N', 'I', 'F', 0, 2, 0, 0, 0, 2, 0, 0, 0};
+    assert_memory_equal(p, head, 16);
     free(p);
+
+    char dn[64];
+    kq__del_name(12, 345, dn, sizeof dn);
+    assert_string_equal(dn, "seg_00000012_00000345.del");
 
     char name[64];
     kq__segment_name(12, name, sizeof name);
@@ -162,6 +187,11 @@ static void expect_sane(const struct kq_manifest *m)
         assert_true(m->segs[i].number < m->next_segment);
         if (i)
             assert_true(m->segs[i].number > m->segs[i - 1].number);
+        assert_true(!m->segs[i].n_deleted || m->segs[i].n_deleted < m->segs[i].n_docs);
+        assert_true((m->segs[i].n_deleted == 0) == (m->segs[i].del_gen == 0));
+        assert_true(m->segs[i].del_gen <= m->generation);
+        if (!m->segs[i].del_gen)
+            assert_int_equal(m->segs[i].del_checksum, 0);
     }
 }
 
@@ -251,8 +281,18 @@ static void test_bad_fields(void **state)
         kq__manifest_release(&r);                                                          \
     } while (0)
     REPARSE(q[0] = 'X', KQ_ECORRUPT);
-    REPARSE(kq_put_le16(q + 8, 2), KQ_EVERSION);
+    REPARSE(kq_put_le16(q + 8, 3), KQ_EVERSION);
     REPARSE(kq_put_le16(q + 8, 0), KQ_EVERSION);
+    REPARSE(kq_put_le16(q + 8, 1), 0); /* version 1 is still read: no deletions */
+    /* M6: deletions of the second entry (1 of 11 deleted, generation 2) */
+    const size_t e1 = KQ_MANIFEST_HEAD + KQ_MANIFEST_ENTRY;
+    REPARSE(kq_put_le32(q + e1 + 20, 11), KQ_ECORRUPT);  /* every document deleted */
+    REPARSE(kq_put_le32(q + e1 + 20, 10), 0);
+    REPARSE(kq_put_le32(q + e1 + 20, 0), KQ_ECORRUPT);   /* a file but no deletions */
+    REPARSE(kq_put_le64(q + e1 + 32, 0), KQ_ECORRUPT);   /* deletions but no file */
+    REPARSE(kq_put_le64(q + e1 + 32, 8), KQ_ECORRUPT);   /* newer than the manifest (7) */
+    REPARSE(kq_put_le64(q + e1 + 32, 7), 0);
+    REPARSE(kq_put_le64(q + KQ_MANIFEST_HEAD + 40, 1), KQ_ECORRUPT); /* checksum, no file */
     REPARSE(kq_put_le32(q + 12, 2), KQ_ECORRUPT);
     REPARSE(kq_put_le32(q + 12, 4), KQ_ECORRUPT);
     REPARSE(kq_put_le32(q + 12, 0xffffffffu), KQ_ECORRUPT);
@@ -262,6 +302,16 @@ static void test_bad_fields(void **state)
     REPARSE(kq_put_le64(q + KQ_MANIFEST_HEAD + KQ_MANIFEST_ENTRY, 3), KQ_ECORRUPT); /* dup */
     REPARSE(kq_put_le64(q + KQ_MANIFEST_HEAD + KQ_MANIFEST_ENTRY, 2), KQ_ECORRUPT); /* order */
 #undef REPARSE
+    /* a version 1 manifest: what follows n_docs in an entry is reserved, never deletions */
+    memcpy(q, p, len);
+    kq_put_le16(q + 8, 1);
+    fix_checksum(q, len);
+    assert_int_equal(kq__manifest_parse(q, len, &r, &err), 0);
+    for (uint32_t i = 0; i < r.n_segs; i++) {
+        assert_int_equal(r.segs[i].n_deleted, 0);
+        assert_int_equal(r.segs[i].del_gen, 0);
+    }
+    kq__manifest_release(&r);
     free(q);
     free(p);
     /* more segments than the limit, consistently sized */

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# tests/e2e/incremental.sh: kq-index over an existing index: an unchanged corpus commits
+# nothing; changes commit a new segment and deletion files; documents outside the PATHs
+# given stay; --check verifies deletion files and names a damaged one; --merge, --merge=N,
+# --optimize, --no-merge, --full; a damaged manifest is refused with a clear message and
+# --full rebuilds over it; orphans of a dead writer are cleaned up; a writer
+# killed at any moment leaves a generation that checks ok (the old one or the new one).
+# The exactness of scores after updates is tests/query/test_incremental.c's.
+# Environment: KQ_SOURCE_DIR and KQ_BUILD_DIR, set by ctest.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=${KQ_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
+build=${KQ_BUILD_DIR:-$src/build}
+kqi=$build/kq-index
+kq=$build/kq
+[ -x "$kqi" ] && [ -x "$kq" ] || { echo "incremental.sh: build kq and kq-index first" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kq-inc.XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+. "$here/lib.bash"
+
+segments() { (cd "$1" && ls seg_*.kq 2>/dev/null | wc -l); }
+delfiles() { (cd "$1" && ls seg_*.del 2>/dev/null | wc -l); }
+generation() { od -An -tu8 -j16 -N8 "$1/MANIFEST" | tr -d ' '; }
+json_field() { # name: the number after "name": in $out
+    sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$out"
+}
+hits() { # query...: the number of matches, searched in-process
+    "$kq" -i "$ix" --count "$@" 2>/dev/null || true
+}
+
+docs=$tmp/docs
+mkdir -p "$docs/a" "$docs/b"
+for i in 1 2 3 4 5 6; do
+    printf '# Note %s\n\nThe alliance met in Seoul on day %s. kiwi%s\n' "$i" "$i" "$i" \
+        >"$docs/a/n$i.md"
+done
+printf 'Plain one\nthe orchard of plum trees\n' >"$docs/b/p1.txt"
+printf 'Plain two\nthe harbour of old boats\n' >"$docs/b/p2.txt"
+{
+    echo '{"_id":"d1","title":"First","text":"apples and pears"}'
+    echo '{"_id":"d2","title":"Second","text":"pears and quinces"}'
+    echo '{"_id":"d3","title":"Third","text":"quinces and figs"}'
+} >"$docs/b/data.jsonl"
+# old enough not to be racily new: an unchanged file is then skipped without being read
+touch -d '2020-01-02 03:04:05' "$docs"/a/* "$docs"/b/*
+ix=$tmp/ix
+
+run "$kqi" -i "$ix" "$docs"
+expect_rc 0 "build"
+grep -Eq 'documents +11\b' <<<"$out" || fail "build: $out"
+ok "a first build indexes 11 documents"
+
+cp "$ix/MANIFEST" "$tmp/MANIFEST.1"
+run "$kqi" -i "$ix" "$docs"
+expect_rc 0 "an update of an unchanged corpus"
+grep -q 'index unchanged.*nothing to commit' <<<"$out" || fail "unchanged: $out"
+cmp -s "$ix/MANIFEST" "$tmp/MANIFEST.1" || fail "an unchanged corpus changed the MANIFEST"
+run "$kqi" -q -i "$ix" --json-summary "$docs"
+grep -q '"committed":0,' <<<"$out" || fail "unchanged JSON: $out"
+grep -q '"unchanged":11,' <<<"$out" || fail "unchanged JSON: $out"
+ok "an unchanged corpus commits nothing and says so"
+
+# a file whose bytes change while its size and time stay is not re-read (documented rule)
+cp "$docs/a/n1.md" "$tmp/n1.keep"
+sed -i 's/kiwi1/kiwiX/' "$docs/a/n1.md"
+touch -d '2020-01-02 03:04:05' "$docs/a/n1.md"
+run "$kqi" -q -i "$ix" --json-summary "$docs"
+grep -q '"committed":0,' <<<"$out" || fail "same size and time: $out"
+# a new time with the same bytes: read, hashed, kept
+cp "$tmp/n1.keep" "$docs/a/n1.md"
+touch -d '2021-05-06 07:08:09' "$docs/a/n1.md"
+run "$kqi" -q -i "$ix" --json-summary "$docs"
+grep -q '"committed":0,' <<<"$out" || fail "same bytes, new time: $out"
+ok "size and time unchanged: not read; time changed, bytes the same: kept"
+
+# modify, add, delete; a JSON-lines document changes, one goes
+printf '# Note 2\n\nThe alliance now meets in Busan. mango\n' >"$docs/a/n2.md"
+printf '# Note 7\n\nA new note about durian.\n' >"$docs/a/n7.md"
+rm "$docs/a/n3.md"
+{
+    echo '{"_id":"d1","title":"First","text":"apples and pears"}'
+    echo '{"_id":"d2","title":"Second","text":"pears and lemons"}'
+} >"$docs/b/data.jsonl"
+run "$kqi" -i "$ix" --no-merge "$docs"
+expect_rc 0 "an update"
+grep -q 'index updated' <<<"$out" || fail "update: $out"
+grep -Eq 'indexed +3 ' <<<"$out" || fail "update indexed: $out"
+grep -Eq 'deleted +4 ' <<<"$out" || fail "update deleted: $out"
+grep -Eq 'documents +10 in 2 segments' <<<"$out" || fail "update documents: $out"
+[ "$(delfiles "$ix")" -eq 1 ] || fail "expected one deletion file: $(ls "$ix")"
+[ "$(hits durian)" = 1 ] || fail "the new file is not found"
+[ "$(hits mango)" = 1 ] || fail "the modified file is not found"
+[ "$(hits kiwi3)" = 0 ] || fail "the deleted file is still found"
+[ "$(hits quinces)" = 0 ] || fail "the deleted and replaced JSON documents are still found"
+[ "$(hits lemons)" = 1 ] || fail "the modified JSON document is not found"
+[ "$(hits pears)" = 2 ] || fail "pears: $(hits pears)"
+ok "changes commit a new segment and a deletion file; deleted documents are not found"
+
+run "$kqi" --check "$ix"
+expect_rc 0 "--check with deletions"
+del=$ix/$(cd "$ix" && ls seg_*.del)
+cp "$del" "$tmp/del.orig"
+printf '\x7f' | dd of="$del" bs=1 seek=33 conv=notrunc 2>/dev/null
+run "$kqi" --check "$ix"
+expect_rc 1 "--check of a damaged deletion file"
+grep -q "$(basename "$del")" <<<"$out$err" || fail "--check does not name the file: $out $err"
+run "$kq" -i "$ix" alliance
+expect_rc 2 "a search over a damaged deletion file"
+cp "$tmp/del.orig" "$del"
+rm "$del"
+run "$kqi" --check "$ix"
+expect_rc 1 "--check with a deletion file missing"
+cp "$tmp/del.orig" "$del"
+run "$kqi" --check "$ix"
+expect_rc 0 "--check after restoring"
+ok "--check verifies deletion files and names a damaged or missing one"
+
+# documents outside the PATHs given stay
+rm "$docs/b/p2.txt"
+run "$kqi" -q -i "$ix" --no-merge --json-summary "$docs/a"
+grep -q '"committed":0,' <<<"$out" || fail "an update of a/ only: $out"
+[ "$(hits harbour)" = 1 ] || fail "a document outside the PATHs was deleted"
+run "$kqi" -q -i "$ix" --no-merge --json-summary "$docs/b"
+grep -q '"deleted":1,' <<<"$out" || fail "an update of b/: $out"
+[ "$(hits harbour)" = 0 ] || fail "a vanished file under the PATH is still found"
+[ "$(hits durian)" = 1 ] || fail "a/ lost a document in an update of b/"
+ok "vanished files count only under the PATHs given"
+
+# merging
+for i in 1 2 3; do
+    printf 'extra %s fig\n' "$i" >"$docs/a/x$i.txt"
+    run "$kqi" -q -i "$ix" --no-merge "$docs"
+    expect_rc 0 "update $i"
+done
+[ "$(segments "$ix")" -ge 4 ] || fail "expected segments to pile up: $(ls "$ix")"
+live=$(hits fig)
+run "$kqi" -i "$ix" --merge=2
+expect_rc 0 "--merge=2"
+[ "$(segments "$ix")" -le 2 ] || fail "--merge=2 left $(segments "$ix") segments"
+run "$kqi" -q -i "$ix" --optimize
+expect_rc 0 "--optimize"
+[ "$(segments "$ix")" -eq 1 ] || fail "--optimize left $(segments "$ix") segments"
+[ "$(delfiles "$ix")" -eq 0 ] || fail "--optimize left deletion files"
+[ "$(hits fig)" = "$live" ] || fail "merging changed the matches of fig"
+run "$kqi" --check "$ix"
+expect_rc 0 "--check after merges"
+run "$kqi" -i "$ix" --merge=1
+grep -q 'nothing to merge' <<<"$out" || fail "--merge=1 of one segment: $out"
+run "$kqi" -i "$ix" --merge
+expect_rc 0 "--merge"
+grep -q 'nothing to merge' <<<"$out" || fail "--merge of one segment: $out"
+run "$kqi" -i "$ix" --merge "$docs"
+expect_rc 2 "--merge with a PATH"
+run "$kqi" -i "$ix" --merge=0
+expect_rc 2 "--merge=0"
+run "$kqi" -i "$tmp/none" --merge
+expect_rc 2 "--merge of no index"
+ok "--merge=N, --optimize and --merge merge segments and drop deletions"
+
+# --full
+printf 'extra 4 fig\n' >"$docs/a/x4.txt"
+run "$kqi" -q -i "$ix" --no-merge "$docs"
+run "$kqi" -q -i "$ix" --full --json-summary "$docs"
+grep -q '"incremental":0,' <<<"$out" || fail "--full: $out"
+[ "$(segments "$ix")" -eq 1 ] && [ "$(delfiles "$ix")" -eq 0 ] || fail "--full: $(ls "$ix")"
+ok "--full rebuilds one segment"
+
+# orphans of a writer that died before its commit are removed by the next commit
+g=$(generation "$ix")
+seg=$(cd "$ix" && ls seg_*.kq)
+n=$((10#${seg:4:8}))
+cp "$ix/$seg" "$ix/$(printf 'seg_%08d.kq' $((n + 1)))"
+printf 'junk' >"$ix/$(printf 'seg_%08d_%08d.del' "$n" $((g + 1)))"
+printf 'junk' >"$ix/.tmp-99999-MANIFEST"
+run "$kqi" --check "$ix"
+expect_rc 0 "--check with orphans around"
+printf 'extra 5 fig\n' >"$docs/a/x5.txt"
+run "$kqi" -q -i "$ix" --no-merge "$docs"
+expect_rc 0 "an update over orphans"
+[ ! -e "$ix/.tmp-99999-MANIFEST" ] || fail "a temporary survived the commit"
+run "$kqi" --check "$ix"
+expect_rc 0 "--check after an update over orphans"
+[ "$(segments "$ix")" -eq 2 ] || fail "orphan segments: $(ls "$ix")"
+ok "an update over a dead writer's orphans replaces and removes them"
+
+# a damaged manifest (a future version is refused the same way: tests/index/test_deletes.c,
+# which can reseal the checksum, checks that one)
+printf '\x03' | dd of="$ix/MANIFEST" bs=1 seek=8 conv=notrunc 2>/dev/null
+run "$kqi" --check "$ix"
+expect_rc 1 "--check of a damaged manifest"
+grep -q 'manifest' <<<"$out$err" || fail "manifest message: $out $err"
+run "$kqi" -q -i "$ix" "$docs"
+expect_rc 2 "an update over a damaged manifest"
+grep -q -- '--full' <<<"$err" || fail "no hint to rebuild: $err"
+run "$kqi" -q -i "$ix" --full "$docs"
+expect_rc 0 "--full over a damaged manifest"
+run "$kqi" --check "$ix"
+expect_rc 0 "--check after --full"
+ok "a manifest that cannot be read is refused clearly; --full rebuilds over it"
+
+# a writer killed at random moments: the index is always a whole generation
+big=$tmp/big
+mkdir -p "$big"
+awk 'BEGIN { srand(11); split("ka lo mi nu re sa ti vo ze bra ple sto gri", s, " ");
+    for (f = 0; f < 300; f++) { file = sprintf("'"$big"'/f%03d.txt", f); t = "";
+        for (w = 0; w < 300; w++) t = t s[int(rand() * 13) + 1] s[int(rand() * 13) + 1] " ";
+        print t > file; close(file) } }'
+ix2=$tmp/ix2
+"$kqi" -q -i "$ix2" "$big"
+for round in 1 2 3 4 5 6; do
+    before=$(generation "$ix2")
+    for f in $(seq $((round * 7)) $((round * 7 + 40))); do
+        printf 'changed %s in round %s\n' "$f" "$round" >>"$big/$(printf 'f%03d.txt' $((f % 300)))"
+    done
+    rm -f "$big/$(printf 'f%03d.txt' $((round * 13)))"
+    "$kqi" -q -j 1 -i "$ix2" "$big" &
+    w=$!
+    pids=("$w")
+    sleep "0.0$((RANDOM % 10))"
+    kill -9 "$w" 2>/dev/null || true
+    wait "$w" 2>/dev/null || true
+    pids=()
+    after=$(generation "$ix2")
+    [ "$after" -ge "$before" ] || fail "round $round: generation went back"
+    run "$kqi" --check "$ix2"
+    expect_rc 0 "round $round: --check after a kill (generation $before -> $after)"
+done
+run "$kqi" -q -i "$ix2" --json-summary "$big"
+expect_rc 0 "an update after the kills"
+run "$kqi" -q -i "$ix2" --json-summary "$big"
+grep -q '"committed":0,' <<<"$out" || fail "after the kills, a second update still changed: $out"
+ok "a writer killed at any moment leaves a generation that checks ok"
+
+echo "incremental.sh: $passed passed, 0 failed"
