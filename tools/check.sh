@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
-kq_install_missing "${KQ_PACKAGES[@]}" "${KQ_PEER_PACKAGES[@]}"
+kq_install_missing "${KQ_PACKAGES[@]}" "${KQ_PEER_PACKAGES[@]}" "${KQ_TEST_PACKAGES[@]}"
 
 jobs=$(nproc 2>/dev/null || echo 2)
 fuzz_seconds=${KQ_FUZZ_SECONDS:-10}
@@ -13,6 +13,9 @@ echo "== release build (gcc -O3, where -Werror sees the most) =="
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-release -j"$jobs"
 (cd build-release && ctest --output-on-failure -j"$jobs")
+
+echo "== static analysis: clang-tidy, cppcheck, gcc -fanalyzer (tools/lint.sh) =="
+KQ_JOBS=$jobs tools/lint.sh
 
 echo "== ASan+UBSan build (clang) with fuzzers =="
 CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKQ_SANITIZE=ON -DKQ_FUZZ=ON \

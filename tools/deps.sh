@@ -5,9 +5,12 @@ set -euo pipefail
 
 KQ_PACKAGES=(build-essential cmake pkg-config clang libclang-rt-dev
              libuv1-dev libxxhash-dev libzstd-dev libstemmer-dev libutf8proc-dev
-             libjansson-dev libcmocka-dev zstd)
+             libjansson-dev libcmocka-dev zstd
+             clang-tidy cppcheck) # for tools/lint.sh, which also runs python3 (a clang-tidy dependency)
 # Peers for the benchmarks and tests that compare against them.
 KQ_PEER_PACKAGES=(libsqlite3-dev libxapian-dev g++)
+# What the end-to-end tests of the editor plugins, man pages and completions run.
+KQ_TEST_PACKAGES=(neovim emacs-nox man-db groff-base zsh)
 
 kq_install_missing() {
     local missing=()

@@ -317,7 +317,7 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
     if (line0 == 0)
         line0 = 1;
 
-    if ((rc = terms_init(&sc, terms, n_terms)) != 0)
+    if (terms_init(&sc, terms, n_terms) != 0)
         goto nomem;
     sc.w = w;
     sc.ring_cap = 3 * (uint64_t)w;
@@ -407,16 +407,17 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
         count_lines(doc, src_start, at, &mline, &bol);
         mcol = at - bol + 1 > UINT32_MAX ? UINT32_MAX : (uint32_t)(at - bol + 1);
 
-        if ((rc = collapse(x.body, src_start, src_end, m, n_m, &col, sp, &n_sp)) != 0)
+        if (collapse(x.body, src_start, src_end, m, n_m, &col, sp, &n_sp) != 0)
             goto nomem;
     }
 
-    /* Cap at `max` bytes: cut the head when the first match would not fit, then the tail. */
+    /* Cap at `max` bytes: cut the head when the first match would not fit, then the tail.
+     * (An empty text always fits: max >= KQ_SNIPPET_MIN_BYTES > two ellipses.) */
     const char *t = (const char *)col.p;
     size_t a = 0, z = col.len;
-    if (ELLIPSIS_LEN * (size_t)lead + col.len + ELLIPSIS_LEN * (size_t)trail > max) {
+    if (col.len && ELLIPSIS_LEN * (size_t)lead + col.len + ELLIPSIS_LEN * (size_t)trail > max) {
         if (n_sp && ELLIPSIS_LEN * (size_t)lead + sp[0].end + ELLIPSIS_LEN > max) {
-            size_t budget = max - 2 * ELLIPSIS_LEN, ctx = budget / 4;
+            size_t budget = max - 2 * (size_t)ELLIPSIS_LEN, ctx = budget / 4;
             size_t from = sp[0].start > ctx ? sp[0].start - ctx : 0;
             a = sp[0].start;
             for (size_t i = from; i < sp[0].start; i++)

@@ -25,6 +25,7 @@
  * analyser), except inside libstemmer, whose failure is reported as KQ_ENOMEM.
  */
 #include <libstemmer.h>
+#include <stdio.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -37,9 +38,9 @@
  * of bytes, so nothing longer can fold to KQ_TERM_MAX bytes or less. */
 #define RAW_CAP 512
 /* The longest NFKC case-folded expansion of one code point is 18 (U+FDFA). */
-#define CPS_CAP (RAW_CAP * 18)
+#define CPS_CAP ((utf8proc_ssize_t)RAW_CAP * 18)
 /* Above this many folded bytes stemming cannot bring a term down to KQ_TERM_MAX. */
-#define STEM_MAX (4 * KQ_TERM_MAX)
+#define STEM_MAX ((size_t)4 * KQ_TERM_MAX)
 /* Stem cache: direct-mapped, for ASCII words of at most STEM_CACHE_KEY bytes. Snowball
  * costs ~100 ns a word and prose is Zipfian, so most words hit. */
 #define STEM_CACHE_SIZE 8192 /* a power of two */
@@ -244,7 +245,7 @@ int kq_analyzer_new(const char *language, kq_analyzer **out, kq_error *err)
         if (!a->stemmer)
             goto nomem; /* the name is valid: only allocation can fail */
     }
-    strcpy(a->language, language);
+    snprintf(a->language, sizeof a->language, "%s", language); /* fits: checked above */
     a->stops = kq__stopword_list(language, &a->n_stops);
     *out = a;
     return 0;

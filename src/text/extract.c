@@ -11,6 +11,7 @@
  * the input (HTML, as browsers do) or searched for within a bounded window (Markdown), so
  * extraction is linear in the input whatever the bytes.
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -359,9 +360,7 @@ static void tag_name(const uint8_t *b, size_t p, size_t len, char *name, size_t 
 static size_t find_close(const uint8_t *b, size_t p, size_t len, const char *name)
 {
     char lit[24];
-    lit[0] = '<';
-    lit[1] = '/';
-    strcpy(lit + 2, name);
+    snprintf(lit, sizeof lit, "</%s", name); /* names are short tag names: no truncation */
     return find_ci(b, p, len, lit);
 }
 

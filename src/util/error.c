@@ -37,19 +37,20 @@ void kq_error_clear(kq_error *err)
     err->msg[0] = '\0';
 }
 
-int kq__error(kq_error *err, int code, int64_t offset, const char *fmt, ...)
+void kq__error_fill(kq_error *err, int code, int64_t offset, const char *fmt, va_list ap)
 {
-    if (err) {
-        err->code = code;
-        err->offset = offset;
-        if (fmt) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-            va_end(ap);
-        } else {
-            snprintf(err->msg, sizeof err->msg, "%s", kq_strerror(code));
-        }
+    if (!fmt) {
+        kq__error_set(err, code, offset, NULL);
+        return;
     }
-    return code;
+    err->code = code;
+    err->offset = offset;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+}
+
+void kq__error_set(kq_error *err, int code, int64_t offset, const char *msg)
+{
+    err->code = code;
+    err->offset = offset;
+    snprintf(err->msg, sizeof err->msg, "%s", msg ? msg : kq_strerror(code));
 }

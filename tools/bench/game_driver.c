@@ -295,6 +295,44 @@ static void usage(FILE *out)
                  "                   [-r RAW] [-P P99_US] [-t TITLE] QUERIES NAME=CMD...\n");
 }
 
+static _Noreturn void out_of_memory(void)
+{
+    fputs("game_driver: out of memory\n", stderr);
+    exit(1);
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        out_of_memory();
+    return p;
+}
+
+/* The number in `s` (option -`opt`), or exit 2 when it is not one. */
+static double parse_number(int opt, const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || isnan(v)) {
+        fprintf(stderr, "game_driver: -%c: '%s' is not a number\n", opt, s);
+        exit(2);
+    }
+    return v;
+}
+
+static int parse_int(int opt, const char *s)
+{
+    double v = parse_number(opt, s);
+    if (v != (double)(int)v || v < 0 || v > 1e6) {
+        fprintf(stderr, "game_driver: -%c: '%s' is not a whole number from 0 to 1000000\n",
+                opt, s);
+        exit(2);
+    }
+    return (int)v;
+}
+
 int main(int argc, char **argv)
 {
     int runs = 5, warmups = 1, opt;
@@ -304,8 +342,8 @@ int main(int argc, char **argv)
     double p99_limit = 0;
     while ((opt = getopt(argc, argv, "n:w:c:F:r:P:t:h")) != -1) {
         switch (opt) {
-        case 'n': runs = atoi(optarg); break;
-        case 'w': warmups = atoi(optarg); break;
+        case 'n': runs = parse_int(opt, optarg); break;
+        case 'w': warmups = parse_int(opt, optarg); break;
         case 'c':
             if (n_commands == MAX_COMMANDS) {
                 fprintf(stderr, "game_driver: at most %d commands\n", MAX_COMMANDS);
@@ -315,7 +353,7 @@ int main(int argc, char **argv)
             break;
         case 'F': floor_cmd = optarg; break;
         case 'r': raw_path = optarg; break;
-        case 'P': p99_limit = atof(optarg); break;
+        case 'P': p99_limit = parse_number(opt, optarg); break;
         case 't': title = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -344,6 +382,10 @@ int main(int argc, char **argv)
         engines[n_eng++] = (struct engine){.name = argv[i], .cmd = eq + 1, .to_fd = -1,
                                            .from_fd = -1};
     }
+    if (n_eng == 0) { /* argc was checked above; said again for the analysers */
+        usage(stderr);
+        return 2;
+    }
     struct engine floor_eng = {.name = "floor", .cmd = floor_cmd, .to_fd = -1, .from_fd = -1};
 
     /* The queries: TAG<TAB>query. */
@@ -369,7 +411,7 @@ int main(int argc, char **argv)
             cap_q = cap_q ? cap_q * 2 : 1024;
             struct query *nq = realloc(qs, cap_q * sizeof *qs);
             if (!nq)
-                return 1;
+                out_of_memory();
             qs = nq;
         }
         size_t t = 0;
@@ -380,9 +422,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "game_driver: too many tags\n");
                 return 2;
             }
-            tags[n_tags++] = strdup(line);
+            tags[n_tags++] = xstrdup(line);
         }
-        qs[n_q++] = (struct query){.tag = tags[t], .text = strdup(tab + 1), .tag_index = t};
+        qs[n_q++] = (struct query){.tag = tags[t], .text = xstrdup(tab + 1), .tag_index = t};
     }
     free(line);
     fclose(f);
@@ -396,7 +438,7 @@ int main(int argc, char **argv)
     struct result *res = malloc((n_eng + 1) * n_q * sizeof *res);
     double *tmp = malloc(n_q * sizeof *tmp);
     if (!order || !res || !tmp)
-        return 1;
+        out_of_memory();
     uint64_t seed = 0x9e3779b97f4a7c15ULL;
     for (size_t i = 0; i < n_q; i++)
         order[i] = i;

@@ -114,13 +114,19 @@ static void *xrealloc(void *p, size_t n)
     return p;
 }
 
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        die_msg("out of memory");
+    return p;
+}
+
 static char *path_join(const char *a, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = xmalloc(la + lb + 2);
-    memcpy(p, a, la);
-    p[la] = '/';
-    memcpy(p + la + 1, b, lb + 1);
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%s", a, b);
     return p;
 }
 
@@ -474,8 +480,7 @@ int main(int argc, char **argv)
             die_msg("cannot create '%s': %s", keep, strerror(errno));
         if (stat(keep, &st) || !S_ISDIR(st.st_mode))
             die_msg("'%s': not a directory", keep);
-        work = xmalloc(strlen(keep) + 1);
-        strcpy(work, keep);
+        work = xstrdup(keep);
     } else {
         const char *tmp = getenv("TMPDIR");
         if (!tmp || !*tmp)
@@ -488,8 +493,7 @@ int main(int argc, char **argv)
             g_tmpdir[0] = 0;
             die_msg("cannot create a temporary directory in '%s': %s", tmp, strerror(e));
         }
-        work = xmalloc(strlen(g_tmpdir) + 1);
-        strcpy(work, g_tmpdir);
+        work = xstrdup(g_tmpdir);
     }
     if (zst) {
         free(corpus);
