@@ -1,25 +1,39 @@
-/* tools/kq.c: the search command line: argv, index discovery, output formats, exit codes.
- * The search itself is kq_search in libkq; the JSON form of a result comes from libkq too,
- * so every program that prints results prints the same bytes. */
+/* tools/kq.c: the search command line: argv, index discovery, asking the daemon, output
+ * formats, exit codes.
+ *
+ * kq asks the kqd of the index first (kq/client.h: the same socket rule as kqd) and
+ * searches in-process with kq_search when no daemon answers, or when it answers with an
+ * error (then the in-process search reports the error itself). Either way the result is
+ * the JSON object of kq_result_json: the daemon's bytes, or kq_result_json in-process; it
+ * is printed by one path, through kq_hits_parse, so the output is the same bytes whichever
+ * way the result came (took_us aside, which is a measurement). */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "kq/client.h"
 #include "kq/search.h"
 
 #define KQ_VERSION "0.1.0"
+#define CONNECT_TIMEOUT_MS 200   /* a daemon that does not accept this fast is not used */
+#define ANSWER_TIMEOUT_MS 30000  /* a daemon that does not answer in this time is not used */
 
 static const char usage[] =
     "usage: kq [OPTIONS] QUERY...\n"
+    "       kq --stats | --ping [-i DIR]\n"
     "\n"
     "Searches the index of a folder of documents and prints the best matches, with the\n"
     "passage that matched and its line. The words of QUERY are joined by spaces; options may\n"
-    "come before or after them, and -- ends the options (kq -- -excluded word).\n"
+    "come before or after them, and -- ends the options (kq -- -excluded word). When a kqd\n"
+    "serves the index, kq asks it; otherwise it searches the index itself. The output is the\n"
+    "same either way.\n"
     "\n"
     "query language (see the README):\n"
     "  word word      documents with any of the words, the more the better (BM25)\n"
@@ -38,44 +52,13 @@ static const char usage[] =
     "  -l, --files         the paths of the matching files only\n"
     "      --color WHEN    auto (default: on a terminal unless NO_COLOR is set), always, never\n"
     "      --k1 X, --b X   BM25 parameters for this query (default: the index's)\n"
+    "      --no-daemon     search in-process even when a kqd serves the index\n"
+    "      --stats         the daemon's statistics (with --json: its JSON object)\n"
+    "      --ping          whether a daemon serves the index, and its version\n"
     "  -h, --help          this help\n"
     "  -V, --version       the version\n"
     "\n"
-    "exit status: 0 results found; 1 none; 2 error.\n";
-
-/* The index: --index, then $KQ_INDEX, then the nearest .kq/ holding a MANIFEST upwards. */
-static int find_index(const char *opt, char *out, size_t size)
-{
-    if (opt) {
-        snprintf(out, size, "%s", opt);
-        return 0;
-    }
-    const char *env = getenv("KQ_INDEX");
-    if (env && *env) {
-        snprintf(out, size, "%s", env);
-        return 0;
-    }
-    char dir[PATH_MAX];
-    if (!getcwd(dir, sizeof dir))
-        return -1;
-    for (;;) {
-        char cand[PATH_MAX + 16];
-        struct stat st;
-        snprintf(cand, sizeof cand, "%s/.kq/MANIFEST", strcmp(dir, "/") ? dir : "");
-        if (stat(cand, &st) == 0) {
-            snprintf(out, size, "%s/.kq", strcmp(dir, "/") ? dir : "");
-            return 0;
-        }
-        char *slash = strrchr(dir, '/');
-        if (!slash || slash == dir) {
-            if (!strcmp(dir, "/"))
-                return -1;
-            strcpy(dir, "/");
-            continue;
-        }
-        *slash = '\0';
-    }
-}
+    "exit status: 0 results found; 1 none; 2 error (--stats, --ping: no daemon running).\n";
 
 /* Prints the query with a caret under byte `off` (columns counted in code points). */
 static void show_caret(const char *q, size_t len, int64_t off)
@@ -124,10 +107,159 @@ static void put_snippet(const struct kq_search_hit *h, const struct style *st)
     put_safe(h->snippet + at, h->snippet_len - at);
 }
 
+/* Asks the daemon of the index in `dir` for `req`. Returns 0 with the result object (a
+ * malloc'd copy of the daemon's bytes) in *json; nonzero when no daemon answered with a
+ * result, and then the caller searches in-process. */
+static int ask_daemon(const char *dir, const struct kq_search_request *req, char **json,
+                      size_t *len)
+{
+    char sock[KQ_SOCKET_PATH_MAX];
+    kq_client *c;
+    if (kq_socket_path(dir, sock, sizeof sock, NULL) ||
+        kq_client_connect(sock, CONNECT_TIMEOUT_MS, &c, NULL))
+        return -1;
+    char *line = NULL;
+    size_t llen, alen, rlen;
+    const char *answer, *result;
+    int rc = kq_search_request_json(req, 1, &line, &llen, NULL);
+    if (!rc)
+        rc = kq_client_call(c, line, llen, ANSWER_TIMEOUT_MS, &answer, &alen, NULL);
+    if (!rc)
+        rc = kq_answer_parse(answer, alen, &result, &rlen, NULL, NULL, NULL);
+    if (!rc && !(*json = malloc(rlen + 1)))
+        rc = -1;
+    if (!rc) {
+        memcpy(*json, result, rlen);
+        (*json)[rlen] = '\0';
+        *len = rlen;
+    }
+    kq_free(line);
+    kq_client_close(c);
+    return rc;
+}
+
+/* Searches in-process: the result object of kq_result_json in a malloc'd *json. */
+static int search_here(const char *dir, const struct kq_search_request *req, char **json,
+                       size_t *len, kq_error *err)
+{
+    kq_searcher *s = NULL;
+    kq_result *r = NULL;
+    char *j = NULL;
+    int rc = kq_searcher_open(dir, &s, err);
+    if (!rc)
+        rc = kq_search(s, req, &r, err);
+    if (!rc)
+        rc = kq_result_json(r, &j, len, err);
+    if (!rc && !(*json = malloc(*len + 1))) {
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        rc = KQ_ENOMEM;
+    }
+    if (!rc) {
+        memcpy(*json, j, *len);
+        (*json)[*len] = '\0';
+    }
+    kq_free(j);
+    kq_result_free(r);
+    kq_searcher_close(s);
+    return rc;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Prints the members of a JSON object as "prefix.name: value" lines. */
+static void put_flat(json_t *obj, const char *prefix)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        char name[256];
+        snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", key);
+        if (json_is_object(v)) {
+            put_flat(v, name);
+            continue;
+        }
+        fputs(name, stdout);
+        fputs(": ", stdout);
+        if (json_is_string(v)) {
+            put_safe(json_string_value(v), json_string_length(v));
+        } else {
+            char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            fputs(s ? s : "?", stdout);
+            free(s);
+        }
+        putchar('\n');
+    }
+}
+
+/* kq --stats, kq --ping: these need the daemon. */
+static int daemon_info(const char *dir, int stats, int json_out)
+{
+    char sock[KQ_SOCKET_PATH_MAX];
+    kq_error err;
+    kq_error_clear(&err);
+    kq_client *c = NULL;
+    if (kq_socket_path(dir, sock, sizeof sock, &err)) {
+        fprintf(stderr, "kq: %s\n", err.msg);
+        return 2;
+    }
+    double t0 = now_ms();
+    if (kq_client_connect(sock, CONNECT_TIMEOUT_MS, &c, &err)) {
+        fprintf(stderr, "kq: no kqd is running for %s (%s; start one with 'kqd --index %s')\n",
+                dir, err.msg, dir);
+        return 2;
+    }
+    /* no "protocol" member: any version of the server answers these two */
+    const char *req = stats ? "{\"id\":1,\"op\":\"stats\"}" : "{\"id\":1,\"op\":\"ping\"}";
+    const char *answer, *result = NULL;
+    size_t alen, rlen;
+    int rc = kq_client_call(c, req, strlen(req), ANSWER_TIMEOUT_MS, &answer, &alen, &err);
+    if (!rc)
+        rc = kq_answer_parse(answer, alen, &result, &rlen, NULL, NULL, &err);
+    double ms = now_ms() - t0;
+    json_t *o = NULL;
+    if (!rc && !(o = json_loadb(result, rlen, 0, NULL)))
+        rc = KQ_EBADJSON;
+    if (rc) {
+        fprintf(stderr, "kq: kqd on %s: %s\n", sock, err.msg[0] ? err.msg : "bad answer");
+        kq_client_close(c);
+        return 2;
+    }
+    int status = 0;
+    json_t *proto = json_object_get(o, "protocol");
+    if (json_is_integer(proto) && json_integer_value(proto) != KQ_PROTOCOL_VERSION) {
+        fprintf(stderr, "kq: kqd on %s speaks protocol %lld, this kq speaks %d\n", sock,
+                (long long)json_integer_value(proto), KQ_PROTOCOL_VERSION);
+        status = 2;
+    }
+    if (json_out) {
+        fwrite(result, 1, rlen, stdout);
+        putchar('\n');
+    } else if (stats) {
+        printf("socket: %s\n", sock);
+        put_flat(o, "");
+    } else {
+        json_t *server = json_object_get(o, "server");
+        printf("%s (protocol %lld) on %s: %.3f ms\n",
+               json_is_string(server) ? json_string_value(server) : "kqd",
+               json_is_integer(proto) ? (long long)json_integer_value(proto) : 0LL, sock, ms);
+    }
+    json_decref(o);
+    kq_client_close(c);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return 2;
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_OFFSET = 256, OPT_PLAIN, OPT_COUNT, OPT_JSON, OPT_VIMGREP, OPT_COLOR, OPT_K1,
-           OPT_B };
+           OPT_B, OPT_NO_DAEMON, OPT_STATS, OPT_PING };
     static const struct option longopts[] = {
         {"index", required_argument, NULL, 'i'},  {"limit", required_argument, NULL, 'n'},
         {"offset", required_argument, NULL, OPT_OFFSET},
@@ -136,6 +268,8 @@ int main(int argc, char **argv)
         {"files", no_argument, NULL, 'l'},        {"color", required_argument, NULL, OPT_COLOR},
         {"colour", required_argument, NULL, OPT_COLOR},
         {"k1", required_argument, NULL, OPT_K1},  {"b", required_argument, NULL, OPT_B},
+        {"no-daemon", no_argument, NULL, OPT_NO_DAEMON},
+        {"stats", no_argument, NULL, OPT_STATS},  {"ping", no_argument, NULL, OPT_PING},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     const char *index_opt = NULL;
@@ -144,6 +278,7 @@ int main(int argc, char **argv)
     req.k1 = req.b = -1;
     enum { OUT_HUMAN, OUT_JSON, OUT_VIMGREP, OUT_FILES, OUT_COUNT } mode = OUT_HUMAN;
     int color = -1; /* -1 auto */
+    int no_daemon = 0, info = 0; /* info: 1 --stats, 2 --ping */
     int c;
     while ((c = getopt_long(argc, argv, "i:n:lhV", longopts, NULL)) != -1) {
         char *end;
@@ -210,6 +345,15 @@ int main(int argc, char **argv)
                 req.b = v;
             break;
         }
+        case OPT_NO_DAEMON:
+            no_daemon = 1;
+            break;
+        case OPT_STATS:
+            info = 1;
+            break;
+        case OPT_PING:
+            info = 2;
+            break;
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -221,10 +365,23 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind >= argc) {
+    if (info ? optind < argc : optind >= argc) {
+        if (info)
+            fprintf(stderr, "kq: %s takes no query\n", info == 1 ? "--stats" : "--ping");
         fputs(usage, stderr);
         return 2;
     }
+    char dir[PATH_MAX];
+    kq_error err;
+    kq_error_clear(&err);
+    if (kq_index_find(index_opt, dir, sizeof dir, &err)) {
+        fprintf(stderr, "kq: no index found (no .kq/ here or above; build one with "
+                        "'kq-index PATH', or use --index or KQ_INDEX)\n");
+        return 2;
+    }
+    if (info)
+        return daemon_info(dir, info == 1, mode == OUT_JSON);
+
     /* the query: the remaining arguments joined by spaces */
     size_t qlen = 0;
     for (int i = optind; i < argc; i++)
@@ -234,14 +391,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "kq: out of memory\n");
         return 2;
     }
-    query[0] = '\0';
+    size_t used = 0;
     for (int i = optind; i < argc; i++) {
         if (i > optind)
-            strcat(query, " ");
-        strcat(query, argv[i]);
+            query[used++] = ' ';
+        size_t n = strlen(argv[i]);
+        memcpy(query + used, argv[i], n);
+        used += n;
     }
+    query[used] = '\0';
     req.query = query;
-    req.len = strlen(query);
+    req.len = used;
     if (mode == OUT_COUNT)
         req.flags |= KQ_SEARCH_COUNT;
     if (mode == OUT_FILES)
@@ -252,57 +412,43 @@ int main(int argc, char **argv)
     }
     const struct style *st = color && mode == OUT_HUMAN ? &color_style : &plain_style;
 
-    char dir[PATH_MAX];
-    if (find_index(index_opt, dir, sizeof dir)) {
-        fprintf(stderr, "kq: no index found (no .kq/ here or above; build one with "
-                        "'kq-index PATH', or use --index or KQ_INDEX)\n");
-        free(query);
-        return 2;
-    }
-    kq_error err;
-    kq_error_clear(&err);
-    kq_searcher *s = NULL;
-    kq_result *r = NULL;
-    int rc = kq_searcher_open(dir, &s, &err);
-    if (!rc)
-        rc = kq_search(s, &req, &r, &err);
-    if (rc) {
+    char *json = NULL;
+    size_t jlen = 0;
+    if ((no_daemon || ask_daemon(dir, &req, &json, &jlen)) &&
+        search_here(dir, &req, &json, &jlen, &err)) {
         fprintf(stderr, "kq: %s\n", err.msg);
-        if ((rc == KQ_ESYNTAX || rc == KQ_ELIMIT) && err.offset >= 0 &&
+        if ((err.code == KQ_ESYNTAX || err.code == KQ_ELIMIT) && err.offset >= 0 &&
             (size_t)err.offset <= req.len)
             show_caret(query, req.len, err.offset);
-        kq_searcher_close(s);
         free(query);
         return 2;
     }
-    uint32_t n = kq_result_count(r);
-    int status = (mode == OUT_COUNT ? kq_result_total(r) > 0 : n > 0) ? 0 : 1;
+    kq_hits *r = NULL;
+    if (kq_hits_parse(json, jlen, &r, &err)) {
+        fprintf(stderr, "kq: %s\n", err.msg);
+        free(json);
+        free(query);
+        return 2;
+    }
+    uint32_t n = kq_hits_count(r);
+    int status = (mode == OUT_COUNT ? kq_hits_total(r) > 0 : n > 0) ? 0 : 1;
     struct kq_search_hit h;
     switch (mode) {
     case OUT_COUNT:
-        printf("%llu\n", (unsigned long long)kq_result_total(r));
+        printf("%llu\n", (unsigned long long)kq_hits_total(r));
         break;
-    case OUT_JSON: {
-        char *json;
-        size_t len;
-        if (kq_result_json(r, &json, &len, &err)) {
-            fprintf(stderr, "kq: %s\n", err.msg);
-            status = 2;
-            break;
-        }
-        fwrite(json, 1, len, stdout);
+    case OUT_JSON:
+        fwrite(json, 1, jlen, stdout);
         putchar('\n');
-        kq_free(json);
         break;
-    }
     case OUT_FILES:
         for (uint32_t i = 0; i < n; i++) {
-            kq_result_hit(r, i, &h);
+            kq_hits_get(r, i, &h);
             /* JSON-lines documents share their file: print each path once */
             int seen = 0;
             for (uint32_t j = 0; j < i && !seen; j++) {
                 struct kq_search_hit p;
-                kq_result_hit(r, j, &p);
+                kq_hits_get(r, j, &p);
                 seen = p.path_len == h.path_len && !memcmp(p.path, h.path, h.path_len);
             }
             if (!seen) {
@@ -313,7 +459,7 @@ int main(int argc, char **argv)
         break;
     case OUT_VIMGREP:
         for (uint32_t i = 0; i < n; i++) {
-            kq_result_hit(r, i, &h);
+            kq_hits_get(r, i, &h);
             put_safe(h.path, h.path_len);
             printf(":%u:%u:", h.line, h.col);
             put_safe(h.snippet, h.snippet_len);
@@ -322,7 +468,7 @@ int main(int argc, char **argv)
         break;
     case OUT_HUMAN:
         for (uint32_t i = 0; i < n; i++) {
-            kq_result_hit(r, i, &h);
+            kq_hits_get(r, i, &h);
             printf("%u. %s", req.offset + i + 1, st->title);
             if (h.title_len)
                 put_safe(h.title, h.title_len);
@@ -339,15 +485,14 @@ int main(int argc, char **argv)
             put_snippet(&h, st);
             fputs("\n\n", stdout);
         }
-        if (n < kq_result_total(r) || !n)
+        if (n < kq_hits_total(r) || !n)
             printf("%s%llu matching document%s, %.2f ms%s\n", st->dim,
-                   (unsigned long long)kq_result_total(r),
-                   kq_result_total(r) == 1 ? "" : "s", kq_result_took_us(r) / 1000.0,
-                   st->reset);
+                   (unsigned long long)kq_hits_total(r), kq_hits_total(r) == 1 ? "" : "s",
+                   kq_hits_took_us(r) / 1000.0, st->reset);
         break;
     }
-    kq_result_free(r);
-    kq_searcher_close(s);
+    kq_hits_free(r);
+    free(json);
     free(query);
     if (fflush(stdout) != 0 || ferror(stdout))
         return 2;

@@ -29,10 +29,15 @@ extern "C" {
     X(KQ_ENOTFOUND, -8, "not_found", "not found")                                      \
     X(KQ_ELOCKED, -9, "locked", "index is locked by another writer")                   \
     X(KQ_ENOSPC, -10, "no_space", "no space left on device")                           \
-    X(KQ_EINTERNAL, -11, "internal", "internal error")
+    X(KQ_EINTERNAL, -11, "internal", "internal error")                                 \
+    X(KQ_EBADJSON, -12, "invalid_json", "invalid JSON")                                \
+    X(KQ_EBADOP, -13, "unknown_op", "unknown operation")                               \
+    X(KQ_EOVERLOADED, -14, "overloaded", "server overloaded")                          \
+    X(KQ_ETIMEDOUT, -15, "timeout", "timed out")                                       \
+    X(KQ_ESHUTDOWN, -16, "shutting_down", "server is shutting down")
 
 enum kq_errcode {
-#define KQ_X_ENUM(name, value, wire, msg) name = value,
+#define KQ_X_ENUM(name, value, wire, msg) name = (value),
     KQ_ERRORS(KQ_X_ENUM)
 #undef KQ_X_ENUM
 };

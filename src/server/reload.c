@@ -1,0 +1,224 @@
+/* server/reload.c: index generations: a pool of searchers over one generation, the id ->
+ * document map of `doc` requests, and their lifetime.
+ *
+ * Why a pool of searchers: a kq_searcher holds an analyser with state, so one thread uses
+ * it at a time. The index under it is immutable and mmap'd (kq/index.h: an open kq_index
+ * may be shared by threads; reader.c reads the mapping only, and each store block is
+ * decompressed with a context of its own), but the public API opens a searcher together
+ * with its own kq_index, so each searcher of the pool maps the generation once more. The
+ * mappings share the page cache, so the cost is the open (about 2 ms on SciFact) and a
+ * little heap per searcher. `doc` requests read through the first searcher's index without
+ * taking a searcher.
+ *
+ * Why the generation check: kq_searcher_open opens whatever generation MANIFEST names at
+ * that instant. If a commit lands between opening searcher 1 and searcher 2, they see
+ * different indexes; a pool must hold one generation, so the open starts again. So does
+ * an open that fails while MANIFEST changed under it (the commit's cleanup removes the
+ * segments of the generation being opened): only a generation that fails on its own is
+ * refused.
+ *
+ * The id map: open addressing over (hash, doc + 1) pairs, twice the documents, compared
+ * through kq_index_doc (the ids live in the mapping). Documents kq_index_doc reports as
+ * not found are deleted ones and are left out, so `doc` never returns them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "server/server.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#define OPEN_ATTEMPTS 5
+
+struct kq_idslot {
+    uint32_t doc1; /* doc + 1; 0: empty */
+    uint32_t hash; /* low bits of the id's XXH3: most mismatches fail here */
+};
+
+static void gen_free(struct kq_gen *g)
+{
+    if (!g)
+        return;
+    for (uint32_t i = 0; i < g->n_searchers; i++)
+        kq_searcher_close(g->searchers[i]);
+    kq__free(g->searchers);
+    kq__free(g->idle);
+    kq__free(g->slots);
+    uv_mutex_destroy(&g->mu);
+    uv_cond_destroy(&g->cv);
+    kq__free(g);
+}
+
+static int same_id(const kq_index *ix, uint32_t doc, const char *id, size_t len)
+{
+    struct kq_doc d;
+    return kq_index_doc(ix, doc, &d, NULL) == 0 && d.id_len == len && !memcmp(d.id, id, len);
+}
+
+/* The slot holding `id`, or the empty slot where it would go. */
+static struct kq_idslot *slot_of(const struct kq_gen *g, const kq_index *ix, const char *id,
+                                 size_t len)
+{
+    uint64_t h = XXH3_64bits(id, len);
+    for (uint64_t i = h & g->mask;; i = (i + 1) & g->mask) {
+        struct kq_idslot *s = &g->slots[i];
+        if (!s->doc1 || (s->hash == (uint32_t)h && same_id(ix, s->doc1 - 1, id, len)))
+            return s;
+    }
+}
+
+static int build_map(struct kq_gen *g, kq_error *err)
+{
+    const kq_index *ix = kq__gen_index(g);
+    struct kq_index_info info;
+    kq_index_get_info(ix, &info);
+    g->generation = info.generation;
+    g->n_segments = info.n_segments;
+    uint64_t cap = 16;
+    while (cap < 2 * (uint64_t)info.n_docs)
+        cap *= 2;
+    if (!(g->slots = kq__calloc(cap, sizeof *g->slots)))
+        return kq__enomem(err);
+    g->mask = cap - 1;
+    for (uint32_t d = 0; d < info.doc_id_limit; d++) {
+        struct kq_doc doc;
+        int rc = kq_index_doc(ix, d, &doc, err);
+        if (rc == KQ_ENOTFOUND)
+            continue; /* deleted */
+        if (rc)
+            return rc;
+        struct kq_idslot *s = slot_of(g, ix, doc.id, doc.id_len);
+        s->doc1 = d + 1;
+        s->hash = (uint32_t)XXH3_64bits(doc.id, doc.id_len);
+        g->n_docs++;
+    }
+    if (err)
+        kq_error_clear(err);
+    return 0;
+}
+
+/* One attempt: 0; 1 when two searchers opened different generations; or an error. */
+static int open_once(const char *dir, uint32_t n, struct kq_gen **out, kq_error *err)
+{
+    struct kq_gen *g = kq__calloc(1, sizeof *g);
+    if (!g)
+        return kq__enomem(err);
+    if (uv_mutex_init(&g->mu)) {
+        kq__free(g);
+        return kq__error(err, KQ_EINTERNAL, -1, "cannot create a mutex");
+    }
+    if (uv_cond_init(&g->cv)) {
+        uv_mutex_destroy(&g->mu);
+        kq__free(g);
+        return kq__error(err, KQ_EINTERNAL, -1, "cannot create a condition variable");
+    }
+    g->refs = 1;
+    int rc = 0;
+    g->searchers = kq__calloc(n, sizeof *g->searchers);
+    g->idle = kq__calloc(n, sizeof *g->idle);
+    if (!g->searchers || !g->idle)
+        rc = kq__enomem(err);
+    uint64_t gen0 = 0;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        if ((rc = kq_searcher_open(dir, &g->searchers[i], err)))
+            break;
+        g->n_searchers = i + 1;
+        g->idle[i] = g->searchers[i];
+        struct kq_index_info info;
+        kq_index_get_info(kq_searcher_index(g->searchers[i]), &info);
+        if (i == 0)
+            gen0 = info.generation;
+        else if (info.generation != gen0)
+            rc = 1;
+    }
+    g->n_idle = g->n_searchers;
+    if (!rc)
+        rc = build_map(g, err);
+    if (rc) {
+        gen_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+/* What identifies the MANIFEST file in place (a commit renames a new one over it). */
+static void manifest_id(const char *dir, struct stat *st)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/MANIFEST", dir);
+    if (stat(path, st) != 0)
+        memset(st, 0, sizeof *st);
+}
+
+static int same_manifest(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+int kq__gen_open(const char *dir, uint32_t n, struct kq_gen **out, kq_error *err)
+{
+    *out = NULL;
+    if (n == 0)
+        n = 1;
+    for (int attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
+        struct stat before, after;
+        manifest_id(dir, &before);
+        int rc = open_once(dir, n, out, err);
+        if (rc == 0)
+            return 0;
+        manifest_id(dir, &after);
+        /* a commit landed while we opened (its cleanup may have removed a segment of the
+         * generation we were reading): try the new one rather than refuse the old */
+        if (rc != 1 && same_manifest(&before, &after))
+            return rc;
+    }
+    return kq__error(err, KQ_EIO, -1, "index '%s' kept changing while it was opened", dir);
+}
+
+void kq__gen_ref(struct kq_gen *g)
+{
+    g->refs++;
+}
+
+void kq__gen_unref(struct kq_gen *g)
+{
+    if (g && --g->refs == 0)
+        gen_free(g);
+}
+
+kq_searcher *kq__gen_take(struct kq_gen *g)
+{
+    uv_mutex_lock(&g->mu);
+    while (g->n_idle == 0)
+        uv_cond_wait(&g->cv, &g->mu);
+    kq_searcher *s = g->idle[--g->n_idle];
+    uv_mutex_unlock(&g->mu);
+    return s;
+}
+
+void kq__gen_give(struct kq_gen *g, kq_searcher *s)
+{
+    uv_mutex_lock(&g->mu);
+    g->idle[g->n_idle++] = s;
+    uv_cond_signal(&g->cv);
+    uv_mutex_unlock(&g->mu);
+}
+
+const kq_index *kq__gen_index(const struct kq_gen *g)
+{
+    return kq_searcher_index(g->searchers[0]);
+}
+
+int kq__gen_find(const struct kq_gen *g, const char *id, size_t len, uint32_t *doc)
+{
+    const struct kq_idslot *s = slot_of(g, kq__gen_index(g), id, len);
+    if (!s->doc1)
+        return KQ_ENOTFOUND;
+    *doc = s->doc1 - 1;
+    return 0;
+}

@@ -1,0 +1,123 @@
+/* server/server.h: the internals of kqd shared by server.c (the server object, signals,
+ * reload scheduling, stats), conn.c (connections, requests, jobs) and reload.c (index
+ * generations).
+ *
+ * Threads: everything here runs on the loop thread except the job and reload work
+ * functions, which run on the libuv thread pool and touch only their job, the generation
+ * they hold a reference to (kq__gen_take/kq__gen_give/kq__gen_find, which are thread safe)
+ * and nothing of the server or the connection.
+ */
+#ifndef KQ_SERVER_SERVER_H
+#define KQ_SERVER_SERVER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "kq/client.h"
+#include "kq/search.h"
+#include "kq/server.h"
+#include "server/protocol.h"
+#include "util/buf.h"
+
+#define KQ_LATENCY_RING 10000 /* stats: percentiles over the last this many queries */
+#define KQ_READ_CHUNK 65536   /* bytes one read hands to a connection */
+
+/* ---- generations (reload.c) ---- */
+
+/* One generation of the index: `n_searchers` searchers over it (a kq_searcher is used by
+ * one thread at a time), the id -> document map of `doc` requests, and the numbers stats
+ * shows. Immutable once open, except the free list of searchers (under a mutex) and
+ * `refs`, which only the loop thread touches: the server holds one reference to the
+ * generation it serves and each job one to the generation it runs on, so a generation
+ * lives until its last job ends. */
+struct kq_gen {
+    int refs;
+    uint64_t generation;
+    uint32_t n_docs;     /* documents that can be found (deleted ones left out) */
+    uint32_t n_segments;
+    kq_searcher **searchers;
+    uint32_t n_searchers;
+    kq_searcher **idle; /* searchers not in use, guarded by mu */
+    uint32_t n_idle;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    struct kq_idslot *slots; /* open addressing; doc + 1, 0 = empty */
+    uint64_t mask;
+};
+
+/* kq__gen_open: opens the current generation of the index in `dir` with `n` searchers
+ * (all of one generation: when a commit lands between two opens, starts again, a few
+ * times) and builds the id map (documents kq_index_doc reports as KQ_ENOTFOUND, i.e.
+ * deleted, are left out; of two documents with one id the later wins). Blocking; runs on
+ * a worker or before the loop starts. Returns 0 or the error of kq_searcher_open, KQ_EIO
+ * (the index kept changing), KQ_ENOMEM. `refs` starts at 1. */
+int kq__gen_open(const char *dir, uint32_t n, struct kq_gen **out, kq_error *err);
+/* Loop thread: reference counting; the last unref frees (closes the searchers). */
+void kq__gen_ref(struct kq_gen *g);
+void kq__gen_unref(struct kq_gen *g);
+/* Any thread: takes an idle searcher (waits when all are busy), gives it back. */
+kq_searcher *kq__gen_take(struct kq_gen *g);
+void kq__gen_give(struct kq_gen *g, kq_searcher *s);
+/* Any thread: the shared read-only index of the generation (kq/index.h: an open kq_index
+ * may be shared by threads). */
+const kq_index *kq__gen_index(const struct kq_gen *g);
+/* Any thread: the document whose id is `id` (`len` bytes). 0 or KQ_ENOTFOUND. */
+int kq__gen_find(const struct kq_gen *g, const char *id, size_t len, uint32_t *doc);
+
+/* ---- the server ---- */
+
+struct kq__conn;
+
+struct kq_server {
+    struct kq_server_opts opt;
+    char *index_dir; /* absolute */
+    char sock_path[KQ_SOCKET_PATH_MAX];
+    int listen_fd;   /* until kq_server_run hands it to the loop */
+    int own_socket;  /* we created the socket file: remove it when we stop */
+    dev_t sock_dev;
+    ino_t sock_ino;
+    int activated;   /* systemd's socket */
+    struct kq_gen *gen; /* the generation new requests run on */
+
+    uv_loop_t loop;
+    int loop_ready;
+    uv_pipe_t listener;
+    uv_signal_t sig_int, sig_term, sig_hup;
+    uv_fs_event_t watch;
+    uv_timer_t stop_timer;
+    struct kq__reload *reload; /* running reload work, or NULL */
+    int reload_again;          /* another reload was asked for while one ran */
+
+    struct kq__conn *conns; /* every open connection, overloaded ones included */
+    uint32_t n_conns;       /* connections counted against max_connections */
+    uint32_t queued;        /* jobs on the thread pool */
+    int stopping;           /* 1: draining; 2: forced */
+
+    uint64_t start_ns;
+    uint64_t queries, errors;
+    uint32_t *lat; /* ring of KQ_LATENCY_RING latencies (µs) of searches and counts */
+    uint32_t n_lat, lat_pos;
+
+    char rbuf[KQ_READ_CHUNK]; /* reads land here: libuv calls alloc then read at once */
+};
+
+void kq__log(struct kq_server *s, enum kq_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* server.c: a search or count took `us` microseconds from queueing to its answer. */
+void kq__stats_query(struct kq_server *s, uint64_t us);
+/* server.c: the stats result object into `out`. 0 or KQ_ENOMEM. */
+int kq__stats_json(struct kq_server *s, kq_buf *out);
+/* server.c: called when a connection or a job ends while stopping. */
+void kq__maybe_done(struct kq_server *s);
+
+/* conn.c */
+void kq__on_connection(uv_stream_t *listener, int status);
+/* Stopping: stop reading, finish with `shutting_down` once nothing is in flight. */
+void kq__conn_stop(struct kq__conn *c);
+/* Closes at once (answers in flight are dropped when they complete). */
+void kq__conn_close(struct kq__conn *c);
+struct kq__conn *kq__conn_next(struct kq__conn *c);
+
+#endif

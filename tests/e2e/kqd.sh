@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# tests/e2e/kqd.sh: a real kqd on a temporary socket: every operation, pipelining, 100
+# clients at once, and the clients PROTOCOL.md P4-P7 talk about (malformed requests, a
+# 10 MiB line, a client that sends one byte per second, one that never sends, one that
+# vanishes with requests in flight, one that does not read its answers, too many
+# connections, too many queued queries), while a well-behaved client runs throughout and
+# never notices. Then the socket rules: mode 0600 in a 0700 directory, a live socket never
+# stolen, a stale one replaced, and a clean stop on SIGTERM.
+# Environment: KQ_SOURCE_DIR and KQ_BUILD_DIR (set by ctest).
+set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/kqd_lib.bash"
+
+mkdir -p "$tmp/work/docs"
+cp "$src"/corpus/*.txt "$tmp/work/docs/"
+printf '%s\n' '{"_id":"j1","title":"Alliance notes","text":"alliance defense zebracorn"}' \
+    >"$tmp/work/docs/notes.jsonl"
+cd "$tmp/work"
+"$kqi" -q docs
+
+sock=$tmp/run/kqd.sock
+start_kqd "$tmp/kqd.log" -i .kq --socket "$sock" --line-timeout 1.5 --idle-timeout 2 \
+    --max-unsent 64K -j 2
+main_pid=$kqd_pid
+wait_answer "$sock"
+
+# the socket: owner-only, in a directory kqd made owner-only
+[ "$(stat -c %a "$sock")" = 600 ] || fail "socket mode $(stat -c %a "$sock")"
+[ "$(stat -c %a "$tmp/run")" = 700 ] || fail "socket directory mode $(stat -c %a "$tmp/run")"
+ok "socket 0600 in a 0700 directory kqd created"
+
+# a well-behaved client queries throughout the rest of the tests
+search='{"id":0,"op":"search","query":"reciprocal defense procurement","k":3,"snippets":false}'
+"$client" "$sock" loop 6 "$search" >"$tmp/loop.out" 2>&1 &
+loop_pid=$!
+
+# ---- every operation ----
+run "$client" "$sock" send <<'EOF'
+{"id":1,"op":"ping"}
+{"id":"a","op":"search","query":"reciprocal defense procurement","k":1}
+{"id":2,"op":"count","query":"alliance"}
+{"id":3,"op":"doc","doc":"docs/003_b721ed12405fbad4.txt"}
+{"id":4,"op":"stats"}
+{"id":5,"op":"doc","doc":"j1"}
+{"id":6,"op":"search","query":"zebracorn","snippets":false,"plain":true,"k1":1.2,"b":0.75}
+EOF
+expect_rc 0 "send"
+grep -qx '{"id":1,"result":{"pong":true,"protocol":1,"server":"kqd 0.1.0"}}' <<<"$out" ||
+    fail "ping: $out"
+grep -q '^{"id":"a","result":{"total":6,"took_us":[0-9]*,"hits":\[{"id":"docs/000_2d90944b1258bdb7.txt","path":"docs/000_2d90944b1258bdb7.txt","title":"Reciprocating Trust' <<<"$out" ||
+    fail "search: $out"
+[ "$(grep '^{"id":"a"' <<<"$out" | grep -o '"snippet":' | wc -l)" -eq 1 ] || fail "k=1: $out"
+grep -q '^{"id":2,"result":{"total":6,"took_us":[0-9]*}}$' <<<"$out" || fail "count: $out"
+grep -q '^{"id":3,"result":{"id":"docs/003_b721ed12405fbad4.txt","path":"docs/003_b721ed12405fbad4.txt","title":"","size":[0-9]*,"mtime_ns":[0-9]*,"text":".*Korea-US alliance' <<<"$out" ||
+    fail "doc: $out"
+grep -q '^{"id":4,"result":{"protocol":1,"server":"kqd 0.1.0","uptime_s":[0-9]*,"index":{"path":"'"$tmp"'/work/.kq","generation":1,"documents":6,"segments":1},"connections":[0-9]*,"queries":[0-9]*,"errors":[0-9]*,"latency_us":{"p50":[0-9]*,"p99":[0-9]*}}}$' <<<"$out" ||
+    fail "stats: $out"
+grep -q '^{"id":5,"result":{"id":"j1","path":"docs/notes.jsonl","title":"Alliance notes",.*"text":"alliance defense zebracorn"}}$' <<<"$out" ||
+    fail "doc of a JSON-lines document: $out"
+grep -q '^{"id":6,"result":{"total":1,.*"snippet":"","highlights":\[\]}\]}}$' <<<"$out" ||
+    fail "search with options: $out"
+ok "ping, search, count, doc (files and JSON-lines ids), stats"
+
+# ---- errors: each answered, the connection stays open (P4) ----
+run "$client" "$sock" send <<'EOF'
+not json at all
+{"id":10,"op":"search","query":"x"
+[1,2,3]
+{"id":11,"op":"frobnicate"}
+{"id":12}
+{"id":13,"op":"search","query":42}
+{"id":14,"op":"search","query":"x","k":0}
+{"id":15,"op":"search","query":"x","plain":"yes"}
+{"id":16,"op":"ping","protocol":2}
+{"id":17,"op":"search","query":"(unbalanced"}
+{"id":true,"op":"ping"}
+{"id":18,"op":"doc","doc":"/etc/passwd"}
+{"id":19,"op":"doc","doc":"../docs/003_b721ed12405fbad4.txt"}
+
+   
+{"id":20,"op":"ping"}
+EOF
+expect_rc 0 "send errors"
+expect() { grep -q "$1" <<<"$out" || fail "expected $1 in: $out"; }
+expect '^{"id":null,"error":{"code":"invalid_json","message":"invalid JSON at byte [0-9]*: .*","offset":[0-9]*}}$'
+[ "$(grep -c '"code":"invalid_json"' <<<"$out")" -eq 3 ] || fail "3 invalid_json: $out"
+expect '^{"id":11,"error":{"code":"unknown_op","message":"unknown op .frobnicate.'
+expect '^{"id":12,"error":{"code":"bad_request","message":"missing member .op."'
+expect '^{"id":13,"error":{"code":"bad_request","message":"member .query. must be a string"'
+expect '^{"id":14,"error":{"code":"bad_request","message":"member .k. must be an integer from 1 to 10000"'
+expect '^{"id":15,"error":{"code":"bad_request"'
+expect '^{"id":16,"error":{"code":"unsupported_version","message":"unsupported protocol version 2 (this server speaks 1)"'
+expect '^{"id":17,"error":{"code":"parse_error","message":"unbalanced .(. at byte 0","offset":0}}$'
+expect '^{"id":null,"error":{"code":"bad_request","message":"member .id. must be a string, a number or null"'
+expect '^{"id":18,"error":{"code":"not_found","message":"no document ./etc/passwd. in the index"'
+expect '^{"id":19,"error":{"code":"not_found"'
+expect '^{"id":20,"result":{"pong":true'
+! grep -q EOF <<<"$out" || fail "the connection closed after bad requests: $out"
+words=$(for i in $(seq 70); do printf 'w%d ' "$i"; done)
+run "$client" "$sock" send <<EOF2
+{"id":21,"op":"search","query":"$words"}
+{"id":22,"op":"ping"}
+EOF2
+expect '^{"id":21,"error":{"code":"too_large","message":"query has more than 64 terms","offset":[0-9]*}}$'
+expect '^{"id":22,"result":{"pong":true'
+ok "invalid JSON, wrong types, unknown ops, other versions, syntax errors, query limits, paths: answered, connection kept"
+
+# ---- pipelining and many clients ----
+run "$client" "$sock" many 1 200 '{"id":0,"op":"search","query":"alliance korea","k":2,"snippets":false}'
+expect_rc 0 "200 pipelined requests"
+run "$client" "$sock" many 100 5 '{"id":0,"op":"search","query":"defense industrial cooperation","snippets":false}'
+expect_rc 0 "100 clients"
+run "$client" "$sock" many 100 3 '{"id":0,"op":"count","query":"alliance"}'
+expect_rc 0 "100 clients counting"
+ok "200 pipelined requests answered by id; 100 clients at once, 5 searches each"
+
+# ---- clients that misbehave ----
+run "$client" "$sock" big $((10 * 1024 * 1024))
+expect_rc 0 "10 MiB line"
+grep -qx '{"id":null,"error":{"code":"too_large","message":"request line longer than 65536 bytes","offset":65536}}' <<<"$out" ||
+    fail "10 MiB line: $out"
+grep -q '^closed$' <<<"$out" || fail "10 MiB line: not closed: $out"
+ok "a 10 MiB line gets too_large and the connection closes"
+
+run "$client" "$sock" slow '{"id":1,"op":"ping"}' 1000
+expect_rc 0 "slow client"
+grep -q '^{"id":null,"error":{"code":"timeout","message":"request line not finished within 1.5 s","offset":-1}}' <<<"$out" ||
+    fail "one byte a second: $out"
+grep -q '^closed after' <<<"$out" || fail "slow client not closed: $out"
+ok "a client sending one byte a second gets timeout within the line limit and is closed"
+
+run "$client" "$sock" hold 10
+grep -q '^{"id":null,"error":{"code":"timeout","message":"idle for 2 s","offset":-1}}' <<<"$out" ||
+    fail "idle client: $out"
+secs=$(sed -n 's/^closed after \([0-9]*\)\..*/\1/p' <<<"$out")
+[ -n "$secs" ] && [ "$secs" -ge 1 ] && [ "$secs" -le 5 ] || fail "idle close after: $out"
+ok "an idle client gets timeout after --idle-timeout"
+
+for i in 1 2 3; do
+    run "$client" "$sock" vanish 100 '{"id":0,"op":"search","query":"alliance defense korea","snippets":false}'
+    expect_rc 0 "vanish"
+done
+pad=$(printf 'x%.0s' $(seq 1000))
+run "$client" "$sock" flood 1200 '{"id":0,"op":"search","query":"semiconductor supply chains","snippets":false,"pad":"'"$pad"'"}'
+expect_rc 0 "a client that does not read"
+wrote=$(sed -n 's/^wrote \([0-9]*\) of \([0-9]*\) bytes.*/\1 \2/p' <<<"$out")
+[ "${wrote% *}" -lt "${wrote#* }" ] || fail "the server never stopped reading: $out"
+ok "clients vanishing with 100 requests in flight; one that stops reading is paused, then served"
+
+wait "$loop_pid" || fail "the well-behaved client noticed: $(cat "$tmp/loop.out")"
+grep -q '^ok [0-9]* queries' "$tmp/loop.out" || fail "loop: $(cat "$tmp/loop.out")"
+ok "meanwhile a well-behaved client ran $(cut -d' ' -f2 "$tmp/loop.out") queries, not one failed"
+
+stop_kqd "$main_pid"
+[ "$rc" -eq 0 ] || fail "kqd exit $rc: $(cat "$tmp/kqd.log")"
+echo "kqd.sh: $passed passed, 0 failed"

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# tests/e2e/kqd_kq.sh: kq as the daemon's client. With a kqd serving the index (found by
+# the same discovery and socket rule), kq prints the same bytes as kq --no-daemon in every
+# output format (took_us aside, a measurement), errors included, and the daemon's counters
+# prove it answered; kq --stats and kq --ping talk to it; without a daemon (stopped, or a
+# stale socket left by a crash) kq searches in-process and --stats/--ping exit 2.
+# Environment: KQ_SOURCE_DIR and KQ_BUILD_DIR (set by ctest).
+set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/kqd_lib.bash"
+
+mkdir -p "$tmp/work/docs/sub"
+cp "$src"/corpus/*.txt "$tmp/work/docs/"
+printf '%s\n' '{"_id":"j1","title":"Alliance notes","text":"alliance defense procurement notes"}' \
+    '{"_id":"j2","title":"","text":"the alliance and \u001b[31mcolour\u001b[0m codes"}' \
+    >"$tmp/work/docs/sub/notes.jsonl"
+cd "$tmp/work"
+"$kqi" -q docs
+export NO_COLOR=1
+
+# the default socket: kqd.sock in the index directory, as kq computes it too
+start_kqd "$tmp/kqd.log" -i .kq
+pid=$kqd_pid
+wait_answer .kq/kqd.sock
+
+run "$kq" --ping
+expect_rc 0 "kq --ping"
+grep -q "^kqd 0.1.0 (protocol 1) on $tmp/work/.kq/kqd.sock: [0-9.]* ms$" <<<"$out" ||
+    fail "kq --ping: $out"
+ok "kq --ping finds the daemon by the socket rule"
+
+# same QUERY ARGS: kq through the daemon and kq in-process print the same bytes
+same() {
+    local a b ra rb
+    n_same=$((n_same + 1))
+    set +e
+    a=$("$kq" "$@" 2>&1)
+    ra=$?
+    b=$("$kq" --no-daemon "$@" 2>&1)
+    rb=$?
+    set -e
+    # took_us and the milliseconds of the summary line are measurements
+    a=$(sed -E 's/"took_us":[0-9]+/"took_us":T/; s/, [0-9]+\.[0-9]+ ms$/, T ms/' <<<"$a")
+    b=$(sed -E 's/"took_us":[0-9]+/"took_us":T/; s/, [0-9]+\.[0-9]+ ms$/, T ms/' <<<"$b")
+    [ "$ra" -eq "$rb" ] || fail "kq $*: exit $ra with the daemon, $rb without"
+    [ "$a" = "$b" ] || fail "kq $*: output differs:
+$(diff <(echo "$a") <(echo "$b") | head -20)"
+    [ -n "$a" ] || fail "kq $*: no output"
+}
+q="reciprocal defense procurement"
+n_same=0
+before=$(stat_of .kq/kqd.sock queries)
+same "$q"
+same -n 2 --offset 1 "$q"
+same --json "$q"
+same --json -n 3 alliance
+same --vimgrep alliance colour
+same -l alliance
+same --count alliance
+same zzzzqqq
+same --plain "(foo U.S.-ROK"
+same --k1 1.5 --b 0.3 "$q"
+same -- -defense
+same "(foo bar"
+# each kq asked the daemon once, kq --no-daemon never
+after=$(stat_of .kq/kqd.sock queries)
+[ $((after - before)) -eq "$n_same" ] || fail "the daemon answered $((after - before)) queries for $n_same kq runs"
+ok "human (NO_COLOR), --json, --vimgrep, -l, --count, paging, --plain, BM25 options, errors: the same bytes with and without the daemon"
+
+run "$kq" --stats
+expect_rc 0 "kq --stats"
+grep -q "^socket: $tmp/work/.kq/kqd.sock$" <<<"$out" && grep -q '^index.documents: 7$' <<<"$out" &&
+    grep -q '^queries: [1-9][0-9]*$' <<<"$out" && grep -q '^latency_us.p99: [0-9]*$' <<<"$out" ||
+    fail "kq --stats: $out"
+run "$kq" --stats --json
+grep -q '^{"protocol":1,"server":"kqd 0.1.0","uptime_s":[0-9]*,"index":{"path":"'"$tmp"'/work/.kq",' <<<"$out" ||
+    fail "kq --stats --json: $out"
+run "$kq" --stats extra words
+expect_rc 2 "--stats with a query"
+ok "kq --stats (key: value lines, or the JSON object with --json)"
+
+# no daemon: kq still answers, --stats and --ping say so
+stop_kqd "$pid"
+[ ! -e .kq/kqd.sock ] || fail "socket left after the stop"
+want=$("$kq" --no-daemon --vimgrep "$q")
+run "$kq" --vimgrep "$q"
+[ "$rc" -eq 0 ] && [ "$out" = "$want" ] || fail "in-process without a daemon: $rc $out"
+run "$kq" --ping
+[ "$rc" -eq 2 ] && grep -q "no kqd is running for $tmp/work/.kq" <<<"$err" || fail "--ping with no daemon: $rc $err"
+run "$kq" --stats
+[ "$rc" -eq 2 ] && grep -q "no kqd is running" <<<"$err" || fail "--stats with no daemon: $rc $err"
+ok "without a daemon kq searches in-process; --ping and --stats exit 2 and say why"
+
+# a crashed daemon leaves a stale socket: kq does not wait for it
+start_kqd "$tmp/kqd2.log" -i .kq
+pid=$kqd_pid
+wait_answer .kq/kqd.sock
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+[ -S .kq/kqd.sock ] || fail "no stale socket"
+start=$(date +%s%N)
+run "$kq" --vimgrep "$q"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$rc" -eq 0 ] && [ "$out" = "$want" ] || fail "with a stale socket: $rc $out $err"
+[ "$ms" -lt 5000 ] || fail "kq took $ms ms with a stale socket"
+ok "a stale socket: kq falls back at once ($ms ms)"
+echo "kqd_kq.sh: $passed passed, 0 failed"

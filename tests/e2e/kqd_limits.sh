@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# tests/e2e/kqd_limits.sh: the limits and rules of kqd that need a daemon of their own:
+# too many connections, too many queued queries (PROTOCOL.md P6), one server per socket (a
+# live socket is never taken, a stale one is replaced, a plain file is left alone), and a
+# clean stop on SIGTERM with requests in flight; logs, --help, --version, bad options.
+# Environment: KQ_SOURCE_DIR and KQ_BUILD_DIR (set by ctest).
+set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/kqd_lib.bash"
+
+mkdir -p "$tmp/work/docs"
+cp "$src"/corpus/*.txt "$tmp/work/docs/"
+cd "$tmp/work"
+"$kqi" -q docs
+
+# ---- connections and the queue ----
+sock2=$tmp/k2.sock
+start_kqd "$tmp/kqd2.log" -i .kq --socket "$sock2" --max-connections 3 --max-queue 2 -j 1
+pid2=$kqd_pid
+wait_answer "$sock2"
+"$client" "$sock2" hold 2 >/dev/null &
+h1=$!
+"$client" "$sock2" hold 2 >/dev/null &
+h2=$!
+"$client" "$sock2" hold 2 >/dev/null &
+h3=$!
+sleep 0.5
+run "$client" "$sock2" send <<<'{"id":1,"op":"ping"}'
+grep -qx '{"id":null,"error":{"code":"overloaded","message":"too many connections (limit is 3)","offset":-1}}' <<<"$out" &&
+    grep -qx EOF <<<"$out" || fail "connection cap: $out"
+wait "$h1" "$h2" "$h3"
+ok "a connection over --max-connections gets overloaded and is closed"
+
+req='{"id":0,"op":"search","query":"alliance defense korea semiconductor","snippets":false}'
+run "$client" "$sock2" send < <(for i in $(seq 40); do echo "${req/\"id\":0/\"id\":$i}"; done)
+[ "$(grep -c '"result":' <<<"$out")" -ge 2 ] && [ "$(grep -c '"code":"overloaded"' <<<"$out")" -ge 1 ] ||
+    fail "queue cap: $out"
+[ "$(grep -c '^{"id":[0-9]*,' <<<"$out")" -eq 40 ] || fail "not every request answered: $out"
+run "$client" "$sock2" send <<<'{"id":1,"op":"ping"}'
+grep -q '"pong":true' <<<"$out" || fail "after overload: $out"
+ok "queries over --max-queue get overloaded, the connection stays open"
+
+# ---- one socket, one server ----
+run "$kqd" -f -i .kq --socket "$sock2"
+[ "$rc" -eq 2 ] && grep -q "another kqd answers on '$sock2'" <<<"$err" ||
+    fail "a second kqd on a live socket: $rc $err"
+kill -KILL "$pid2"
+wait "$pid2" 2>/dev/null || true
+[ -S "$sock2" ] || fail "kill -9 should leave the socket file behind"
+start_kqd "$tmp/kqd3.log" -i .kq --socket "$sock2"
+pid3=$kqd_pid
+wait_answer "$sock2"
+grep -q "replaced the stale socket" "$tmp/kqd3.log" || fail "stale socket: $(cat "$tmp/kqd3.log")"
+touch "$tmp/plain-file"
+run "$kqd" -f -i .kq --socket "$tmp/plain-file"
+[ "$rc" -eq 2 ] && grep -q "exists and is not a socket" <<<"$err" || fail "a plain file: $rc $err"
+[ -f "$tmp/plain-file" ] || fail "kqd removed a file that was not a socket"
+ok "a live socket is never taken, a stale one is replaced, a plain file is left alone"
+
+# ---- a clean stop: in-flight work finishes, then shutting_down, socket removed ----
+req='{"id":0,"op":"search","query":"alliance defense korea semiconductor procurement","snippets":false}'
+for i in $(seq 500); do echo "${req/\"id\":0/\"id\":$i}"; done >"$tmp/reqs"
+"$client" "$sock2" send 501 <"$tmp/reqs" >"$tmp/stop.out" &
+stopper=$!
+sleep 0.3
+stop_kqd "$pid3"
+[ "$rc" -eq 0 ] || fail "kqd exited $rc on SIGTERM: $(cat "$tmp/kqd3.log")"
+wait "$stopper" || true
+out=$(cat "$tmp/stop.out")
+n_results=$(grep -c '^{"id":[0-9]*,"result":{"total":[0-9]*,"took_us":[0-9]*,"hits":\[.*\]}}$' <<<"$out" || true)
+[ "$n_results" -ge 1 ] && [ "$(wc -l <<<"$out")" -eq $((n_results + 2)) ] ||
+    fail "answers at stop ($n_results results): $(tail -c 600 <<<"$out")"
+[ "$(tail -1 <<<"$out")" = EOF ] || fail "not closed at stop"
+[ "$(tail -2 <<<"$out" | head -1)" = '{"id":null,"error":{"code":"shutting_down","message":"kqd is stopping","offset":-1}}' ] ||
+    fail "no shutting_down: $out"
+[ ! -e "$sock2" ] || fail "the socket is still there after a stop"
+grep -q "stopping" "$tmp/kqd3.log" && grep -q "stopped after" "$tmp/kqd3.log" ||
+    fail "log: $(cat "$tmp/kqd3.log")"
+ok "SIGTERM: whole answers ($n_results of 500 before the stop), then shutting_down, socket removed, exit 0"
+
+grep -q ' info: serving ' "$tmp/kqd3.log" || fail "no info log line: $(head "$tmp/kqd3.log")"
+# ---- detached (no --foreground): the command returns once the daemon serves ----
+# pid_of SOCK: the pid of the kqd whose command line names SOCK (from /proc)
+pid_of() {
+    local p
+    for p in /proc/[0-9]*; do
+        { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "--socket $1 *$" && basename "$p" && return 0
+    done
+    return 1
+}
+run "$kqd" -i .kq --socket "$tmp/d.sock"
+expect_rc 0 "detached kqd"
+run "$client" "$tmp/d.sock" send <<<'{"id":1,"op":"ping"}'
+grep -q '"pong":true' <<<"$out" || fail "the detached kqd does not answer: $out"
+dpid=$(pid_of "$tmp/d.sock") || fail "no detached kqd process"
+daemons+=("$dpid")
+[ "$(cut -d" " -f6 "/proc/$dpid/stat")" = "$dpid" ] || fail "the detached kqd leads no session of its own"
+kill -TERM "$dpid"
+for _ in $(seq 100); do [ -e "/proc/$dpid" ] || break; sleep 0.1; done
+[ ! -e "/proc/$dpid" ] && [ ! -e "$tmp/d.sock" ] || fail "the detached kqd did not stop cleanly"
+ok "without --foreground kqd returns once it serves, in a session of its own; SIGTERM stops it"
+
+# ---- systemd socket activation: the socket on fd 3, LISTEN_FDS/LISTEN_PID ----
+apid=$("$client" "$tmp/act.sock" activate "$kqd" -f -i .kq --socket "$tmp/ignored.sock" 2>"$tmp/act.log")
+daemons+=("$apid")
+wait_answer "$tmp/act.sock"
+[ ! -e "$tmp/ignored.sock" ] || fail "an activated kqd bound a socket of its own"
+run "$client" "$tmp/act.sock" send <<<'{"id":1,"op":"count","query":"alliance"}'
+grep -q '"result":{"total":5' <<<"$out" || fail "activated kqd: $out"
+kill -TERM "$apid"
+for _ in $(seq 100); do [ -e "/proc/$apid" ] || break; sleep 0.1; done
+[ ! -e "/proc/$apid" ] || fail "the activated kqd did not stop"
+[ -S "$tmp/act.sock" ] || fail "kqd removed systemd's socket"
+ok "socket activation: kqd serves the socket it is given and leaves it to systemd"
+
+
+run "$kqd" --help
+[ "$rc" -eq 0 ] && grep -q '^usage: kqd' <<<"$out" || fail "--help"
+run "$kqd" --version
+[ "$rc" -eq 0 ] && grep -q '^kqd 0.1.0' <<<"$out" || fail "--version"
+run "$kqd" --threads 0
+[ "$rc" -eq 2 ] || fail "--threads 0 exits $rc"
+run bash -c "cd '$tmp' && '$kqd' -f"
+[ "$rc" -eq 2 ] && grep -q 'no index found' <<<"$err" || fail "no index: $rc $err"
+ok "logs with levels on stderr; --help, --version, bad options, no index"
+echo "kqd_limits.sh: $passed passed, 0 failed"
