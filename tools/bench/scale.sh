@@ -31,9 +31,17 @@
 # before it set ($corpus: what kq-index reads, a file or a folder; $jsonl: the JSON-lines
 # copy when there is one; $gen_docs: the number of documents; $index: the kq index and
 # $kq_json: kq-index's --json-summary, after step kq; $work: the work folder)
-# and adds lines to the report with `report`. To measure more (an update of one file,
-# query latency at scale), add a step_NAME function and run it with --steps. kq_gen
-# --first I --docs 1 --seed S regenerates document I alone (another seed: another text).
+# and adds lines to the report with `report`. To measure more, add a step_NAME function
+# and run it with --steps. kq_gen --first I --docs 1 --seed S regenerates document I alone
+# (another seed: another text). Steps beyond the defaults:
+#   update   the commit of one changed file to the index of step kq, KQ_UPDATE_RUNS times
+#            (default 5), median reported (a JSON-lines corpus first gets a folder of
+#            KQ_UPDATE_FILES files, default 1000, added to the same index)
+#   query    top-10 latency in-process (kq_game under game_driver, best of KQ_RUNS,
+#            default 5) for KQ_QUERIES (default 300) 1-3 word OR queries drawn from the
+#            corpus's words; needs tools/bench/{kq_game,game_driver}
+#   reuse    instead of generate: the corpus (and index) an earlier run left in --keep DIR
+# e.g. scale.sh --keep /tmp/s --fts5 --steps generate,kq,update,query,fts5 2G
 #
 # Sizes are apparent bytes (the sum of the files' sizes) in MB of 10^6 bytes; MB/s is input MB / wall seconds
 # (input: the JSON-lines file, or the files' bytes); bits per posting are kq-index's
@@ -204,6 +212,128 @@ step_fts5() {
     jbytes=$(stat -c %s "$jsonl")
     report "| SQLite FTS5 | $(jq -r .documents <<<"$json") | $(mb "$jbytes") | $R_SECONDS | $R_CPU | $(rate "$jbytes" "$R_SECONDS") | $R_RSS_MB | $(mb "$bytes") | $(awk -v a="$bytes" -v b="$jbytes" 'BEGIN { printf "%.2f", a / b }') | - | - | - | - |"
     rm -f "$work/fts5.db"
+}
+
+# reuse: the corpus a previous run left in --keep DIR (its step generate's corpus.jsonl or
+# corpus/ and kq_gen.stderr), so that later steps can be run again without regenerating;
+# with --files, the folder; with the index of that run kept in DIR/kq, step kq may be
+# skipped too.
+step_reuse() {
+    [ -n "$keep" ] || die "step reuse needs --keep DIR (the folder of an earlier run)"
+    [ -s "$work/kq_gen.stderr" ] || die "step reuse: no $work/kq_gen.stderr (run step generate with --keep first)"
+    if [ $files -eq 1 ]; then
+        corpus=$work/corpus
+        [ ! -f "$work/corpus.jsonl" ] || jsonl=$work/corpus.jsonl
+    else
+        corpus=$work/corpus.jsonl jsonl=$work/corpus.jsonl
+    fi
+    [ -e "$corpus" ] || die "step reuse: no $corpus in $work"
+    gen_docs=$(sed -n 's/^kq_gen: \([0-9]*\) documents.*/\1/p' "$work/kq_gen.stderr")
+    gen_words=$(sed -n 's/^kq_gen: [0-9]* documents, \([0-9]*\) words.*/\1/p' "$work/kq_gen.stderr")
+    input_bytes=$(du -sb --apparent-size "$corpus" | cut -f1)
+    report "" \
+        "## corpus: $corpus, kept from an earlier run ($(head -n 1 "$work/kq_gen.stderr"))" \
+        "" \
+        "$gen_docs documents, $gen_words words, $(mb "$input_bytes") MB input." \
+        "" \
+        "| engine | documents | input MB | seconds | CPU s | MB/s | peak RSS MB | index MB | index/input | terms | postings | bits/posting | bits/position |" \
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+}
+
+# update: the time kq-index takes to commit one changed file to the index of step kq,
+# KQ_UPDATE_RUNS times (default 5; the median is reported). With --files the changed file
+# is a file of the corpus (kq-index re-reads the whole corpus folder's metadata, as a user
+# re-running it would); with a JSON-lines corpus, KQ_UPDATE_FILES files (default 1000,
+# documents numbered after the corpus's) are first added to the same index as a folder
+# (timed and reported too), and one of them is changed. Each run rewrites the file with
+# the same document regenerated with another seed (kq_gen --first I --docs 1 --seed S).
+step_update() {
+    [ -d "$index" ] || die "step update needs step kq first (or step reuse with the index kept)"
+    local runs=${KQ_UPDATE_RUNS:-5} nfiles=${KQ_UPDATE_FILES:-1000} dir target i r json
+    local args=(--index "$index" --json-summary)
+    [ -z "${KQ_MEMORY:-}" ] || args+=(--memory "$KQ_MEMORY")
+    [ -z "${KQ_THREADS:-}" ] || args+=(--threads "$KQ_THREADS")
+    if [ -d "$corpus" ]; then
+        dir=$corpus
+    else
+        dir=$work/update-files
+        rm -rf "$dir"
+        "$kq_gen" --quiet --first "$gen_docs" --docs "$nfiles" --seed "$seed" --dir "$dir"
+        measure update-add "$kq_index" "${args[@]}" "$dir"
+        json=$(tail -n 1 "$R_STDOUT")
+        report "" "Update: $nfiles files (one folder) added to the index of the JSON-lines corpus" \
+            "in $R_SECONDS s (peak RSS $R_RSS_MB MB; $(jq -r '"\(.documents) indexed, \(.live) live documents, \(.segments) segments"' <<<"$json"))."
+    fi
+    target=$(find "$dir" -name '*.txt' -type f | sort | awk 'NR == 1')
+    [ -n "$target" ] || die "step update: no .txt file under $dir"
+    i=$((10#$(basename "$target" .txt)))
+    local secs=() line
+    for ((r = 1; r <= runs; r++)); do
+        rm -rf "$work/update-one"
+        "$kq_gen" --quiet --first "$i" --docs 1 --seed $((seed + 1000 + r)) --dir "$work/update-one"
+        cat "$(find "$work/update-one" -name '*.txt' -type f)" >"$target"
+        measure "update-$r" "$kq_index" "${args[@]}" "$dir"
+        json=$(tail -n 1 "$R_STDOUT")
+        jq -e '.committed == 1 and .documents == 1 and .deleted == 1' >/dev/null <<<"$json" ||
+            report "" "**Warning: update run $r did not commit exactly one replaced document: $json**"
+        secs+=("$R_SECONDS")
+        line=$(jq -r --arg s "$R_SECONDS" --arg rss "$R_RSS_MB" \
+            '"run \($s) s, peak RSS \($rss) MB: \(.documents) indexed, \(.deleted) deleted, \(.unchanged) unchanged, \(.segments) segments, \(.merges) merges (\(.merged_segments) segments)"' \
+            <<<"$json")
+        echo "scale.sh: update $r: $line" >&2
+        printf '%s\n' "$line" >>"$work/update-runs.txt"
+    done
+    rm -rf "$work/update-one"
+    local sorted median
+    sorted=$(printf '%s\n' "${secs[@]}" | sort -g | tr '\n' ' ')
+    median=$(printf '%s\n' "${secs[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    report "" "Update of one file ($target, under $dir, $(find "$dir" -name '*.txt' -type f | wc -l) files):" \
+        "median $median s over $runs runs (sorted: ${sorted% }; wall time of kq-index, merge policy included;" \
+        "last run: $(jq -r '"\(.live) live documents in \(.segments) segments"' <<<"$json"))."
+}
+
+# query: top-10 latency in-process: kq_game (kq's engine behind the game protocol) on the
+# index of step kq, driven by game_driver (best of KQ_RUNS passes, default 5, after one
+# warm-up). KQ_QUERIES queries (default 300) of 1, 2 and 3 words (a third each, tagged),
+# each word drawn, with seed --seed, from the words occurring at least 3 times in the
+# first 3000 documents: half of the draws weighted by frequency (common words), half
+# uniform over the distinct words (mostly rare ones). Plain OR queries.
+step_query() {
+    [ -d "$index" ] || die "step query needs step kq first (or step reuse with the index kept)"
+    local bench=$build/tools/bench exe
+    for exe in "$bench/kq_game" "$bench/game_driver"; do
+        [ -x "$exe" ] || die "$exe is missing (cmake --build '$build' --target kq_game game_driver)"
+    done
+    local nq=${KQ_QUERIES:-300} qfile=$work/queries.tsv
+    {
+        if [ -n "$jsonl" ]; then
+            head -n 3000 "$jsonl" | jq -r '.title, .text'
+        else
+            find "$corpus" -name '*.txt' -type f | sort | awk 'NR <= 3000' | xargs cat
+        fi
+    } | tr -cs 'A-Za-z' '\n' | tr '[:upper:]' '[:lower:]' | awk 'length($0) > 1' | sort | uniq -c |
+        awk '$1 >= 3 { print $1, $2 }' >"$work/query-words.txt"
+    awk -v n="$nq" -v seed="$seed" '
+        { c[NR] = $1; w[NR] = $2; total += $1; cum[NR] = total }
+        function weighted(   r, lo, hi, mid) {
+            r = rand() * total; lo = 1; hi = NR
+            while (lo < hi) { mid = int((lo + hi) / 2); if (cum[mid] > r) hi = mid; else lo = mid + 1 }
+            return w[lo]
+        }
+        END {
+            srand(seed)
+            for (q = 0; q < n; q++) {
+                k = q % 3 + 1; s = ""
+                for (j = 0; j < k; j++)
+                    s = s (j ? " " : "") (rand() < 0.5 ? weighted() : w[int(rand() * NR) + 1])
+                printf "%d word%s\t%s\n", k, (k > 1 ? "s" : ""), s
+            }
+        }' "$work/query-words.txt" >"$qfile"
+    measure query "$bench/game_driver" -n "${KQ_RUNS:-5}" -c TOP_10 -F "$bench/kq_game --null" \
+        -r "$work/query-raw.tsv" -t "top-10 query latency, $nq queries" "$qfile" \
+        "kq=$bench/kq_game $index"
+    report "" "$(sed 's/^### /#### /' "$R_STDOUT")" \
+        "(queries: $qfile; in-process, kq_game on the index of step kq; $R_SECONDS s in all)"
 }
 
 # ---- run ----
