@@ -6,6 +6,7 @@
  * check beyond that one.
  */
 #include "index/deletes.h"
+#include "index/segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -139,15 +140,7 @@ int kq__del_read(const char *dir, uint64_t number, uint64_t gen, uint32_t n_docs
         close(fd);
         return kq__enomem(err);
     }
-    size_t got = 0;
-    while (got < want) {
-        ssize_t r = read(fd, p + got, want - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
+    size_t got = kq__read_all(fd, p, want);
     close(fd);
     int rc = got == want
                  ? kq__del_parse(p, want, name, number, n_docs, n_deleted, checksum, bits, err)
@@ -172,17 +165,7 @@ int kq__del_write(const char *dir, uint64_t number, uint64_t gen, uint32_t n_doc
         rc = kq__error(err, KQ_EIO, -1, "cannot create '%s': %s", path, strerror(errno));
         goto out;
     }
-    size_t off = 0;
-    while (off < b.len && !rc) {
-        ssize_t w = write(fd, b.p + off, b.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            rc = kq__error(err, errno == ENOSPC ? KQ_ENOSPC : KQ_EIO, -1, "cannot write '%s': %s",
-                           path, strerror(errno));
-        else
-            off += (size_t)w;
-    }
+    rc = kq__write_all(fd, b.p, b.len, path, err);
     if (!rc && fsync(fd) != 0)
         rc = kq__error(err, KQ_EIO, -1, "cannot fsync '%s': %s", path, strerror(errno));
     close(fd);

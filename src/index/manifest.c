@@ -124,15 +124,7 @@ int kq__manifest_read(const char *dir, struct kq_manifest *m, kq_error *err)
         close(fd);
         return kq__enomem(err);
     }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = read(fd, p + got, len - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
+    size_t got = kq__read_all(fd, p, len);
     close(fd);
     int rc = got == len ? kq__manifest_parse(p, len, m, err)
                         : kq__error(err, KQ_EIO, -1, "cannot read '%s'", path);
@@ -176,17 +168,7 @@ int kq__manifest_write(const char *dir, const struct kq_manifest *m, kq_error *e
         rc = kq__error(err, KQ_EIO, -1, "cannot create '%s': %s", tmp, strerror(errno));
         goto out;
     }
-    size_t off = 0;
-    while (off < b.len && !rc) {
-        ssize_t w = write(fd, b.p + off, b.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            rc = kq__error(err, errno == ENOSPC ? KQ_ENOSPC : KQ_EIO, -1,
-                           "cannot write '%s': %s", tmp, strerror(errno));
-        else
-            off += (size_t)w;
-    }
+    rc = kq__write_all(fd, b.p, b.len, tmp, err);
     if (!rc && fsync(fd) != 0)
         rc = kq__error(err, KQ_EIO, -1, "cannot fsync '%s': %s", tmp, strerror(errno));
     close(fd);

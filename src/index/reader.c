@@ -547,10 +547,9 @@ static int live_stats(const kq_index *ix, uint32_t i, const uint8_t *key, size_t
 
 /* ---- kq_index ---- */
 
-int kq__index_live(const kq_index *ix, uint32_t doc)
+/* The segment holding global `doc` (NULL past the last), and its local id. */
+static const kq_seg *seg_of(const kq_index *ix, uint32_t doc, uint32_t *local)
 {
-    if (!ix->has_deletes)
-        return doc < ix->n_docs;
     uint32_t lo = 0, hi = ix->n_segs;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -560,8 +559,18 @@ int kq__index_live(const kq_index *ix, uint32_t doc)
             hi = mid;
     }
     if (!ix->n_segs || doc < ix->segs[lo].base || doc - ix->segs[lo].base >= ix->segs[lo].n_docs)
-        return 0;
-    return !kq__del_test(ix->segs[lo].del, doc - ix->segs[lo].base);
+        return NULL;
+    *local = doc - ix->segs[lo].base;
+    return &ix->segs[lo];
+}
+
+int kq__index_live(const kq_index *ix, uint32_t doc)
+{
+    if (!ix->has_deletes)
+        return doc < ix->n_docs;
+    uint32_t local;
+    const kq_seg *s = seg_of(ix, doc, &local);
+    return s && !kq__del_test(s->del, local);
 }
 
 int kq_index_open(const char *dir, kq_index **out, kq_error *err)
@@ -999,21 +1008,6 @@ void kq__cursor_block(kq_cursor *c, uint32_t target, uint32_t *last_doc, struct 
 
 /* ---- documents ---- */
 
-static const kq_seg *seg_of(const kq_index *ix, uint32_t doc, uint32_t *local)
-{
-    uint32_t lo = 0, hi = ix->n_segs;
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (ix->segs[mid].base <= doc)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    if (!ix->n_segs || doc < ix->segs[lo].base || doc - ix->segs[lo].base >= ix->segs[lo].n_docs)
-        return NULL;
-    *local = doc - ix->segs[lo].base;
-    return &ix->segs[lo];
-}
 
 int kq_index_doc(const kq_index *ix, uint32_t doc, struct kq_doc *out, kq_error *err)
 {

@@ -60,7 +60,7 @@ void kq__sink_release(kq_sink *s)
     s->fd = -1;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n, const char *what, kq_error *err)
+int kq__write_all(int fd, const uint8_t *p, size_t n, const char *what, kq_error *err)
 {
     while (n) {
         ssize_t w = write(fd, p, n);
@@ -99,7 +99,7 @@ static int sink_spill(kq_sink *s, kq_error *err)
             return fd;
         s->fd = fd;
     }
-    int rc = write_all(s->fd, s->mem.p, s->mem.len, "a temporary file", err);
+    int rc = kq__write_all(s->fd, s->mem.p, s->mem.len, "a temporary file", err);
     if (rc)
         return rc;
     s->on_disk += s->mem.len;
@@ -118,7 +118,7 @@ int kq__sink_append(kq_sink *s, const void *p, size_t n, kq_error *err)
         if (rc)
             return rc;
         if (n >= s->spill_bytes) {
-            rc = write_all(s->fd, p, n, "a temporary file", err);
+            rc = kq__write_all(s->fd, p, n, "a temporary file", err);
             if (!rc)
                 s->on_disk += n;
             return rc;
@@ -161,14 +161,14 @@ static int sink_copy(kq_sink *s, int out, const char *path, kq_error *err)
                                r < 0 ? strerror(errno) : "short read");
                 break;
             }
-            rc = write_all(out, tmp, (size_t)r, path, err);
+            rc = kq__write_all(out, tmp, (size_t)r, path, err);
             off += (uint64_t)r;
         }
         kq__free(tmp);
         if (rc)
             return rc;
     }
-    return write_all(out, s->mem.p, s->mem.len, path, err);
+    return kq__write_all(out, s->mem.p, s->mem.len, path, err);
 }
 
 /* The header checksum: XXH3 of bytes [0, 56) followed by the n table entries. */
@@ -236,7 +236,7 @@ int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_siz
     if (fd < 0)
         return kq__error(err, errno == ENOSPC ? KQ_ENOSPC : KQ_EIO, -1,
                          "cannot create '%s': %s", path, strerror(errno));
-    int rc = write_all(fd, head, sizeof head, path, err);
+    int rc = kq__write_all(fd, head, sizeof head, path, err);
     uint64_t pos = KQ_SEG_DATA_OFF;
     static const uint8_t zeros[KQ_SEG_ALIGN];
     for (int id = 0; id < KQ_SEC_COUNT && !rc; id++) {
@@ -246,7 +246,7 @@ int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_siz
         rc = sink_copy(s, fd, path, err);
         pos += s->size;
         if (!rc && align_up(pos) != pos) {
-            rc = write_all(fd, zeros, (size_t)(align_up(pos) - pos), path, err);
+            rc = kq__write_all(fd, zeros, (size_t)(align_up(pos) - pos), path, err);
             pos = align_up(pos);
         }
     }
@@ -262,6 +262,20 @@ int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_siz
     if (file_size)
         *file_size = pos;
     return 0;
+}
+
+size_t kq__read_all(int fd, uint8_t *p, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    return got;
 }
 
 int kq__fsync_dir(const char *dir, kq_error *err)
