@@ -24,19 +24,9 @@ cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
 
-echo "== fuzz smoke (${fuzz_seconds}s each) =="
-for f in build-asan/fuzz_*; do
-    [ -x "$f" ] || continue
-    name=$(basename "$f")
-    seeds=fuzz/corpus/${name#fuzz_}
-    work=$(mktemp -d)
-    dict=()
-    [ -f "fuzz/${name#fuzz_}.dict" ] && dict=(-dict="fuzz/${name#fuzz_}.dict")
-    echo "-- $name"
-    "$f" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1 \
-        "${dict[@]}" "$work" "$seeds" 2>&1 | grep -E '^(stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY)' || true
-    rc=${PIPESTATUS[0]}
-    rm -rf "$work"
-    [ "$rc" -eq 0 ] || { echo "fuzzer $name failed" >&2; exit 1; }
-done
+echo "== fuzz smoke (${fuzz_seconds}s each, tools/fuzz.sh) =="
+fuzz_work=$(mktemp -d)
+KQ_FUZZ_BUILD=build-asan KQ_FUZZ_WORK=$fuzz_work KQ_FUZZ_JOBS=$jobs tools/fuzz.sh "$fuzz_seconds" ||
+    { echo "a fuzzer failed; its log and input are in $fuzz_work" >&2; exit 1; }
+rm -rf "$fuzz_work"
 echo "check.sh: all passed"

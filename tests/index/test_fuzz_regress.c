@@ -1,5 +1,5 @@
 /* tests/index/test_fuzz_regress.c: the inputs of fuzz/fuzz_segment.c that once crashed it
- * (tests/index/regress/, any file name) and its seeds (fuzz/corpus/segment/), run through
+ * (tests/fuzz/segment/, any file name) and its seeds (fuzz/corpus/segment/), run through
  * the same reads as the fuzzer: open the bytes as a segment and read every term, posting,
  * document entry and some stored texts; parse them as a MANIFEST. Each input is copied to
  * an allocation of its exact size so that AddressSanitizer sees any read past it.
@@ -133,7 +133,7 @@ static void test_regressions(void **state)
 {
     (void)state;
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/tests/index/regress", kqt_source_dir());
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/segment", kqt_source_dir());
     print_message("%d regression inputs\n", run_dir(dir, 0));
 }
 
