@@ -161,11 +161,16 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
         struct dirent *de;
         while ((de = readdir(d))) {
             if (de->d_name[0] == '.') {
-                /* . and .. silently; hidden entries with a warning, as kq/index.h says */
+                /* . and .. and the index itself (.kq/) silently; other hidden entries
+                 * with a warning, as kq/index.h says */
                 if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
                     char hidden[4096];
                     snprintf(hidden, sizeof hidden, "%s%s%s", path,
                              path[0] && path[strlen(path) - 1] == '/' ? "" : "/", de->d_name);
+                    struct stat hs;
+                    if (stat(hidden, &hs) == 0 && hs.st_dev == w->index_dev &&
+                        hs.st_ino == w->index_ino)
+                        continue;
                     warn(w->opts, hidden, "hidden, skipped");
                     w->skipped++;
                 }

@@ -121,6 +121,15 @@ grep -q 'warning.*\.hidden\.txt' <<<"$err" || fail "no warning for the hidden fi
 grep -q 'warning.*blob\.txt' <<<"$err" || fail "no warning for the binary file: $err"
 ok "a hidden file and a binary file are skipped with a warning"
 
+# the index inside the folder it indexes (kq-index . makes .kq/ there) is skipped silently
+run "$kqi" -i "$in/.kq" "$in"
+expect_rc 0 "build into the folder's own .kq/"
+grep -q 'warning.*\.kq' <<<"$err" && fail "a warning about the index itself: $err"
+run "$kqi" -i "$in/.kq" "$in"
+expect_rc 0 "update into the folder's own .kq/"
+grep -q 'warning.*\.kq' <<<"$err" && fail "a warning about the index itself: $err"
+ok "the index itself is skipped without a warning"
+
 # ---- rebuilding (--full) keeps one segment; a failed build changes nothing ----
 before=$(segments "$ix")
 [ "$(segments "$ix" | wc -l)" -eq 1 ] || fail "more than one segment: $before"
