@@ -5,6 +5,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -448,6 +451,16 @@ int main(int argc, char **argv)
         {"watch", no_argument, NULL, OPT_WATCH},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
+#ifdef __GLIBC__
+    /* --memory bounds the resident set, and glibc's defaults work against it: its mmap and
+     * trim thresholds rise as large blocks are freed (up to 32 and 64 MiB), after which
+     * blocks that size come from the threads' heaps and stay resident there once freed,
+     * where other threads cannot reuse them (a build frees its run after each flush). Fixed
+     * thresholds hand large blocks and heap tops back to the system when they are freed;
+     * the time a build takes does not change. */
+    mallopt(M_MMAP_THRESHOLD, 256 << 10);
+    mallopt(M_TRIM_THRESHOLD, 1 << 20);
+#endif
     const char *dir = ".kq";
     struct kq_build_opts opts = {0};
     opts.b = -1;

@@ -20,6 +20,9 @@
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +48,9 @@
 #include "util/error.h"
 
 #define BATCH_DOCS 256
+/* The memory budget covers the whole process (see "Memory" in kq_index_build): */
+#define KQ_MALLOC_OVERHEAD ((size_t)16) /* glibc: a size word and rounding to 16 bytes, an allocation */
+#define MEM_BASE (8u << 20) /* code and libraries mapped, thread stacks, analysers, stdio */
 #define BATCH_BYTES (256u << 10) /* raw bytes a batch gathers (past it, it closes) */
 #define DICT_CAP (64u << 10)
 #define DICT_SAMPLE_CAP (4u << 10) /* bytes of each document used to train */
@@ -56,6 +62,7 @@
  * keep whole seconds (FAT: 2 s) show it as a time without nanoseconds. */
 #define RACY_NS 100000000LL
 #define RACY_COARSE_NS 2000000000LL
+
 
 /* ---- inputs ---- */
 
@@ -284,6 +291,7 @@ struct batch {
     kq_buf store; /* compressed blocks */
     struct cblock *blocks;
     uint32_t n_blocks, cap_blocks;
+    size_t mem; /* the most memory the slot held when it was freed (see batch_memory) */
 };
 
 static void batch_clear(struct batch *b)
@@ -316,6 +324,21 @@ static void batch_release(struct batch *b)
     kq__free(b->blocks);
     kq_buf_release(&b->terms);
     kq_buf_release(&b->store);
+    memset(b, 0, sizeof *b);
+}
+
+/* What an analysed batch holds: its arrays, the documents' bytes and strings, the buffers
+ * it keeps when cleared. Each allocation counts KQ_MALLOC_OVERHEAD more. */
+static size_t batch_memory(const struct batch *b)
+{
+    size_t n = BATCH_DOCS * (sizeof *b->docs + sizeof *b->done) + b->terms.cap + b->store.cap +
+               (size_t)b->cap_blocks * sizeof *b->blocks + 5 * KQ_MALLOC_OVERHEAD;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const struct donedoc *d = &b->done[i];
+        n += b->docs[i].len + 1 + d->id_len + 1 + d->title_len + 1 + 3 * KQ_MALLOC_OVERHEAD +
+             (d->msg ? strlen(d->msg) + 1 + KQ_MALLOC_OVERHEAD : 0);
+    }
+    return n;
 }
 
 /* ---- per-thread analysis ---- */
@@ -349,6 +372,7 @@ struct worker {
     int field;
     uint32_t n_field_toks;
     int oom;
+    size_t mem; /* worker_memory as of its last task, published under the builder's lock */
 };
 
 struct builder {
@@ -708,10 +732,13 @@ struct part {
     kq_error err;
 };
 
+/* The memory of a partition: its arrays and every term's postings buffer, with the
+ * allocator's overhead for each (most postings buffers are a few bytes: the overhead is
+ * a good part of them). */
 static size_t termrun_memory(const struct termrun *r)
 {
-    return r->post_bytes + (size_t)r->cap_terms * sizeof *r->terms + (size_t)r->n_slots * 8 +
-           r->keys.cap;
+    return r->post_bytes + (size_t)r->n_terms * KQ_MALLOC_OVERHEAD +
+           (size_t)r->cap_terms * sizeof *r->terms + (size_t)r->n_slots * 8 + r->keys.cap;
 }
 
 static size_t docrun_memory(const struct docrun *r)
@@ -927,6 +954,16 @@ static void compute_split(struct builder *bld, const struct batch *b)
     kq__free(w);
 }
 
+/* What a worker's buffers and compression context hold (they keep their size between
+ * tasks). */
+static size_t worker_memory(const struct worker *w)
+{
+    return (size_t)w->n_slots * sizeof *w->slots + (size_t)w->cap_terms * sizeof *w->terms +
+           w->keys.cap + w->cap_toks * sizeof *w->toks + w->cap_order * sizeof *w->order +
+           w->sb.raw.cap + w->sb.lens.cap + ZSTD_sizeof_CCtx(w->cctx) +
+           7 * KQ_MALLOC_OVERHEAD;
+}
+
 /* Analysis and inversion tasks. Partition p inverts batches strictly in order; any thread
  * takes whatever task is ready, inversion first so that slots are freed. */
 static void *worker_main(void *arg)
@@ -988,7 +1025,9 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&bld->mu);
         kq_error_clear(&b->err);
         int rc = analyze_batch(w, b);
+        size_t wmem = worker_memory(w);
         pthread_mutex_lock(&bld->mu);
+        w->mem = wmem;
         b->rc = rc;
         b->state = SLOT_DONE;
         pthread_cond_broadcast(&bld->done_cv);
@@ -1083,40 +1122,45 @@ static int flush_docs(struct builder *bld, const struct docrun *r, kq_segbuild *
 }
 
 /* Encoding one partition's terms, in a thread of its own at flush time: the partitions
- * cover contiguous key ranges, so their encoded postings concatenate in key order. */
+ * cover contiguous key ranges, so their encoded postings concatenate in key order.
+ * Partition 0 adds its terms to the segment builder itself; the others encode into term
+ * spills appended after it. Either way the output streams to the builder's or the spill's
+ * sinks as it is made: the memory a flush adds to the run's is a few buffers per
+ * partition, whatever the run holds. */
 struct encjob {
     struct termrun *r;
-    const kq_segbuild *sb; /* read only: document lengths for impacts */
-    kq_buf post, posn;     /* the partition's postings and positions */
-    struct sortkey *order; /* its keys in order */
-    struct kq_term_meta *metas; /* offsets relative to post and posn */
+    kq_segbuild *sb;  /* partition 0: the builder */
+    kq_termspill ts;  /* the others (sb NULL) */
+    int ts_init;
     pthread_t thread;
     int started;
     int rc;
     kq_error err;
 };
 
+/* The sorted keys of a partition live where its hash slots were: a run is not looked up
+ * once it is being flushed, and the slots (at least two a term) hold a sort key a term. */
+_Static_assert(sizeof(struct sortkey) <= 2 * sizeof(uint64_t), "a sort key fits two slots");
+
 static void *encode_part(void *arg)
 {
     struct encjob *j = arg;
     struct termrun *r = j->r;
-    kq_postings_writer *pw = NULL;
     uint32_t *pos = NULL, pos_cap = 0;
-    size_t n = r->n_terms ? r->n_terms : 1;
-    j->order = kq__malloc(n * sizeof *j->order);
-    j->metas = kq__malloc(n * sizeof *j->metas);
-    if (!j->order || !j->metas || kq_postings_writer_new(&pw)) {
-        j->rc = kq__enomem(&j->err);
-        goto out;
-    }
+    if (!r->n_terms)
+        return NULL;
+    struct sortkey *order = (struct sortkey *)(void *)r->slots;
     for (uint32_t t = 0; t < r->n_terms; t++)
-        j->order[t] = (struct sortkey){key_prefix(r->keys.p + r->terms[t].key_off,
-                                                  r->terms[t].key_len), t};
-    qsort_r(j->order, r->n_terms, sizeof *j->order, cmp_terms, r);
+        order[t] = (struct sortkey){key_prefix(r->keys.p + r->terms[t].key_off,
+                                               r->terms[t].key_len), t};
+    qsort_r(order, r->n_terms, sizeof *order, cmp_terms, r);
     for (uint32_t k = 0; k < r->n_terms && !j->rc; k++) {
-        struct mterm *t = &r->terms[j->order[k].term];
+        struct mterm *t = &r->terms[order[k].term];
         int field = r->keys.p[t->key_off];
-        kq_postings_writer_begin(pw, &j->posn, 1);
+        if (j->sb)
+            kq__segbuild_term_begin(j->sb, field);
+        else
+            kq__termspill_begin(&j->ts, field);
         const uint8_t *p = t->post.p, *end = p + t->post.len;
         uint32_t doc = 0;
         for (uint32_t i = 0; i < t->df; i++) {
@@ -1140,22 +1184,20 @@ static void *encode_part(void *arg)
                 cur = x ? cur + (uint32_t)g : (uint32_t)g;
                 pos[x] = cur;
             }
-            int rc = kq_postings_writer_add(pw, doc, (uint32_t)tf,
-                                            kq__segbuild_dl(j->sb, field, doc), pos);
+            int rc = j->sb ? kq__segbuild_term_add(j->sb, doc, (uint32_t)tf, pos, &j->err)
+                           : kq__termspill_add(&j->ts, doc, (uint32_t)tf, pos, &j->err);
             if (rc) {
-                j->rc = rc == KQ_ENOMEM ? kq__enomem(&j->err)
-                                        : kq__error(&j->err, KQ_EINTERNAL, -1,
-                                                    "postings out of order");
+                j->rc = rc;
                 goto out;
             }
         }
-        if (kq_postings_writer_end(pw, &j->post, 0, 0, &j->metas[k]))
-            j->rc = kq__enomem(&j->err);
+        const uint8_t *key = r->keys.p + t->key_off;
+        j->rc = j->sb ? kq__segbuild_term_end(j->sb, key, t->key_len, &j->err)
+                      : kq__termspill_end(&j->ts, key, t->key_len, &j->err);
         r->post_bytes -= t->post.cap;
         kq_buf_release(&t->post); /* what is encoded need not stay: memory stays flat */
     }
 out:
-    kq_postings_writer_free(pw);
     kq__free(pos);
     return NULL;
 }
@@ -1176,10 +1218,15 @@ static int run_flush(struct builder *bld, const char *path, uint64_t *size,
         return kq__enomem(err);
     }
     rc = flush_docs(bld, bld->docs, &sb, err);
-    /* encode the partitions side by side; the last one on this thread */
     for (uint32_t p = 0; p < bld->n_parts && !rc; p++) {
         jobs[p].r = &bld->parts[p].run;
-        jobs[p].sb = &sb;
+        if (p == 0)
+            jobs[p].sb = &sb;
+        else if (!(rc = kq__termspill_init(&jobs[p].ts, &sb, bld->spill, err)))
+            jobs[p].ts_init = 1;
+    }
+    /* encode the partitions side by side; the last one on this thread */
+    for (uint32_t p = 0; p < bld->n_parts && !rc; p++) {
         if (p + 1 < bld->n_parts &&
             pthread_create(&jobs[p].thread, NULL, encode_part, &jobs[p]) == 0)
             jobs[p].started = 1;
@@ -1190,29 +1237,21 @@ static int run_flush(struct builder *bld, const char *path, uint64_t *size,
         if (jobs[p].started)
             pthread_join(jobs[p].thread, NULL);
     for (uint32_t p = 0; p < bld->n_parts && !rc; p++) {
-        struct encjob *j = &jobs[p];
-        if (j->rc) {
-            rc = j->rc;
+        if (jobs[p].rc) {
+            rc = jobs[p].rc;
             if (err)
-                *err = j->err;
+                *err = jobs[p].err;
             break;
         }
-        uint64_t post_base, pos_base;
-        rc = kq__segbuild_append_encoded(&sb, &j->post, &j->posn, &post_base, &pos_base, err);
-        for (uint32_t k = 0; k < j->r->n_terms && !rc; k++) {
-            const struct mterm *t = &j->r->terms[j->order[k].term];
-            struct kq_term_meta m = j->metas[k];
-            m.doc_off += post_base;
-            m.pos_off += pos_base;
-            rc = kq__segbuild_term_meta(&sb, j->r->keys.p + t->key_off, t->key_len, &m, err);
+        if (jobs[p].ts_init) {
+            rc = kq__segbuild_append_terms(&sb, &jobs[p].ts, err);
+            kq__termspill_release(&jobs[p].ts); /* each spill's memory goes once appended */
+            jobs[p].ts_init = 0;
         }
     }
-    for (uint32_t p = 0; p < bld->n_parts; p++) {
-        kq_buf_release(&jobs[p].post);
-        kq_buf_release(&jobs[p].posn);
-        kq__free(jobs[p].order);
-        kq__free(jobs[p].metas);
-    }
+    for (uint32_t p = 0; p < bld->n_parts; p++)
+        if (jobs[p].ts_init)
+            kq__termspill_release(&jobs[p].ts);
     kq__free(jobs);
     if (!rc) {
         *n_terms = sb.n_terms;
@@ -1484,6 +1523,56 @@ static int file_size(const char *path, uint64_t *size)
     return 0;
 }
 
+/* What writing the run as a segment adds to the run's own memory: every section's sink and
+ * staging buffer, three sinks and buffers for each partition past the first (a term spill),
+ * the builder's per document and per block arrays (grown by doubling), a postings writer
+ * per partition (one term's postings: at most one a document), read buffers. The postings
+ * buffers a flush frees as it encodes are not counted on: the allocator need not be able to
+ * reuse them for what the flush allocates. */
+static size_t flush_memory(const struct builder *bld)
+{
+    size_t parts = bld->n_parts, extra = parts ? parts - 1 : 0, n_docs = bld->docs->n_docs;
+    size_t stage = KQ_SEGBUILD_STAGE, dsix = KQ_DSIX_ENTRY;
+    return (KQ_SEC_COUNT + 3 * extra) * (bld->spill + KQ_MALLOC_OVERHEAD) +
+           (3 + 3 * extra) * 2 * stage + n_docs * 32 + 2 * dsix * bld->docs->n_blocks +
+           parts * 8 * n_docs + ((size_t)2 << 20);
+}
+
+/* Gives the memory the allocator keeps free back to the system: freed memory stays in
+ * the resident set otherwise, spread over the threads' arenas where other threads cannot
+ * reuse it, and the next run's peak would add to it. */
+static void trim_heap(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* Frees the analysis pipeline (batches and workers) once every input is inverted. */
+static void pipeline_release(struct builder *bld)
+{
+    if (bld->slots)
+        for (uint32_t s = 0; s < bld->n_slots; s++)
+            batch_release(&bld->slots[s]);
+    kq__free(bld->slots);
+    bld->slots = NULL;
+    if (bld->workers) {
+        for (int i = 0; i < bld->n_workers; i++) {
+            struct worker *wk = &bld->workers[i];
+            kq_analyzer_free(wk->an);
+            ZSTD_freeCCtx(wk->cctx);
+            kq__storeblock_release(&wk->sb);
+            kq__free(wk->slots);
+            kq__free(wk->terms);
+            kq__free(wk->toks);
+            kq__free(wk->order);
+            kq_buf_release(&wk->keys);
+        }
+    }
+    kq__free(bld->workers);
+    bld->workers = NULL;
+}
+
 /* Writes the run to a new temporary segment, remembered in `*runs`, and empties it. */
 static int flush_run(struct builder *bld, char ***runs, size_t *n_runs, kq_error *err)
 {
@@ -1498,8 +1587,10 @@ static int flush_run(struct builder *bld, char ***runs, size_t *n_runs, kq_error
     (*n_runs)++;
     uint64_t size, post, pos, terms;
     int rc = run_flush(bld, path, &size, &post, &pos, &terms, err);
-    if (!rc)
+    if (!rc) {
         run_reset(bld);
+        trim_heap();
+    }
     return rc;
 }
 
@@ -1543,8 +1634,7 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
         clock_gettime(CLOCK_REALTIME, &ts);
         bld.start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     }
-    /* sections of a segment being written spill to disk past 1/32 of the budget each */
-    bld.spill = budget / 32 < (1u << 20) ? (1u << 20) : budget / 32;
+    bld.spill = KQ_SPILL_BYTES;
     struct reader rdr = {0};
     struct kq_manifest old = {0}, man = {0};
     kq_index *oldix = NULL;
@@ -1647,6 +1737,8 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
 
     double last_progress = 0;
     int need_flush = 0;
+    size_t run_batches = 0; /* batches retired into the run */
+    size_t slots_mem = 0;   /* the sum of the slots' mem */
     for (;;) {
         int have_input = rdr.input < bld.in.n;
         /* submit while there is input, a free slot and no flush pending */
@@ -1690,13 +1782,14 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
                     goto out;
                 st.flushes++;
                 need_flush = 0;
+                run_batches = 0;
                 continue;
             }
             break; /* no input left, everything inverted */
         }
         /* wait until every partition inverted the oldest batch */
         struct batch *ob = &bld.slots[bld.next_free % bld.n_slots];
-        size_t mem = 0;
+        size_t mem = 0, fixed = MEM_BASE;
         pthread_mutex_lock(&bld.mu);
         for (;;) {
             int failed = ob->rc;
@@ -1708,6 +1801,8 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
         }
         for (uint32_t p = 0; p < bld.n_parts; p++)
             mem += bld.parts[p].mem;
+        for (int i = 0; i < nt; i++)
+            fixed += bld.workers[i].mem;
         pthread_mutex_unlock(&bld.mu);
         if (ob->rc) {
             rc = ob->rc;
@@ -1734,13 +1829,29 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
             st.tokens += dd->len[KQ_FIELD_TEXT];
             st.input_bytes += ob->docs[i].len;
         }
+        size_t bm = batch_memory(ob);
+        if (bm > ob->mem) {
+            slots_mem += bm - ob->mem;
+            ob->mem = bm;
+        }
         pthread_mutex_lock(&bld.mu);
         batch_clear(ob);
         bld.next_free++;
         pthread_cond_broadcast(&bld.work_cv);
         pthread_mutex_unlock(&bld.mu);
-        /* flush at two thirds of the budget: encoding needs room for its output */
-        if (mem >= budget / 3 * 2)
+        run_batches++;
+        /* Memory: the budget covers the process, not only the run. Besides the run, it
+         * holds the batches (each slot as much as it ever held), the workers' buffers, the
+         * dictionary, a base for what is not allocated here, and, when the run is written,
+         * what the flush adds. The batches in flight will still grow the run: by what a
+         * batch added on average. When the rest leaves the run less than a quarter of the
+         * budget, the run gets that quarter (the budget is too small to be kept). */
+        fixed += slots_mem + bld.dict_len + (bld.cdict ? ZSTD_sizeof_CDict(bld.cdict) : 0) +
+                 flush_memory(&bld);
+        size_t room = budget > fixed && budget - fixed > budget / 4 ? budget - fixed
+                                                                    : budget / 4;
+        size_t in_flight = bld.next_submit - bld.next_free;
+        if (mem + in_flight * (mem / run_batches) >= room)
             need_flush = 1;
         double t = now_s();
         if (opts.progress && t - last_progress > 0.1) {
@@ -1750,6 +1861,8 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     }
     stop_workers(&bld);
     threads_started = 0;
+    pipeline_release(&bld); /* what is left to do is writing: give the memory back */
+    trim_heap();
 indexed:
     if (opts.progress)
         opts.progress(opts.ctx, st.documents, st.input_bytes, bld.in.bytes);
@@ -1785,10 +1898,12 @@ indexed:
                     goto out;
                 st.flushes++;
             }
+            /* the runs are written and their memory freed: the merge has the budget,
+             * and streams; what it maps of the runs counts, and is kept to half */
             rc = kq__merge_files(dir, (const char *const *)runs, n_runs, bld.spill,
-                                 bld.language, bld.cdict, bld.dict, bld.dict_len, seg_path,
-                                 &seg_size, &st.postings_bytes, &st.positions_bytes, &st.terms,
-                                 err);
+                                 budget / 2, bld.language, bld.cdict, bld.dict, bld.dict_len,
+                                 seg_path, &seg_size, &st.postings_bytes, &st.positions_bytes,
+                                 &st.terms, err);
         }
         if (rc) {
             seg_path[0] = '\0';
@@ -1891,24 +2006,7 @@ out:
         run_reset(&bld);
     kq__free(bld.docs);
     kq__free(bld.parts);
-    if (bld.slots)
-        for (uint32_t s = 0; s < bld.n_slots; s++)
-            batch_release(&bld.slots[s]);
-    kq__free(bld.slots);
-    if (bld.workers) {
-        for (int i = 0; i < bld.n_workers; i++) {
-            struct worker *wk = &bld.workers[i];
-            kq_analyzer_free(wk->an);
-            ZSTD_freeCCtx(wk->cctx);
-            kq__storeblock_release(&wk->sb);
-            kq__free(wk->slots);
-            kq__free(wk->terms);
-            kq__free(wk->toks);
-            kq__free(wk->order);
-            kq_buf_release(&wk->keys);
-        }
-    }
-    kq__free(bld.workers);
+    pipeline_release(&bld);
     ZSTD_freeCDict(bld.cdict);
     kq__free(bld.dict);
     inputs_release(&bld.in);

@@ -7,7 +7,11 @@
  * merge of the inputs' dictionaries; a term's postings are the concatenation of its live
  * postings in each input, renumbered, re-encoded into blocks; a key only deleted documents
  * held disappears. Memory: one term's postings and positions at a time, plus the builder's
- * per-document arrays and a 4-byte new id per document of an input with deletions.
+ * per-document arrays and a 4-byte new id per document of an input with deletions. The
+ * inputs are mapped, and their pages count in the resident set once read: the merge reads
+ * every section front to back and drops the pages behind it as it goes (drop_behind,
+ * drop_docs), so that about `resident` bytes of the inputs stay resident in all (more
+ * when there are many inputs: each keeps what the kernel maps ahead of the reader).
  *
  * A policy merge replaces the merged segments by the new one, appended to the manifest
  * (numbers keep increasing), in a commit of its own; ids of the index change, scores do
@@ -35,8 +39,22 @@ struct head {
     size_t len;
     struct kq_term_meta meta;
     int live;
-    uint32_t since_drop; /* terms merged since the pages behind them were dropped */
+    uint64_t drop_post, drop_pos; /* offsets in POST and POSN dropped up to */
+    const uint8_t *drop_dict;     /* in TDIC */
 };
+
+/* Bytes of an input read, in all, before the pages behind are dropped, for n inputs to
+ * keep about `resident` bytes resident: besides what was read since the last drop, an input
+ * keeps some DROP_SLACK bytes resident ahead of where it is read: a fault maps the pages
+ * around the one that faulted, 64 KiB, or the whole large folio the page cache holds them
+ * in (Linux 6.x: up to 256 KiB seen ahead of the reader), in each section being read. */
+#define DROP_SLACK (384u << 10)
+static size_t drop_every(size_t resident, size_t n)
+{
+    size_t per = resident / (n ? n : 1);
+    per = per > DROP_SLACK ? per - DROP_SLACK : 0;
+    return per < (64u << 10) ? (64u << 10) : per > (4u << 20) ? (4u << 20) : per;
+}
 
 /* Tells the kernel the mapped pages of [from, to) will not be read again, so that merging
  * large inputs does not grow the resident set by their size (the pages are file-backed:
@@ -46,24 +64,43 @@ static void drop_pages(const uint8_t *from, const uint8_t *to)
     long pg = sysconf(_SC_PAGESIZE);
     if (pg <= 0 || to <= from)
         return;
-    size_t page = (size_t)pg, head = (page - (uintptr_t)from % page) % page;
-    if ((size_t)(to - from) <= head)
-        return;
-    const uint8_t *a = from + head; /* the first page boundary, by pointer arithmetic */
+    /* the page `from` lies in too: what precedes it in the page was read before (or is
+     * another section's, which comes back if it is read again) */
+    size_t page = (size_t)pg, back = (uintptr_t)from % page;
+    const uint8_t *a = from - back; /* by pointer arithmetic: the mapping starts a page */
     size_t len = (size_t)(to - a) / page * page;
     if (len)
         madvise((void *)a, len, MADV_DONTNEED);
 }
 
 /* Drops the pages of the postings, positions and dictionary of `s` before the current
- * term: terms are laid out in key order and the merge reads them in key order. */
-static void drop_behind(const kq_seg *s, const struct head *h)
+ * term, once `every` bytes of them were read since the last time: terms are laid out in
+ * key order and the merge reads them in key order. */
+static void drop_behind(const kq_seg *s, struct head *h, size_t every)
 {
     const kq_segfile *f = &s->f;
-    if (h->meta.doc_off <= f->sec[KQ_SEC_POST].len)
-        drop_pages(f->sec[KQ_SEC_POST].p, f->sec[KQ_SEC_POST].p + h->meta.doc_off);
-    if (h->meta.pos_off <= f->sec[KQ_SEC_POSN].len)
-        drop_pages(f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].p + h->meta.pos_off);
+    const uint8_t *dict = h->it.p;
+    const uint8_t *d0 = f->sec[KQ_SEC_TDIC].p, *d1 = d0 + f->sec[KQ_SEC_TDIC].len;
+    if (!h->drop_dict)
+        h->drop_dict = d0;
+    if (dict < h->drop_dict || dict > d1)
+        dict = h->drop_dict; /* not in the section (at the end): leave it */
+    uint64_t post = h->meta.doc_off, pos = h->meta.pos_off;
+    if (post < h->drop_post || post > f->sec[KQ_SEC_POST].len)
+        post = h->drop_post;
+    if (pos < h->drop_pos || pos > f->sec[KQ_SEC_POSN].len)
+        pos = h->drop_pos;
+    if ((post - h->drop_post) + (pos - h->drop_pos) + (uint64_t)(dict - h->drop_dict) < every)
+        return;
+    drop_pages(f->sec[KQ_SEC_POST].p + h->drop_post, f->sec[KQ_SEC_POST].p + post);
+    drop_pages(f->sec[KQ_SEC_POSN].p + h->drop_pos, f->sec[KQ_SEC_POSN].p + pos);
+    drop_pages(h->drop_dict, dict);
+    /* the sparse index, read (a little) as blocks are entered: all of it, it comes back a
+     * page at a time */
+    drop_pages(f->sec[KQ_SEC_TIDX].p, f->sec[KQ_SEC_TIDX].p + f->sec[KQ_SEC_TIDX].len);
+    h->drop_post = post;
+    h->drop_pos = pos;
+    h->drop_dict = dict;
 }
 
 static int advance(struct head *h, kq_error *err)
@@ -110,13 +147,41 @@ static int doc_rec(const kq_seg *s, uint32_t d, const uint32_t *src_map, struct 
     return 0;
 }
 
+/* Where the document table of `s` has been read to, and dropped up to. */
+struct docpos {
+    const uint8_t *doct, *off, *store;
+};
+
+/* Drops the pages of the document table and store of `s` behind document `d` and store
+ * offset `store` once `every` bytes were read since the last time (both are read in
+ * order). */
+static void drop_docs(const kq_seg *s, uint32_t d, uint64_t store, struct docpos *at,
+                      size_t every)
+{
+    const kq_segfile *f = &s->f;
+    if (d > s->n_docs || store > f->sec[KQ_SEC_DSTO].len)
+        return;
+    const uint8_t *doct = s->doct + kq_get_le64(s->doct_off + 8 * (size_t)d);
+    const uint8_t *off = s->doct_off + 8 * (size_t)d, *sto = f->sec[KQ_SEC_DSTO].p + store;
+    if (!at->doct)
+        *at = (struct docpos){s->doct, s->doct_off, f->sec[KQ_SEC_DSTO].p};
+    if (doct < at->doct || off < at->off || sto < at->store ||
+        (size_t)(doct - at->doct) + (size_t)(off - at->off) + (size_t)(sto - at->store) < every)
+        return;
+    drop_pages(at->doct, doct);
+    drop_pages(at->off, off);
+    drop_pages(at->store, sto);
+    *at = (struct docpos){doct, off, sto};
+}
+
 /* Copies the live documents of `s` into the builder; `map` (when s has deletions) receives
  * each document's new id, UINT32_MAX for a deleted one. A store block without deleted
  * documents made with the builder's dictionary is copied as it is; others are decompressed
  * and their live documents compressed again. */
 static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, uint32_t *map,
-                      kq_error *err)
+                      size_t every, kq_error *err)
 {
+    struct docpos at = {0};
     /* the sources live documents refer to, numbered anew (src_map[k] = new index + 1) */
     uint32_t *src_map = NULL;
     int rc = 0;
@@ -131,7 +196,14 @@ static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, uint3
         uint32_t k = doc.path != doc.id ? src_index(s, doc.path) : UINT32_MAX;
         if (k != UINT32_MAX && src_map)
             src_map[k] = 1;
+        if (!(d & 1023))
+            drop_docs(s, d, 0, &at, every);
     }
+    if (s->n_srcs) { /* the table is read again from its start */
+        const uint8_t *t = s->f.sec[KQ_SEC_DOCT].p;
+        drop_pages(t, t + s->f.sec[KQ_SEC_DOCT].len);
+    }
+    at = (struct docpos){0};
     for (uint32_t i = 0; i < s->n_srcs && !rc; i++) {
         if (!src_map[i])
             continue; /* no live document of it left: the record goes */
@@ -145,6 +217,7 @@ static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, uint3
     for (uint32_t k = 0; k < s->n_blocks && !rc; k++) {
         const uint8_t *e = s->dsix + (size_t)k * KQ_DSIX_ENTRY;
         uint32_t first = kq_get_le32(e), n = kq_get_le32(e + 4);
+        drop_docs(s, first, kq_get_le64(e + 8), &at, every);
         int dead = 0;
         for (uint32_t d = first; d < first + n && !dead; d++)
             dead = kq__del_test(s->del, d);
@@ -198,9 +271,10 @@ static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, uint3
 }
 
 int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t dict_hash,
-                       kq_error *err)
+                       size_t resident, kq_error *err)
 {
     int rc = 0;
+    size_t every = drop_every(resident, n);
     uint32_t *bases = kq__calloc(n ? n : 1, sizeof *bases);
     uint32_t **maps = kq__calloc(n ? n : 1, sizeof *maps);
     struct head *heads = kq__calloc(n ? n : 1, sizeof *heads);
@@ -210,18 +284,24 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
         rc = kq__enomem(err);
         goto out;
     }
+    for (size_t i = 0; i < n; i++) { /* read through when the segment was opened */
+        const kq_segfile *f = &segs[i]->f;
+        drop_pages(f->sec[KQ_SEC_ZDIC].p, f->sec[KQ_SEC_ZDIC].p + f->sec[KQ_SEC_ZDIC].len);
+        drop_pages(f->sec[KQ_SEC_TIDX].p, f->sec[KQ_SEC_TIDX].p + f->sec[KQ_SEC_TIDX].len);
+    }
     for (size_t i = 0; i < n && !rc; i++) {
         bases[i] = b->n_docs;
         if (segs[i]->del && !(maps[i] = kq__malloc((size_t)segs[i]->n_docs * sizeof **maps))) {
             rc = kq__enomem(err);
             break;
         }
-        rc = merge_docs(b, segs[i], dict_hash, maps[i], err);
+        rc = merge_docs(b, segs[i], dict_hash, maps[i], drop_every(resident, 1), err);
     }
     for (size_t i = 0; i < n && !rc; i++) {
         rc = kq_termdict_seek(&segs[i]->td, &heads[i].it, NULL, 0, err);
         if (!rc)
             rc = advance(&heads[i], err);
+        heads[i].drop_dict = segs[i]->f.sec[KQ_SEC_TDIC].p;
     }
     while (!rc) {
         int best = -1;
@@ -289,10 +369,8 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
             kq_postings_close(&pc);
             if (!rc)
                 rc = advance(h, err);
-            if (!rc && h->live && ++h->since_drop == 4096) {
-                drop_behind(s, h);
-                h->since_drop = 0;
-            }
+            if (!rc && h->live)
+                drop_behind(s, h, every);
         }
         if (!rc && added) /* a key only deleted documents held is not a key any more */
             rc = kq__segbuild_term_end(b, key, key_len, err);
@@ -308,7 +386,7 @@ out:
 }
 
 int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t spill,
-                    const char *language,
+                    size_t resident, const char *language,
                     const ZSTD_CDict *cdict, const void *dict, size_t dict_len, const char *out,
                     uint64_t *size, uint64_t *post_bytes, uint64_t *pos_bytes,
                     uint64_t *n_terms, kq_error *err)
@@ -328,7 +406,8 @@ int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t 
     for (size_t i = 0; v && i < n; i++)
         v[i] = &segs[i];
     if (!rc)
-        rc = kq__merge_segments(&b, v, n, dict_len ? XXH3_64bits(dict, dict_len) : 0, err);
+        rc = kq__merge_segments(&b, v, n, dict_len ? XXH3_64bits(dict, dict_len) : 0, resident,
+                                err);
     kq__free(v);
     if (!rc) {
         *n_terms = b.n_terms;
@@ -358,8 +437,8 @@ static int header_checksum_of(const char *path, uint64_t *sum, kq_error *err)
 /* Merges segments pick[0..n) (ascending) of the open index `ix` into a new segment file
  * numbered `number`; `*out` receives its manifest entry. */
 static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint32_t n,
-                      uint64_t number, size_t spill, struct kq_manifest_seg *out,
-                      kq_error *err)
+                      uint64_t number, size_t spill, size_t resident,
+                      struct kq_manifest_seg *out, kq_error *err)
 {
     kq_seg **v = kq__calloc(n ? n : 1, sizeof *v);
     if (!v)
@@ -384,7 +463,7 @@ static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint3
                                         err)))
         b_init = 1;
     if (!rc)
-        rc = kq__merge_segments(&b, v, n, ds ? ds->dict_hash : 0, err);
+        rc = kq__merge_segments(&b, v, n, ds ? ds->dict_hash : 0, resident, err);
     char name[64], path[4096];
     kq__segment_name(number, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -407,7 +486,7 @@ static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint3
 /* One round: the merges the policy (or the forced target) wants now, and their commit.
  * `*done` is set when there was nothing to merge. */
 static int merge_round(const char *dir, uint32_t max_segments, size_t spill,
-                       struct kq_build_stats *st, int *done, kq_error *err)
+                       size_t resident, struct kq_build_stats *st, int *done, kq_error *err)
 {
     kq_index *ix;
     int rc = kq__index_open(dir, KQ_OPEN_LIGHT, &ix, err);
@@ -452,7 +531,7 @@ static int merge_round(const char *dir, uint32_t max_segments, size_t spill,
     for (uint32_t m = 0; m < n_merges && !rc; m++) {
         uint64_t number = man.next_segment++;
         rc = merge_pick(dir, ix, pick + start[m], start[m + 1] - start[m], number, spill,
-                        &man.segs[man.n_segs], err);
+                        resident, &man.segs[man.n_segs], err);
         if (!rc) {
             made[n_made++] = number;
             man.n_segs++;
@@ -489,12 +568,12 @@ out:
 int kq__merge_run(const char *dir, uint32_t max_segments, size_t budget,
                   struct kq_build_stats *st, kq_error *err)
 {
-    size_t spill = budget / 32 < (1u << 20) ? (1u << 20) : budget / 32;
+    size_t spill = KQ_SPILL_BYTES;
     /* a merge can make the next one due (tiers cascade); a forced merge may take several
      * rounds; each round commits */
     for (int round = 0; round < 64; round++) {
         int done = 0;
-        int rc = merge_round(dir, max_segments, spill, st, &done, err);
+        int rc = merge_round(dir, max_segments, spill, budget / 2, st, &done, err);
         if (rc || done)
             return rc;
     }

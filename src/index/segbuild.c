@@ -6,9 +6,11 @@
  */
 #include "index/segbuild.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 #include "util/bytes.h"
@@ -238,7 +240,7 @@ int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint3
                                : kq__error(err, KQ_EINTERNAL, -1, "postings out of order");
     b->n_postings[b->field]++;
     b->n_positions[b->field] += tf;
-    if (b->posn.len >= (1u << 20))
+    if (b->posn.len >= KQ_SEGBUILD_STAGE)
         return kq__sink_drain(&b->sink[KQ_SEC_POSN], &b->posn, err);
     return 0;
 }
@@ -257,9 +259,11 @@ int kq__segbuild_term_end(kq_segbuild *b, const uint8_t *key, size_t key_len, kq
         return rc == KQ_ENOMEM ? kq__enomem(err)
                                : kq__error(err, KQ_EINTERNAL, -1, "terms out of order");
     b->n_terms++;
-    if (b->post.len >= (1u << 20) && (rc = kq__sink_drain(&b->sink[KQ_SEC_POST], &b->post, err)))
+    if (b->post.len >= KQ_SEGBUILD_STAGE &&
+        (rc = kq__sink_drain(&b->sink[KQ_SEC_POST], &b->post, err)))
         return rc;
-    if (b->tdic.len >= (1u << 20) && (rc = kq__sink_drain(&b->sink[KQ_SEC_TDIC], &b->tdic, err)))
+    if (b->tdic.len >= KQ_SEGBUILD_STAGE &&
+        (rc = kq__sink_drain(&b->sink[KQ_SEC_TDIC], &b->tdic, err)))
         return rc;
     return 0;
 }
@@ -289,9 +293,243 @@ int kq__segbuild_term_meta(kq_segbuild *b, const uint8_t *key, size_t key_len,
     b->n_terms++;
     b->n_postings[key[0] ? 1 : 0] += meta->df;
     b->n_positions[key[0] ? 1 : 0] += meta->cf;
-    if (b->tdic.len >= (1u << 20))
+    if (b->tdic.len >= KQ_SEGBUILD_STAGE)
         return kq__sink_drain(&b->sink[KQ_SEC_TDIC], &b->tdic, err);
     return 0;
+}
+
+size_t kq__segbuild_memory(const kq_segbuild *b)
+{
+    size_t n = b->post.cap + b->posn.cap + b->tdic.cap + b->doct_off.cap + b->dsix.cap +
+               b->scratch.cap + b->block.raw.cap + b->block.lens.cap;
+    for (int f = 0; f < KQ_N_FIELDS; f++)
+        n += b->dlen[f].cap;
+    return n;
+}
+
+/* ---- terms encoded apart ---- */
+
+/* A dictionary record of a spill: [varint key_len][key][varint df, cf, doc_off, doc_len,
+ * pos_off, pos_len, n_impacts][varint tf, dl per impact]; at most this long: */
+#define SPILL_REC_MAX (KQ_VARINT_MAX * (8 + 2 * KQ_IMPACTS_MAX) + KQ_KEY_MAX)
+#define SPILL_READ (256u << 10)
+
+int kq__termspill_init(kq_termspill *t, const kq_segbuild *sb, size_t spill_bytes,
+                       kq_error *err)
+{
+    memset(t, 0, sizeof *t);
+    t->sb = sb;
+    t->post.fd = t->posn.fd = t->dict.fd = -1;
+    if (kq__sink_init(&t->post, sb->dir, spill_bytes) ||
+        kq__sink_init(&t->posn, sb->dir, spill_bytes) ||
+        kq__sink_init(&t->dict, sb->dir, spill_bytes) || kq_postings_writer_new(&t->pw)) {
+        kq__termspill_release(t);
+        return kq__enomem(err);
+    }
+    return 0;
+}
+
+void kq__termspill_release(kq_termspill *t)
+{
+    if (!t)
+        return;
+    kq__sink_release(&t->post);
+    kq__sink_release(&t->posn);
+    kq__sink_release(&t->dict);
+    kq_postings_writer_free(t->pw);
+    kq_buf_release(&t->post_buf);
+    kq_buf_release(&t->posn_buf);
+    kq_buf_release(&t->dict_buf);
+    memset(t, 0, sizeof *t);
+    t->post.fd = t->posn.fd = t->dict.fd = -1;
+}
+
+void kq__termspill_begin(kq_termspill *t, int field)
+{
+    t->field = field;
+    kq_postings_writer_begin(t->pw, &t->posn_buf, 1);
+}
+
+int kq__termspill_add(kq_termspill *t, uint32_t doc, uint32_t tf, const uint32_t *pos,
+                      kq_error *err)
+{
+    if (doc >= t->sb->n_docs)
+        return kq__error(err, KQ_EINTERNAL, -1, "posting for document %u of %u", doc,
+                         t->sb->n_docs);
+    uint32_t dl = kq__segbuild_dl(t->sb, t->field, doc);
+    int rc = kq_postings_writer_add(t->pw, doc, tf, dl, pos);
+    if (rc)
+        return rc == KQ_ENOMEM ? kq__enomem(err)
+                               : kq__error(err, KQ_EINTERNAL, -1, "postings out of order");
+    if (t->posn_buf.len >= KQ_SEGBUILD_STAGE)
+        return kq__sink_drain(&t->posn, &t->posn_buf, err);
+    return 0;
+}
+
+int kq__termspill_end(kq_termspill *t, const uint8_t *key, size_t key_len, kq_error *err)
+{
+    struct kq_term_meta m;
+    if (!key_len || key_len > KQ_KEY_MAX)
+        return kq__error(err, KQ_EINTERNAL, -1, "key of %zu bytes", key_len);
+    int rc = kq_postings_writer_end(t->pw, &t->post_buf, t->post.size, t->posn.size, &m);
+    if (rc)
+        return rc == KQ_ENOMEM ? kq__enomem(err)
+                               : kq__error(err, KQ_EINTERNAL, -1, "term without postings");
+    uint8_t rec[SPILL_REC_MAX], *q = rec;
+    q += kq_varint_put(q, key_len);
+    memcpy(q, key, key_len);
+    q += key_len;
+    uint64_t v[7] = {m.df, m.cf, m.doc_off, m.doc_len, m.pos_off, m.pos_len, m.n_impacts};
+    for (int i = 0; i < 7; i++)
+        q += kq_varint_put(q, v[i]);
+    for (uint32_t i = 0; i < m.n_impacts && i < KQ_IMPACTS_MAX; i++) {
+        q += kq_varint_put(q, m.impacts[i].tf);
+        q += kq_varint_put(q, m.impacts[i].dl);
+    }
+    if (kq_buf_append(&t->dict_buf, rec, (size_t)(q - rec)))
+        return kq__enomem(err);
+    if (t->post_buf.len >= KQ_SEGBUILD_STAGE &&
+        (rc = kq__sink_drain(&t->post, &t->post_buf, err)))
+        return rc;
+    if (t->dict_buf.len >= KQ_SEGBUILD_STAGE &&
+        (rc = kq__sink_drain(&t->dict, &t->dict_buf, err)))
+        return rc;
+    return 0;
+}
+
+/* Reads a sink's bytes in order: what it spilled, then what it holds. */
+struct sink_reader {
+    const kq_sink *s;
+    uint64_t off; /* next byte of the stream to read */
+    uint8_t *buf;
+    size_t pos, len;
+};
+
+/* Moves the unread bytes to the front and reads until the buffer (SPILL_READ bytes) is
+ * full or the stream ends. */
+static int reader_fill(struct sink_reader *r, kq_error *err)
+{
+    memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+    r->len -= r->pos;
+    r->pos = 0;
+    const kq_sink *s = r->s;
+    while (r->len < SPILL_READ && r->off < s->size) {
+        size_t room = SPILL_READ - r->len;
+        if (r->off < s->on_disk) {
+            uint64_t left = s->on_disk - r->off;
+            size_t want = left < room ? (size_t)left : room;
+            ssize_t n = pread(s->fd, r->buf + r->len, want, (off_t)r->off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return kq__error(err, KQ_EIO, -1, "cannot read back a temporary file: %s",
+                                 n < 0 ? strerror(errno) : "short read");
+            r->len += (size_t)n;
+            r->off += (uint64_t)n;
+        } else {
+            uint64_t left = s->size - r->off;
+            size_t want = left < room ? (size_t)left : room;
+            memcpy(r->buf + r->len, s->mem.p + (r->off - s->on_disk), want);
+            r->len += want;
+            r->off += want;
+        }
+    }
+    return 0;
+}
+
+static int sink_copy_into(kq_sink *dst, const kq_sink *src, uint8_t *buf, kq_error *err)
+{
+    struct sink_reader r = {src, 0, buf, 0, 0};
+    int rc = 0;
+    while (!rc && r.off < src->size) {
+        r.pos = r.len; /* everything read is appended */
+        if (!(rc = reader_fill(&r, err)))
+            rc = kq__sink_append(dst, r.buf, r.len, err);
+    }
+    return rc;
+}
+
+/* Decodes one dictionary record at p; returns its length, 0 when malformed. */
+static int spill_rec(const uint8_t *p, const uint8_t *end, const uint8_t **key,
+                     size_t *key_len, struct kq_term_meta *m)
+{
+    const uint8_t *q = p;
+    uint64_t v[8];
+    size_t n = kq_varint_get(q, end, &v[0]);
+    if (!n || !v[0] || v[0] > KQ_KEY_MAX || v[0] > (size_t)(end - q - n))
+        return 0;
+    q += n;
+    *key = q;
+    *key_len = (size_t)v[0];
+    q += v[0];
+    for (int i = 0; i < 7; i++) {
+        if (!(n = kq_varint_get(q, end, &v[i])))
+            return 0;
+        q += n;
+    }
+    if (!v[6] || v[6] > KQ_IMPACTS_MAX || v[0] > UINT32_MAX)
+        return 0;
+    memset(m, 0, sizeof *m);
+    m->df = (uint32_t)v[0];
+    m->cf = v[1];
+    m->doc_off = v[2];
+    m->doc_len = v[3];
+    m->pos_off = v[4];
+    m->pos_len = v[5];
+    m->n_impacts = (uint32_t)v[6];
+    for (uint32_t i = 0; i < m->n_impacts; i++) {
+        if (!(n = kq_varint_get(q, end, &v[0])))
+            return 0;
+        q += n;
+        if (!(n = kq_varint_get(q, end, &v[1])))
+            return 0;
+        q += n;
+        m->impacts[i].tf = (uint32_t)v[0];
+        m->impacts[i].dl = (uint32_t)v[1];
+    }
+    return (int)(q - p);
+}
+
+int kq__segbuild_append_terms(kq_segbuild *b, kq_termspill *t, kq_error *err)
+{
+    int rc = kq__sink_drain(&b->sink[KQ_SEC_POST], &b->post, err);
+    if (!rc)
+        rc = kq__sink_drain(&b->sink[KQ_SEC_POSN], &b->posn, err);
+    if (!rc)
+        rc = kq__sink_drain(&t->post, &t->post_buf, err);
+    if (!rc)
+        rc = kq__sink_drain(&t->posn, &t->posn_buf, err);
+    if (!rc)
+        rc = kq__sink_drain(&t->dict, &t->dict_buf, err);
+    if (rc)
+        return rc;
+    uint8_t *buf = kq__malloc(SPILL_READ);
+    if (!buf)
+        return kq__enomem(err);
+    uint64_t post_base = b->sink[KQ_SEC_POST].size, pos_base = b->sink[KQ_SEC_POSN].size;
+    rc = sink_copy_into(&b->sink[KQ_SEC_POST], &t->post, buf, err);
+    if (!rc)
+        rc = sink_copy_into(&b->sink[KQ_SEC_POSN], &t->posn, buf, err);
+    struct sink_reader r = {&t->dict, 0, buf, 0, 0};
+    while (!rc && (r.pos < r.len || r.off < t->dict.size)) {
+        if (r.len - r.pos < SPILL_REC_MAX && r.off < t->dict.size &&
+            (rc = reader_fill(&r, err)))
+            break;
+        const uint8_t *key;
+        size_t key_len;
+        struct kq_term_meta m;
+        int n = spill_rec(r.buf + r.pos, r.buf + r.len, &key, &key_len, &m);
+        if (!n) {
+            rc = kq__error(err, KQ_EINTERNAL, -1, "bad term record in a temporary file");
+            break;
+        }
+        r.pos += (size_t)n;
+        m.doc_off += post_base;
+        m.pos_off += pos_base;
+        rc = kq__segbuild_term_meta(b, key, key_len, &m, err);
+    }
+    kq__free(buf);
+    return rc;
 }
 
 int kq__segbuild_finish(kq_segbuild *b, const char *path, uint64_t *size,

@@ -7,7 +7,8 @@
  * Terms are added in strictly increasing key order, each as a sequence of postings.
  *
  * Memory: document lengths (8 bytes a document) and doc-table offsets (8 bytes a document)
- * stay in memory; every section streams into a kq_sink that spills to disk.
+ * stay in memory; every section streams into a kq_sink that spills to disk, through
+ * staging buffers of at most KQ_SEGBUILD_STAGE bytes (plus one term's postings).
  */
 #ifndef KQ_INDEX_SEGBUILD_H
 #define KQ_INDEX_SEGBUILD_H
@@ -25,6 +26,7 @@
 #define KQ_STORE_BLOCK (32u << 10) /* target raw bytes of a document-store block */
 #define KQ_STORE_LEVEL 1 /* with the dictionary, 10% larger than level 3 at twice the speed */
 #define KQ_LANG_MAX 32
+#define KQ_SEGBUILD_STAGE (64u << 10) /* staging buffers drain into their sinks past this */
 
 /* One document-table entry as the builder takes it (strings need not be NUL-terminated). */
 struct kq_docrec {
@@ -118,6 +120,37 @@ int kq__segbuild_term_meta(kq_segbuild *b, const uint8_t *key, size_t key_len,
                            const struct kq_term_meta *meta, kq_error *err);
 /* The length of document `doc` (added already) in `field`. */
 uint32_t kq__segbuild_dl(const kq_segbuild *b, int field, uint32_t doc);
+
+/* Terms encoded apart from a builder, on another thread while the builder takes terms of
+ * its own: a key range that follows every key the builder gets before
+ * kq__segbuild_append_terms. Postings, positions and dictionary entries (key and meta,
+ * offsets relative to the spill's own streams) go to sinks that spill to temporary files
+ * past `spill_bytes` each, so the memory a key range takes stays bounded whatever its size.
+ * The builder's documents must all be added before the first term; while terms are added
+ * the spill reads the builder's document lengths and nothing else of it. */
+typedef struct kq_termspill {
+    const kq_segbuild *sb;
+    kq_postings_writer *pw;
+    kq_sink post, posn, dict;
+    kq_buf post_buf, posn_buf, dict_buf; /* staging, drained into the sinks */
+    int field;
+} kq_termspill;
+
+int kq__termspill_init(kq_termspill *t, const kq_segbuild *sb, size_t spill_bytes,
+                       kq_error *err);
+void kq__termspill_release(kq_termspill *t);
+/* As kq__segbuild_term_begin / _term_add / _term_end, for the spill's key range. */
+void kq__termspill_begin(kq_termspill *t, int field);
+int kq__termspill_add(kq_termspill *t, uint32_t doc, uint32_t tf, const uint32_t *pos,
+                      kq_error *err);
+int kq__termspill_end(kq_termspill *t, const uint8_t *key, size_t key_len, kq_error *err);
+/* Appends the spill's terms to the builder, after the builder's own (the spill is left as it
+ * is: release it). */
+int kq__segbuild_append_terms(kq_segbuild *b, kq_termspill *t, kq_error *err);
+
+/* Memory a builder keeps besides its sinks (which hold at most their spill threshold
+ * each): per document and per store block arrays, staging buffers. */
+size_t kq__segbuild_memory(const kq_segbuild *b);
 
 /* Writes the segment file at `path`. `*size` receives its size, `postings_bytes` and
  * `positions_bytes` (may be NULL) the POST and POSN sizes. */
