@@ -1932,9 +1932,10 @@ indexed:
         man.segs[man.n_segs++] =
             (struct kq_manifest_seg){seg_no, seg_size, (uint32_t)st.documents, 0, checksum, 0,
                                      0};
-    if ((rc = kq__manifest_commit(dir, &man, err)))
+    rc = kq__manifest_commit(dir, &man, err);
+    seg_path[0] = '\0'; /* the index's now, or removed by the failed commit */
+    if (rc)
         goto out;
-    seg_path[0] = '\0'; /* committed: the segment is the index's now */
     st.committed = 1;
     st.deleted = deleted;
     st.generation = man.generation;

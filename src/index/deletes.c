@@ -162,12 +162,14 @@ int kq__del_write(const char *dir, uint64_t number, uint64_t gen, uint32_t n_doc
     int rc = 0;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
-        rc = kq__error(err, KQ_EIO, -1, "cannot create '%s': %s", path, strerror(errno));
+        rc = kq__error(err, kq__errno_code(errno), -1, "cannot create '%s': %s", path,
+                       strerror(errno));
         goto out;
     }
     rc = kq__write_all(fd, b.p, b.len, path, err);
     if (!rc && fsync(fd) != 0)
-        rc = kq__error(err, KQ_EIO, -1, "cannot fsync '%s': %s", path, strerror(errno));
+        rc = kq__error(err, kq__errno_code(errno), -1, "cannot fsync '%s': %s", path,
+                       strerror(errno));
     close(fd);
     if (rc)
         unlink(path);

@@ -165,15 +165,18 @@ int kq__manifest_write(const char *dir, const struct kq_manifest *m, kq_error *e
     int rc = 0;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        rc = kq__error(err, KQ_EIO, -1, "cannot create '%s': %s", tmp, strerror(errno));
+        rc = kq__error(err, kq__errno_code(errno), -1, "cannot create '%s': %s", tmp,
+                       strerror(errno));
         goto out;
     }
     rc = kq__write_all(fd, b.p, b.len, tmp, err);
     if (!rc && fsync(fd) != 0)
-        rc = kq__error(err, KQ_EIO, -1, "cannot fsync '%s': %s", tmp, strerror(errno));
+        rc = kq__error(err, kq__errno_code(errno), -1, "cannot fsync '%s': %s", tmp,
+                       strerror(errno));
     close(fd);
     if (!rc && rename(tmp, path) != 0)
-        rc = kq__error(err, KQ_EIO, -1, "cannot rename '%s': %s", tmp, strerror(errno));
+        rc = kq__error(err, kq__errno_code(errno), -1, "cannot rename '%s': %s", tmp,
+                       strerror(errno));
     if (rc)
         unlink(tmp);
     else
@@ -234,6 +237,38 @@ void kq__manifest_cleanup(const char *dir, const struct kq_manifest *m)
     closedir(d);
 }
 
+/* After a failed commit of `m`. When `m` is the MANIFEST anyway (the rename happened and only
+ * the directory's fsync failed) nothing is removed: the new files are the index's, and the
+ * old ones stay too, since the rename may not be durable. Otherwise the files `m` names that
+ * the live MANIFEST does not (the writer's new segments and deletion files) are removed, so
+ * that a failed writer leaves the directory as it found it. An unreadable MANIFEST removes
+ * nothing. */
+static void drop_uncommitted(const char *dir, const struct kq_manifest *m)
+{
+    struct kq_manifest now;
+    int rc = kq__manifest_read(dir, &now, NULL);
+    if (rc == KQ_ENOTFOUND)
+        rc = 0; /* a first build: every file m names is new (`now` is empty) */
+    if (rc == 0 && now.generation != m->generation) {
+        char name[64], path[4096];
+        for (uint32_t i = 0; i < m->n_segs; i++) {
+            kq__segment_name(m->segs[i].number, name, sizeof name);
+            if (!referenced(&now, name)) {
+                snprintf(path, sizeof path, "%s/%s", dir, name);
+                unlink(path);
+            }
+            if (!m->segs[i].del_gen)
+                continue;
+            kq__del_name(m->segs[i].number, m->segs[i].del_gen, name, sizeof name);
+            if (!referenced(&now, name)) {
+                snprintf(path, sizeof path, "%s/%s", dir, name);
+                unlink(path);
+            }
+        }
+    }
+    kq__manifest_release(&now);
+}
+
 int kq__manifest_commit(const char *dir, const struct kq_manifest *m, kq_error *err)
 {
     int rc = kq__fsync_dir(dir, err);
@@ -241,5 +276,7 @@ int kq__manifest_commit(const char *dir, const struct kq_manifest *m, kq_error *
         rc = kq__manifest_write(dir, m, err);
     if (!rc)
         kq__manifest_cleanup(dir, m);
+    else
+        drop_uncommitted(dir, m);
     return rc;
 }

@@ -50,7 +50,10 @@ void kq__manifest_cleanup(const char *dir, const struct kq_manifest *m);
 /* kq__manifest_commit: the commit of a writer whose new files (segments, deletion files)
  * are written and fsynced: fsyncs the directory, writes `m` as the new MANIFEST atomically,
  * then removes what it no longer references. Before the rename nothing changed; after it
- * the new generation is the index. */
+ * the new generation is the index. A failed commit owns the writer's new files: before the
+ * rename it removes every segment and deletion file `m` names that the live MANIFEST does
+ * not; after it (only the directory's fsync failed) it removes nothing, old or new, and the
+ * caller must not either. */
 int kq__manifest_commit(const char *dir, const struct kq_manifest *m, kq_error *err);
 /* The file name of segment `number` ("seg_00000001.kq") into buf. */
 void kq__segment_name(uint64_t number, char *buf, size_t size);

@@ -73,6 +73,13 @@ static void drop_pages(const uint8_t *from, const uint8_t *to)
         madvise((void *)a, len, MADV_DONTNEED);
 }
 
+/* Drops the pages of section `id` of `f` (none when the segment has no such section). */
+static void drop_section(const kq_segfile *f, int id)
+{
+    if (f->sec[id].p)
+        drop_pages(f->sec[id].p, f->sec[id].p + f->sec[id].len);
+}
+
 /* Drops the pages of the postings, positions and dictionary of `s` before the current
  * term, once `every` bytes of them were read since the last time: terms are laid out in
  * key order and the merge reads them in key order. */
@@ -97,7 +104,7 @@ static void drop_behind(const kq_seg *s, struct head *h, size_t every)
     drop_pages(h->drop_dict, dict);
     /* the sparse index, read (a little) as blocks are entered: all of it, it comes back a
      * page at a time */
-    drop_pages(f->sec[KQ_SEC_TIDX].p, f->sec[KQ_SEC_TIDX].p + f->sec[KQ_SEC_TIDX].len);
+    drop_section(f, KQ_SEC_TIDX);
     h->drop_post = post;
     h->drop_pos = pos;
     h->drop_dict = dict;
@@ -264,8 +271,8 @@ static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, uint3
         }
         kq__free(raw);
     }
-    drop_pages(s->f.sec[KQ_SEC_DSTO].p, s->f.sec[KQ_SEC_DSTO].p + s->f.sec[KQ_SEC_DSTO].len);
-    drop_pages(s->f.sec[KQ_SEC_DOCT].p, s->f.sec[KQ_SEC_DOCT].p + s->f.sec[KQ_SEC_DOCT].len);
+    drop_section(&s->f, KQ_SEC_DSTO);
+    drop_section(&s->f, KQ_SEC_DOCT);
     kq__free(src_map);
     return rc;
 }
@@ -286,8 +293,8 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
     }
     for (size_t i = 0; i < n; i++) { /* read through when the segment was opened */
         const kq_segfile *f = &segs[i]->f;
-        drop_pages(f->sec[KQ_SEC_ZDIC].p, f->sec[KQ_SEC_ZDIC].p + f->sec[KQ_SEC_ZDIC].len);
-        drop_pages(f->sec[KQ_SEC_TIDX].p, f->sec[KQ_SEC_TIDX].p + f->sec[KQ_SEC_TIDX].len);
+        drop_section(f, KQ_SEC_ZDIC);
+        drop_section(f, KQ_SEC_TIDX);
     }
     for (size_t i = 0; i < n && !rc; i++) {
         bases[i] = b->n_docs;
@@ -540,12 +547,12 @@ static int merge_round(const char *dir, uint32_t max_segments, size_t spill,
     }
     if (!rc) {
         man.generation++;
-        rc = kq__manifest_commit(dir, &man, err);
-    }
-    if (!rc) {
-        st->merges += n_merges;
-        st->committed = 1;
-        st->generation = man.generation;
+        /* a failed commit removes what it has to of the merged segments (manifest.h) */
+        if ((rc = kq__manifest_commit(dir, &man, err)) == 0) {
+            st->merges += n_merges;
+            st->committed = 1;
+            st->generation = man.generation;
+        }
     } else {
         for (uint32_t i = 0; i < n_made; i++) { /* not referenced: gone, the index as it was */
             char name[64], path[4096];

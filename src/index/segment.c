@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,20 +62,80 @@ void kq__sink_release(kq_sink *s)
     s->fd = -1;
 }
 
-int kq__write_all(int fd, const uint8_t *p, size_t n, const char *what, kq_error *err)
+int kq__errno_code(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? KQ_ENOSPC : KQ_EIO;
+}
+
+/* Fault injection for tests (tests/e2e/diskfull.sh): KQ_FAULT_ENOSPC_AFTER=<n> in the
+ * environment, read at the first write, lets the writes of the whole process through
+ * kq__write_all put n bytes in all on disk; the write that reaches the limit is cut short
+ * and every later one fails with ENOSPC, as on a file system that fills up. One budget for
+ * the process, like the allocation hook's (util/alloc.c); unset, nothing is counted. */
+#define FAULT_UNREAD (-2)
+#define FAULT_OFF (-1)
+static atomic_llong fault_left = FAULT_UNREAD;
+
+static long long fault_budget(void)
+{
+    long long b = atomic_load_explicit(&fault_left, memory_order_relaxed);
+    if (b != FAULT_UNREAD)
+        return b;
+    const char *e = getenv("KQ_FAULT_ENOSPC_AFTER");
+    long long v = FAULT_OFF;
+    if (e && *e >= '0' && *e <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(e, &end, 10);
+        if (!errno && !*end && u < (unsigned long long)LLONG_MAX)
+            v = (long long)u;
+    }
+    long long unread = FAULT_UNREAD;
+    atomic_compare_exchange_strong(&fault_left, &unread, v); /* the first reader wins */
+    return atomic_load_explicit(&fault_left, memory_order_relaxed);
+}
+
+/* How many of the `n` bytes the next write may write: `n` without injection, 0 when the
+ * injected disk is full. */
+static size_t fault_allow(size_t n)
+{
+    long long b = fault_budget();
+    while (b >= 0) {
+        long long take = (unsigned long long)b < n ? b : (long long)n;
+        if (atomic_compare_exchange_weak(&fault_left, &b, b - take))
+            return (size_t)take;
+    }
+    return n;
+}
+
+/* Writes like kq__write_all; a failure's message names the file as `kind` followed by
+ * `name` quoted. */
+static int write_all(int fd, const uint8_t *p, size_t n, const char *kind, const char *name,
+                     kq_error *err)
 {
     while (n) {
-        ssize_t w = write(fd, p, n);
+        size_t want = fault_allow(n);
+        ssize_t w = -1;
+        if (want)
+            w = write(fd, p, want);
+        else
+            errno = ENOSPC;
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            int code = errno == ENOSPC || errno == EDQUOT ? KQ_ENOSPC : KQ_EIO;
-            return kq__error(err, code, -1, "cannot write %s: %s", what, strerror(errno));
+            int e = errno;
+            return kq__error(err, kq__errno_code(e), -1, "cannot write %s'%s': %s", kind, name,
+                             strerror(e));
         }
         p += w;
         n -= (size_t)w;
     }
     return 0;
+}
+
+int kq__write_all(int fd, const uint8_t *p, size_t n, const char *path, kq_error *err)
+{
+    return write_all(fd, p, n, "", path, err);
 }
 
 static int open_tmpfile(const char *dir, kq_error *err)
@@ -85,8 +147,8 @@ static int open_tmpfile(const char *dir, kq_error *err)
     snprintf(path, sizeof path, "%s/.kq-spill.XXXXXX", dir);
     fd = mkstemp(path);
     if (fd < 0)
-        return kq__error(err, KQ_EIO, -1, "cannot create a temporary file in '%s': %s", dir,
-                         strerror(errno));
+        return kq__error(err, kq__errno_code(errno), -1,
+                         "cannot create a temporary file in '%s': %s", dir, strerror(errno));
     unlink(path);
     return fd;
 }
@@ -99,7 +161,7 @@ static int sink_spill(kq_sink *s, kq_error *err)
             return fd;
         s->fd = fd;
     }
-    int rc = kq__write_all(s->fd, s->mem.p, s->mem.len, "a temporary file", err);
+    int rc = write_all(s->fd, s->mem.p, s->mem.len, "a temporary file in ", s->dir, err);
     if (rc)
         return rc;
     s->on_disk += s->mem.len;
@@ -118,7 +180,7 @@ int kq__sink_append(kq_sink *s, const void *p, size_t n, kq_error *err)
         if (rc)
             return rc;
         if (n >= s->spill_bytes) {
-            rc = kq__write_all(s->fd, p, n, "a temporary file", err);
+            rc = write_all(s->fd, p, n, "a temporary file in ", s->dir, err);
             if (!rc)
                 s->on_disk += n;
             return rc;
@@ -234,8 +296,8 @@ int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_siz
 
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
-        return kq__error(err, errno == ENOSPC ? KQ_ENOSPC : KQ_EIO, -1,
-                         "cannot create '%s': %s", path, strerror(errno));
+        return kq__error(err, kq__errno_code(errno), -1, "cannot create '%s': %s", path,
+                         strerror(errno));
     int rc = kq__write_all(fd, head, sizeof head, path, err);
     uint64_t pos = KQ_SEG_DATA_OFF;
     static const uint8_t zeros[KQ_SEG_ALIGN];
@@ -251,8 +313,8 @@ int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_siz
         }
     }
     if (!rc && fsync(fd) != 0)
-        rc = kq__error(err, errno == ENOSPC ? KQ_ENOSPC : KQ_EIO, -1, "cannot fsync '%s': %s",
-                       path, strerror(errno));
+        rc = kq__error(err, kq__errno_code(errno), -1, "cannot fsync '%s': %s", path,
+                       strerror(errno));
     if (close(fd) != 0 && !rc)
         rc = kq__error(err, KQ_EIO, -1, "cannot close '%s': %s", path, strerror(errno));
     if (rc) {
@@ -285,7 +347,8 @@ int kq__fsync_dir(const char *dir, kq_error *err)
         return kq__error(err, KQ_EIO, -1, "cannot open '%s': %s", dir, strerror(errno));
     int rc = 0;
     if (fsync(fd) != 0)
-        rc = kq__error(err, KQ_EIO, -1, "cannot fsync '%s': %s", dir, strerror(errno));
+        rc = kq__error(err, kq__errno_code(errno), -1, "cannot fsync '%s': %s", dir,
+                       strerror(errno));
     close(fd);
     return rc;
 }

@@ -110,9 +110,14 @@ int kq__segment_verify(const kq_segfile *f, unsigned mask, kq_error *err);
  * and fuzzers). */
 void kq__segment_reseal(uint8_t *p, size_t size);
 
-/* kq__write_all: writes the `n` bytes at `p` to `fd`, retrying short writes and EINTR.
- * Returns 0, KQ_ENOSPC (ENOSPC, EDQUOT) or KQ_EIO, the message naming `what`. */
-int kq__write_all(int fd, const uint8_t *p, size_t n, const char *what, kq_error *err);
+/* kq__write_all: writes the `n` bytes at `p` to `fd`, the file at `path`, retrying short
+ * writes and EINTR. Returns 0, KQ_ENOSPC (ENOSPC, EDQUOT) or KQ_EIO, the message naming
+ * `path`. With KQ_FAULT_ENOSPC_AFTER=<bytes> in the environment (tests only), the writes of
+ * the process fail with ENOSPC past that many bytes in all (segment.c). */
+int kq__write_all(int fd, const uint8_t *p, size_t n, const char *path, kq_error *err);
+/* kq__errno_code: the error code for a failed write, create, fsync or rename's errno:
+ * KQ_ENOSPC for ENOSPC and EDQUOT, else KQ_EIO. */
+int kq__errno_code(int e);
 /* kq__read_all: reads up to `n` bytes from `fd` into `p`, retrying short reads and EINTR;
  * returns the bytes read (less than `n` at the end of the file or on an error). */
 size_t kq__read_all(int fd, uint8_t *p, size_t n);

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -513,10 +514,26 @@ static inline uint64_t cand_word(const kq_update *u, uint64_t pos)
     return sh ? (u->cand[w] >> sh) | (u->cand[w + 1] << (64 - sh)) : u->cand[w];
 }
 
+/* Removes the deletion files of generation `gen` that the entries of `man` from `from` on
+ * name: written by a kq__update_entries that failed, referenced by no manifest. */
+static void drop_written(const char *dir, uint64_t gen, const struct kq_manifest *man,
+                         uint32_t from)
+{
+    for (uint32_t i = from; i < man->n_segs; i++) {
+        if (man->segs[i].del_gen != gen)
+            continue;
+        char name[64], path[4096];
+        kq__del_name(man->segs[i].number, gen, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        unlink(path);
+    }
+}
+
 int kq__update_entries(kq_update *u, const char *dir, uint64_t gen, struct kq_manifest *man,
                        kq_error *err)
 {
     const kq_index *ix = u->ix;
+    const uint32_t first = man->n_segs;
     for (uint32_t i = 0; i < ix->n_segs; i++) {
         const kq_seg *s = &ix->segs[i];
         struct kq_manifest_seg e = ix->man.segs[i];
@@ -533,8 +550,10 @@ int kq__update_entries(kq_update *u, const char *dir, uint64_t gen, struct kq_ma
             continue;
         }
         uint64_t *bits = kq__calloc(nw ? nw : 1, 8);
-        if (!bits)
+        if (!bits) {
+            drop_written(dir, gen, man, first);
             return kq__enomem(err);
+        }
         for (size_t w = 0; w < nw; w++) {
             uint64_t b = cand_word(u, (uint64_t)s->base + 64 * w);
             if (w == nw - 1 && (s->n_docs & 63))
@@ -548,8 +567,10 @@ int kq__update_entries(kq_update *u, const char *dir, uint64_t gen, struct kq_ma
         int rc =
             kq__del_write(dir, e.number, gen, s->n_docs, bits, &e.n_deleted, &e.del_checksum, err);
         kq__free(bits);
-        if (rc)
+        if (rc) {
+            drop_written(dir, gen, man, first);
             return rc;
+        }
         e.del_gen = gen;
         man->segs[man->n_segs++] = e;
     }

@@ -52,7 +52,8 @@ uint64_t kq__update_deleted(const kq_update *u);
 /* kq__update_entries: the previous generation's segments as the new manifest lists them:
  * appends to `man` (segs has room for the old count) each old segment with its deletions
  * (the old ones and the update's), writing a deletion file of generation `gen` into `dir`
- * for each segment that gets new ones; a segment left without live documents is dropped. */
+ * for each segment that gets new ones; a segment left without live documents is dropped.
+ * On failure the deletion files it wrote are removed again. */
 int kq__update_entries(kq_update *u, const char *dir, uint64_t gen, struct kq_manifest *man,
                        kq_error *err);
 
