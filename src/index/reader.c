@@ -289,6 +289,12 @@ int kq__seg_doc(const kq_seg *s, uint32_t doc, struct kq_doc *out, kq_error *err
 int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
                   kq_error *err)
 {
+    return kq__seg_block_dctx(s, blk, NULL, raw, raw_len, err);
+}
+
+int kq__seg_block_dctx(const kq_seg *s, uint32_t blk, ZSTD_DCtx *dctx, uint8_t **raw,
+                       size_t *raw_len, kq_error *err)
+{
     *raw = NULL;
     const uint8_t *e = s->dsix + (size_t)blk * KQ_DSIX_ENTRY;
     uint64_t off = kq_get_le64(e + 8);
@@ -304,14 +310,17 @@ int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
     uint8_t *buf = kq__malloc(rlen);
     if (!buf)
         return kq__enomem(err);
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    if (!dctx) {
+    /* a context costs a few hundred KiB to set up: callers that read many blocks lend
+     * theirs (the searcher's), the others get a new one for the block */
+    ZSTD_DCtx *own = dctx ? NULL : ZSTD_createDCtx();
+    if (!dctx && !own) {
         kq__free(buf);
         return kq__enomem(err);
     }
-    size_t r = s->ddict ? ZSTD_decompress_usingDDict(dctx, buf, rlen, src, clen, s->ddict)
-                        : ZSTD_decompressDCtx(dctx, buf, rlen, src, clen);
-    ZSTD_freeDCtx(dctx);
+    ZSTD_DCtx *dc = dctx ? dctx : own;
+    size_t r = s->ddict ? ZSTD_decompress_usingDDict(dc, buf, rlen, src, clen, s->ddict)
+                        : ZSTD_decompressDCtx(dc, buf, rlen, src, clen);
+    ZSTD_freeDCtx(own);
     if (ZSTD_isError(r) || r != rlen || kq_get_le32(buf) != n) {
         kq__free(buf);
         return corrupt(err, s, KQ_SEC_DSTO, "store block does not decompress");
@@ -330,6 +339,12 @@ int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
 
 int kq__seg_doc_text(const kq_seg *s, uint32_t doc, char **text, size_t *len, kq_error *err)
 {
+    return kq__seg_doc_text_dctx(s, doc, NULL, text, len, err);
+}
+
+int kq__seg_doc_text_dctx(const kq_seg *s, uint32_t doc, ZSTD_DCtx *dctx, char **text,
+                          size_t *len, kq_error *err)
+{
     *text = NULL;
     *len = 0;
     if (doc >= s->n_docs)
@@ -344,7 +359,7 @@ int kq__seg_doc_text(const kq_seg *s, uint32_t doc, char **text, size_t *len, kq
     }
     uint8_t *raw;
     size_t raw_len;
-    int rc = kq__seg_block(s, lo, &raw, &raw_len, err);
+    int rc = kq__seg_block_dctx(s, lo, dctx, &raw, &raw_len, err);
     if (rc)
         return rc;
     uint32_t first = kq_get_le32(s->dsix + (size_t)lo * KQ_DSIX_ENTRY);
@@ -1036,6 +1051,12 @@ uint32_t kq_index_doc_len(const kq_index *ix, int field, uint32_t doc)
 int kq_index_doc_text(const kq_index *ix, uint32_t doc, char **text, size_t *len,
                       kq_error *err)
 {
+    return kq__index_doc_text_dctx(ix, doc, NULL, text, len, err);
+}
+
+int kq__index_doc_text_dctx(const kq_index *ix, uint32_t doc, ZSTD_DCtx *dctx, char **text,
+                            size_t *len, kq_error *err)
+{
     uint32_t local;
     const kq_seg *s = seg_of(ix, doc, &local);
     if (s && kq__del_test(s->del, local)) {
@@ -1048,7 +1069,7 @@ int kq_index_doc_text(const kq_index *ix, uint32_t doc, char **text, size_t *len
         *len = 0;
         return kq__error(err, KQ_ENOTFOUND, -1, "no document %u", doc);
     }
-    return kq__seg_doc_text(s, local, text, len, err);
+    return kq__seg_doc_text_dctx(s, local, dctx, text, len, err);
 }
 
 void kq_free(void *p)

@@ -94,8 +94,17 @@ int kq__seg_doc_src(const kq_seg *s, uint32_t doc, uint32_t *src);
 /* Decompresses store block `blk` of the segment into `*raw` (caller frees with kq__free). */
 int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
                   kq_error *err);
+/* The same with the caller's decompression context `dctx` (one thread's at a time; NULL:
+ * a new one for the call), which saves setting one up per block. */
+int kq__seg_block_dctx(const kq_seg *s, uint32_t blk, ZSTD_DCtx *dctx, uint8_t **raw,
+                       size_t *raw_len, kq_error *err);
 /* The stored text of segment-local `doc`, copied into a new buffer. */
 int kq__seg_doc_text(const kq_seg *s, uint32_t doc, char **text, size_t *len, kq_error *err);
+int kq__seg_doc_text_dctx(const kq_seg *s, uint32_t doc, ZSTD_DCtx *dctx, char **text,
+                          size_t *len, kq_error *err);
+/* kq_index_doc_text with the caller's decompression context (NULL: a new one). */
+int kq__index_doc_text_dctx(const kq_index *ix, uint32_t doc, ZSTD_DCtx *dctx, char **text,
+                            size_t *len, kq_error *err);
 
 static inline uint32_t kq__seg_dl(const kq_seg *s, int field, uint32_t doc)
 {

@@ -3,7 +3,9 @@
  *
  * A search parses with the searcher's analyser, evaluates with kq_eval, then reads each
  * hit's stored text once to make its snippet. Snippet terms are the query's positive leaf
- * terms (prefixes expanded), weighted by idf so that rare words choose the passage.
+ * terms (prefixes expanded), weighted by idf so that rare words choose the passage. The
+ * searcher keeps one zstd decompression context for those reads (setting one up per block
+ * cost about a tenth of a search with snippets).
  */
 #include "kq/search.h"
 
@@ -15,6 +17,7 @@
 #include "query/bm25.h"
 #include "query/eval.h"
 #include "query/query.h"
+#include "query/searcher.h"
 #include "query/snippet.h"
 #include "text/text.h"
 #include "util/alloc.h"
@@ -25,8 +28,10 @@
 #define SNIPPET_TERMS_MAX 256 /* query terms (prefix expansions included) a snippet weighs */
 
 struct kq_searcher {
-    kq_index *ix;
+    const kq_index *ix;
+    kq_index *own_ix;  /* kq_searcher_open's (closed with the searcher); NULL when shared */
     kq_analyzer *an;
+    ZSTD_DCtx *dctx;   /* for the stored documents of snippets, made on first use */
 };
 
 struct rhit {
@@ -44,18 +49,20 @@ struct kq_result {
     struct rhit *hits;
 };
 
-int kq_searcher_open(const char *dir, kq_searcher **out, kq_error *err)
+/* A searcher over `ix`, taking over `own` (may be NULL) even on failure. */
+static int searcher_new(const kq_index *ix, kq_index *own, kq_searcher **out, kq_error *err)
 {
     *out = NULL;
     kq_searcher *s = kq__calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        kq_index_close(own);
         return kq__enomem(err);
-    int rc = kq_index_open(dir, &s->ix, err);
-    if (!rc) {
-        struct kq_index_info info;
-        kq_index_get_info(s->ix, &info);
-        rc = kq_analyzer_new(info.language, &s->an, err);
     }
+    s->ix = ix;
+    s->own_ix = own;
+    struct kq_index_info info;
+    kq_index_get_info(ix, &info);
+    int rc = kq_analyzer_new(info.language, &s->an, err);
     if (rc) {
         kq_searcher_close(s);
         return rc;
@@ -64,12 +71,26 @@ int kq_searcher_open(const char *dir, kq_searcher **out, kq_error *err)
     return 0;
 }
 
+int kq_searcher_open(const char *dir, kq_searcher **out, kq_error *err)
+{
+    *out = NULL;
+    kq_index *ix;
+    int rc = kq_index_open(dir, &ix, err);
+    return rc ? rc : searcher_new(ix, ix, out, err);
+}
+
+int kq__searcher_new(const kq_index *ix, kq_searcher **out, kq_error *err)
+{
+    return searcher_new(ix, NULL, out, err);
+}
+
 void kq_searcher_close(kq_searcher *s)
 {
     if (!s)
         return;
     kq_analyzer_free(s->an);
-    kq_index_close(s->ix);
+    ZSTD_freeDCtx(s->dctx);
+    kq_index_close(s->own_ix);
     kq__free(s);
 }
 
@@ -151,7 +172,9 @@ static int make_snippet(kq_searcher *s, const struct sterms *st, struct rhit *h,
 {
     char *text;
     size_t len;
-    int rc = kq_index_doc_text(s->ix, h->doc, &text, &len, err);
+    if (!s->dctx)
+        s->dctx = ZSTD_createDCtx(); /* NULL: each read makes its own, as kq_index_doc_text */
+    int rc = kq__index_doc_text_dctx(s->ix, h->doc, s->dctx, &text, &len, err);
     if (rc)
         return rc;
     rc = kq_snippet_make(s->an, (enum kq_format)h->d.format, text, len, h->d.line, st->t, st->n,

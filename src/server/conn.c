@@ -58,7 +58,7 @@ struct wreq {
 };
 
 struct kq__job {
-    uv_work_t work;
+    struct kq__task task; /* first: a task is its job */
     struct kq__conn *conn;
     struct kq_gen *gen;
     struct kq_request req;
@@ -266,9 +266,9 @@ static int doc_answer(struct kq__job *j, kq_error *err)
     return rc ? kq__enomem(err) : 0;
 }
 
-static void job_work(uv_work_t *w)
+static void job_work(struct kq__task *t)
 {
-    struct kq__job *j = w->data;
+    struct kq__job *j = (struct kq__job *)t;
     kq_error err;
     kq_error_clear(&err);
     int rc;
@@ -293,18 +293,12 @@ static void job_work(uv_work_t *w)
     j->rc = rc;
 }
 
-static void job_done(uv_work_t *w, int status)
+static void job_done(struct kq__task *t)
 {
-    struct kq__job *j = w->data;
+    struct kq__job *j = (struct kq__job *)t;
     struct kq__conn *c = j->conn;
     struct kq_server *s = c->srv;
     s->queued--;
-    if (status < 0) { /* cancelled: never done by this server, but answer anyway */
-        j->out.len = 0;
-        j->rc = KQ_EINTERNAL;
-        if (kq__answer_error(&j->out, j->req.id, j->req.id_len, KQ_EINTERNAL, "cancelled", -1))
-            j->out.len = 0;
-    }
     if (j->req.op != KQ_OP_DOC)
         kq__stats_query(s, (uv_hrtime() - j->t0_ns) / 1000);
     if (j->rc)
@@ -338,10 +332,12 @@ static int job_start(struct kq__conn *c, struct kq_request *req)
     j->gen = s->gen;
     j->req = *req;
     j->t0_ns = uv_hrtime();
-    j->work.data = j;
-    if (uv_queue_work(&s->loop, &j->work, job_work, job_done)) {
+    j->task.run = job_work;
+    j->task.done = job_done;
+    int rc = kq__dispatch_submit(&s->pool, &j->task);
+    if (rc) {
         kq__free(j);
-        return KQ_EINTERNAL;
+        return rc;
     }
     req->text = NULL; /* the job owns it now */
     kq__gen_ref(j->gen);

@@ -1,21 +1,18 @@
 /* server/reload.c: index generations: a pool of searchers over one generation, the id ->
  * document map of `doc` requests, and their lifetime.
  *
- * Why a pool of searchers: a kq_searcher holds an analyser with state, so one thread uses
- * it at a time. The index under it is immutable and mmap'd (kq/index.h: an open kq_index
- * may be shared by threads; reader.c reads the mapping only, and each store block is
- * decompressed with a context of its own), but the public API opens a searcher together
- * with its own kq_index, so each searcher of the pool maps the generation once more. The
- * mappings share the page cache, so the cost is the open (about 2 ms on SciFact) and a
- * little heap per searcher. `doc` requests read through the first searcher's index without
- * taking a searcher.
+ * Why a pool of searchers: a kq_searcher holds an analyser with state (and a zstd context),
+ * so one thread uses it at a time. The index under them is immutable and mmap'd (kq/index.h:
+ * an open kq_index may be shared by threads: reader.c reads the mapping only, and its one
+ * mutable part, the cache of live term statistics, has a mutex), so the generation opens
+ * and verifies the index once and each searcher is made over it (kq__searcher_new), which
+ * costs an analyser, not an open (about 2 ms on SciFact). `doc` requests read through the
+ * index without taking a searcher.
  *
- * Why the generation check: kq_searcher_open opens whatever generation MANIFEST names at
- * that instant. If a commit lands between opening searcher 1 and searcher 2, they see
- * different indexes; a pool must hold one generation, so the open starts again. So does
- * an open that fails while MANIFEST changed under it (the commit's cleanup removes the
- * segments of the generation being opened): only a generation that fails on its own is
- * refused.
+ * Why the retries: kq_index_open opens whatever generation MANIFEST names at that instant,
+ * and an open that fails while MANIFEST changed under it (the commit's cleanup removes the
+ * segments of the generation being opened) is tried again on the new one: only a
+ * generation that fails on its own is refused.
  *
  * The id map: open addressing over (hash, doc + 1) pairs, twice the documents, compared
  * through kq_index_doc (the ids live in the mapping). Documents kq_index_doc reports as
@@ -27,6 +24,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
+#include "query/searcher.h"
 #include "server/server.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -44,6 +42,7 @@ static void gen_free(struct kq_gen *g)
         return;
     for (uint32_t i = 0; i < g->n_searchers; i++)
         kq_searcher_close(g->searchers[i]);
+    kq_index_close(g->ix); /* after the searchers, which borrow it */
     kq__free(g->searchers);
     kq__free(g->idle);
     kq__free(g->slots);
@@ -100,7 +99,7 @@ static int build_map(struct kq_gen *g, kq_error *err)
     return 0;
 }
 
-/* One attempt: 0; 1 when two searchers opened different generations; or an error. */
+/* One attempt: 0 or an error. */
 static int open_once(const char *dir, uint32_t n, struct kq_gen **out, kq_error *err)
 {
     struct kq_gen *g = kq__calloc(1, sizeof *g);
@@ -121,18 +120,13 @@ static int open_once(const char *dir, uint32_t n, struct kq_gen **out, kq_error 
     g->idle = kq__calloc(n, sizeof *g->idle);
     if (!g->searchers || !g->idle)
         rc = kq__enomem(err);
-    uint64_t gen0 = 0;
+    if (!rc)
+        rc = kq_index_open(dir, &g->ix, err);
     for (uint32_t i = 0; i < n && !rc; i++) {
-        if ((rc = kq_searcher_open(dir, &g->searchers[i], err)))
+        if ((rc = kq__searcher_new(g->ix, &g->searchers[i], err)))
             break;
         g->n_searchers = i + 1;
         g->idle[i] = g->searchers[i];
-        struct kq_index_info info;
-        kq_index_get_info(kq_searcher_index(g->searchers[i]), &info);
-        if (i == 0)
-            gen0 = info.generation;
-        else if (info.generation != gen0)
-            rc = 1;
     }
     g->n_idle = g->n_searchers;
     if (!rc)
@@ -174,7 +168,7 @@ int kq__gen_open(const char *dir, uint32_t n, struct kq_gen **out, kq_error *err
         manifest_id(dir, &after);
         /* a commit landed while we opened (its cleanup may have removed a segment of the
          * generation we were reading): try the new one rather than refuse the old */
-        if (rc != 1 && same_manifest(&before, &after))
+        if (same_manifest(&before, &after))
             return rc;
     }
     return kq__error(err, KQ_EIO, -1, "index '%s' kept changing while it was opened", dir);
@@ -211,7 +205,7 @@ void kq__gen_give(struct kq_gen *g, kq_searcher *s)
 
 const kq_index *kq__gen_index(const struct kq_gen *g)
 {
-    return kq_searcher_index(g->searchers[0]);
+    return g->ix;
 }
 
 int kq__gen_find(const struct kq_gen *g, const char *id, size_t len, uint32_t *doc)

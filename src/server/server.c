@@ -289,7 +289,7 @@ int kq__stats_json(struct kq_server *s, kq_buf *out)
 /* ---- reload ---- */
 
 struct kq__reload {
-    uv_work_t work;
+    struct kq__task task; /* first: a task is its reload */
     struct kq_server *srv;
     char *dir;
     uint32_t n;
@@ -300,22 +300,18 @@ struct kq__reload {
 
 static void reload_start(struct kq_server *s);
 
-static void reload_work(uv_work_t *w)
+static void reload_work(struct kq__task *t)
 {
-    struct kq__reload *r = w->data;
+    struct kq__reload *r = (struct kq__reload *)t;
     kq_error_clear(&r->err);
     r->rc = kq__gen_open(r->dir, r->n, &r->gen, &r->err);
 }
 
-static void reload_done(uv_work_t *w, int status)
+static void reload_done(struct kq__task *t)
 {
-    struct kq__reload *r = w->data;
+    struct kq__reload *r = (struct kq__reload *)t;
     struct kq_server *s = r->srv;
     s->reload = NULL;
-    if (status < 0 && !r->rc) {
-        r->rc = KQ_EINTERNAL;
-        snprintf(r->err.msg, sizeof r->err.msg, "reload cancelled");
-    }
     if (s->stopping) {
         kq__gen_unref(r->gen);
     } else if (r->rc) {
@@ -359,10 +355,11 @@ static void reload_start(struct kq_server *s)
     }
     r->srv = s;
     r->n = (uint32_t)s->opt.threads;
-    r->work.data = r;
-    int e = uv_queue_work(&s->loop, &r->work, reload_work, reload_done);
+    r->task.run = reload_work;
+    r->task.done = reload_done;
+    int e = kq__dispatch_submit(&s->pool, &r->task);
     if (e) {
-        kq__log(s, KQ_LOG_ERROR, "reload: %s", uv_strerror(e));
+        kq__log(s, KQ_LOG_ERROR, "reload: %s", kq_strerror(e));
         kq__free(r->dir);
         kq__free(r);
         return;
@@ -394,9 +391,11 @@ static void close_handle(uv_handle_t *h)
 
 void kq__maybe_done(struct kq_server *s)
 {
-    if (!s->stopping || s->conns || s->queued || s->reload)
+    if (!s->stopping || s->conns || s->queued || s->reload || kq__dispatch_in_flight(&s->pool))
         return;
-    /* nothing left but the server's own handles */
+    /* nothing left but the server's own handles (runners still spinning return by
+     * themselves, and the loop waits for them) */
+    kq__dispatch_close(&s->pool);
     close_handle((uv_handle_t *)&s->sig_int);
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_hup);
@@ -470,6 +469,11 @@ int kq_server_run(kq_server *s, kq_error *err)
     s->lat = kq__calloc(KQ_LATENCY_RING, sizeof *s->lat);
     if (!s->lat)
         return kq__enomem(err);
+    if (kq__dispatch_init(&s->pool, &s->loop, (uint32_t)s->opt.threads)) {
+        uv_loop_close(&s->loop);
+        s->loop_ready = 0;
+        return kq__error(err, KQ_EIO, -1, "cannot start the event loop: no dispatch queue");
+    }
     uv_pipe_init(&s->loop, &s->listener, 0);
     s->listener.data = s;
     if ((e = uv_pipe_open(&s->listener, s->listen_fd)) == 0)
@@ -478,6 +482,7 @@ int kq_server_run(kq_server *s, kq_error *err)
         uv_walk(&s->loop, close_any, NULL);
         uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_loop_close(&s->loop);
+        kq__dispatch_release(&s->pool);
         return kq__error(err, KQ_EIO, -1, "cannot listen on '%s': %s", s->sock_path,
                          uv_strerror(e));
     }
@@ -507,6 +512,7 @@ int kq_server_run(kq_server *s, kq_error *err)
         uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_loop_close(&s->loop);
     }
+    kq__dispatch_release(&s->pool);
     remove_socket(s);
     kq__log(s, KQ_LOG_INFO, "stopped after %llu queries", (unsigned long long)s->queries);
     return 0;
