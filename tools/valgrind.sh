@@ -16,6 +16,8 @@
 # Left out or reduced, as timing-dependent or not running the build's programs:
 #   nvim, emacs  the editors time out waiting for a kqd ten times slower
 #   install      it runs the copies `cmake --install` makes, not the build's programs
+#   kqd_dispatch its clients give a busy kqd a few seconds to answer, which a kqd ten
+#                times slower misses; kqd.sh and kqd_reload.sh drive the same dispatch code
 #   kill         10 SIGKILL rounds instead of 200 (a killed program has no leak report;
 #                what is checked is the code before the kill)
 #   diskfull     4 limits per injected sweep instead of 16
@@ -39,7 +41,7 @@ dir=${KQ_VALGRIND_DIR:-$root/build-valgrind}
 jobs=${KQ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 case ${1:-} in -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 
-skip=(nvim emacs install)
+skip=(nvim emacs install kqd_dispatch)
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
     for t in tests/e2e/*.sh; do
