@@ -114,7 +114,7 @@ static size_t value_end(const char *p, size_t i, size_t len)
         return 0;
     }
     size_t s = i;
-    while (i < len && !strchr(",}] \t\r\n", p[i]))
+    while (i < len && !memchr(",}] \t\r\n", p[i], 7)) /* (strchr would match a NUL) */
         i++;
     return i > s ? i : 0;
 }
@@ -310,6 +310,12 @@ int kq__request_parse(const char *line, size_t len, struct kq_request *req, kq_e
     req->id_len = 4;
     req->k = 10;
     req->k1 = req->b = -1;
+    /* A raw NUL byte is never JSON (a control character, escaped as \u0000 in a string),
+     * but jansson does not always say so; the id scanner would then disagree with it. */
+    const char *nul = memchr(line, '\0', len);
+    if (nul)
+        return kq__error(err, KQ_EBADJSON, nul - line, "invalid JSON at byte %lld: a NUL byte",
+                         (long long)(nul - line));
     kq__json_alloc_init();
     json_error_t je;
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
