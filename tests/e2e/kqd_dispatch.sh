@@ -9,10 +9,7 @@
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/kqd_lib.bash"
 
-mkdir -p "$tmp/work/docs"
-cp "$src"/corpus/*.txt "$tmp/work/docs/"
-cd "$tmp/work"
-"$kqi" -q docs
+index_corpus
 
 sock=$tmp/d.sock
 start_kqd "$tmp/kqd.log" -i .kq --socket "$sock" -j 2

@@ -26,6 +26,15 @@ trap cleanup EXIT
 . "$here/lib.bash"
 unset KQ_INDEX NO_COLOR
 
+# index_corpus: copies the reports of corpus/ into $tmp/work/docs, indexes them into
+# $tmp/work/.kq, and changes to $tmp/work.
+index_corpus() {
+    mkdir -p "$tmp/work/docs"
+    cp "$src"/corpus/*.txt "$tmp/work/docs/"
+    cd "$tmp/work"
+    "$kqi" -q docs
+}
+
 # wait_answer SOCK: waits (up to 20 s: sanitizer builds start slowly) until SOCK answers ping
 wait_answer() {
     local i

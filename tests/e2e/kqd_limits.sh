@@ -7,10 +7,7 @@
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/kqd_lib.bash"
 
-mkdir -p "$tmp/work/docs"
-cp "$src"/corpus/*.txt "$tmp/work/docs/"
-cd "$tmp/work"
-"$kqi" -q docs
+index_corpus
 
 # ---- connections and the queue ----
 sock2=$tmp/k2.sock
