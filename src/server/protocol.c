@@ -114,7 +114,8 @@ static size_t value_end(const char *p, size_t i, size_t len)
         return 0;
     }
     size_t s = i;
-    while (i < len && !memchr(",}] \t\r\n", p[i], 7)) /* (strchr would match a NUL) */
+    while (i < len && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ' ' && p[i] != '\t' &&
+           p[i] != '\r' && p[i] != '\n')
         i++;
     return i > s ? i : 0;
 }
