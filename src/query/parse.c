@@ -742,13 +742,13 @@ static int put_str(kq_buf *out, const char *s)
     return kq_buf_append(out, s, strlen(s));
 }
 
+/* A boost prints as ^%g, and not at all when that reads as 1 (0.99999988 prints as "^1",
+ * which parses back to 1.0, which prints as nothing: the form would not be a fixpoint). */
 static int put_boost(kq_buf *out, double boost)
 {
-    if (boost == 1.0)
-        return 0;
     char num[64];
     snprintf(num, sizeof num, "^%g", boost);
-    return put_str(out, num);
+    return strcmp(num, "^1") ? put_str(out, num) : 0;
 }
 
 static int format_node(const struct kq_qnode *n, kq_buf *out, unsigned depth)

@@ -194,7 +194,7 @@ void kq_query_free(kq_query *q);
 /* kq_query_format: appends the canonical text form of `q` to `out`, e.g.
  * (+text:korea text:"us rok" -title:war^2). Leaves print as field:term, field:"t1 t2",
  * field:term*; a BOOL prints its clauses in parentheses with + and - for MUST and
- * MUST_NOT; a boost other than 1 prints as ^%g. A NULL root prints nothing. The form is
+ * MUST_NOT; a boost prints as ^%g unless that reads "1". A NULL root prints nothing. The form is
  * query syntax: parsing it again with a non-stemming analyser ("none") gives the same
  * tree, except for phrase gaps (not shown) and terms that folding turns into text the
  * analyser splits. Returns 0 or KQ_ENOMEM (the buffer keeps what was appended). */
