@@ -292,6 +292,67 @@ int kq__seg_block(const kq_seg *s, uint32_t blk, uint8_t **raw, size_t *raw_len,
     return kq__seg_block_dctx(s, blk, NULL, raw, raw_len, err);
 }
 
+/* Blocks up to this size are decompressed in one call into a buffer of their size. */
+#define STORE_EAGER_MAX (1u << 20)
+
+/* Decompresses the frame src[0, clen), which states its size as rlen, with the segment's
+ * dictionary if any, into a new buffer of exactly rlen bytes. A larger block is
+ * decompressed in steps into a buffer that doubles as output comes, so a hostile raw_len
+ * (and frame header) costs memory only as far as the frame's data backs it. Returns the
+ * buffer, or NULL with *bad set when the frame does not decompress to rlen bytes, clear
+ * when memory ran out. */
+static uint8_t *decompress_block(const kq_seg *s, ZSTD_DCtx *dc, const uint8_t *src,
+                                 size_t clen, size_t rlen, int *bad)
+{
+    size_t cap = rlen <= STORE_EAGER_MAX ? rlen : STORE_EAGER_MAX;
+    uint8_t *buf = kq__malloc(cap ? cap : 1);
+    if (!buf)
+        return NULL;
+    if (cap == rlen) {
+        size_t r = s->ddict ? ZSTD_decompress_usingDDict(dc, buf, rlen, src, clen, s->ddict)
+                            : ZSTD_decompressDCtx(dc, buf, rlen, src, clen);
+        if (ZSTD_isError(r) || r != rlen) {
+            kq__free(buf);
+            *bad = 1;
+            return NULL;
+        }
+        return buf;
+    }
+    ZSTD_inBuffer in = {src, clen, 0};
+    ZSTD_outBuffer out = {buf, cap, 0};
+    ZSTD_DCtx_reset(dc, ZSTD_reset_session_only);
+    size_t r = ZSTD_DCtx_refDDict(dc, s->ddict);
+    while (!ZSTD_isError(r)) {
+        size_t in_pos = in.pos, out_pos = out.pos;
+        r = ZSTD_decompressStream(dc, &out, &in);
+        if (ZSTD_isError(r) || r == 0)
+            break; /* an error, or the frame is done */
+        if (out.pos == out.size && cap < rlen) {
+            cap = cap > rlen / 2 ? rlen : cap * 2;
+            uint8_t *nb = kq__realloc(buf, cap);
+            if (!nb) {
+                ZSTD_DCtx_reset(dc, ZSTD_reset_session_and_parameters);
+                kq__free(buf);
+                return NULL;
+            }
+            buf = nb;
+            out.dst = buf;
+            out.size = cap;
+        } else if (in.pos == in_pos && out.pos == out_pos) {
+            break; /* stuck: the frame ends early, or wants more than rlen bytes out */
+        }
+    }
+    /* the dictionary reference must not outlive this block: a lent context decompresses
+     * other segments' blocks next, with their own dictionary or none */
+    ZSTD_DCtx_reset(dc, ZSTD_reset_session_and_parameters);
+    if (r != 0 || out.pos != rlen || in.pos != in.size) { /* r != 0: an error or stuck */
+        kq__free(buf);
+        *bad = 1;
+        return NULL;
+    }
+    return buf;
+}
+
 int kq__seg_block_dctx(const kq_seg *s, uint32_t blk, ZSTD_DCtx *dctx, uint8_t **raw,
                        size_t *raw_len, kq_error *err)
 {
@@ -302,26 +363,21 @@ int kq__seg_block_dctx(const kq_seg *s, uint32_t blk, ZSTD_DCtx *dctx, uint8_t *
     if (rlen < 4 + 4 * (uint64_t)n)
         return corrupt(err, s, KQ_SEC_DSIX, "store block too small for its documents");
     const uint8_t *src = s->f.sec[KQ_SEC_DSTO].p + off;
-    /* a frame that states its size must agree before rlen bytes are allocated: a hostile
-     * DSIX entry must not make us allocate gigabytes */
-    unsigned long long fcs = ZSTD_getFrameContentSize(src, clen);
-    if (fcs == ZSTD_CONTENTSIZE_ERROR || (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != rlen))
+    /* the frame must state raw_len as its size (X2) before anything is allocated */
+    if (ZSTD_getFrameContentSize(src, clen) != rlen)
         return corrupt(err, s, KQ_SEC_DSTO, "store block does not decompress");
-    uint8_t *buf = kq__malloc(rlen);
-    if (!buf)
-        return kq__enomem(err);
     /* a context costs a few hundred KiB to set up: callers that read many blocks lend
      * theirs (the searcher's), the others get a new one for the block */
     ZSTD_DCtx *own = dctx ? NULL : ZSTD_createDCtx();
-    if (!dctx && !own) {
-        kq__free(buf);
+    if (!dctx && !own)
         return kq__enomem(err);
-    }
-    ZSTD_DCtx *dc = dctx ? dctx : own;
-    size_t r = s->ddict ? ZSTD_decompress_usingDDict(dc, buf, rlen, src, clen, s->ddict)
-                        : ZSTD_decompressDCtx(dc, buf, rlen, src, clen);
+    int bad = 0;
+    uint8_t *buf = decompress_block(s, dctx ? dctx : own, src, clen, rlen, &bad);
     ZSTD_freeDCtx(own);
-    if (ZSTD_isError(r) || r != rlen || kq_get_le32(buf) != n) {
+    if (!buf)
+        return bad ? corrupt(err, s, KQ_SEC_DSTO, "store block does not decompress")
+                   : kq__enomem(err);
+    if (kq_get_le32(buf) != n) {
         kq__free(buf);
         return corrupt(err, s, KQ_SEC_DSTO, "store block does not decompress");
     }
