@@ -6,10 +6,12 @@
  *
  * usage: kqd_load --index DIR --socket SOCK --queries FILE [--qrels FILE] [--seconds S]
  *                 [--clients 1,8,64] [--threads 1,2] [--k 10] [--no-snippets]
+ *                 [--server-pid PID]
  *
  *   --queries FILE  BEIR queries.jsonl: each "text" is sent as a plain (free-text) query
  *   --qrels FILE    keep only the queries with a judgment in this BEIR qrels file
  *   --seconds S     seconds per configuration (default 5)
+ *   --server-pid P  kqd's process id: its CPU time per configuration is printed too
  *
  * The socket's cost per query is measured two ways: p50 over the socket with one client
  * minus p50 in-process on one thread (both include the JSON of the result), and, per query,
@@ -17,6 +19,12 @@
  * around kq_search: parsing, the thread-pool hand-off both ways, the JSON, the writes and
  * the client's reads), whose median is printed. A ping round trip (no thread pool) is the
  * floor of the loop alone.
+ *
+ * Each configuration also prints the CPU this program used (in-process: the queries
+ * themselves; over the socket: the clients) and, given --server-pid, the CPU kqd used, in
+ * cores busy (CPU seconds per second) and in CPU microseconds per query. The clients share
+ * the machine with kqd, so on 2 cores the throughput over the socket is bounded by the
+ * cores left after the clients' share, not by kqd's use of them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,7 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kq/client.h"
 #include "kq/search.h"
@@ -44,6 +54,7 @@ static const char *index_dir, *sock_path;
 static uint32_t k = 10;
 static int flags = KQ_SEARCH_PLAIN;
 static double seconds = 5;
+static long server_pid; /* 0: not given */
 
 static uint64_t now_ns(void)
 {
@@ -274,6 +285,34 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* CPU seconds (user + system) used so far by this process */
+static double self_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* CPU seconds used so far by process `pid` (fields 14 and 15 of /proc/PID/stat), or -1 */
+static double proc_cpu(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                     &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 struct result {
     double qps;
     uint32_t p50, p99;
@@ -286,6 +325,7 @@ static struct result run(const char *mode, int n, int socket, int ping)
 {
     struct worker *ws = xmalloc((size_t)n, sizeof *ws);
     memset(ws, 0, (size_t)n * sizeof *ws);
+    double cpu0 = self_cpu(), srv0 = server_pid ? proc_cpu(server_pid) : -1;
     uint64_t t0 = now_ns();
     for (int i = 0; i < n; i++) {
         ws[i].id = i;
@@ -302,6 +342,7 @@ static struct result run(const char *mode, int n, int socket, int ping)
         total += ws[i].n_done;
     }
     double elapsed = (double)(now_ns() - t0) / 1e9;
+    double cpu = self_cpu() - cpu0, srv = server_pid ? proc_cpu(server_pid) : -1;
     uint32_t *all = xmalloc(total, sizeof *all);
     int64_t *extra = xmalloc(total, sizeof *extra);
     struct result r = {0};
@@ -330,9 +371,15 @@ static struct result run(const char *mode, int n, int socket, int ping)
     r.extra_p50 = total ? extra[(total * 50 + 99) / 100 - 1] : 0;
     printf("| %-12s | %7d | %8zu | %9.0f | %7u | %7u |", mode, n, total, r.qps, r.p50, r.p99);
     if (socket && !ping)
-        printf(" %7lld |\n", (long long)r.extra_p50);
+        printf(" %7lld |", (long long)r.extra_p50);
     else
-        printf("         |\n");
+        printf("         |");
+    double per_q = total ? 1e6 / (double)total : 0;
+    printf(" %4.2f, %5.0f |", cpu / elapsed, cpu * per_q);
+    if (socket && srv0 >= 0 && srv >= 0)
+        printf(" %4.2f, %5.0f |\n", (srv - srv0) / elapsed, (srv - srv0) * per_q);
+    else
+        printf("             |\n");
     fflush(stdout);
     free(all);
     free(extra);
@@ -394,7 +441,8 @@ int main(int argc, char **argv)
         {"queries", required_argument, NULL, 'q'}, {"qrels", required_argument, NULL, 'r'},
         {"seconds", required_argument, NULL, 't'}, {"clients", required_argument, NULL, 'c'},
         {"threads", required_argument, NULL, 'j'}, {"k", required_argument, NULL, 'k'},
-        {"no-snippets", no_argument, NULL, 'n'},   {NULL, 0, NULL, 0}};
+        {"no-snippets", no_argument, NULL, 'n'},   {"server-pid", required_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0}};
     const char *qpath = NULL, *qrels = NULL;
     int clients[16] = {1, 8, 64}, n_clients = 3, threads[16] = {1, 2}, n_threads = 2, c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -408,10 +456,15 @@ int main(int argc, char **argv)
         case 'j': n_threads = parse_list("--threads", optarg, threads, 16); break;
         case 'k': k = parse_k(optarg); break;
         case 'n': flags |= KQ_SEARCH_NO_SNIPPETS; break;
+        case 'p':
+            server_pid = strtol(optarg, NULL, 10);
+            if (server_pid <= 0 || proc_cpu(server_pid) < 0)
+                die("--server-pid", "not the id of a running process");
+            break;
         default:
             fprintf(stderr, "usage: kqd_load --index DIR --socket SOCK --queries FILE "
                             "[--qrels FILE] [--seconds S] [--clients 1,8,64] [--threads 1,2] "
-                            "[--k 10] [--no-snippets]\n");
+                            "[--k 10] [--no-snippets] [--server-pid PID]\n");
             return 2;
         }
     }
@@ -420,8 +473,10 @@ int main(int argc, char **argv)
     load_queries(qpath, qrels);
     printf("%zu queries (plain OR, top %u, %s), %g s per configuration\n\n", n_queries, k,
            flags & KQ_SEARCH_NO_SNIPPETS ? "no snippets" : "with snippets", seconds);
-    printf("| mode         | clients | queries  | queries/s | p50 µs  | p99 µs  | extra µs|\n");
-    printf("|--------------|--------:|---------:|----------:|--------:|--------:|--------:|\n");
+    printf("| mode         | clients | queries  | queries/s | p50 µs  | p99 µs  | extra µs|"
+           " this: cores, µs/q | kqd: cores, µs/q |\n");
+    printf("|--------------|--------:|---------:|----------:|--------:|--------:|--------:|"
+           "------------:|------------:|\n");
     struct result local[16] = {{0}}, sock[16] = {{0}};
     for (int i = 0; i < n_threads; i++)
         local[i] = run("in-process", threads[i], 0, 0);
@@ -437,7 +492,9 @@ int main(int argc, char **argv)
         if (local[0].min_us[q] != UINT32_MAX && sock[0].min_us[q] != UINT32_MAX)
             d[nd++] = (int64_t)sock[0].min_us[q] - (int64_t)local[0].min_us[q];
     qsort(d, nd, sizeof *d, cmp_i64);
-    printf("\n(extra: the round trip minus the server's took_us for the same request, p50)\n");
+    printf("\n(extra: the round trip minus the server's took_us for the same request, p50;\n"
+           " this / kqd: CPU used by this program (in-process: the queries; socket: the clients)\n"
+           " and by kqd, in cores busy and in CPU µs per query)\n");
     printf("socket overhead per query at p50, one client:\n");
     printf("  p50(socket, 1 client) - p50(in-process, 1 thread) = %lld µs\n",
            (long long)sock[0].p50 - (long long)local[0].p50);

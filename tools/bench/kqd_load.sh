@@ -3,7 +3,8 @@
 # starts kqd on a temporary socket, and runs kqd_load: the SciFact test queries (free text,
 # plain OR, top 10 with snippets) in-process on 1 and 2 threads, then over the socket with
 # 1, 8 and 64 concurrent clients; prints queries/s, p50/p99 latency, the socket's cost per
-# query in µs, and the throughput scaling. Then the same without snippets.
+# query in µs, the CPU used by the clients and by kqd, and the throughput scaling. Then the
+# same without snippets.
 #
 # usage: tools/bench/kqd_load.sh [SECONDS]   (seconds per configuration, default 5)
 #
@@ -59,7 +60,7 @@ done
     for snip in "" --no-snippets; do
         "$build/tools/bench/kqd_load" --index "$work/ix" --socket "$work/kqd.sock" \
             --queries "$data/scifact/queries.jsonl" --qrels "$data/scifact/qrels/test.tsv" \
-            --seconds "$seconds" $snip
+            --seconds "$seconds" --server-pid "$pid" $snip
         echo
     done
     echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
