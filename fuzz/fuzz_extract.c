@@ -4,7 +4,8 @@
  * rest is the document. Oracle: no crash or sanitizer report; body_len equals the input
  * length and every '\n' of the input is at the same offset in the body and no new one
  * appears; the title is NUL-terminated at title_len; for JSON lines, on success id, title
- * and text are NUL-terminated at their lengths and on failure the document is zeroed.
+ * and text are NUL-terminated at their lengths and on failure the document is zeroed, and
+ * kq_jsonl_parse (mostly its own fast reader) answers exactly as jansson alone does.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +34,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (rc != KQ_EINVAL || d.id || d.title || d.text) {
             abort();
         }
+        /* the fast reader answers as jansson does, byte for byte, errors included */
+        struct kq_json_doc j;
+        kq_error jerr;
+        int jrc = kq__jsonl_parse_jansson(src, len, &j, &jerr);
+        if (jrc != rc || (rc && (jerr.offset != err.offset || strcmp(jerr.msg, err.msg))) ||
+            (!rc && (j.id_len != d.id_len || memcmp(j.id, d.id, d.id_len) ||
+                     j.title_len != d.title_len || memcmp(j.title, d.title, d.title_len) ||
+                     j.text_len != d.text_len || memcmp(j.text, d.text, d.text_len))))
+            abort();
+        kq_json_doc_release(&j);
         kq_json_doc_release(&d);
         free(src);
         return 0;

@@ -44,6 +44,9 @@ void kq_analyzer_free(kq_analyzer *a);
 const char *kq_analyzer_language(const kq_analyzer *a);
 /* Nonzero when `language` is accepted by kq_analyzer_new. */
 int kq_language_valid(const char *language);
+/* The bytes the analyser holds at most (its buffers and stem cache; libstemmer's own few
+ * are not counted), for memory budgets. */
+size_t kq_analyzer_memory(const kq_analyzer *a);
 
 struct kq_token {
     const char *term;  /* analysed term, `len` bytes, NUL-terminated; valid during the call */
@@ -147,5 +150,9 @@ struct kq_json_doc {
  * or "title"/"text" are not strings; KQ_ENOMEM. On failure `out` is zeroed. */
 int kq_jsonl_parse(const char *line, size_t len, struct kq_json_doc *out, kq_error *err);
 void kq_json_doc_release(struct kq_json_doc *d);
+/* The same, with jansson alone (kq_jsonl_parse reads most lines with a faster reader of
+ * its own that must give the same answers): for tests and fuzz_extract's oracle. */
+int kq__jsonl_parse_jansson(const char *line, size_t len, struct kq_json_doc *out,
+                            kq_error *err);
 
 #endif

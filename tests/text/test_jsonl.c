@@ -71,6 +71,52 @@ static void test_variants(void **state)
     kq_json_doc_release(&d);
 }
 
+/* Lines the fast reader takes (escapes, surrogate pairs, nested values, duplicate keys)
+ * and lines it leaves to jansson give what jansson gives. */
+static void test_fast_reader(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        const char *id, *title, *text;
+        size_t text_len;
+    } ok[] = {
+        {"{\"_id\": \"x\", \"title\": \"first\", \"text\": \"a\\tb\\\\c\\/d\\\"e\", "
+         "\"title\": \"last\"}",
+         "x", "last", "a\tb\\c/d\"e", 9},
+        {"{\"_id\":\"1\",\"m\":{\"a\":[1,-2.5e3,true,false,null,{},[]]},\"text\":"
+         "\"\\u00e9\\ud83d\\ude00\\b\\f\\n\\r\"}",
+         "1", "", "\xc3\xa9\xf0\x9f\x98\x80\b\f\n\r", 10},
+        {" \t{ \"_id\" : \"caf\xc3\xa9\" , \"text\" : null , \"n\" : 0 }\r\n ", "caf\xc3\xa9", "",
+         "", 0},
+        {"{\"_id\": null, \"doc_id\": \"d\", \"text\": \"0123456789abcdef\\u0041\"}", "d", "",
+         "0123456789abcdefA", 17},
+        {"{\"_\\u0069d\": \"escaped key\", \"text\": \"t\"}", "escaped key", "", "t", 1},
+        {"{\"_id\": 123456789012345678901, \"text\": \"t\"}", NULL, NULL, NULL, 0},
+        {"{\"_id\": \"a\\ud800\", \"text\": \"t\"}", NULL, NULL, NULL, 0},
+        {"{\"_id\": \"a\x01\", \"text\": \"t\"}", NULL, NULL, NULL, 0},
+        {"{\"_id\": \"a\", \"x\": 01}", NULL, NULL, NULL, 0},
+        {"{\"_id\": \"a\", \"x\": 1e400}", NULL, NULL, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct kq_json_doc d;
+        kq_error err;
+        int rc = parse(ok[i].s, strlen(ok[i].s), &d, &err);
+        if (!ok[i].id) {
+            if (rc != KQ_EINVAL)
+                fail_msg("line %zu: accepted", i);
+            continue;
+        }
+        if (rc)
+            fail_msg("line %zu: %s", i, err.msg);
+        assert_string_equal(d.id, ok[i].id);
+        assert_string_equal(d.title, ok[i].title);
+        assert_int_equal(d.text_len, ok[i].text_len);
+        assert_memory_equal(d.text, ok[i].text, ok[i].text_len + 1);
+        kq_json_doc_release(&d);
+    }
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -146,6 +192,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_beir_line),
         cmocka_unit_test(test_variants),
+        cmocka_unit_test(test_fast_reader),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_truncation_sweep),
         cmocka_unit_test(test_alloc_failure_sweep),
