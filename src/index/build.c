@@ -50,7 +50,7 @@
 #define BATCH_DOCS 256
 /* The memory budget covers the whole process (see "Memory" in kq_index_build): */
 #define KQ_MALLOC_OVERHEAD ((size_t)16) /* glibc: a size word and rounding to 16 bytes, an allocation */
-#define MEM_BASE (8u << 20) /* code and libraries mapped, thread stacks, analysers, stdio */
+#define MEM_BASE (8u << 20) /* code and libraries mapped, thread stacks, stdio */
 #define BATCH_BYTES (256u << 10) /* raw bytes a batch gathers (past it, it closes) */
 #define DICT_CAP (64u << 10)
 #define DICT_SAMPLE_CAP (4u << 10) /* bytes of each document used to train */
@@ -406,9 +406,31 @@ struct builder {
     int64_t start_ns; /* when the run started (racy_mtime) */
 };
 
-static uint32_t hash_bytes(const uint8_t *p, size_t n, uint8_t field)
+/* The hash of the in-memory term tables (never stored): 8 bytes a multiply, inline, as
+ * terms are short and hashed once a token. Never 0. */
+static inline uint32_t hash_bytes(const uint8_t *p, size_t n, uint8_t field)
 {
-    uint64_t h = XXH3_64bits_withSeed(p, n, field);
+    const uint64_t m = 0x9E3779B97F4A7C15ull;
+    uint64_t h = (n * m) ^ ((uint64_t)field << 56) ^ 0x243F6A8885A308D3ull;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        h = (h ^ x) * m;
+        h ^= h >> 29;
+    }
+    uint64_t x = 0; /* the last 0..7 bytes: two overlapping loads, or three bytes */
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        x = (uint64_t)hi << 32 | lo;
+    } else if (n) {
+        x = (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 | p[n - 1];
+    }
+    h = (h ^ x) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+    h *= 0x94D049BB133111EBull;
+    h ^= h >> 32;
     return (uint32_t)h | 1u;
 }
 
@@ -512,34 +534,39 @@ static int emit_terms(struct worker *w, kq_buf *out)
     }
     for (size_t i = 0; i < w->n_toks; i++)
         w->order[w->terms[w->toks[i].tid].fill++] = w->toks[i].pos;
-    uint8_t tmp[KQ_VARINT_MAX * 2];
-    kq_buf blob = KQ_BUF_INIT;
+    /* one reservation for every entry: [field][len][key][varint blob_len][blob], the blob
+     * a varint count and a varint per position (32-bit values: 5 bytes at most each) */
+    size_t need = 0;
+    for (uint32_t t = 0; t < w->n_terms; t++)
+        need += 2 + w->terms[t].key_len + 5 + 5 * ((size_t)w->terms[t].count + 1);
+    if (kq_buf_reserve(out, need))
+        rc = KQ_ENOMEM;
+    uint8_t *o = rc ? NULL : out->p + out->len;
     acc = 0;
     for (uint32_t t = 0; t < w->n_terms && !rc; t++) {
         struct wterm *e = &w->terms[t];
-        blob.len = 0;
-        if (kq_buf_put_varint(&blob, e->count)) {
-            rc = KQ_ENOMEM;
-            break;
-        }
+        *o++ = e->field;
+        *o++ = (uint8_t)e->key_len;
+        memcpy(o, w->keys.p + e->key_off, e->key_len);
+        o += e->key_len;
+        /* the blob goes one byte on, where a blob_len under 128 leaves it */
+        uint8_t *b = o + 1, *q = b;
+        q += kq_varint_put(q, e->count);
         uint32_t prev = 0;
         for (uint32_t k = 0; k < e->count; k++) {
             uint32_t p = w->order[acc + k];
-            if (kq_buf_put_varint(&blob, k ? p - prev : p)) {
-                rc = KQ_ENOMEM;
-                break;
-            }
+            q += kq_varint_put(q, k ? p - prev : p);
             prev = p;
         }
         acc += e->count;
-        tmp[0] = e->field;
-        tmp[1] = (uint8_t)e->key_len;
-        if (rc || kq_buf_append(out, tmp, 2) ||
-            kq_buf_append(out, w->keys.p + e->key_off, e->key_len) ||
-            kq_buf_put_varint(out, blob.len) || kq_buf_append(out, blob.p, blob.len))
-            rc = KQ_ENOMEM;
+        size_t blob_len = (size_t)(q - b), vl = kq_varint_len(blob_len);
+        if (vl > 1)
+            memmove(b + vl - 1, b, blob_len);
+        kq_varint_put(o, blob_len);
+        o += vl + blob_len;
     }
-    kq_buf_release(&blob);
+    if (!rc)
+        out->len = (size_t)(o - out->p);
     /* reset */
     if (w->n_slots) {
         if (w->n_terms * 8 < w->n_slots) {
@@ -784,9 +811,11 @@ static int termrun_grow_slots(struct termrun *r)
     return 0;
 }
 
-static struct mterm *termrun_get(struct termrun *r, const uint8_t *key, size_t len)
+/* The term of key [field][term] (`len` term bytes, hash `h` = hash_bytes(term, len, field)),
+ * added when new. NULL: out of memory. */
+static struct mterm *termrun_get(struct termrun *r, uint8_t field, const uint8_t *term,
+                                 size_t len, uint32_t h)
 {
-    uint32_t h = hash_bytes(key, len, 0);
     if (2 * (r->n_terms + 1) > r->n_slots && termrun_grow_slots(r))
         return NULL;
     uint32_t i = h & (r->n_slots - 1);
@@ -797,7 +826,8 @@ static struct mterm *termrun_get(struct termrun *r, const uint8_t *key, size_t l
         /* the slot holds the hash: most mismatches never touch the term */
         if ((uint32_t)(s >> 32) == h) {
             struct mterm *e = &r->terms[(uint32_t)s - 1];
-            if (e->key_len == len && !memcmp(r->keys.p + e->key_off, key, len))
+            const uint8_t *k = r->keys.p + e->key_off;
+            if (e->key_len == len + 1 && k[0] == field && !memcmp(k + 1, term, len))
                 return e;
         }
         i = (i + 1) & (r->n_slots - 1);
@@ -810,13 +840,16 @@ static struct mterm *termrun_get(struct termrun *r, const uint8_t *key, size_t l
         r->terms = v;
         r->cap_terms = cap;
     }
-    if (r->keys.len > UINT32_MAX - len || kq_buf_append(&r->keys, key, len))
+    if (r->keys.len > UINT32_MAX - len - 1 || kq_buf_reserve(&r->keys, len + 1))
         return NULL;
     struct mterm *e = &r->terms[r->n_terms];
     memset(e, 0, sizeof *e);
-    e->key_off = (uint32_t)(r->keys.len - len);
-    e->key_len = (uint16_t)len;
+    e->key_off = (uint32_t)r->keys.len;
+    e->key_len = (uint16_t)(len + 1);
     e->hash = h;
+    r->keys.p[r->keys.len] = field;
+    memcpy(r->keys.p + r->keys.len + 1, term, len);
+    r->keys.len += len + 1;
     r->slots[i] = (uint64_t)h << 32 | ++r->n_terms;
     return e;
 }
@@ -826,39 +859,99 @@ static inline uint32_t route(const uint8_t *entry)
     return (uint32_t)entry[0] << 8 | entry[2]; /* field byte, first term byte */
 }
 
+/* A batch entry on its way into the run (see invert_terms). */
+struct pending {
+    const uint8_t *entry; /* [field][len][term] */
+    const uint8_t *blob;
+    size_t blob_len;
+    uint32_t doc, hash;
+};
+
+#define PENDING 16 /* entries in flight: a power of two */
+
+static int invert_one(struct termrun *r, const struct pending *pe, kq_error *err)
+{
+    struct mterm *t = termrun_get(r, pe->entry[0], pe->entry + 2, pe->entry[1], pe->hash);
+    if (!t)
+        return kq__enomem(err);
+    size_t before = t->post.cap;
+    if (kq_buf_put_varint(&t->post, t->df ? pe->doc - t->last_doc : pe->doc) ||
+        kq_buf_append(&t->post, pe->blob, pe->blob_len))
+        return kq__enomem(err);
+    r->post_bytes += t->post.cap - before;
+    t->last_doc = pe->doc;
+    t->df++;
+    return 0;
+}
+
 /* Inverts the keys of partition `p` from batch `b`; `doc0` is the run's id of the batch's
- * first accepted document. */
+ * first accepted document. The run's tables are far larger than the caches and every
+ * entry touches a random slot, term, key and postings buffer in turn: the entries go
+ * through a queue of PENDING, and as one moves along the queue the next of those is
+ * prefetched, so that the misses of several entries overlap. */
 static int invert_terms(struct builder *bld, struct termrun *r, uint32_t p, struct batch *b,
                         uint32_t doc0, kq_error *err)
 {
+    struct pending q[PENDING];
+    uint32_t head = 0, n = 0; /* q[head] is the oldest */
     uint32_t doc = doc0;
-    uint8_t key[KQ_KEY_MAX];
-    for (uint32_t i = 0; i < b->n; i++) {
-        struct donedoc *dd = &b->done[i];
-        if (!dd->ok)
-            continue;
-        const uint8_t *q = b->terms.p + dd->terms_off, *end = q + dd->terms_len;
-        while (q < end) {
-            uint8_t len = q[1];
-            const uint8_t *e = q;
-            q += 2 + len;
-            uint64_t blob_len = 0;
-            q += kq_varint_get(q, end, &blob_len);
-            if (bld->part_of[route(e)] == p) {
-                key[0] = e[0];
-                memcpy(key + 1, e + 2, len);
-                struct mterm *t = termrun_get(r, key, (size_t)len + 1);
-                if (!t)
-                    return kq__enomem(err);
-                size_t before = t->post.cap;
-                if (kq_buf_put_varint(&t->post, t->df ? doc - t->last_doc : doc) ||
-                    kq_buf_append(&t->post, q, (size_t)blob_len))
-                    return kq__enomem(err);
-                r->post_bytes += t->post.cap - before;
-                t->last_doc = doc;
-                t->df++;
+    for (uint32_t i = 0; i <= b->n; i++) {
+        const uint8_t *e = NULL, *end = NULL;
+        if (i < b->n) {
+            struct donedoc *dd = &b->done[i];
+            if (!dd->ok)
+                continue;
+            e = b->terms.p + dd->terms_off;
+            end = e + dd->terms_len;
+        }
+        for (;;) {
+            if (e && e < end) {
+                uint8_t len = e[1];
+                const uint8_t *x = e + 2 + len;
+                uint64_t blob_len = 0;
+                x += kq_varint_get(x, end, &blob_len);
+                if (bld->part_of[route(e)] != p) {
+                    e = x + blob_len;
+                    continue;
+                }
+                struct pending *pe = &q[(head + n) & (PENDING - 1)];
+                pe->entry = e;
+                pe->blob = x;
+                pe->blob_len = (size_t)blob_len;
+                pe->doc = doc;
+                pe->hash = hash_bytes(e + 2, len, e[0]);
+                e = x + blob_len;
+                n++;
+                if (r->n_slots)
+                    __builtin_prefetch(&r->slots[pe->hash & (r->n_slots - 1)]);
+                if (n < PENDING)
+                    continue;
+            } else if (i < b->n || !n) {
+                break; /* the next document; or the end, with nothing left in flight */
             }
-            q += blob_len;
+            /* halfway: the slot is in cache, the term it points at comes next */
+            if (n > PENDING / 2 && r->n_slots) {
+                const struct pending *m = &q[(head + PENDING / 2) & (PENDING - 1)];
+                uint64_t sl = r->slots[m->hash & (r->n_slots - 1)];
+                if (sl && (uint32_t)(sl >> 32) == m->hash)
+                    __builtin_prefetch(&r->terms[(uint32_t)sl - 1]);
+            }
+            /* a quarter: the term is in cache, its key and postings tail come next */
+            if (n > PENDING / 4 && r->n_slots) {
+                const struct pending *m = &q[(head + PENDING / 4) & (PENDING - 1)];
+                uint64_t sl = r->slots[m->hash & (r->n_slots - 1)];
+                if (sl && (uint32_t)(sl >> 32) == m->hash) {
+                    const struct mterm *t = &r->terms[(uint32_t)sl - 1];
+                    __builtin_prefetch(r->keys.p + t->key_off);
+                    if (t->post.p)
+                        __builtin_prefetch(t->post.p + t->post.len);
+                }
+            }
+            int rc = invert_one(r, &q[head], err);
+            if (rc)
+                return rc;
+            head = (head + 1) & (PENDING - 1);
+            n--;
         }
         doc++;
     }
@@ -961,7 +1054,7 @@ static size_t worker_memory(const struct worker *w)
     return (size_t)w->n_slots * sizeof *w->slots + (size_t)w->cap_terms * sizeof *w->terms +
            w->keys.cap + w->cap_toks * sizeof *w->toks + w->cap_order * sizeof *w->order +
            w->sb.raw.cap + w->sb.lens.cap + ZSTD_sizeof_CCtx(w->cctx) +
-           7 * KQ_MALLOC_OVERHEAD;
+           kq_analyzer_memory(w->an) + 7 * KQ_MALLOC_OVERHEAD;
 }
 
 /* Analysis and inversion tasks. Partition p inverts batches strictly in order; any thread
@@ -1065,6 +1158,69 @@ static int cmp_terms(const void *a, const void *b, void *ctx)
     return c ? c : (int)x->key_len - (int)y->key_len;
 }
 
+#define SORT_SMALL 24 /* groups this small are insertion sorted */
+
+static void insertion_sort(struct sortkey *v, size_t n, struct termrun *r)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct sortkey x = v[i];
+        size_t j = i;
+        for (; j > 0 && cmp_terms(&x, &v[j - 1], r) < 0; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+/* Sorts the keys of a partition in key order: an in-place most-significant-digit radix sort
+ * (American flag sort) on the prefix bytes from `byte` on, the full comparison for small
+ * groups and for prefixes that tie. Recursion is at most 8 deep. */
+static void sort_keys(struct sortkey *v, size_t n, int byte, struct termrun *r)
+{
+    size_t count[256], next[256];
+    while (n > SORT_SMALL && byte < 8) {
+        int shift = 56 - 8 * byte;
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++)
+            count[(v[i].prefix >> shift) & 0xff]++;
+        if (count[(v[0].prefix >> shift) & 0xff] == n) {
+            byte++; /* one bucket holds all: the next byte decides */
+            continue;
+        }
+        size_t acc = 0;
+        for (int b = 0; b < 256; b++) {
+            next[b] = acc;
+            acc += count[b];
+        }
+        /* cycle each element into its bucket; next[b] is bucket b's first unsorted slot */
+        size_t bucket_end = 0;
+        for (int b = 0; b < 256; b++) {
+            bucket_end += count[b];
+            while (next[b] < bucket_end) {
+                struct sortkey x = v[next[b]];
+                int xb = (int)((x.prefix >> shift) & 0xff);
+                while (xb != b) {
+                    struct sortkey y = v[next[xb]];
+                    v[next[xb]++] = x;
+                    x = y;
+                    xb = (int)((x.prefix >> shift) & 0xff);
+                }
+                v[next[b]++] = x;
+            }
+        }
+        size_t off = 0;
+        for (int b = 0; b < 256; b++) {
+            if (count[b] > 1)
+                sort_keys(v + off, count[b], byte + 1, r);
+            off += count[b];
+        }
+        return;
+    }
+    if (n <= SORT_SMALL)
+        insertion_sort(v, n, r);
+    else
+        qsort_r(v, n, sizeof *v, cmp_terms, r); /* eight bytes tie: the rest decides */
+}
+
 /* The modification time a document records: 0 ("unknown") for a file modified shortly
  * before this run started (or while it ran), as git does with racily clean entries: a change
  * made in the same tick of the file system's clock after we read the file would leave size
@@ -1153,7 +1309,7 @@ static void *encode_part(void *arg)
     for (uint32_t t = 0; t < r->n_terms; t++)
         order[t] = (struct sortkey){key_prefix(r->keys.p + r->terms[t].key_off,
                                                r->terms[t].key_len), t};
-    qsort_r(order, r->n_terms, sizeof *order, cmp_terms, r);
+    sort_keys(order, r->n_terms, 0, r);
     for (uint32_t k = 0; k < r->n_terms && !j->rc; k++) {
         struct mterm *t = &r->terms[order[k].term];
         int field = r->keys.p[t->key_off];
@@ -1898,10 +2054,12 @@ indexed:
                     goto out;
                 st.flushes++;
             }
-            /* the runs are written and their memory freed: the merge has the budget,
-             * and streams; what it maps of the runs counts, and is kept to half */
+            /* the runs are written and their memory freed: the merge has the budget but
+             * the base, and streams; its per-document arrays and what it maps of the runs
+             * count (kq__merge_files) */
             rc = kq__merge_files(dir, (const char *const *)runs, n_runs, bld.spill,
-                                 budget / 2, bld.language, bld.cdict, bld.dict, bld.dict_len,
+                                 budget > 2 * MEM_BASE ? budget - MEM_BASE : budget / 2,
+                                 bld.language, bld.cdict, bld.dict, bld.dict_len,
                                  seg_path, &seg_size, &st.postings_bytes, &st.positions_bytes,
                                  &st.terms, err);
         }

@@ -39,13 +39,14 @@ int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), v
 
 /* kq__merge_files: merges the segment files `paths` (documents in the given order) into one
  * new segment at `out`, streaming term by term; each section keeps at most `spill` bytes in
- * memory before going to a temporary file, and about `resident` bytes of the inputs' mapped
- * pages stay resident in all (pages read are dropped behind). Store blocks made with the
- * same dictionary (`cdict`/`dict`) are copied as they are; others are decompressed and
- * compressed again. `*size`, `*post_bytes`, `*pos_bytes`, `*n_terms` receive the new
- * segment's figures. */
+ * memory before going to a temporary file. `memory` is what the merge may keep resident:
+ * its builder's per-document arrays and buffers, and the inputs' mapped pages, which get
+ * what the builder leaves (pages read are dropped behind; one term's postings come on top).
+ * Store blocks made with the same dictionary (`cdict`/`dict`) are copied as they are;
+ * others are decompressed and compressed again. `*size`, `*post_bytes`, `*pos_bytes`,
+ * `*n_terms` receive the new segment's figures. */
 int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t spill,
-                    size_t resident, const char *language,
+                    size_t memory, const char *language,
                     const ZSTD_CDict *cdict, const void *dict, size_t dict_len, const char *out,
                     uint64_t *size, uint64_t *post_bytes, uint64_t *pos_bytes,
                     uint64_t *n_terms, kq_error *err);
@@ -55,9 +56,10 @@ struct kq_seg;
 /* kq__merge_segments: adds the live documents and their terms of the open segments `segs`
  * (in that order, deleted documents dropped and the others renumbered) to the builder `b`
  * (see kq__merge_files); `dict_hash` is the XXH3 of the builder's dictionary (0: none);
- * about `resident` bytes of the segments' mapped pages stay resident. */
+ * the builder and the segments' mapped pages keep to about `memory` bytes (see
+ * kq__merge_files); the segments' pages are dropped when it returns. */
 int kq__merge_segments(struct kq_segbuild *b, struct kq_seg *const *segs, size_t n,
-                       uint64_t dict_hash, size_t resident, kq_error *err);
+                       uint64_t dict_hash, size_t memory, kq_error *err);
 
 struct kq_build_stats;
 /* kq__merge_run: with the writer lock of `dir` held, runs the merge policy (max_segments

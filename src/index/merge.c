@@ -7,11 +7,12 @@
  * merge of the inputs' dictionaries; a term's postings are the concatenation of its live
  * postings in each input, renumbered, re-encoded into blocks; a key only deleted documents
  * held disappears. Memory: one term's postings and positions at a time, plus the builder's
- * per-document arrays and a 4-byte new id per document of an input with deletions. The
- * inputs are mapped, and their pages count in the resident set once read: the merge reads
- * every section front to back and drops the pages behind it as it goes (drop_behind,
- * drop_docs), so that about `resident` bytes of the inputs stay resident in all (more
- * when there are many inputs: each keeps what the kernel maps ahead of the reader).
+ * per-document arrays (reserved for the documents that come, no more) and a 4-byte new id
+ * per document of an input with deletions. The inputs are mapped, and their pages count in
+ * the resident set once read: the merge reads every section front to back and drops the
+ * pages behind it as it goes (drop_behind, drop_docs), and every page of an input once it
+ * is done with it (what opening read, its documents once copied, all of it at the end), so
+ * that the builder and the inputs' pages stay within the `memory` it is given.
  *
  * A policy merge replaces the merged segments by the new one, appended to the manifest
  * (numbers keep increasing), in a commit of its own; ids of the index change, scores do
@@ -44,16 +45,24 @@ struct head {
 };
 
 /* Bytes of an input read, in all, before the pages behind are dropped, for n inputs to
- * keep about `resident` bytes resident: besides what was read since the last drop, an input
- * keeps some DROP_SLACK bytes resident ahead of where it is read: a fault maps the pages
- * around the one that faulted, 64 KiB, or the whole large folio the page cache holds them
- * in (Linux 6.x: up to 256 KiB seen ahead of the reader), in each section being read. */
+ * keep about `maps` bytes resident. Besides what was read since the last drop, an input
+ * keeps some DROP_SLACK bytes resident ahead of where it is read in each of the
+ * DROP_SECTIONS sections the term merge reads at once (dictionary, its sparse index,
+ * postings, positions): a fault maps the pages around the one that faulted, 64 KiB, or the
+ * whole large folio the page cache holds them in (Linux 6.x: up to 256 KiB seen ahead of the
+ * reader). The inputs go through their terms at about the same pace, so they drop at about
+ * the same time and their peaks add up. An input drops at least every DROP_MAX bytes,
+ * however much memory is left: dropping costs a few madvise calls a MiB, and what the merge
+ * does not need stays free for the rest of the process. */
 #define DROP_SLACK (384u << 10)
-static size_t drop_every(size_t resident, size_t n)
+#define DROP_SECTIONS 4
+#define DROP_MIN (64u << 10)
+#define DROP_MAX (1u << 20)
+static size_t drop_every(size_t maps, size_t n)
 {
-    size_t per = resident / (n ? n : 1);
-    per = per > DROP_SLACK ? per - DROP_SLACK : 0;
-    return per < (64u << 10) ? (64u << 10) : per > (4u << 20) ? (4u << 20) : per;
+    size_t per = maps / (n ? n : 1), slack = (size_t)DROP_SECTIONS * DROP_SLACK;
+    per = per > slack ? per - slack : 0;
+    return per < DROP_MIN ? DROP_MIN : per > DROP_MAX ? DROP_MAX : per;
 }
 
 /* Tells the kernel the mapped pages of [from, to) will not be read again, so that merging
@@ -78,6 +87,13 @@ static void drop_section(const kq_segfile *f, int id)
 {
     if (f->sec[id].p)
         drop_pages(f->sec[id].p, f->sec[id].p + f->sec[id].len);
+}
+
+/* Drops every page of `f`: what opening it read (document lengths and offsets, the store
+ * index, the dictionaries' indexes), or all of it once merged. */
+static void drop_file(const kq_segfile *f)
+{
+    drop_pages(f->map, f->map + f->size);
 }
 
 /* Drops the pages of the postings, positions and dictionary of `s` before the current
@@ -271,39 +287,57 @@ static int merge_docs(kq_segbuild *b, const kq_seg *s, uint64_t dict_hash, uint3
         }
         kq__free(raw);
     }
-    drop_section(&s->f, KQ_SEC_DSTO);
-    drop_section(&s->f, KQ_SEC_DOCT);
+    drop_file(&s->f); /* the terms are read later, from their start */
     kq__free(src_map);
     return rc;
 }
 
+/* What the builder `b` keeps in memory: its arrays and buffers, and its sinks' (each up to
+ * its spill threshold). */
+static size_t builder_memory(const kq_segbuild *b)
+{
+    size_t m = kq__segbuild_memory(b);
+    for (int i = 0; i < KQ_SEC_COUNT; i++)
+        m += b->sink[i].spill_bytes;
+    return m;
+}
+
 int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t dict_hash,
-                       size_t resident, kq_error *err)
+                       size_t memory, kq_error *err)
 {
     int rc = 0;
-    size_t every = drop_every(resident, n);
     uint32_t *bases = kq__calloc(n ? n : 1, sizeof *bases);
     uint32_t **maps = kq__calloc(n ? n : 1, sizeof *maps);
     struct head *heads = kq__calloc(n ? n : 1, sizeof *heads);
     uint32_t *pos = NULL;
     uint32_t pos_cap = 0;
+    uint64_t live = 0;
+    size_t ids = 0, used, every; /* ids: the new ids of the inputs with deletions */
     if (!bases || !heads || !maps) {
         rc = kq__enomem(err);
         goto out;
     }
-    for (size_t i = 0; i < n; i++) { /* read through when the segment was opened */
-        const kq_segfile *f = &segs[i]->f;
-        drop_section(f, KQ_SEC_ZDIC);
-        drop_section(f, KQ_SEC_TIDX);
+    for (size_t i = 0; i < n; i++) {
+        drop_file(&segs[i]->f); /* read through when the segment was opened */
+        live += segs[i]->n_docs - (segs[i]->del ? segs[i]->n_del : 0);
+        if (segs[i]->del)
+            ids += (size_t)segs[i]->n_docs * sizeof **maps;
     }
+    /* the per-document arrays take what they will at once; the inputs' pages get the rest */
+    if ((rc = kq__segbuild_reserve(b, live, err)))
+        goto out;
+    used = ids + builder_memory(b);
+    every = drop_every(memory > used ? memory - used : 0, 1);
     for (size_t i = 0; i < n && !rc; i++) {
         bases[i] = b->n_docs;
         if (segs[i]->del && !(maps[i] = kq__malloc((size_t)segs[i]->n_docs * sizeof **maps))) {
             rc = kq__enomem(err);
             break;
         }
-        rc = merge_docs(b, segs[i], dict_hash, maps[i], drop_every(resident, 1), err);
+        rc = merge_docs(b, segs[i], dict_hash, maps[i], every, err);
     }
+    used = ids + builder_memory(b); /* with the store index now */
+    every = drop_every(memory > used ? memory - used : 0, n);
     for (size_t i = 0; i < n && !rc; i++) {
         rc = kq_termdict_seek(&segs[i]->td, &heads[i].it, NULL, 0, err);
         if (!rc)
@@ -382,6 +416,8 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
         if (!rc && added) /* a key only deleted documents held is not a key any more */
             rc = kq__segbuild_term_end(b, key, key_len, err);
     }
+    for (size_t i = 0; i < n; i++) /* read: none of it is needed while the output is written */
+        drop_file(&segs[i]->f);
 out:
     for (size_t i = 0; maps && i < n; i++)
         kq__free(maps[i]);
@@ -393,7 +429,7 @@ out:
 }
 
 int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t spill,
-                    size_t resident, const char *language,
+                    size_t memory, const char *language,
                     const ZSTD_CDict *cdict, const void *dict, size_t dict_len, const char *out,
                     uint64_t *size, uint64_t *post_bytes, uint64_t *pos_bytes,
                     uint64_t *n_terms, kq_error *err)
@@ -413,7 +449,7 @@ int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t 
     for (size_t i = 0; v && i < n; i++)
         v[i] = &segs[i];
     if (!rc)
-        rc = kq__merge_segments(&b, v, n, dict_len ? XXH3_64bits(dict, dict_len) : 0, resident,
+        rc = kq__merge_segments(&b, v, n, dict_len ? XXH3_64bits(dict, dict_len) : 0, memory,
                                 err);
     kq__free(v);
     if (!rc) {
@@ -444,7 +480,7 @@ static int header_checksum_of(const char *path, uint64_t *sum, kq_error *err)
 /* Merges segments pick[0..n) (ascending) of the open index `ix` into a new segment file
  * numbered `number`; `*out` receives its manifest entry. */
 static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint32_t n,
-                      uint64_t number, size_t spill, size_t resident,
+                      uint64_t number, size_t spill, size_t memory,
                       struct kq_manifest_seg *out, kq_error *err)
 {
     kq_seg **v = kq__calloc(n ? n : 1, sizeof *v);
@@ -455,6 +491,7 @@ static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint3
     for (uint32_t j = 0; j < n && !rc; j++) {
         v[j] = &ix->segs[pick[j]];
         rc = kq__seg_verify(v[j], err); /* never launder a damaged segment into a new one */
+        drop_file(&v[j]->f);            /* read through: one input at a time stays resident */
         if (v[j]->f.sec[KQ_SEC_ZDIC].len &&
             (!ds || v[j]->n_docs - v[j]->n_del > ds->n_docs - ds->n_del))
             ds = v[j];
@@ -470,7 +507,7 @@ static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint3
                                         err)))
         b_init = 1;
     if (!rc)
-        rc = kq__merge_segments(&b, v, n, ds ? ds->dict_hash : 0, resident, err);
+        rc = kq__merge_segments(&b, v, n, ds ? ds->dict_hash : 0, memory, err);
     char name[64], path[4096];
     kq__segment_name(number, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -493,7 +530,7 @@ static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint3
 /* One round: the merges the policy (or the forced target) wants now, and their commit.
  * `*done` is set when there was nothing to merge. */
 static int merge_round(const char *dir, uint32_t max_segments, size_t spill,
-                       size_t resident, struct kq_build_stats *st, int *done, kq_error *err)
+                       size_t memory, struct kq_build_stats *st, int *done, kq_error *err)
 {
     kq_index *ix;
     int rc = kq__index_open(dir, KQ_OPEN_LIGHT, &ix, err);
@@ -538,7 +575,7 @@ static int merge_round(const char *dir, uint32_t max_segments, size_t spill,
     for (uint32_t m = 0; m < n_merges && !rc; m++) {
         uint64_t number = man.next_segment++;
         rc = merge_pick(dir, ix, pick + start[m], start[m + 1] - start[m], number, spill,
-                        resident, &man.segs[man.n_segs], err);
+                        memory, &man.segs[man.n_segs], err);
         if (!rc) {
             made[n_made++] = number;
             man.n_segs++;
@@ -577,7 +614,8 @@ int kq__merge_run(const char *dir, uint32_t max_segments, size_t budget,
 {
     size_t spill = KQ_SPILL_BYTES;
     /* a merge can make the next one due (tiers cascade); a forced merge may take several
-     * rounds; each round commits */
+     * rounds; each round commits. It gets half the budget: the index it merges is open
+     * beside it (and, after an update, the update's state). */
     for (int round = 0; round < 64; round++) {
         int done = 0;
         int rc = merge_round(dir, max_segments, spill, budget / 2, st, &done, err);

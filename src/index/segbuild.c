@@ -307,6 +307,33 @@ size_t kq__segbuild_memory(const kq_segbuild *b)
     return n;
 }
 
+/* Grows `buf` to hold exactly `extra` more bytes (kq_buf_reserve rounds up to a power of
+ * two). */
+static int reserve_exact(kq_buf *buf, size_t extra)
+{
+    if (extra <= buf->cap - buf->len)
+        return 0;
+    uint8_t *p = kq__realloc(buf->p, buf->len + extra);
+    if (!p)
+        return KQ_ENOMEM;
+    buf->p = p;
+    buf->cap = buf->len + extra;
+    return 0;
+}
+
+int kq__segbuild_reserve(kq_segbuild *b, uint64_t n_docs, kq_error *err)
+{
+    if (n_docs >= UINT32_MAX - b->n_docs)
+        return kq__error(err, KQ_ELIMIT, -1, "too many documents in one segment");
+    /* the offsets end with one past the last document's (kq__segbuild_finish) */
+    if (reserve_exact(&b->doct_off, 8 * ((size_t)n_docs + 1)))
+        return kq__enomem(err);
+    for (int f = 0; f < KQ_N_FIELDS; f++)
+        if (reserve_exact(&b->dlen[f], 4 * (size_t)n_docs))
+            return kq__enomem(err);
+    return 0;
+}
+
 /* ---- terms encoded apart ---- */
 
 /* A dictionary record of a spill: [varint key_len][key][varint df, cf, doc_off, doc_len,

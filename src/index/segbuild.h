@@ -151,6 +151,10 @@ int kq__segbuild_append_terms(kq_segbuild *b, kq_termspill *t, kq_error *err);
 /* Memory a builder keeps besides its sinks (which hold at most their spill threshold
  * each): per document and per store block arrays, staging buffers. */
 size_t kq__segbuild_memory(const kq_segbuild *b);
+/* Makes room in the per-document arrays for `n_docs` more documents: arrays grown one
+ * document at a time take up to twice what they hold; reserved, they take what the
+ * documents need (a merge knows how many come). Returns 0 or KQ_ENOMEM. */
+int kq__segbuild_reserve(kq_segbuild *b, uint64_t n_docs, kq_error *err);
 
 /* Writes the segment file at `path`. `*size` receives its size, `postings_bytes` and
  * `positions_bytes` (may be NULL) the POST and POSN sizes. */
