@@ -46,7 +46,7 @@
  * hit; two ways of 16384 sets miss a third as often as one way of 8192 on SciFact, for
  * 1.5 MiB an analyser (touched as it fills). (A small direct-mapped table of hot words in
  * front of it was slower: the misses it saves are not the ones that cost.) */
-#define STEM_CACHE_SETS 16384 /* a power of two */
+#define STEM_CACHE_SETS ((size_t)16384) /* a power of two */
 #define STEM_CACHE_SIZE (2 * STEM_CACHE_SETS)
 #define STEM_CACHE_KEY 23
 

@@ -305,12 +305,27 @@ static double proc_cpu(long pid)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long long ut, st;
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                     &st) != 2)
+    /* fields 3 (the state, a letter) to 15 follow the command name, which may hold spaces */
+    char *p = strrchr(buf, ')');
+    if (!p)
         return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    p++;
+    unsigned long long ticks = 0;
+    for (int field = 3; field <= 15; field++) {
+        while (*p == ' ')
+            p++;
+        char *e;
+        unsigned long long v = strtoull(p, &e, 10);
+        if (field >= 14) { /* utime, stime */
+            if (e == p)
+                return -1;
+            ticks += v;
+        }
+        p = e;
+        while (*p && *p != ' ')
+            p++; /* field 3, the state, is a letter */
+    }
+    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 struct result {
