@@ -395,6 +395,7 @@ struct builder {
     struct docrun *docs; /* the run's documents, written by partition 0's tasks */
     uint32_t n_parts;
     int split_ready;
+    struct batch *split_batch; /* the first batch: the worker that analyses it splits */
     uint8_t part_of[1 << 16];
     /* zstd dictionary */
     void *dict;
@@ -1115,11 +1116,18 @@ static void *worker_main(void *arg)
             continue;
         }
         b->state = SLOT_BUSY;
+        int split = b == bld->split_batch;
         pthread_mutex_unlock(&bld->mu);
         kq_error_clear(&b->err);
         int rc = analyze_batch(w, b);
         size_t wmem = worker_memory(w);
+        if (split)
+            compute_split(bld, b); /* nothing reads part_of before split_ready */
         pthread_mutex_lock(&bld->mu);
+        if (split) {
+            bld->split_ready = 1;
+            bld->split_batch = NULL; /* its slot will hold other batches */
+        }
         w->mem = wmem;
         b->rc = rc;
         b->state = SLOT_DONE;
@@ -1918,17 +1926,13 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
                 threads_started = 1;
             }
             pthread_mutex_lock(&bld.mu);
+            /* the partitions' key ranges come from the first batch; the others are
+             * analysed meanwhile */
+            if (!bld.split_ready && !bld.split_batch)
+                bld.split_batch = b;
             b->state = SLOT_READY;
             bld.next_submit++;
             pthread_cond_broadcast(&bld.work_cv);
-            if (!bld.split_ready) {
-                /* the partitions' key ranges come from the first batch */
-                while (b->state != SLOT_DONE)
-                    pthread_cond_wait(&bld.done_cv, &bld.mu);
-                compute_split(&bld, b);
-                bld.split_ready = 1;
-                pthread_cond_broadcast(&bld.work_cv);
-            }
             pthread_mutex_unlock(&bld.mu);
             continue;
         }

@@ -17,17 +17,18 @@
 kqd_pids=()
 
 # kqd_start NAME INDEX: starts kqd in the foreground for INDEX (XDG_RUNTIME_DIR=$tmp/run),
-# logging to $tmp/kqd.NAME.log, and waits until a socket file appears for it (newer than
-# the marker file $tmp/kqd.NAME.start)
+# logging to $tmp/kqd.NAME.log, and waits until it says which socket it serves on and that
+# socket exists ($kqd_socket). (A marker file older than the socket would not do: a file
+# made within the same clock tick has the same modification time.)
 kqd_start() {
     local name=$1 index=$2 i
-    touch "$tmp/kqd.$name.start"
+    : >"$tmp/kqd.$name.log" # there before the loop reads it
     XDG_RUNTIME_DIR=$tmp/run "$build/kqd" --foreground --index "$index" \
-        2>"$tmp/kqd.$name.log" &
+        2>>"$tmp/kqd.$name.log" &
     kqd_pids+=($!)
     for ((i = 0; i < 200; i++)); do
-        kqd_socket=$(find "$index" "$tmp/run" -name '*.sock' -newer "$tmp/kqd.$name.start" \
-            2>/dev/null | head -1)
+        kqd_socket=$(sed -n 's/.* info: serving .* on \(.*\), [0-9]* threads\{0,1\}$/\1/p' \
+            "$tmp/kqd.$name.log" | head -1)
         [ -z "$kqd_socket" ] || [ ! -S "$kqd_socket" ] || return 0
         kill -0 "${kqd_pids[-1]}" 2>/dev/null ||
             fail "kqd --index $index exited: $(cat "$tmp/kqd.$name.log")"
