@@ -700,6 +700,27 @@ uint32_t kq_postings_tf(const kq_postings_cursor *c)
     return c->tfs_buf[c->i];
 }
 
+/* The end of the first `n` (> 0) varints at `p`, or NULL when `end` comes first. Eight
+ * bytes at a time while more than their terminators (bytes below 0x80) are left: a phrase
+ * of common words skips over most of their positions. */
+static const uint8_t *skip_varints(const uint8_t *p, const uint8_t *end, uint64_t n)
+{
+    const uint64_t high = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t ends = ((~w & high) >> 7) * 0x0101010101010101ull >> 56; /* 0..8 */
+        if (ends >= n)
+            break;
+        n -= ends;
+        p += 8;
+    }
+    for (; p < end; p++)
+        if (!(*p & 0x80) && --n == 0)
+            return p + 1;
+    return NULL;
+}
+
 int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
 {
     if (!c->pos || c->err || !c->started || c->doc == KQ_DOC_END || c->n_in == 0)
@@ -716,15 +737,11 @@ int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
         k = 0;
     }
     /* skip the positions of the block's earlier docs: count varint terminators */
-    for (; k < c->i; k++) {
-        uint32_t left = c->tfs_buf[k];
-        while (left) {
-            if (p >= end)
-                goto bad;
-            if (!(*p++ & 0x80))
-                left--;
-        }
-    }
+    uint64_t left = 0;
+    for (; k < c->i; k++)
+        left += c->tfs_buf[k];
+    if (left && !(p = skip_varints(p, end, left)))
+        goto bad;
     uint32_t tf = c->tfs_buf[c->i];
     if (tf > INT_MAX)
         goto bad;

@@ -84,6 +84,7 @@ struct node {
     uint32_t *order;
     const uint32_t *rel_pos;
     uint32_t freq; /* matching start positions in the current document */
+    int unverified; /* doc holds every term, its positions not checked yet (two-phase) */
     /* BOOL: ch[] holds the MUST and SHOULD clauses in clause order */
     uint32_t n_ch, n_must, n_not;
     struct node **ch;
@@ -518,33 +519,75 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
     return freq;
 }
 
-static uint32_t adv_phrase(struct ev *ev, struct node *n, uint32_t target)
+/* The first document >= target holding every term of the phrase (positions unchecked). */
+static uint32_t phrase_candidate(struct node *n, uint32_t target)
 {
     kq_cursor *lead = n->curs[n->order[0]];
-    for (;;) {
-        uint32_t d = kq_cursor_seek(lead, target);
-        for (uint32_t i = 1; i < n->n_terms && d != KQ_NO_DOC;) {
-            uint32_t e = kq_cursor_seek(n->curs[n->order[i]], d);
-            if (e == d) {
-                i++;
-            } else if (e == KQ_NO_DOC) {
-                d = KQ_NO_DOC;
-            } else {
-                d = kq_cursor_seek(lead, e);
-                i = 1;
-            }
+    uint32_t d = kq_cursor_seek(lead, target);
+    for (uint32_t i = 1; i < n->n_terms && d != KQ_NO_DOC;) {
+        uint32_t e = kq_cursor_seek(n->curs[n->order[i]], d);
+        if (e == d) {
+            i++;
+        } else if (e == KQ_NO_DOC) {
+            d = KQ_NO_DOC;
+        } else {
+            d = kq_cursor_seek(lead, e);
+            i = 1;
         }
-        if (d == KQ_NO_DOC)
-            return n->doc = KQ_NO_DOC;
-        int64_t f = phrase_freq(ev, n);
-        if (f < 0)
-            return n->doc = KQ_NO_DOC;
-        if (f > 0) {
-            n->freq = f > UINT32_MAX ? UINT32_MAX : (uint32_t)f;
-            return n->doc = d;
-        }
-        target = d + 1;
     }
+    return d;
+}
+
+/* Reads the positions of the candidate a PHRASE sits on (every cursor on n->doc): on a
+ * match, records the frequency and returns 1; otherwise moves to the next candidate,
+ * unverified, and returns 0. */
+static int verify_phrase(struct ev *ev, struct node *n)
+{
+    int64_t f = phrase_freq(ev, n);
+    if (f > 0) {
+        n->freq = f > UINT32_MAX ? UINT32_MAX : (uint32_t)f;
+        n->unverified = 0;
+        return 1;
+    }
+    n->doc = f < 0 ? KQ_NO_DOC : phrase_candidate(n, n->doc + 1); /* f < 0: ev->rc is set */
+    return 0;
+}
+
+/* A PHRASE's next match >= target, from the candidate adv_approx() left when it is still
+ * >= target. */
+static uint32_t adv_phrase(struct ev *ev, struct node *n, uint32_t target)
+{
+    if (!n->unverified || n->doc < target)
+        n->doc = phrase_candidate(n, target);
+    n->unverified = 1;
+    while (n->doc != KQ_NO_DOC && !verify_phrase(ev, n))
+        ;
+    n->unverified = 0;
+    return n->doc;
+}
+
+/* Two-phase iteration, so that a conjunction reads positions only where all its clauses
+ * agree: a PHRASE moves to its next document holding every term, unverified; other nodes
+ * move as adv() does. */
+static uint32_t adv_approx(struct ev *ev, struct node *n, uint32_t target)
+{
+    if (n->kind != N_PHRASE)
+        return adv(ev, n, target);
+    if (n->started && n->doc >= target)
+        return n->doc;
+    n->started = 1;
+    n->unverified = 1;
+    return n->doc = phrase_candidate(n, target);
+}
+
+/* Whether the document every MUST clause of n sits on matches them all: their unverified
+ * phrases are verified (one that fails moves on, unverified). */
+static int musts_match(struct ev *ev, struct node *n)
+{
+    for (uint32_t i = 0; i < n->n_must; i++)
+        if (n->musts[i]->unverified && !verify_phrase(ev, n->musts[i]))
+            return 0;
+    return 1;
 }
 
 static int excluded(struct ev *ev, struct node *n, uint32_t d)
@@ -562,17 +605,21 @@ static uint32_t adv_bool(struct ev *ev, struct node *n, uint32_t target)
     for (;;) {
         uint32_t d;
         if (n->n_must) {
-            d = adv(ev, n->musts[0], target);
+            d = adv_approx(ev, n->musts[0], target);
             for (uint32_t i = 1; i < n->n_must && d != KQ_NO_DOC;) {
-                uint32_t e = adv(ev, n->musts[i], d);
+                uint32_t e = adv_approx(ev, n->musts[i], d);
                 if (e == d) {
                     i++;
                 } else if (e == KQ_NO_DOC) {
                     d = KQ_NO_DOC;
                 } else {
-                    d = adv(ev, n->musts[0], e);
+                    d = adv_approx(ev, n->musts[0], e);
                     i = 1;
                 }
+            }
+            if (d != KQ_NO_DOC && !musts_match(ev, n)) {
+                target = d + 1;
+                continue;
             }
         } else {
             d = KQ_NO_DOC;
@@ -592,7 +639,7 @@ static uint32_t adv_bool(struct ev *ev, struct node *n, uint32_t target)
 
 static uint32_t adv(struct ev *ev, struct node *n, uint32_t target)
 {
-    if (n->started && n->doc >= target)
+    if (n->started && n->doc >= target && !n->unverified)
         return n->doc;
     int first = !n->started;
     n->started = 1;
@@ -746,6 +793,66 @@ static void run_term(struct ev *ev, struct node *n, struct topk *t)
         }
         d = adv(ev, n, d + 1);
     }
+}
+
+/* A PHRASE: its frequency in a document is at most the tf of each of its terms, so a
+ * block of the rarest term whose block-max bound is below the k-th score is skipped, and
+ * so is a document whose score at the smallest tf of its terms is: positions, the costly
+ * part, are read only for documents that can enter the top k. */
+static void run_phrase(struct ev *ev, struct node *n, struct topk *t)
+{
+    const struct kq_bm25_field *bf = &ev->bf[n->field];
+    kq_cursor *lead = n->curs[n->order[0]];
+    uint32_t blk_last = 0;
+    double blk_ub = 0;
+    int have = 0;
+    n->started = 1;
+    uint32_t d = phrase_candidate(n, 0);
+    while (d != KQ_NO_DOC && !ev->rc) {
+        double th = theta(t);
+        if (th > -INFINITY) {
+            if (!have || d > blk_last) {
+                struct kq_impact imp[KQ_IMPACTS_MAX];
+                uint32_t ni;
+                kq__cursor_block(lead, d, &blk_last, imp, &ni);
+                blk_ub = ni ? impacts_bound(bf, n->weight, imp, ni) : 0;
+                have = 1;
+                if (blk_last == KQ_NO_DOC || blk_last < d) { /* defensive: no bound known */
+                    blk_last = d;
+                    blk_ub = INFINITY;
+                }
+            }
+            if (below(blk_ub, th)) {
+                t->inexact = 1;
+                if (blk_last >= ev->n_ids - 1)
+                    break;
+                d = phrase_candidate(n, blk_last + 1);
+                continue;
+            }
+            uint32_t tf = UINT32_MAX;
+            for (uint32_t i = 0; i < n->n_terms; i++) {
+                uint32_t x = kq_cursor_tf(n->curs[i]);
+                tf = x < tf ? x : tf;
+            }
+            double ub = n->weight * kq_bm25_tf(bf, tf, kq_index_doc_len(ev->ix, n->field, d));
+            if (below(ub, th)) {
+                t->inexact = 1;
+                d = phrase_candidate(n, d + 1);
+                continue;
+            }
+        }
+        if (doc_live(ev, d)) {
+            int64_t f = phrase_freq(ev, n);
+            if (f > 0) {
+                n->doc = d;
+                n->freq = f > UINT32_MAX ? UINT32_MAX : (uint32_t)f;
+                t->total++;
+                push(t, d, score(ev, n));
+            }
+        }
+        d = phrase_candidate(n, d + 1);
+    }
+    n->doc = KQ_NO_DOC;
 }
 
 /* A BOOL without MUST clauses: MaxScore over its SHOULD clauses. */
@@ -917,6 +1024,8 @@ int kq_eval_node(const kq_index *ix, const struct kq_qnode *root,
         }
         if (n->kind == N_TERM)
             run_term(&ev, n, &t);
+        else if (n->kind == N_PHRASE)
+            run_phrase(&ev, n, &t);
         else if (n->kind == N_BOOL && n->n_must)
             rc = run_required(&ev, n, &t);
         else if (n->kind == N_BOOL)

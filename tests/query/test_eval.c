@@ -670,24 +670,38 @@ static void exactness_run(uint64_t seed, uint32_t n_docs, int n_queries)
     double *s = malloc(R.n * sizeof *s);
     struct kq_hit *all = malloc(R.n * sizeof *all);
     int checked = 0;
-    uint64_t pruned = 0;
+    uint64_t pruned = 0, pruned_phrases = 0;
     for (int i = 0; i < n_queries; i++) {
         struct qbuf b = {{0}, 0};
+        uint64_t before = pruned;
         if (i % 5 == 0) {
             /* a plain multi-term OR, the common case for MaxScore */
             int n = 2 + (int)(kqt_rand() % 7);
             for (int j = 0; j < n; j++)
                 qput(&b, "%s%s", j ? " " : "", some_word());
+        } else if (i % 5 == 1) {
+            /* a phrase alone, of words next to each other in some document: the phrase
+             * strategy, which skips by the terms' tf bounds */
+            uint32_t d = (uint32_t)(kqt_rand() % c.n_docs), n = 2 + (uint32_t)(kqt_rand() % 2);
+            uint32_t at = c.len[d] > n ? (uint32_t)(kqt_rand() % (c.len[d] - n + 1)) : 0;
+            qput(&b, "\"");
+            for (uint32_t j = 0; j < n && at + j < c.len[d]; j++)
+                qput(&b, "%s%s", j ? " " : "", vocab[c.body[d][at + j]]);
+            qput(&b, "\"");
         } else {
             gen_expr(&b, &c, 0);
         }
         checked += check_query(ix, &R, b.s, m, s, all, &pruned);
+        if (i % 5 == 1)
+            pruned_phrases += pruned - before;
     }
-    print_message("seed %llu: %u docs, %d of %d queries checked, %llu evaluations pruned\n",
+    print_message("seed %llu: %u docs, %d of %d queries checked, %llu evaluations pruned "
+                  "(%llu of lone phrases)\n",
                   (unsigned long long)seed, n_docs, checked, n_queries,
-                  (unsigned long long)pruned);
+                  (unsigned long long)pruned, (unsigned long long)pruned_phrases);
     assert_true(checked > n_queries * 3 / 4);
     assert_true(pruned > 0);
+    assert_true(pruned_phrases > 0);
     free(m);
     free(s);
     free(all);
