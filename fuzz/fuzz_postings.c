@@ -85,6 +85,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 CHECK(k == 0 || k == KQ_ECORRUPT || (uint32_t)k == tf);
                 for (int j = 1; j < k; j++)
                     CHECK(pos_buf[j] > pos_buf[j - 1]);
+                if (k > 0 && !kq_postings_error(&c)) {
+                    /* the one-at-a-time reader reads the same positions */
+                    struct kq_pos_reader r;
+                    CHECK(kq_postings_pos_begin(&c, &r) == k);
+                    for (int j = 0; j < k; j++)
+                        CHECK(kq_pos_next(&r) == 1 && r.pos == pos_buf[j]);
+                    CHECK(kq_pos_next(&r) == 0);
+                }
+            } else if (!(n & 2)) {
+                /* part of them, one at a time: the next document's positions come after */
+                struct kq_pos_reader r;
+                int k = kq_postings_pos_begin(&c, &r);
+                CHECK(k == 0 || k == KQ_ECORRUPT || (uint32_t)k == tf);
+                uint32_t last = 0;
+                for (uint32_t j = 0; k > 0 && j < (uint32_t)k && j < (n & 15); j++) {
+                    int rc = kq_pos_next(&r);
+                    CHECK(rc == 1 || rc == KQ_ECORRUPT);
+                    if (rc != 1)
+                        break;
+                    CHECK(j == 0 || r.pos > last);
+                    last = r.pos;
+                }
             }
             if (n % 97 == 0)
                 kq_postings_shallow(&c, d + 1000);

@@ -721,13 +721,14 @@ static const uint8_t *skip_varints(const uint8_t *p, const uint8_t *end, uint64_
     return NULL;
 }
 
-int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
+/* Where the current posting's positions start (*end: where its block's end), skipping
+ * those of the block's earlier documents; remembered, so that reading on from this
+ * document skips nothing again. NULL when the stream is malformed (the cursor is marked). */
+static const uint8_t *doc_positions(kq_postings_cursor *c, const uint8_t **end)
 {
-    if (!c->pos || c->err || !c->started || c->doc == KQ_DOC_END || c->n_in == 0)
-        return 0;
     uint32_t b = c->block;
-    const uint8_t *p, *end;
-    end = b + 1 < c->n_blocks ? c->pos + c->skips[b + 1].pos_off : c->pos_end;
+    const uint8_t *p;
+    *end = b + 1 < c->n_blocks ? c->pos + c->skips[b + 1].pos_off : c->pos_end;
     uint32_t k;
     if (c->pos_doc_index != UINT32_MAX && c->pos_doc_index <= c->i) {
         p = c->pos_cur;
@@ -740,22 +741,50 @@ int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
     uint64_t left = 0;
     for (; k < c->i; k++)
         left += c->tfs_buf[k];
-    if (left && !(p = skip_varints(p, end, left)))
-        goto bad;
+    if (left && !(p = skip_varints(p, *end, left))) {
+        corrupt(c);
+        return NULL;
+    }
+    c->pos_cur = p;
+    c->pos_doc_index = c->i;
+    return p;
+}
+
+/* Decodes the next position delta at `p`; `*pos` is the previous position when `read`.
+ * Returns the bytes read, or 0 when malformed (P15: positions strictly increase). */
+static inline size_t next_position(const uint8_t *p, const uint8_t *end, int read, uint32_t *pos)
+{
+    uint64_t v;
+    size_t n = kq_varint_get(p, end, &v);
+    if (!n || (read && v == 0) || v > UINT32_MAX)
+        return 0;
+    uint64_t cur = read ? *pos + v : v;
+    if (cur > UINT32_MAX)
+        return 0;
+    *pos = (uint32_t)cur;
+    return n;
+}
+
+static int has_positions(const kq_postings_cursor *c)
+{
+    return c->pos && !c->err && c->started && c->doc != KQ_DOC_END && c->n_in != 0;
+}
+
+int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
+{
+    if (!has_positions(c))
+        return 0;
+    const uint8_t *end, *p = doc_positions(c, &end);
     uint32_t tf = c->tfs_buf[c->i];
-    if (tf > INT_MAX)
+    if (!p || tf > INT_MAX)
         goto bad;
-    uint64_t cur = 0;
+    uint32_t cur = 0;
     for (uint32_t j = 0; j < tf; j++) {
-        uint64_t v;
-        size_t n = kq_varint_get(p, end, &v);
-        if (!n || (j && v == 0) || v > UINT32_MAX)
-            goto bad; /* P15: positions strictly increase */
-        p += n;
-        cur = j ? cur + v : v;
-        if (cur > UINT32_MAX)
+        size_t n = next_position(p, end, j > 0, &cur);
+        if (!n)
             goto bad;
-        out[j] = (uint32_t)cur;
+        p += n;
+        out[j] = cur;
     }
     if (c->i + 1 == c->n_in && p != end)
         goto bad; /* P16: a block's positions end where the next block's start */
@@ -765,6 +794,36 @@ int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
 bad:
     corrupt(c);
     return KQ_ECORRUPT;
+}
+
+int kq_postings_pos_begin(kq_postings_cursor *c, struct kq_pos_reader *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!has_positions(c))
+        return 0;
+    r->c = c;
+    r->p = doc_positions(c, &r->end);
+    r->left = c->tfs_buf[c->i];
+    if (!r->p || r->left > INT_MAX) {
+        corrupt(c);
+        return KQ_ECORRUPT;
+    }
+    return (int)r->left;
+}
+
+int kq_pos_next(struct kq_pos_reader *r)
+{
+    if (!r->left)
+        return 0;
+    size_t n = next_position(r->p, r->end, r->read, &r->pos);
+    if (!n) {
+        corrupt(r->c);
+        return KQ_ECORRUPT;
+    }
+    r->p += n;
+    r->read = 1;
+    r->left--;
+    return 1;
 }
 
 const struct kq_skip *kq_postings_shallow(kq_postings_cursor *c, uint32_t target)

@@ -157,6 +157,21 @@ uint32_t kq_postings_tf(const kq_postings_cursor *c);
 /* Writes the positions of the current posting into `out` (room for tf values).
  * Returns the count (= tf) or KQ_ECORRUPT; 0 when the term has no positions. */
 int kq_postings_positions(kq_postings_cursor *c, uint32_t *out);
+/* The positions of the current posting read one at a time, so that a phrase reads no
+ * further than it must. The reader is valid until the cursor moves. */
+struct kq_pos_reader {
+    kq_postings_cursor *c;
+    const uint8_t *p, *end;
+    uint32_t left; /* positions not read yet */
+    uint32_t pos;  /* the last one read (once `read`) */
+    int read;
+};
+/* Starts reading the current posting's positions: returns its tf, 0 when the term has no
+ * positions, or KQ_ECORRUPT. */
+int kq_postings_pos_begin(kq_postings_cursor *c, struct kq_pos_reader *r);
+/* Reads the next position into r->pos: returns 1, 0 after the last, or KQ_ECORRUPT (the
+ * cursor is then marked corrupt). */
+int kq_pos_next(struct kq_pos_reader *r);
 /* Shallow advance for block-max pruning: finds the block that would hold `target` without
  * decoding it. Returns its skip entry (last_doc, impacts), or NULL when target is past the
  * last block. */

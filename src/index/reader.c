@@ -1031,6 +1031,15 @@ int kq_cursor_positions(kq_cursor *c, uint32_t *out, uint32_t cap)
     return kq_postings_positions(&c->s[c->seg].pc, out);
 }
 
+int kq__cursor_pos_begin(kq_cursor *c, struct kq_pos_reader *r)
+{
+    if (c->doc == KQ_NO_DOC) {
+        memset(r, 0, sizeof *r);
+        return 0;
+    }
+    return kq_postings_pos_begin(&c->s[c->seg].pc, r);
+}
+
 int kq_cursor_error(const kq_cursor *c)
 {
     return c->err;

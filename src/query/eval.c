@@ -103,9 +103,9 @@ struct ev {
     struct chunk *arena;
     kq_cursor **curs; /* every cursor opened, closed at the end */
     uint32_t n_curs, cap_curs;
-    uint32_t **pbuf;  /* phrase scratch: positions of term i, pcap[i] room */
-    uint32_t *pcap, *plen, *pidx;
-    uint32_t n_pbuf;
+    struct kq_pos_reader *prd; /* phrase scratch: the positions of term i */
+    uint32_t n_prd;
+    int count_only; /* a phrase need not count its matches, only find one */
     int rc;           /* first error met while iterating (KQ_ECORRUPT, KQ_ENOMEM) */
     kq_error *err;
 };
@@ -144,9 +144,6 @@ static void ev_release(struct ev *ev)
     for (uint32_t i = 0; i < ev->n_curs; i++)
         kq_cursor_close(ev->curs[i]);
     kq__free(ev->curs);
-    for (uint32_t i = 0; i < ev->n_pbuf; i++)
-        kq__free(ev->pbuf[i]);
-    kq__free(ev->pbuf);
     while (ev->arena) {
         struct chunk *next = ev->arena->next;
         kq__free(ev->arena);
@@ -280,25 +277,11 @@ static int compile_phrase(struct ev *ev, const struct kq_qnode *q, struct node *
     n->weight = q->boost * idf;
     n->ub = n->weight * ev->bf[q->field].k1p1;
     n->cost = df[n->order[0]];
-    /* position scratch, shared by all phrases (one is verified at a time) */
-    if (q->n_terms > ev->n_pbuf) {
-        uint32_t **pb = kq__realloc(ev->pbuf, q->n_terms * sizeof *pb);
-        if (!pb)
+    /* position readers, shared by all phrases (one is verified at a time) */
+    if (q->n_terms > ev->n_prd) {
+        if (!(ev->prd = ar_calloc(ev, q->n_terms, sizeof *ev->prd)))
             return kq__enomem(ev->err);
-        ev->pbuf = pb;
-        for (uint32_t i = ev->n_pbuf; i < q->n_terms; i++)
-            pb[i] = NULL;
-        uint32_t *cap = ar_calloc(ev, q->n_terms, sizeof *cap);
-        uint32_t *len = ar_calloc(ev, q->n_terms, sizeof *len);
-        uint32_t *idx = ar_calloc(ev, q->n_terms, sizeof *idx);
-        if (!cap || !len || !idx)
-            return kq__enomem(ev->err);
-        for (uint32_t i = 0; i < ev->n_pbuf; i++)
-            cap[i] = ev->pcap[i];
-        ev->pcap = cap;
-        ev->plen = len;
-        ev->pidx = idx;
-        ev->n_pbuf = q->n_terms;
+        ev->n_prd = q->n_terms;
     }
     *out = n;
     return 0;
@@ -473,50 +456,52 @@ static int compile(struct ev *ev, const struct kq_qnode *q, int depth, struct no
 static uint32_t adv(struct ev *ev, struct node *n, uint32_t target);
 
 /* The number of start positions at which the phrase's terms all sit, for the document all
- * its cursors are on; -1 after an error (recorded in ev->rc). */
+ * its cursors are on (1 for any number when only counting); -1 after an error (recorded in
+ * ev->rc). Starts come from the term with the fewest positions there; the others are read
+ * only as far as those starts need. */
 static int64_t phrase_freq(struct ev *ev, struct node *n)
 {
-    uint32_t nt = n->n_terms;
+    uint32_t nt = n->n_terms, lead = 0, least = UINT32_MAX;
+    struct kq_pos_reader *r = ev->prd;
     for (uint32_t i = 0; i < nt; i++) {
-        uint32_t tf = kq_cursor_tf(n->curs[i]);
-        if (tf > ev->pcap[i]) {
-            uint32_t cap = tf < 64 ? 64 : tf;
-            uint32_t *p = kq__realloc(ev->pbuf[i], (size_t)cap * sizeof *p);
-            if (!p) {
-                ev->rc = kq__enomem(ev->err);
-                return -1;
-            }
-            ev->pbuf[i] = p;
-            ev->pcap[i] = cap;
-        }
-        int r = kq_cursor_positions(n->curs[i], ev->pbuf[i], ev->pcap[i]);
-        if (r < 0) {
-            ev->rc = kq__error(ev->err, KQ_ECORRUPT, -1, "malformed positions in the index");
-            return -1;
-        }
-        if (r == 0)
+        int tf = kq__cursor_pos_begin(n->curs[i], &r[i]);
+        if (tf < 0)
+            goto bad;
+        if (tf == 0)
             return 0; /* no positions: the phrase cannot be verified, so it does not match */
-        ev->plen[i] = (uint32_t)r;
-        ev->pidx[i] = 0;
+        if ((uint32_t)tf < least) {
+            least = (uint32_t)tf;
+            lead = i;
+        }
     }
     int64_t freq = 0;
-    const uint32_t *p0 = ev->pbuf[0];
-    for (uint32_t a = 0; a < ev->plen[0]; a++) {
+    int rc;
+    while ((rc = kq_pos_next(&r[lead])) > 0) {
+        if (r[lead].pos < n->rel_pos[lead])
+            continue;
+        uint64_t start = r[lead].pos - n->rel_pos[lead];
         int ok = 1;
-        for (uint32_t i = 1; i < nt && ok; i++) {
-            uint64_t want = (uint64_t)p0[a] + n->rel_pos[i];
-            const uint32_t *p = ev->pbuf[i];
-            uint32_t j = ev->pidx[i];
-            while (j < ev->plen[i] && p[j] < want)
-                j++;
-            ev->pidx[i] = j;
-            if (j == ev->plen[i])
-                return freq; /* later starts want even larger positions */
-            ok = p[j] == want;
+        for (uint32_t i = 0; i < nt && ok; i++) {
+            if (i == lead)
+                continue;
+            uint64_t want = start + n->rel_pos[i];
+            while (!r[i].read || r[i].pos < want) {
+                if ((rc = kq_pos_next(&r[i])) < 0)
+                    goto bad;
+                if (rc == 0)
+                    return freq; /* later starts want even larger positions */
+            }
+            ok = r[i].pos == want;
         }
         freq += ok;
+        if (ok && ev->count_only)
+            return freq;
     }
-    return freq;
+    if (rc == 0)
+        return freq;
+bad:
+    ev->rc = kq__error(ev->err, KQ_ECORRUPT, -1, "malformed positions in the index");
+    return -1;
 }
 
 /* The first document >= target holding every term of the phrase (positions unchecked). */
@@ -1015,6 +1000,7 @@ int kq_eval_node(const kq_index *ix, const struct kq_qnode *root,
     if (rc)
         goto out;
     if (o.count_only) {
+        ev.count_only = 1;
         run_count(&ev, n, &t);
     } else {
         t.cap = o.k + o.offset;
