@@ -203,16 +203,48 @@ uint64_t kq__sink_hash(const kq_sink *s)
     return XXH3_64bits_digest(s->xxh);
 }
 
-/* Copies the sink's bytes to `out`. */
+/* Copies `len` bytes of `in` from offset 0 to the end of `out` inside the kernel. Returns
+ * 0, an error, or 1 when the file system cannot (nothing was copied then). The fault
+ * injection counts these bytes as it counts write()'s. */
+static int copy_in_kernel(int in, uint64_t len, int out, const char *path, kq_error *err)
+{
+    loff_t off = 0;
+    while ((uint64_t)off < len) {
+        uint64_t left = len - (uint64_t)off;
+        size_t want = fault_allow(left < ((size_t)1 << 30) ? (size_t)left : (size_t)1 << 30);
+        ssize_t w = -1;
+        if (want)
+            w = copy_file_range(in, &off, out, NULL, want, 0);
+        else
+            errno = ENOSPC;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && off == 0 &&
+            (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP))
+            return 1;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            return kq__error(err, kq__errno_code(e), -1, "cannot write '%s': %s", path,
+                             w < 0 ? strerror(e) : "short copy from a temporary file");
+        }
+    }
+    return 0;
+}
+
+/* Copies the sink's bytes to `out`: what it spilled (in the kernel where the file system
+ * can), then what it holds. */
 static int sink_copy(kq_sink *s, int out, const char *path, kq_error *err)
 {
-    if (s->on_disk) {
+    int rc = s->on_disk ? copy_in_kernel(s->fd, s->on_disk, out, path, err) : 0;
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
         static const size_t chunk = 1 << 20;
         uint8_t *tmp = kq__malloc(chunk);
         if (!tmp)
             return kq__enomem(err);
         uint64_t off = 0;
-        int rc = 0;
+        rc = 0;
         while (off < s->on_disk && !rc) {
             size_t want = s->on_disk - off < chunk ? (size_t)(s->on_disk - off) : chunk;
             ssize_t r = pread(s->fd, tmp, want, (off_t)off);
