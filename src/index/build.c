@@ -57,6 +57,7 @@
 #define DICT_TRAIN_CAP (256u << 10) /* bytes of samples in all */
 #define MAX_THREADS 64
 #define BINARY_PROBE 8192
+#define JSONL_READ (256u << 10) /* stdio buffer of a JSON-lines input (MEM_BASE holds it) */
 /* How recent a file's modification time must be for the file to count as racily new: a
  * tick of the kernel's coarse clock, that stamps files, is at most 10 ms; file systems that
  * keep whole seconds (FAT: 2 s) show it as a time without nanoseconds. */
@@ -1598,6 +1599,7 @@ static int read_file(const char *path, char **out, size_t *len, kq_error *err)
 struct reader {
     uint32_t input;  /* current input */
     FILE *jf;        /* open JSON-lines input */
+    char *jbuf;      /* its stdio buffer, JSONL_READ bytes, reused from file to file */
     uint32_t line;
     char *lbuf;
     size_t lcap;
@@ -1626,6 +1628,10 @@ static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, k
             if (!rd->jf)
                 return kq__error(err, KQ_EIO, -1, "cannot open '%s': %s", in->path,
                                  strerror(errno));
+            /* fewer, larger reads (glibc ignores the size without a buffer) */
+            if (!rd->jbuf && !(rd->jbuf = kq__malloc(JSONL_READ)))
+                return kq__enomem(err);
+            setvbuf(rd->jf, rd->jbuf, _IOFBF, JSONL_READ);
             rd->line = 0;
         }
         ssize_t n = getline(&rd->lbuf, &rd->lcap, rd->jf);
@@ -2159,6 +2165,7 @@ out:
     kq__free(man.segs);
     if (rdr.jf)
         fclose(rdr.jf);
+    kq__free(rdr.jbuf); /* the stream's buffer: after the stream */
     free(rdr.lbuf); /* getline's buffer comes from malloc */
     for (size_t i = 0; i < n_runs; i++) {
         unlink(runs[i]);
