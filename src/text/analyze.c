@@ -18,12 +18,17 @@
  *   - a word is NFKC case folded (ASCII words directly), then stemmed unless it holds no
  *     letter, is Hangul/CJK, or the analyser has no stemmer / KQ_ANALYZE_NOSTEM is set.
  *
+ * Two caches keep the per-word cost down, both invisible in the output: the stem cache
+ * (ASCII words, lowercased, to their stem) and the fold cache (other words, raw, to their
+ * final term). A word of precomposed Hangul syllables needs neither: it is its own fold.
+ *
  * Invariants: every emitted term is 1..KQ_TERM_MAX bytes and NUL-terminated; positions
  * strictly increase; a term that comes out longer than KQ_TERM_MAX (or a raw word longer
  * than RAW_CAP bytes) is dropped but still uses its position; [start, end) lies within the
  * input with start < end. No allocation happens during kq_analyze (buffers live in the
  * analyser), except inside libstemmer, whose failure is reported as KQ_ENOMEM.
  */
+#include <assert.h>
 #include <libstemmer.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +54,19 @@
 #define STEM_CACHE_SETS ((size_t)16384) /* a power of two */
 #define STEM_CACHE_SIZE (2 * STEM_CACHE_SETS)
 #define STEM_CACHE_KEY 23
+/* Fold cache: the final term of a non-ASCII word (NFKC case folded, then stemmed when the
+ * word is), keyed on its raw bytes and whether it is stemmed, for words of at most
+ * FOLD_CACHE_KEY bytes giving a term of at most FOLD_CACHE_VAL; two-way set associative
+ * like the stem cache, one 64-byte entry a word, 512 KiB an analyser (touched as it fills).
+ * utf8proc's fold (decompose, compose, reencode) took 30% of kq-index's instructions on
+ * Korean Wikipedia. Words of precomposed Hangul syllables, the bulk of Korean, need no
+ * fold and skip the cache (F_SELF); what is left there (Hanja units and bigrams, Greek
+ * letters, accented Latin) is 1.5% of the words, 68k distinct in 142k: 4096 sets hit 32%
+ * of them, 16384 sets 40%. */
+#define FOLD_CACHE_SETS ((size_t)4096) /* a power of two */
+#define FOLD_CACHE_SIZE (2 * FOLD_CACHE_SETS)
+#define FOLD_CACHE_KEY 30
+#define FOLD_CACHE_VAL 31
 
 /* A CJK unit is one base character and the marks after it. */
 #define UNIT_CAP 32
@@ -72,6 +90,9 @@ enum {
 /* Word classes: what the word being built is made of. */
 enum { W_NONE = 0, W_REG, W_HANGUL, W_CJK };
 
+/* How a word folds: ASCII lowercasing, NFKC case folding (utf8proc), or not at all. */
+enum { F_ASCII = 1, F_NFKC, F_SELF };
+
 struct cjk_unit {
     size_t start, end; /* source bytes */
     uint8_t raw[UNIT_CAP];
@@ -85,9 +106,20 @@ struct stem_entry {
     uint8_t val[STEM_CACHE_KEY];
 };
 
+enum { FOLD_STEM = 1, FOLD_STOP = 2 };
+
+struct fold_entry {
+    uint8_t klen, vlen; /* klen 0: empty */
+    uint8_t flags;      /* FOLD_STEM: the key was stemmed; FOLD_STOP: its fold is a stop word */
+    uint8_t key[FOLD_CACHE_KEY];
+    uint8_t val[FOLD_CACHE_VAL];
+};
+_Static_assert(sizeof(struct fold_entry) == 64, "a fold cache entry is 64 bytes");
+
 struct kq_analyzer {
     struct sb_stemmer *stemmer; /* NULL for "none" */
     struct stem_entry *cache;   /* STEM_CACHE_SIZE entries when stemmer != NULL */
+    struct fold_entry *fold;    /* FOLD_CACHE_SIZE entries */
     char language[32];
     const char *const *stops; /* the language's stop words (kq__stopword_list) */
     size_t n_stops;
@@ -99,6 +131,7 @@ struct kq_analyzer {
     size_t raw_len;
     int overflow;
     int ascii;       /* every raw byte < 0x80 */
+    int syllables;   /* a W_HANGUL word: only precomposed syllables (the run in kq_analyze) */
     int has_letter;  /* holds at least one letter */
     size_t apos_off; /* raw_len after the last internal apostrophe; SIZE_MAX when none */
     struct cjk_unit prev, cur;
@@ -179,6 +212,17 @@ static int classify(int32_t cp)
     }
 }
 
+/* The length of the precomposed Hangul syllable (U+AC00..U+D7A3) at s[i] (i < len), or 0. */
+static inline size_t syllable_at(const uint8_t *s, size_t len, size_t i)
+{
+    if (len - i < 3 || s[i] < 0xEA || s[i] > 0xED || (s[i + 1] & 0xC0) != 0x80 ||
+        (s[i + 2] & 0xC0) != 0x80)
+        return 0;
+    uint32_t cp = (uint32_t)(s[i] & 0x0F) << 12 | (uint32_t)(s[i + 1] & 0x3F) << 6 |
+                  (uint32_t)(s[i + 2] & 0x3F);
+    return cp >= 0xAC00 && cp <= 0xD7A3 ? 3 : 0;
+}
+
 /* Decodes the code point at s[i] (i < len) into its class; `*n` gets its length. */
 static inline int class_at(const uint8_t *s, size_t len, size_t i, size_t *n)
 {
@@ -241,6 +285,9 @@ int kq_analyzer_new(const char *language, kq_analyzer **out, kq_error *err)
     a->cps = kq__malloc((CPS_CAP + 1) * sizeof *a->cps);
     if (!a->cps)
         goto nomem;
+    a->fold = kq__calloc(FOLD_CACHE_SIZE, sizeof *a->fold);
+    if (!a->fold)
+        goto nomem;
     if (strcmp(language, "none")) {
         a->cache = kq__calloc(STEM_CACHE_SIZE, sizeof *a->cache);
         if (!a->cache)
@@ -265,13 +312,14 @@ void kq_analyzer_free(kq_analyzer *a)
     if (a->stemmer)
         sb_stemmer_delete(a->stemmer);
     kq__free(a->cache);
+    kq__free(a->fold);
     kq__free(a->cps);
     kq__free(a);
 }
 
 size_t kq_analyzer_memory(const kq_analyzer *a)
 {
-    return sizeof *a + (CPS_CAP + 1) * sizeof *a->cps +
+    return sizeof *a + (CPS_CAP + 1) * sizeof *a->cps + FOLD_CACHE_SIZE * sizeof *a->fold +
            (a->cache ? STEM_CACHE_SIZE * sizeof *a->cache : 0);
 }
 
@@ -306,10 +354,100 @@ static long fold_unicode(kq_analyzer *a, const uint8_t *p, size_t len, const uin
     return (long)n;
 }
 
+#ifndef NDEBUG
+/* Nonzero when the `len` bytes at `p` are precomposed Hangul syllables only. NFKC case
+ * folding leaves such a word (F_SELF) as it is: a syllable has no case and no
+ * compatibility mapping, decomposes canonically into jamo of combining class 0, and those
+ * compose back into the same syllable and never with a neighbouring one (a unit test
+ * checks every syllable, alone and next to others). */
+static int fold_free(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i += 3)
+        if (!syllable_at(p, len, i))
+            return 0;
+    return 1;
+}
+#endif
+
+/* The term of the non-ASCII word of `len` bytes at `p`: as it is (F_SELF), or through the
+ * fold cache, NFKC case folded then stemmed when `stem` and the run stems (F_NFKC). Sets
+ * `*t` (valid until the analyser's next use), `*tlen` and `*stop`. Returns 1, 0 when the
+ * word gives no term, or KQ_ENOMEM. Not inlined: deliver() stays small enough to be
+ * inlined itself, for the ASCII words. */
+static __attribute__((noinline)) int fold_word(struct run *r, const uint8_t *p, size_t len,
+                                               int fold, int stem, const uint8_t **t, size_t *tlen,
+                                               int *stop)
+{
+    kq_analyzer *a = r->a;
+    if (fold == F_SELF) {
+        assert(!stem && fold_free(p, len));
+        *t = p;
+        *tlen = len;
+        *stop = r->stops && kq__stopword(a->stops, a->n_stops, (const char *)p, len);
+        return 1;
+    }
+    uint8_t flags = stem && r->stem ? FOLD_STEM : 0;
+    struct fold_entry *fe = NULL;
+    if (len <= FOLD_CACHE_KEY) {
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < len; i++)
+            h = (h ^ p[i]) * 16777619u;
+        struct fold_entry *set = &a->fold[2 * ((h ^ (h >> 15)) & (FOLD_CACHE_SETS - 1))];
+        if (set[0].klen == len && (set[0].flags & FOLD_STEM) == flags &&
+            !memcmp(set[0].key, p, len)) {
+            fe = &set[0];
+        } else if (set[1].klen == len && (set[1].flags & FOLD_STEM) == flags &&
+                   !memcmp(set[1].key, p, len)) {
+            struct fold_entry x = set[1]; /* most recent first */
+            set[1] = set[0];
+            set[0] = x;
+            fe = &set[0];
+        } else {
+            set[1] = set[0];
+            set[0].klen = 0;
+            fe = &set[0];
+        }
+        if (fe->klen) {
+            *t = fe->val;
+            *tlen = fe->vlen;
+            *stop = r->stops && (fe->flags & FOLD_STOP);
+            return 1;
+        }
+    }
+    const uint8_t *f;
+    long n = fold_unicode(a, p, len, &f);
+    if (n <= 0)
+        return 0;
+    size_t flen = (size_t)n;
+    /* whether asked for or not: the entry serves every run */
+    int stopword = kq__stopword(a->stops, a->n_stops, (const char *)f, flen);
+    if (flags && flen <= STEM_MAX) {
+        const sb_symbol *st = sb_stemmer_stem(a->stemmer, f, (int)flen);
+        if (!st)
+            return KQ_ENOMEM;
+        int sl = sb_stemmer_length(a->stemmer);
+        if (sl > 0) {
+            f = st;
+            flen = (size_t)sl;
+        }
+    }
+    if (fe && flen <= FOLD_CACHE_VAL) {
+        fe->klen = (uint8_t)len;
+        fe->vlen = (uint8_t)flen;
+        fe->flags = (uint8_t)(flags | (stopword ? FOLD_STOP : 0));
+        memcpy(fe->key, p, len);
+        memcpy(fe->val, f, flen);
+    }
+    *t = f;
+    *tlen = flen;
+    *stop = r->stops && stopword;
+    return 1;
+}
+
 /* Folds, stems and delivers one term built from `len` raw bytes (valid UTF-8) at `p`.
- * `ascii`: every byte < 0x80; `stem`: the term may be stemmed. Uses one position,
- * delivered or not. Returns 0, a callback's value or KQ_ENOMEM. */
-static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int stem, size_t start,
+ * `fold`: F_ASCII (every byte < 0x80), F_NFKC or F_SELF; `stem`: the term may be stemmed.
+ * Uses one position, delivered or not. Returns 0, a callback's value or KQ_ENOMEM. */
+static int deliver(struct run *r, const uint8_t *p, size_t len, int fold, int stem, size_t start,
                    size_t end)
 {
     kq_analyzer *a = r->a;
@@ -318,7 +456,7 @@ static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int s
     size_t tlen;
     struct stem_entry *ce = NULL;
     int stop;
-    if (ascii) {
+    if (fold == F_ASCII) {
         if (len > STEM_MAX || (!stem && len > KQ_TERM_MAX))
             return 0;
         /* lowercase into the utf8proc buffer, free at this point */
@@ -352,11 +490,17 @@ static int deliver(struct run *r, const uint8_t *p, size_t len, int ascii, int s
             }
         }
     } else {
-        long n = fold_unicode(a, p, len, &t);
-        if (n <= 0)
-            return 0;
-        tlen = (size_t)n;
-        stop = r->stops && kq__stopword(a->stops, a->n_stops, (const char *)t, tlen);
+        /* through copies: t, tlen and stop stay in registers on the ASCII path */
+        const uint8_t *ft;
+        size_t ftlen;
+        int fstop;
+        int rc = fold_word(r, p, len, fold, stem, &ft, &ftlen, &fstop);
+        if (rc <= 0)
+            return rc;
+        t = ft;
+        tlen = ftlen;
+        stop = fstop;
+        stem = 0; /* done */
     }
     if (stem && r->stem && tlen <= STEM_MAX) {
         const sb_symbol *st = sb_stemmer_stem(a->stemmer, t, (int)tlen);
@@ -397,7 +541,8 @@ static int emit_word(struct run *r, int wclass, size_t start, size_t end)
     if (len == 0)
         return 0;
     int stem = wclass == W_REG && a->has_letter;
-    return deliver(r, a->raw, len, a->ascii, stem, start, end);
+    int fold = a->ascii ? F_ASCII : wclass == W_HANGUL && a->syllables ? F_SELF : F_NFKC;
+    return deliver(r, a->raw, len, fold, stem, start, end);
 }
 
 /* Emits the bigram of the previous and current CJK units. */
@@ -411,7 +556,7 @@ static int emit_bigram(struct run *r)
     uint8_t buf[2 * UNIT_CAP];
     memcpy(buf, a->prev.raw, a->prev.len);
     memcpy(buf + a->prev.len, a->cur.raw, a->cur.len);
-    return deliver(r, buf, a->prev.len + a->cur.len, 0, 0, a->prev.start, a->cur.end);
+    return deliver(r, buf, a->prev.len + a->cur.len, F_NFKC, 0, a->prev.start, a->cur.end);
 }
 
 /* Closes the current CJK unit: emits the bigram ending with it, and makes it previous. */
@@ -436,7 +581,7 @@ static int end_cjk_run(struct run *r)
             r->pos++;
             return 0;
         }
-        return deliver(r, a->prev.raw, a->prev.len, 0, 0, a->prev.start, a->prev.end);
+        return deliver(r, a->prev.raw, a->prev.len, F_NFKC, 0, a->prev.start, a->prev.end);
     }
     return 0;
 }
@@ -453,6 +598,7 @@ static inline void raw_add(kq_analyzer *a, const uint8_t *p, size_t n)
         memcpy(a->raw + a->raw_len, p, n);
         a->raw_len += n;
         a->ascii = 0;
+        a->syllables = 0;
     }
 }
 
@@ -544,6 +690,28 @@ int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int 
                 continue;
             }
             n = 1;
+        } else if (syllable_at(s, len, i)) {
+            /* a run of precomposed Hangul syllables at once, the bulk of Korean text: letters
+             * to classify (a unit test checks), their own fold to deliver() */
+            if (wclass != W_HANGUL) {
+                FLUSH();
+                START_WORD(W_HANGUL);
+                a->syllables = 1;
+            }
+            size_t j = i + 3;
+            while (j < len && syllable_at(s, len, j))
+                j += 3;
+            if (a->raw_len + (j - i) > RAW_CAP) {
+                a->overflow = 1;
+            } else {
+                memcpy(a->raw + a->raw_len, s + i, j - i);
+                a->raw_len += j - i;
+            }
+            a->ascii = 0;
+            a->has_letter = 1;
+            last = C_HANGUL;
+            wend = i = j;
+            continue;
         } else {
             c = classify(kq_utf8_decode(s + i, s + len, &n));
         }

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 #include <libstemmer.h>
+#include <utf8proc.h>
 
 #include "testutil.h"
 #include "text/text.h"
@@ -303,6 +304,156 @@ static void test_cjk_bigrams(void **state)
     assert_string_equal(run(en, "ｶﾀｶﾅ", 0)->joined, "カタ タカ カナ");
 }
 
+/* The options text/analyze.c folds with (FOLD_OPTIONS there). */
+#define FOLD_OPTIONS (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STABLE)
+
+/* Whether utf8proc folds the `len` bytes at `s` to themselves. */
+static int folds_to_itself(const uint8_t *s, size_t len)
+{
+    uint8_t *out = NULL;
+    utf8proc_ssize_t n = utf8proc_map(s, (utf8proc_ssize_t)len, &out, FOLD_OPTIONS);
+    int same = n == (utf8proc_ssize_t)len && !memcmp(out, s, len);
+    free(out);
+    return same;
+}
+
+/* The analyser takes precomposed Hangul syllables (U+AC00..U+D7A3) for letters without
+ * asking utf8proc, and a word of them for its own fold: true of every one of them, alone
+ * and next to an LV (가) and an LVT (각) syllable on either side. */
+static void test_hangul_syllables_fold_free(void **state)
+{
+    (void)state;
+    const int32_t nb[] = {0xAC00, 0xAC01};
+    for (int32_t cp = 0xAC00; cp <= 0xD7A3; cp++) {
+        assert_int_equal(utf8proc_category(cp), UTF8PROC_CATEGORY_LO);
+        uint8_t s[12];
+        size_t n = kq_utf8_encode(cp, s);
+        assert_int_equal(n, 3);
+        assert_true(folds_to_itself(s, n));
+        for (int k = 0; k < 2; k++) {
+            kq_utf8_encode(nb[k], s + 3);
+            assert_true(folds_to_itself(s, 6));
+            kq_utf8_encode(nb[k], s);
+            kq_utf8_encode(cp, s + 3);
+            assert_true(folds_to_itself(s, 6));
+        }
+    }
+    /* the range ends where it should: U+D7A4 is unassigned, a separator; conjoining and
+     * compatibility jamo still fold (to syllables, or to conjoining jamo) */
+    assert_string_equal(
+        run(none, "힣\xed\x9e\xa4가 \xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab ㄹ", 0)->joined,
+        "힣 가 한 \xe1\x84\x85");
+    /* a word with anything else than syllables goes through utf8proc, wherever that is: a
+     * trailing jamo composes with the syllable before it, a halfwidth letter folds to a
+     * conjoining jamo (ﾡ to U+1100) */
+    assert_string_equal(
+        run(en, "가\xe1\x86\xa8 \xe1\x86\xa8가 한국ﾡ ﾡ한국 한\xcc\x81국 대한민국", 0)->joined,
+        "각 \xe1\x86\xa8가 한국\xe1\x84\x80 \xe1\x84\x80한국 한\xcc\x81국 대한민국");
+    /* and both kinds, one after the other */
+    assert_string_equal(run(en, "가\xe1\x86\xa8 가 각 가\xe1\x86\xa8 한국ﾡ 한국 한국ﾡ", 0)->joined,
+                        "각 가 각 각 한국\xe1\x84\x80 한국 한국\xe1\x84\x80");
+}
+
+/* Collects each term and its stop flag ("term" or "term*"), space separated. */
+static int collect_stop(void *ctx, const struct kq_token *t)
+{
+    char *out = ctx;
+    size_t len = strlen(out);
+    assert_true(len + t->len + 3 < 1024);
+    snprintf(out + len, 1024 - len, "%s%s%s", len ? " " : "", t->term, t->stop ? "*" : "");
+    return 0;
+}
+
+static void analyze_stop(kq_analyzer *a, const char *s, int flags, char out[1024])
+{
+    out[0] = '\0';
+    assert_int_equal(kq_analyze(a, s, strlen(s), 0, flags, collect_stop, out, NULL), 0);
+}
+
+/* The fold cache is invisible: one analyser, warm, gives for each word what a fresh
+ * analyser gives, whatever came before. The words come back many times in both cases, as
+ * stop words and not, stemmed and not (flags), among enough other non-ASCII words to evict
+ * them; those are checked against utf8proc and Snowball directly. */
+static void test_fold_cache_consistent(void **state)
+{
+    (void)state;
+    static const char *const words[] = {
+        /* case, accents composed and not, expansions, stemmed or not */
+        "É", "é", "Éléphants", "éléphants", "ÉLÉPHANTS", "Cafés", "cafés", "CAFÉS", "cafe\xcc\x81s",
+        "Naïveté", "naïveté", "Straße", "STRAẞE", "Häuser", "häuser", "ﬁnancial", "ﬂowers",
+        /* fullwidth: stop words once folded (17..20), and not (21) */
+        "ＴＨＥ", "Ｔｈｅ", "ｔｈｅ", "ＡＮＤ", "ＲＵＮＮＩＮＧ",
+        /* Greek, digits only */
+        "ΣΊΣΥΦΟΣ", "σίσυφος", "２０２４", "١٢٣",
+        /* Hangul: syllables only, jamo, syllables and other letters */
+        "한국어", "한국어를", "대한민국", "\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab", "ㄹ", "ᄒᆞᆫ",
+        /* CJK units and bigrams */
+        "日本語", "學校", "ｶﾀｶﾅ",
+        /* a fold too long for an entry (35), a term too long (36), a key too long (37) */
+        "ﷺ", "ﷺﷺ", "ÉléphantsÉléphantsÉléphants",
+        /* marks only; syllables and other Hangul letters */
+        "\xcc\x81\xcc\x81", "가\xe1\x86\xa8", "한국ﾡ", "ﾡ한국"};
+    enum { N_WORDS = sizeof words / sizeof *words, N_FLAGS = 4, N_ROUNDS = 24, N_FILL = 48 };
+    const int flag_set[N_FLAGS] = {0, KQ_ANALYZE_NOSTEM, KQ_ANALYZE_STOPWORDS,
+                                   KQ_ANALYZE_NOSTEM | KQ_ANALYZE_STOPWORDS};
+    const char *langs[] = {"english", "german", "none"};
+    static char expect[N_WORDS][N_FLAGS][1024];
+    char got[1024];
+    for (size_t l = 0; l < 3; l++) {
+        for (size_t w = 0; w < N_WORDS; w++) {
+            for (size_t f = 0; f < N_FLAGS; f++) {
+                kq_analyzer *cold;
+                assert_int_equal(kq_analyzer_new(langs[l], &cold, NULL), 0);
+                analyze_stop(cold, words[w], flag_set[f], expect[w][f]);
+                kq_analyzer_free(cold);
+            }
+        }
+        /* the fresh analysers agree with what the words are */
+        if (l == 0) {
+            assert_string_equal(expect[0][0], "é");
+            assert_string_equal(expect[2][0], "éléphant");
+            assert_string_equal(expect[2][1], "éléphants");
+            assert_string_equal(expect[17][2], "the*");
+            assert_string_equal(expect[20][3], "and*");
+            assert_string_equal(expect[21][0], "run");
+            assert_string_equal(expect[35][1], "صلى الله عليه وسلم");
+            assert_string_equal(expect[36][0], "");
+        }
+        struct sb_stemmer *sb = l < 2 ? sb_stemmer_new(langs[l], "UTF_8") : NULL;
+        kq_analyzer *warm;
+        assert_int_equal(kq_analyzer_new(langs[l], &warm, NULL), 0);
+        uint32_t x = 12345, filler = 0;
+        for (int round = 0; round < N_ROUNDS; round++) {
+            for (size_t k = 0; k < N_WORDS * N_FLAGS; k++) {
+                x = x * 1103515245u + 12345u;
+                size_t w = (x >> 8) % N_WORDS, f = (x >> 20) % N_FLAGS;
+                analyze_stop(warm, words[w], flag_set[f], got);
+                assert_string_equal(got, expect[w][f]);
+                /* fillers: "ñ" and consonants, distinct, stemmed by Snowball alone */
+                for (int i = 0; i < N_FILL; i++) {
+                    char fill[32] = "\xc3\xb1";
+                    size_t n = 2;
+                    for (uint32_t v = filler++; v; v /= 20)
+                        fill[n++] = "bcdfghjklmnpqrstvwxz"[v % 20];
+                    fill[n] = '\0';
+                    int ff = flag_set[(filler >> 3) % N_FLAGS];
+                    analyze_stop(warm, fill, ff, got);
+                    if (sb && !(ff & KQ_ANALYZE_NOSTEM)) {
+                        const sb_symbol *st = sb_stemmer_stem(sb, (const sb_symbol *)fill, (int)n);
+                        assert_int_equal(strlen(got), (size_t)sb_stemmer_length(sb));
+                        assert_memory_equal(got, st, strlen(got));
+                    } else {
+                        assert_string_equal(got, fill);
+                    }
+                }
+            }
+        }
+        kq_analyzer_free(warm);
+        if (sb)
+            sb_stemmer_delete(sb);
+    }
+}
+
 /* Rule 7: overlong terms are dropped but keep their position. */
 static void test_term_max(void **state)
 {
@@ -453,6 +604,8 @@ int main(void)
         cmocka_unit_test(test_stem_cache_consistent),
         cmocka_unit_test(test_hangul),
         cmocka_unit_test(test_cjk_bigrams),
+        cmocka_unit_test(test_hangul_syllables_fold_free),
+        cmocka_unit_test(test_fold_cache_consistent),
         cmocka_unit_test(test_term_max),
         cmocka_unit_test(test_nul_ignorable),
         cmocka_unit_test(test_positions_and_stop),
