@@ -44,7 +44,7 @@ void kq_analyzer_free(kq_analyzer *a);
 const char *kq_analyzer_language(const kq_analyzer *a);
 /* Nonzero when `language` is accepted by kq_analyzer_new. */
 int kq_language_valid(const char *language);
-/* The bytes the analyser holds at most (its buffers and stem cache; libstemmer's own few
+/* The bytes the analyser holds at most (its buffers, stem and fold caches; libstemmer's own few
  * are not counted), for memory budgets. */
 size_t kq_analyzer_memory(const kq_analyzer *a);
 
