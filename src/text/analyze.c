@@ -48,12 +48,15 @@
 #define STEM_MAX ((size_t)4 * KQ_TERM_MAX)
 /* Stem cache: two-way set associative (the way hit last first), for ASCII words of at most
  * STEM_CACHE_KEY bytes. Snowball costs ~1 us a word and prose is Zipfian, so most words
- * hit; two ways of 16384 sets miss a third as often as one way of 8192 on SciFact, for
- * 1.5 MiB an analyser (touched as it fills). (A small direct-mapped table of hot words in
- * front of it was slower: the misses it saves are not the ones that cost.) */
+ * hit; two ways of 16384 sets miss a third as often as one way of 8192 on SciFact. An
+ * entry is 32 bytes, 1 MiB an analyser (touched as it fills), which a core's L2 cache
+ * mostly holds: with 48-byte entries for words up to 23 bytes, loading the entry was half
+ * the cost of a word, and kq-index used 7% more CPU on English Wikipedia. (A small
+ * direct-mapped table of hot words in front of it was slower: the misses it saves are not
+ * the ones that cost.) */
 #define STEM_CACHE_SETS ((size_t)16384) /* a power of two */
 #define STEM_CACHE_SIZE (2 * STEM_CACHE_SETS)
-#define STEM_CACHE_KEY 23
+#define STEM_CACHE_KEY 15
 /* Fold cache: the final term of a non-ASCII word (NFKC case folded, then stemmed when the
  * word is), keyed on its raw bytes and whether it is stemmed, for words of at most
  * FOLD_CACHE_KEY bytes giving a term of at most FOLD_CACHE_VAL; two-way set associative
@@ -105,6 +108,7 @@ struct stem_entry {
     uint8_t key[STEM_CACHE_KEY];
     uint8_t val[STEM_CACHE_KEY];
 };
+_Static_assert(sizeof(struct stem_entry) == 32, "a stem cache entry is 32 bytes");
 
 enum { FOLD_STEM = 1, FOLD_STOP = 2 };
 
