@@ -742,35 +742,45 @@ static void run_count(struct ev *ev, struct node *root, struct topk *t)
         t->total += doc_live(ev, d);
 }
 
+/* The block-max bound of a cursor's block holding d (weighted), kept until d passes the
+ * block. */
+struct blockmax {
+    uint32_t last; /* the last document the bound covers */
+    double ub;
+    int have;
+};
+
+static double block_bound(struct blockmax *b, kq_cursor *cur, const struct kq_bm25_field *bf,
+                          double weight, uint32_t d)
+{
+    if (!b->have || d > b->last) {
+        struct kq_impact imp[KQ_IMPACTS_MAX];
+        uint32_t ni;
+        kq__cursor_block(cur, d, &b->last, imp, &ni);
+        b->ub = ni ? impacts_bound(bf, weight, imp, ni) : 0;
+        b->have = 1;
+        if (b->last == KQ_NO_DOC || b->last < d) { /* defensive: no bound known */
+            b->last = d;
+            b->ub = INFINITY;
+        }
+    }
+    return b->ub;
+}
+
 /* A single TERM: blocks whose block-max bound is below the k-th score are skipped. */
 static void run_term(struct ev *ev, struct node *n, struct topk *t)
 {
     const struct kq_bm25_field *bf = &ev->bf[n->field];
-    uint32_t blk_last = 0;
-    double blk_ub = 0;
-    int have = 0;
+    struct blockmax blk = {0, 0, 0};
     uint32_t d = adv(ev, n, 0);
     while (d != KQ_NO_DOC) {
         double th = theta(t);
-        if (th > -INFINITY) {
-            if (!have || d > blk_last) {
-                struct kq_impact imp[KQ_IMPACTS_MAX];
-                uint32_t ni;
-                kq__cursor_block(n->cur, d, &blk_last, imp, &ni);
-                blk_ub = ni ? impacts_bound(bf, n->weight, imp, ni) : 0;
-                have = 1;
-                if (blk_last == KQ_NO_DOC || blk_last < d) { /* defensive: no bound known */
-                    blk_last = d;
-                    blk_ub = INFINITY;
-                }
-            }
-            if (below(blk_ub, th)) {
-                t->inexact = 1;
-                if (blk_last >= ev->n_ids - 1)
-                    break;
-                d = adv(ev, n, blk_last + 1);
-                continue;
-            }
+        if (th > -INFINITY && below(block_bound(&blk, n->cur, bf, n->weight, d), th)) {
+            t->inexact = 1;
+            if (blk.last >= ev->n_ids - 1)
+                break;
+            d = adv(ev, n, blk.last + 1);
+            continue;
         }
         if (doc_live(ev, d)) {
             t->total++;
@@ -788,30 +798,17 @@ static void run_phrase(struct ev *ev, struct node *n, struct topk *t)
 {
     const struct kq_bm25_field *bf = &ev->bf[n->field];
     kq_cursor *lead = n->curs[n->order[0]];
-    uint32_t blk_last = 0;
-    double blk_ub = 0;
-    int have = 0;
+    struct blockmax blk = {0, 0, 0};
     n->started = 1;
     uint32_t d = phrase_candidate(n, 0);
     while (d != KQ_NO_DOC && !ev->rc) {
         double th = theta(t);
         if (th > -INFINITY) {
-            if (!have || d > blk_last) {
-                struct kq_impact imp[KQ_IMPACTS_MAX];
-                uint32_t ni;
-                kq__cursor_block(lead, d, &blk_last, imp, &ni);
-                blk_ub = ni ? impacts_bound(bf, n->weight, imp, ni) : 0;
-                have = 1;
-                if (blk_last == KQ_NO_DOC || blk_last < d) { /* defensive: no bound known */
-                    blk_last = d;
-                    blk_ub = INFINITY;
-                }
-            }
-            if (below(blk_ub, th)) {
+            if (below(block_bound(&blk, lead, bf, n->weight, d), th)) {
                 t->inexact = 1;
-                if (blk_last >= ev->n_ids - 1)
+                if (blk.last >= ev->n_ids - 1)
                     break;
-                d = phrase_candidate(n, blk_last + 1);
+                d = phrase_candidate(n, blk.last + 1);
                 continue;
             }
             uint32_t tf = UINT32_MAX;
