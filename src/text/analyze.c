@@ -71,6 +71,12 @@
 #define FOLD_CACHE_KEY 30
 #define FOLD_CACHE_VAL 31
 
+/* ASCII words wait PEND_LAG words between lowercasing, when their stem cache set is
+ * prefetched, and the lookup: the set is rarely in the L1 or L2 cache, and its load was
+ * half the cost of a word. PEND_CAP, a power of two, holds them. */
+#define PEND_LAG 4
+#define PEND_CAP 8
+
 /* A CJK unit is one base character and the marks after it. */
 #define UNIT_CAP 32
 
@@ -93,8 +99,8 @@ enum {
 /* Word classes: what the word being built is made of. */
 enum { W_NONE = 0, W_REG, W_HANGUL, W_CJK };
 
-/* How a word folds: ASCII lowercasing, NFKC case folding (utf8proc), or not at all. */
-enum { F_ASCII = 1, F_NFKC, F_SELF };
+/* How a non-ASCII word folds: NFKC case folding (utf8proc), or not at all. */
+enum { F_NFKC = 1, F_SELF };
 
 struct cjk_unit {
     size_t start, end; /* source bytes */
@@ -129,6 +135,14 @@ struct kq_analyzer {
     size_t n_stops;
     int32_t *cps; /* CPS_CAP + 1 entries: utf8proc's work buffer */
     uint8_t term[KQ_TERM_MAX + 1];
+    /* ASCII words lowercased but not yet looked up (queue_ascii) */
+    struct pending_word {
+        uint8_t w[STEM_MAX];
+        size_t len, start, end;
+        uint32_t pos, hash;
+        int stem;
+    } pend[PEND_CAP];
+    uint32_t pend_head, pend_n;
 
     /* the word being built (reset by each kq_analyze call) */
     uint8_t raw[RAW_CAP];
@@ -376,11 +390,9 @@ static int fold_free(const uint8_t *p, size_t len)
 /* The term of the non-ASCII word of `len` bytes at `p`: as it is (F_SELF), or through the
  * fold cache, NFKC case folded then stemmed when `stem` and the run stems (F_NFKC). Sets
  * `*t` (valid until the analyser's next use), `*tlen` and `*stop`. Returns 1, 0 when the
- * word gives no term, or KQ_ENOMEM. Not inlined: deliver() stays small enough to be
- * inlined itself, for the ASCII words. */
-static __attribute__((noinline)) int fold_word(struct run *r, const uint8_t *p, size_t len,
-                                               int fold, int stem, const uint8_t **t, size_t *tlen,
-                                               int *stop)
+ * word gives no term, or KQ_ENOMEM. */
+static int fold_word(struct run *r, const uint8_t *p, size_t len, int fold, int stem,
+                     const uint8_t **t, size_t *tlen, int *stop)
 {
     kq_analyzer *a = r->a;
     if (fold == F_SELF) {
@@ -448,65 +460,49 @@ static __attribute__((noinline)) int fold_word(struct run *r, const uint8_t *p, 
     return 1;
 }
 
-/* Folds, stems and delivers one term built from `len` raw bytes (valid UTF-8) at `p`.
- * `fold`: F_ASCII (every byte < 0x80), F_NFKC or F_SELF; `stem`: the term may be stemmed.
- * Uses one position, delivered or not. Returns 0, a callback's value or KQ_ENOMEM. */
-static int deliver(struct run *r, const uint8_t *p, size_t len, int fold, int stem, size_t start,
-                   size_t end)
+/* Hands the term of `tlen` bytes at `t` to the callback (a term too long uses its position
+ * only). Returns 0 or the callback's value. */
+static int emit_term(struct run *r, const uint8_t *t, size_t tlen, uint32_t pos, size_t start,
+                     size_t end, int stop)
 {
     kq_analyzer *a = r->a;
-    uint32_t pos = r->pos++;
-    const uint8_t *t;
-    size_t tlen;
+    if (tlen == 0 || tlen > KQ_TERM_MAX)
+        return 0;
+    memcpy(a->term, t, tlen);
+    a->term[tlen] = '\0';
+    struct kq_token tok = {(const char *)a->term, tlen, pos, start, end, stop};
+    return r->fn(r->ctx, &tok);
+}
+
+/* Stems (through the stem cache) and delivers a queued ASCII word. Returns 0, a callback's
+ * value or KQ_ENOMEM. */
+static int deliver_ascii(struct run *r, const struct pending_word *pw)
+{
+    kq_analyzer *a = r->a;
+    const uint8_t *t = pw->w;
+    size_t tlen = pw->len;
+    int stem = pw->stem && r->stem;
     struct stem_entry *ce = NULL;
-    int stop;
-    if (fold == F_ASCII) {
-        if (len > STEM_MAX || (!stem && len > KQ_TERM_MAX))
-            return 0;
-        /* lowercase into the utf8proc buffer, free at this point */
-        uint8_t *w = (uint8_t *)a->cps;
-        uint32_t h = 2166136261u;
-        for (size_t i = 0; i < len; i++) {
-            w[i] = (uint8_t)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
-            h = (h ^ w[i]) * 16777619u;
+    int stop = r->stops && kq__stopword(a->stops, a->n_stops, (const char *)t, tlen);
+    if (stem && tlen <= STEM_CACHE_KEY) {
+        uint32_t h = pw->hash;
+        struct stem_entry *set = &a->cache[2 * ((h ^ (h >> 15)) & (STEM_CACHE_SETS - 1))];
+        if (set[0].klen == tlen && !memcmp(set[0].key, t, tlen)) {
+            ce = &set[0];
+        } else if (set[1].klen == tlen && !memcmp(set[1].key, t, tlen)) {
+            struct stem_entry x = set[1]; /* most recent first */
+            set[1] = set[0];
+            set[0] = x;
+            ce = &set[0];
+        } else {
+            set[1] = set[0]; /* the older way goes; the new word will go first */
+            set[0].klen = 0;
+            ce = &set[0];
         }
-        t = w;
-        tlen = len;
-        stop = r->stops && kq__stopword(a->stops, a->n_stops, (const char *)t, tlen);
-        if (stem && r->stem && len <= STEM_CACHE_KEY) {
-            struct stem_entry *set = &a->cache[2 * ((h ^ (h >> 15)) & (STEM_CACHE_SETS - 1))];
-            if (set[0].klen == len && !memcmp(set[0].key, w, len)) {
-                ce = &set[0];
-            } else if (set[1].klen == len && !memcmp(set[1].key, w, len)) {
-                struct stem_entry x = set[1]; /* most recent first */
-                set[1] = set[0];
-                set[0] = x;
-                ce = &set[0];
-            } else {
-                set[1] = set[0]; /* the older way goes; the new word will go first */
-                set[0].klen = 0;
-                ce = &set[0];
-            }
-            if (ce->klen) {
-                t = ce->val;
-                tlen = ce->vlen;
-                stem = 0; /* already stemmed */
-            }
-        }
-    } else {
-        /* through copies: t, tlen and stop stay in registers on the ASCII path */
-        const uint8_t *ft;
-        size_t ftlen;
-        int fstop;
-        int rc = fold_word(r, p, len, fold, stem, &ft, &ftlen, &fstop);
-        if (rc <= 0)
-            return rc;
-        t = ft;
-        tlen = ftlen;
-        stop = fstop;
-        stem = 0; /* done */
+        if (ce->klen)
+            return emit_term(r, ce->val, ce->vlen, pw->pos, pw->start, pw->end, stop);
     }
-    if (stem && r->stem && tlen <= STEM_MAX) {
+    if (stem && tlen <= STEM_MAX) {
         const sb_symbol *st = sb_stemmer_stem(a->stemmer, t, (int)tlen);
         if (!st)
             return KQ_ENOMEM;
@@ -522,12 +518,71 @@ static int deliver(struct run *r, const uint8_t *p, size_t len, int fold, int st
             tlen = (size_t)sl;
         }
     }
-    if (tlen == 0 || tlen > KQ_TERM_MAX)
+    return emit_term(r, t, tlen, pw->pos, pw->start, pw->end, stop);
+}
+
+/* Delivers every queued word, in order. */
+static int drain(struct run *r)
+{
+    kq_analyzer *a = r->a;
+    int rc = 0;
+    while (a->pend_n && !rc) {
+        rc = deliver_ascii(r, &a->pend[a->pend_head]);
+        a->pend_head = (a->pend_head + 1) & (PEND_CAP - 1);
+        a->pend_n--;
+    }
+    return rc;
+}
+
+/* Lowercases the ASCII word of `len` bytes at `p` into the queue, prefetches its stem cache
+ * set, and delivers the word queued PEND_LAG words before. `stem`: the word may be
+ * stemmed. Uses one position, delivered or not. */
+static int queue_ascii(struct run *r, const uint8_t *p, size_t len, int stem, size_t start,
+                       size_t end)
+{
+    kq_analyzer *a = r->a;
+    uint32_t pos = r->pos++;
+    if (len > STEM_MAX || (!stem && len > KQ_TERM_MAX))
         return 0;
-    memcpy(a->term, t, tlen);
-    a->term[tlen] = '\0';
-    struct kq_token tok = {(const char *)a->term, tlen, pos, start, end, stop};
-    return r->fn(r->ctx, &tok);
+    struct pending_word *pw = &a->pend[(a->pend_head + a->pend_n) & (PEND_CAP - 1)];
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        pw->w[i] = (uint8_t)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
+        h = (h ^ pw->w[i]) * 16777619u;
+    }
+    pw->len = len;
+    pw->start = start;
+    pw->end = end;
+    pw->pos = pos;
+    pw->hash = h;
+    pw->stem = stem;
+    if (stem && r->stem && len <= STEM_CACHE_KEY)
+        __builtin_prefetch(&a->cache[2 * ((h ^ (h >> 15)) & (STEM_CACHE_SETS - 1))]);
+    if (++a->pend_n <= PEND_LAG)
+        return 0;
+    int rc = deliver_ascii(r, &a->pend[a->pend_head]);
+    a->pend_head = (a->pend_head + 1) & (PEND_CAP - 1);
+    a->pend_n--;
+    return rc;
+}
+
+/* Folds and delivers one non-ASCII term built from `len` raw bytes (valid UTF-8) at `p`,
+ * after the queued ASCII words. `fold`: F_NFKC or F_SELF; `stem`: the term may be stemmed.
+ * Uses one position, delivered or not. Returns 0, a callback's value or KQ_ENOMEM. */
+static int deliver(struct run *r, const uint8_t *p, size_t len, int fold, int stem, size_t start,
+                   size_t end)
+{
+    int rc = drain(r);
+    if (rc)
+        return rc;
+    uint32_t pos = r->pos++;
+    const uint8_t *t;
+    size_t tlen;
+    int stop;
+    rc = fold_word(r, p, len, fold, stem, &t, &tlen, &stop);
+    if (rc <= 0)
+        return rc;
+    return emit_term(r, t, tlen, pos, start, end, stop);
 }
 
 static int emit_word(struct run *r, int wclass, size_t start, size_t end)
@@ -545,7 +600,9 @@ static int emit_word(struct run *r, int wclass, size_t start, size_t end)
     if (len == 0)
         return 0;
     int stem = wclass == W_REG && a->has_letter;
-    int fold = a->ascii ? F_ASCII : wclass == W_HANGUL && a->syllables ? F_SELF : F_NFKC;
+    if (a->ascii)
+        return queue_ascii(r, a->raw, len, stem, start, end);
+    int fold = wclass == W_HANGUL && a->syllables ? F_SELF : F_NFKC;
     return deliver(r, a->raw, len, fold, stem, start, end);
 }
 
@@ -638,6 +695,7 @@ int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int 
     int acro = 0;                /* the word so far is single letters separated by dots */
     size_t comp_len = 0;         /* letters/digits since the last acronym dot */
     int rc = 0;
+    a->pend_head = a->pend_n = 0; /* what an aborted call left */
     size_t i = 0;
 
 #define FLUSH()                                                                                    \
@@ -811,6 +869,7 @@ int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int 
         i += n;
     }
     FLUSH();
+    rc = drain(&r);
 out:
     if (next_pos)
         *next_pos = r.pos;

@@ -288,6 +288,17 @@ static void test_hangul(void **state)
     assert_string_equal(run(en, "AI반도체 2022년", 0)->joined, "ai 반도체 2022 년");
 }
 
+/* ASCII words wait a few words for their stem cache lookup; a word of any other script
+ * comes after the ASCII words before it all the same, at consecutive positions. */
+static void test_mixed_scripts_in_order(void **state)
+{
+    (void)state;
+    struct coll *c = run(en, "Running 한국어 cats 日本 dogs CAFÉS a b c d e f 한 g h i j k", 0);
+    assert_string_equal(c->joined, "run 한국어 cat 日本 dog café a b c d e f 한 g h i j k");
+    for (uint32_t i = 0; i < c->n; i++)
+        assert_int_equal(c->pos[i], 10 + i);
+}
+
 static void test_cjk_bigrams(void **state)
 {
     (void)state;
@@ -604,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_stem_cache_consistent),
         cmocka_unit_test(test_hangul),
         cmocka_unit_test(test_cjk_bigrams),
+        cmocka_unit_test(test_mixed_scripts_in_order),
         cmocka_unit_test(test_hangul_syllables_fold_free),
         cmocka_unit_test(test_fold_cache_consistent),
         cmocka_unit_test(test_term_max),
