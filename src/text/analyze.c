@@ -474,6 +474,12 @@ static int emit_term(struct run *r, const uint8_t *t, size_t tlen, uint32_t pos,
     return r->fn(r->ctx, &tok);
 }
 
+/* The stem cache set of a word whose hash is `h`: two entries. */
+static inline struct stem_entry *stem_set(kq_analyzer *a, uint32_t h)
+{
+    return &a->cache[2 * ((h ^ (h >> 15)) & (STEM_CACHE_SETS - 1))];
+}
+
 /* Stems (through the stem cache) and delivers a queued ASCII word. Returns 0, a callback's
  * value or KQ_ENOMEM. */
 static int deliver_ascii(struct run *r, const struct pending_word *pw)
@@ -485,8 +491,7 @@ static int deliver_ascii(struct run *r, const struct pending_word *pw)
     struct stem_entry *ce = NULL;
     int stop = r->stops && kq__stopword(a->stops, a->n_stops, (const char *)t, tlen);
     if (stem && tlen <= STEM_CACHE_KEY) {
-        uint32_t h = pw->hash;
-        struct stem_entry *set = &a->cache[2 * ((h ^ (h >> 15)) & (STEM_CACHE_SETS - 1))];
+        struct stem_entry *set = stem_set(a, pw->hash);
         if (set[0].klen == tlen && !memcmp(set[0].key, t, tlen)) {
             ce = &set[0];
         } else if (set[1].klen == tlen && !memcmp(set[1].key, t, tlen)) {
@@ -521,16 +526,22 @@ static int deliver_ascii(struct run *r, const struct pending_word *pw)
     return emit_term(r, t, tlen, pw->pos, pw->start, pw->end, stop);
 }
 
+/* Delivers the word queued first. */
+static int deliver_oldest(struct run *r)
+{
+    kq_analyzer *a = r->a;
+    int rc = deliver_ascii(r, &a->pend[a->pend_head]);
+    a->pend_head = (a->pend_head + 1) & (PEND_CAP - 1);
+    a->pend_n--;
+    return rc;
+}
+
 /* Delivers every queued word, in order. */
 static int drain(struct run *r)
 {
-    kq_analyzer *a = r->a;
     int rc = 0;
-    while (a->pend_n && !rc) {
-        rc = deliver_ascii(r, &a->pend[a->pend_head]);
-        a->pend_head = (a->pend_head + 1) & (PEND_CAP - 1);
-        a->pend_n--;
-    }
+    while (r->a->pend_n && !rc)
+        rc = deliver_oldest(r);
     return rc;
 }
 
@@ -557,13 +568,8 @@ static int queue_ascii(struct run *r, const uint8_t *p, size_t len, int stem, si
     pw->hash = h;
     pw->stem = stem;
     if (stem && r->stem && len <= STEM_CACHE_KEY)
-        __builtin_prefetch(&a->cache[2 * ((h ^ (h >> 15)) & (STEM_CACHE_SETS - 1))]);
-    if (++a->pend_n <= PEND_LAG)
-        return 0;
-    int rc = deliver_ascii(r, &a->pend[a->pend_head]);
-    a->pend_head = (a->pend_head + 1) & (PEND_CAP - 1);
-    a->pend_n--;
-    return rc;
+        __builtin_prefetch(stem_set(a, h));
+    return ++a->pend_n <= PEND_LAG ? 0 : deliver_oldest(r);
 }
 
 /* Folds and delivers one non-ASCII term built from `len` raw bytes (valid UTF-8) at `p`,
