@@ -4,7 +4,9 @@
  * (byte / 4) % 40 tokens, so that small windows reach the edges of the ring and the
  * recentring); byte 1 the cap (16 + 4 * byte bytes); the rest is the document, analysed
  * with the english analyser against fixed query terms (reciprocal defense procurement
- * korea, a Hangul word, a Han bigram, a number), one of weight 0, at line0 = 5.
+ * korea, a Hangul word, a Han bigram, a number), one of weight 0, and fixed phrases over
+ * them (consecutive, with a repeated term, with a gap, one longer than small windows), at
+ * line0 = 5.
  *
  * Oracle: no crash or sanitizer report; the result is 0; the text is NUL-terminated at len,
  * at most the cap, valid UTF-8, free of control bytes and of leading, trailing or double
@@ -66,7 +68,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     enum kq_format f = (enum kq_format)(data[0] % 3);
-    struct kq_snippet_opts opt = {1 + (uint32_t)(data[0] / 4) % 40, 16 + 4 * (size_t)data[1]};
+    static const uint32_t dp[] = {1, 2}, rdp[] = {0, 1, 2}, kk[] = {3, 3, 3}, gap[] = {0, 2},
+                          long_[] = {0, 1, 2, 3, 4, 5, 6, 1, 2};
+    static const struct kq_snippet_phrase phrases[] = {
+        {dp, NULL, 2}, {rdp, NULL, 3}, {kk, NULL, 3}, {dp, gap, 2}, {long_, NULL, 9},
+    };
+    struct kq_snippet_opts opt = {.window_words = 1 + (uint32_t)(data[0] / 4) % 40,
+                                  .max_bytes = 16 + 4 * (size_t)data[1],
+                                  .phrases = phrases,
+                                  .n_phrases = sizeof phrases / sizeof phrases[0]};
     size_t len = size - 2;
     char *doc = malloc(len ? len : 1);
     if (!doc)

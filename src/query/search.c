@@ -3,7 +3,8 @@
  *
  * A search parses with the searcher's analyser, evaluates with kq_eval, then reads each
  * hit's stored text once to make its snippet. Snippet terms are the query's positive leaf
- * terms (prefixes expanded), weighted by idf so that rare words choose the passage. The
+ * terms (prefixes expanded), weighted by idf so that rare words choose the passage; its
+ * phrases are the query's positive phrases, so that a passage showing one wins. The
  * searcher keeps one zstd decompression context for those reads (setting one up per block
  * cost about a tenth of a search with snippets).
  */
@@ -106,25 +107,31 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The terms a snippet looks for. */
+/* The terms and phrases a snippet looks for. Phrases beyond KQ_SNIPPET_MAX_PHRASES, longer
+ * than KQ_SNIPPET_PHRASE_MAX_TERMS or with a term beyond SNIPPET_TERMS_MAX are left out:
+ * the snippet then merely prefers them less. */
 struct sterms {
     const kq_index *ix;
     struct kq_snippet_term t[SNIPPET_TERMS_MAX];
     char *owned[SNIPPET_TERMS_MAX]; /* prefix expansions are copied */
     size_t n;
+    struct kq_snippet_phrase ph[KQ_SNIPPET_MAX_PHRASES]; /* rel_pos point into the query */
+    uint32_t ph_terms[KQ_SNIPPET_MAX_PHRASES][KQ_SNIPPET_PHRASE_MAX_TERMS];
+    size_t n_ph;
 };
 
-static void sterm_add(struct sterms *st, const char *term, size_t len, int copy)
+/* Adds a term (once); returns its index in st->t, or -1 when it could not be added. */
+static int sterm_add(struct sterms *st, const char *term, size_t len, int copy)
 {
-    if (st->n == SNIPPET_TERMS_MAX)
-        return;
     for (size_t i = 0; i < st->n; i++)
         if (st->t[i].len == len && !memcmp(st->t[i].term, term, len))
-            return;
+            return (int)i;
+    if (st->n == SNIPPET_TERMS_MAX)
+        return -1;
     if (copy) {
         char *c = kq__strndup(term, len);
         if (!c)
-            return; /* a snippet without this word is still a snippet */
+            return -1; /* a snippet without this word is still a snippet */
         st->owned[st->n] = c;
         term = c;
     }
@@ -137,7 +144,7 @@ static void sterm_add(struct sterms *st, const char *term, size_t len, int copy)
     st->t[st->n].term = term;
     st->t[st->n].len = len;
     st->t[st->n].weight = idf > 0 ? idf : 0.01;
-    st->n++;
+    return (int)st->n++;
 }
 
 static int on_prefix(void *ctx, const char *term, size_t len, const struct kq_term_stats *ts)
@@ -152,13 +159,26 @@ static void collect_terms(struct sterms *st, const struct kq_qnode *n)
 {
     switch (n->type) {
     case KQ_QN_TERM:
-    case KQ_QN_PHRASE:
-        for (uint32_t i = 0; i < n->n_terms; i++)
-            sterm_add(st, n->terms[i], n->lens[i], 0);
+        sterm_add(st, n->terms[0], n->lens[0], 0);
         break;
+    case KQ_QN_PHRASE: {
+        int keep = st->n_ph < KQ_SNIPPET_MAX_PHRASES && n->n_terms <= KQ_SNIPPET_PHRASE_MAX_TERMS;
+        for (uint32_t i = 0; i < n->n_terms; i++) {
+            int k = sterm_add(st, n->terms[i], n->lens[i], 0);
+            if (k < 0)
+                keep = 0;
+            else if (keep)
+                st->ph_terms[st->n_ph][i] = (uint32_t)k;
+        }
+        if (keep) {
+            st->ph[st->n_ph] =
+                (struct kq_snippet_phrase){st->ph_terms[st->n_ph], n->rel_pos, n->n_terms};
+            st->n_ph++;
+        }
+        break;
+    }
     case KQ_QN_PREFIX:
-        kq_index_prefix(st->ix, KQ_FIELD_TEXT, n->terms[0], n->lens[0], 32, on_prefix, st,
-                        NULL);
+        kq_index_prefix(st->ix, KQ_FIELD_TEXT, n->terms[0], n->lens[0], 32, on_prefix, st, NULL);
         break;
     case KQ_QN_BOOL:
         for (uint32_t i = 0; i < n->n_clauses; i++)
@@ -177,8 +197,9 @@ static int make_snippet(kq_searcher *s, const struct sterms *st, struct rhit *h,
     int rc = kq__index_doc_text_dctx(s->ix, h->doc, s->dctx, &text, &len, err);
     if (rc)
         return rc;
+    struct kq_snippet_opts opt = {.phrases = st->ph, .n_phrases = st->n_ph};
     rc = kq_snippet_make(s->an, (enum kq_format)h->d.format, text, len, h->d.line, st->t, st->n,
-                         NULL, &h->snip, err);
+                         &opt, &h->snip, err);
     kq__free(text);
     if (!rc && h->d.path != h->d.id) {
         /* a JSON-lines document: its text is one line of the file */

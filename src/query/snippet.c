@@ -2,11 +2,22 @@
  *
  * One pass of the analyser over the extracted body drives a sliding window of W tokens.
  * Each token is looked up once in a small open-addressing table of the distinct query
- * terms; per term the window keeps a count, and the window's score is the pair (sum of the
- * weights of the terms whose count is nonzero, number of matched tokens), updated when a
+ * terms; per term the window keeps a count, and the window's score is the triple (sum of
+ * the weights of the terms whose count is nonzero, number of phrase occurrences wholly
+ * inside the window, number of matched tokens), compared in that order, updated when a
  * count goes 0 -> 1 or 1 -> 0. Weights are converted to 2^-20 fixed point first so that
  * the running sum is exact: equal sets of terms give equal scores however the window got
  * there, and ties really are ties.
+ *
+ * Phrases are found with the shift-and algorithm over tokens: per phrase a 64-bit state
+ * whose bit i says the tokens ending here match the phrase's first i + 1 terms (at the
+ * phrase's relative positions). A matched token updates only the phrases holding its term;
+ * any other token clears every state, done lazily by stamping each state with the token it
+ * belongs to. So a token costs O(1) plus the phrase terms equal to its term. An occurrence
+ * of n terms found at its last token i spans tokens [i - n + 1, i]; if n <= W it is added
+ * to the current window's count and to its first token's `n_start`, and subtracted when
+ * that token leaves the window: every occurrence ends before its first token leaves, so
+ * the count is exactly the occurrences wholly inside the window.
  *
  * Only O(W) tokens are kept. The last 3W tokens sit in a ring. When a window ending at
  * token e becomes the best, the tokens that can matter for it are [e - 2W + 1, e + W]:
@@ -18,7 +29,11 @@
  * Invariants: the text handed out is valid UTF-8 (every code point is re-encoded), holds
  * no byte below 0x20 nor DEL nor C1, is at most max_bytes long, and every span lies within
  * it, in order, on whole tokens. The extracted body has the source's length and newlines,
- * so token offsets are source offsets and lines are counted in the source.
+ * so token offsets are source offsets and lines are counted in the source. Recentring
+ * keeps the score: the best window has no window with a strictly better score, so the
+ * recentred window, which holds all the best window's matched tokens, holds no other (it
+ * would score more tokens) and hence the same terms and the same phrase occurrences (an
+ * occurrence is made of matched tokens).
  */
 #include <math.h>
 #include <string.h>
@@ -47,12 +62,38 @@ struct dterm {
 struct tok {
     size_t start, end; /* body bytes */
     int32_t qi;        /* distinct term index, -1 when the token matches no term */
+    uint32_t n_start;  /* counted phrase occurrences starting at this token */
+};
+
+/* A distinct phrase, as shift-and tables (see the top of the file). */
+struct phrase {
+    uint32_t n;      /* terms, 1..64 */
+    uint64_t step1;  /* bits i >= 1 whose term follows the previous at +1 */
+    uint64_t gaps;   /* bits i >= 1 whose term follows at delta[i] > 1 */
+    uint32_t *delta; /* delta[i] = rel_pos[i] - rel_pos[i - 1] (delta[0] unused) */
+    int32_t *qi;     /* the distinct term of each term */
+    uint64_t state;  /* prefix-match bits after token at - 1 */
+    uint64_t at;     /* 1 + the token `state` belongs to; 0: none */
+};
+
+/* Phrase p holds distinct term qi at the positions set in `bits`. */
+struct pentry {
+    uint32_t p;
+    int32_t qi;
+    uint64_t bits;
 };
 
 struct scan {
     struct dterm *dt;
     uint32_t n_dt;
-    int32_t *slots; /* open addressing over dt, -1 empty */
+    struct phrase *ph;
+    uint32_t n_ph;
+    int32_t *ph_qi; /* the arrays the phrases' qi and delta point into */
+    uint32_t *ph_delta;
+    struct pentry *pe; /* grouped by term: those of dt[k] are pe[pe_at[k] .. pe_at[k + 1]) */
+    uint32_t *pe_at;   /* n_dt + 1 entries; NULL when there is no phrase */
+    uint32_t prev_pos; /* position of the previous token */
+    int32_t *slots;    /* open addressing over dt, -1 empty */
     uint32_t mask;
     /* bit len-1 of by_first[c]: some term of `len` bytes starts with byte c. Rejects most
      * tokens with one load, before hashing. */
@@ -63,10 +104,12 @@ struct scan {
     uint64_t ring_cap; /* 3w */
     uint64_t n_tok;    /* tokens seen */
     int64_t cur_sum;   /* score of the current window */
+    uint64_t cur_phr;
     uint64_t cur_total;
 
     int have_best;
     int64_t best_sum;
+    uint64_t best_phr;
     uint64_t best_total;
     uint64_t best_end; /* last token of the best window */
     int capturing;
@@ -137,6 +180,136 @@ static int terms_init(struct scan *sc, const struct kq_snippet_term *terms, size
     return 0;
 }
 
+/* Checks the phrases against the limits of snippet.h before anything is allocated. */
+static int phrases_check(const struct kq_snippet_phrase *ph, size_t n_ph, size_t n_terms,
+                         kq_error *err)
+{
+    if (!ph && n_ph)
+        return kq__error(err, KQ_EINVAL, -1, "kq_snippet_make: NULL phrases");
+    if (n_ph > KQ_SNIPPET_MAX_PHRASES)
+        return kq__error(err, KQ_ELIMIT, -1, "snippet has more than %d phrases",
+                         KQ_SNIPPET_MAX_PHRASES);
+    for (size_t p = 0; p < n_ph; p++) {
+        if (ph[p].n_terms > KQ_SNIPPET_PHRASE_MAX_TERMS)
+            return kq__error(err, KQ_ELIMIT, -1, "snippet phrase %zu has more than %d terms", p,
+                             KQ_SNIPPET_PHRASE_MAX_TERMS);
+        if (ph[p].n_terms == 0 || !ph[p].term)
+            return kq__error(err, KQ_EINVAL, -1, "snippet phrase %zu has no terms", p);
+        for (uint32_t i = 0; i < ph[p].n_terms; i++) {
+            if (ph[p].term[i] >= n_terms)
+                return kq__error(err, KQ_EINVAL, -1,
+                                 "snippet phrase %zu: term index %u out of range", p,
+                                 (unsigned)ph[p].term[i]);
+            if (ph[p].rel_pos &&
+                (i == 0 ? ph[p].rel_pos[0] != 0 : ph[p].rel_pos[i] <= ph[p].rel_pos[i - 1]))
+                return kq__error(err, KQ_EINVAL, -1,
+                                 "snippet phrase %zu: positions not 0 then increasing", p);
+        }
+    }
+    return 0;
+}
+
+/* Builds the shift-and tables of the distinct phrases whose terms can all match (after
+ * terms_init). */
+static int phrases_init(struct scan *sc, const struct kq_snippet_term *terms,
+                        const struct kq_snippet_phrase *ph, size_t n_ph)
+{
+    if (n_ph == 0)
+        return 0;
+    size_t n_all = 0;
+    for (size_t p = 0; p < n_ph; p++)
+        n_all += ph[p].n_terms;
+    sc->ph = kq__calloc(n_ph, sizeof *sc->ph);
+    sc->ph_qi = kq__malloc(n_all * sizeof *sc->ph_qi);
+    sc->ph_delta = kq__malloc(n_all * sizeof *sc->ph_delta);
+    sc->pe = kq__malloc(n_all * sizeof *sc->pe);
+    sc->pe_at = kq__calloc((size_t)sc->n_dt + 1, sizeof *sc->pe_at);
+    if (!sc->ph || !sc->ph_qi || !sc->ph_delta || !sc->pe || !sc->pe_at)
+        return KQ_ENOMEM;
+    size_t used = 0, n_pe = 0;
+    for (size_t p = 0; p < n_ph; p++) {
+        struct phrase *f = &sc->ph[sc->n_ph];
+        *f = (struct phrase){
+            .n = ph[p].n_terms, .qi = sc->ph_qi + used, .delta = sc->ph_delta + used};
+        int ok = 1;
+        for (uint32_t i = 0; i < f->n && ok; i++) {
+            const struct kq_snippet_term *t = &terms[ph[p].term[i]];
+            f->qi[i] =
+                t->len == 0 || t->len > KQ_TERM_MAX || !t->term ? -1 : lookup(sc, t->term, t->len);
+            ok = f->qi[i] >= 0;
+            f->delta[i] = i == 0 ? 0 : ph[p].rel_pos ? ph[p].rel_pos[i] - ph[p].rel_pos[i - 1] : 1;
+            if (i > 0)
+                *(f->delta[i] == 1 ? &f->step1 : &f->gaps) |= (uint64_t)1 << i;
+        }
+        for (uint32_t q = 0; q < sc->n_ph && ok; q++)
+            if (sc->ph[q].n == f->n && !memcmp(sc->ph[q].qi, f->qi, f->n * sizeof *f->qi) &&
+                !memcmp(sc->ph[q].delta + 1, f->delta + 1, (f->n - 1) * sizeof *f->delta))
+                ok = 0; /* listed twice */
+        if (!ok)
+            continue;
+        used += f->n;
+        /* one entry per distinct term of the phrase */
+        for (uint32_t i = 0; i < f->n; i++) {
+            uint64_t bits = 0;
+            for (uint32_t j = 0; j < f->n; j++)
+                if (f->qi[j] == f->qi[i])
+                    bits |= (uint64_t)1 << j;
+            if (bits & (((uint64_t)1 << i) - 1))
+                continue; /* an earlier j already made this entry */
+            sc->pe[n_pe++] = (struct pentry){sc->n_ph, f->qi[i], bits};
+            sc->pe_at[f->qi[i] + 1]++;
+        }
+        sc->n_ph++;
+    }
+    /* group the entries by term: counts to starts, then a stable placement */
+    for (uint32_t k = 0; k < sc->n_dt; k++)
+        sc->pe_at[k + 1] += sc->pe_at[k];
+    struct pentry *sorted = kq__malloc((n_pe ? n_pe : 1) * sizeof *sorted);
+    uint32_t *next = kq__malloc(((size_t)sc->n_dt + 1) * sizeof *next);
+    if (!sorted || !next) {
+        kq__free(sorted);
+        kq__free(next);
+        return KQ_ENOMEM;
+    }
+    memcpy(next, sc->pe_at, ((size_t)sc->n_dt + 1) * sizeof *next);
+    for (size_t e = 0; e < n_pe; e++)
+        sorted[next[sc->pe[e].qi]++] = sc->pe[e];
+    kq__free(next);
+    kq__free(sc->pe);
+    sc->pe = sorted;
+    if (sc->n_ph == 0) { /* nothing can occur: the scan skips the phrase step */
+        kq__free(sc->pe_at);
+        sc->pe_at = NULL;
+    }
+    return 0;
+}
+
+/* Feeds token i (distinct term qi >= 0, position pos) to the phrases holding its term;
+ * counts the occurrences it completes. */
+static void phrases_step(struct scan *sc, uint64_t i, int32_t qi, uint32_t pos)
+{
+    uint32_t delta = i == 0 ? 0 : pos - sc->prev_pos;
+    for (uint32_t e = sc->pe_at[qi]; e < sc->pe_at[qi + 1]; e++) {
+        struct phrase *f = &sc->ph[sc->pe[e].p];
+        uint64_t adv = f->at == i && i > 0 ? f->state << 1 : 0;
+        if (delta == 1) {
+            adv &= f->step1;
+        } else {
+            uint64_t ok = 0;
+            for (uint64_t g = f->gaps & adv; g; g &= g - 1)
+                if (f->delta[__builtin_ctzll(g)] == delta)
+                    ok |= g & -g;
+            adv = ok;
+        }
+        f->state = (adv | 1) & sc->pe[e].bits;
+        f->at = i + 1;
+        if (f->state >> (f->n - 1) & 1 && f->n <= sc->w) {
+            sc->ring[(i + 1 - f->n) % sc->ring_cap].n_start++;
+            sc->cur_phr++;
+        }
+    }
+}
+
 /* Copies tokens [max(0, best_end - 2w + 1), last] out of the ring. */
 static void capture(struct scan *sc, uint64_t last)
 {
@@ -150,11 +323,13 @@ static void capture(struct scan *sc, uint64_t last)
 
 static void consider(struct scan *sc, uint64_t end)
 {
-    if (sc->have_best && (sc->cur_sum < sc->best_sum ||
-                          (sc->cur_sum == sc->best_sum && sc->cur_total <= sc->best_total)))
+    if (sc->have_best && (sc->cur_sum != sc->best_sum   ? sc->cur_sum < sc->best_sum
+                          : sc->cur_phr != sc->best_phr ? sc->cur_phr < sc->best_phr
+                                                        : sc->cur_total <= sc->best_total))
         return;
     sc->have_best = 1;
     sc->best_sum = sc->cur_sum;
+    sc->best_phr = sc->cur_phr;
     sc->best_total = sc->cur_total;
     sc->best_end = end;
     sc->capturing = 1;
@@ -169,19 +344,23 @@ static int on_token(void *ctx, const struct kq_token *t)
     if (sc->by_first[(uint8_t)t->term[0]] >> (t->len - 1) & 1)
         qi = lookup(sc, t->term, t->len);
     if (i >= sc->w) {
-        int32_t old = sc->ring[(i - sc->w) % sc->ring_cap].qi;
-        if (old >= 0) {
+        const struct tok *gone = &sc->ring[(i - sc->w) % sc->ring_cap];
+        sc->cur_phr -= gone->n_start;
+        if (gone->qi >= 0) {
             sc->cur_total--;
-            if (--sc->dt[old].count == 0)
-                sc->cur_sum -= sc->dt[old].weight;
+            if (--sc->dt[gone->qi].count == 0)
+                sc->cur_sum -= sc->dt[gone->qi].weight;
         }
     }
-    sc->ring[i % sc->ring_cap] = (struct tok){t->start, t->end, qi};
+    sc->ring[i % sc->ring_cap] = (struct tok){t->start, t->end, qi, 0};
     if (qi >= 0) {
         sc->cur_total++;
         if (sc->dt[qi].count++ == 0)
             sc->cur_sum += sc->dt[qi].weight;
+        if (sc->pe_at)
+            phrases_step(sc, i, qi, t->pos);
     }
+    sc->prev_pos = t->pos;
     if (i + 1 >= sc->w)
         consider(sc, i);
     if (sc->capturing && i == sc->capture_until)
@@ -305,6 +484,9 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
     if (n_terms > KQ_SNIPPET_MAX_TERMS)
         return kq__error(err, KQ_ELIMIT, -1, "snippet has more than %d terms",
                          KQ_SNIPPET_MAX_TERMS);
+    if ((rc = phrases_check(opt ? opt->phrases : NULL, opt ? opt->n_phrases : 0, n_terms, err)) !=
+        0)
+        return rc;
 
     uint32_t w = opt && opt->window_words ? opt->window_words : KQ_SNIPPET_WINDOW_WORDS;
     if (w > KQ_SNIPPET_WINDOW_MAX)
@@ -317,7 +499,8 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
     if (line0 == 0)
         line0 = 1;
 
-    if (terms_init(&sc, terms, n_terms) != 0)
+    if (terms_init(&sc, terms, n_terms) != 0 ||
+        phrases_init(&sc, terms, opt ? opt->phrases : NULL, opt ? opt->n_phrases : 0) != 0)
         goto nomem;
     sc.w = w;
     sc.ring_cap = 3 * (uint64_t)w;
@@ -504,6 +687,11 @@ done:
     kq__free(sc.ring);
     kq__free(sc.slots);
     kq__free(sc.dt);
+    kq__free(sc.ph_qi);
+    kq__free(sc.ph_delta);
+    kq__free(sc.ph);
+    kq__free(sc.pe);
+    kq__free(sc.pe_at);
     kq_extracted_release(&x);
     return rc;
 }

@@ -9,8 +9,10 @@
  *  2. Every run of `window_words` consecutive tokens is a candidate window. The best one
  *     maximises the sum of the weights of the DISTINCT query terms it contains (a term met
  *     five times counts once: two rare terms beat three occurrences of a common one); ties go
- *     to more matched tokens, then to the earliest window. One pass, O(tokens), memory
- *     O(window_words).
+ *     to more occurrences of the query's phrases lying wholly inside the window (so that
+ *     "defense procurement" shows the phrase rather than both words apart), then to more
+ *     matched tokens, then to the earliest window. One pass, O(tokens), memory
+ *     O(window_words) besides the terms and phrases.
  *  3. The chosen window is then slid, without changing its score, so that its matched words
  *     sit in the middle rather than at its end (the earliest of equal windows has its first
  *     match as its last word, which makes a poor snippet).
@@ -45,17 +47,43 @@ struct kq_snippet_term {
     double weight;
 };
 
-#define KQ_SNIPPET_WINDOW_WORDS 30 /* default window, in tokens */
-#define KQ_SNIPPET_WINDOW_MAX 1024 /* larger windows are clamped to this */
-#define KQ_SNIPPET_MAX_BYTES 300   /* default cap on the text, in bytes */
-#define KQ_SNIPPET_MIN_BYTES 16    /* smaller caps are raised to this */
-#define KQ_SNIPPET_MAX_TERMS 65536 /* more terms is KQ_ELIMIT */
+#define KQ_SNIPPET_WINDOW_WORDS 30     /* default window, in tokens */
+#define KQ_SNIPPET_WINDOW_MAX 1024     /* larger windows are clamped to this */
+#define KQ_SNIPPET_MAX_BYTES 300       /* default cap on the text, in bytes */
+#define KQ_SNIPPET_MIN_BYTES 16        /* smaller caps are raised to this */
+#define KQ_SNIPPET_MAX_TERMS 65536     /* more terms is KQ_ELIMIT */
+#define KQ_SNIPPET_MAX_PHRASES 64      /* more phrases is KQ_ELIMIT */
+#define KQ_SNIPPET_PHRASE_MAX_TERMS 64 /* a longer phrase is KQ_ELIMIT */
+
+/* A query phrase: terms[term[0]], terms[term[1]], ... of the kq_snippet_make call at the
+ * positions rel_pos[0], rel_pos[1], ... relative to the first (the kq_qnode PHRASE form,
+ * query/query.h). It occurs where the body has tokens whose analysed terms are those terms,
+ * at exactly those relative positions: consecutive positions unless the query's analyser
+ * left a gap (an over-long word dropped), which the body must then have too. Stop words are
+ * ordinary terms here. An occurrence spans `n_terms` consecutive tokens of the body and
+ * counts for a window only when it lies wholly inside it, so a phrase of more terms than
+ * the window can never count (it is accepted and ignored). Occurrences may overlap: the
+ * body "a a a" holds the phrase "a a" twice. A phrase with a term that can never match
+ * (see kq_snippet_term) never occurs; a phrase listed twice counts once; a phrase of one
+ * term counts each occurrence of the term. */
+struct kq_snippet_phrase {
+    const uint32_t *term;    /* n_terms indices into the terms array, each < n_terms of the
+                                call; read during the call only */
+    const uint32_t *rel_pos; /* n_terms positions, rel_pos[0] == 0, strictly increasing; NULL
+                                means 0, 1, 2, ... (consecutive); read during the call only */
+    uint32_t n_terms;        /* 1 .. KQ_SNIPPET_PHRASE_MAX_TERMS */
+};
 
 /* Options; a zero field (or a NULL pointer for the whole struct) means the default. */
 struct kq_snippet_opts {
     uint32_t window_words; /* tokens in the window: default 30, at most 1024 */
     size_t max_bytes;      /* cap on kq_snippet.len including any "…": default 300, at least
                               16, at most UINT32_MAX - 1 (spans are 32-bit) */
+    /* The query's phrases (default: none), at most KQ_SNIPPET_MAX_PHRASES; `phrases` may be
+     * NULL when n_phrases is 0. Pass only phrases a matching document should contain (not
+     * those under NOT). */
+    const struct kq_snippet_phrase *phrases;
+    size_t n_phrases;
 };
 
 /* A byte range [start, end) of kq_snippet.text. */
@@ -95,10 +123,13 @@ struct kq_snippet {
  * the `n_terms` query terms `terms` (may be NULL when n_terms is 0), analysed with `an` (the
  * index's analyser). `line0` is the line number of doc's first byte: 1 for a whole file, the
  * line of the record for a document inside a bigger file; 0 is read as 1. `opt` may be NULL.
- * Returns 0; KQ_EINVAL for an unknown format, a NULL `an`, or NULL `doc`/`terms` with a
- * nonzero length; KQ_ELIMIT for more than KQ_SNIPPET_MAX_TERMS terms; KQ_ENOMEM.
+ * Returns 0; KQ_EINVAL for an unknown format, a NULL `an`, NULL `doc`/`terms`/phrases with
+ * a nonzero length, or a malformed phrase (no term, a NULL array, a term index out of range,
+ * rel_pos not 0 then strictly increasing); KQ_ELIMIT for more than KQ_SNIPPET_MAX_TERMS
+ * terms, more than KQ_SNIPPET_MAX_PHRASES phrases or a phrase of more than
+ * KQ_SNIPPET_PHRASE_MAX_TERMS terms; KQ_ENOMEM.
  * On failure `*out` is zeroed. On success the caller owns `*out`: kq_snippet_release.
- * Nothing of `doc` or `terms` is referenced after the call. */
+ * Nothing of `doc`, `terms` or the phrases is referenced after the call. */
 int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, size_t len,
                     uint32_t line0, const struct kq_snippet_term *terms, size_t n_terms,
                     const struct kq_snippet_opts *opt, struct kq_snippet *out, kq_error *err);

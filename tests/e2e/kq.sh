@@ -31,6 +31,14 @@ grep -q '^1\. Reciprocating Trust' <<<"$out" || fail "the report on reciprocal p
 grep -qi 'reciprocal defense procurement' <<<"$out" || fail "no snippet holds the phrase: $out"
 ok "kq \"$q\" ranks the five reports, the best first, with snippets"
 
+# a phrase query's snippets show the phrase, not merely its words apart
+run "$kq" --vimgrep '"defense procurement"'
+[ "$rc" -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 4 ] || fail "phrase search ($rc): $out"
+while IFS= read -r hit; do
+    grep -qi 'defense procurement' <<<"$hit" || fail "the snippet lacks the phrase: $hit"
+done <<<"$out"
+ok "kq '\"defense procurement\"' shows the phrase in every snippet"
+
 # every path:line:col points at a query word in the file
 run "$kq" --vimgrep "$q"
 [ "$rc" -eq 0 ] || fail "--vimgrep exits $rc"

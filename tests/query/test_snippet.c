@@ -63,6 +63,36 @@ static void query(struct qterms *q, const char *s)
     assert_int_equal(kq_analyze(en, s, strlen(s), 0, 0, add_term, q, NULL), 0);
 }
 
+/* A phrase: the analysed words of a string as indices into a qterms that holds them. */
+struct qphrase {
+    const struct qterms *q;
+    uint32_t idx[KQ_SNIPPET_PHRASE_MAX_TERMS];
+    uint32_t n;
+};
+
+static int add_phrase_term(void *ctx, const struct kq_token *tok)
+{
+    struct qphrase *p = ctx;
+    assert_true(p->n < KQ_SNIPPET_PHRASE_MAX_TERMS);
+    for (size_t i = 0; i < p->q->n; i++)
+        if (p->q->t[i].len == tok->len && memcmp(p->q->t[i].term, tok->term, tok->len) == 0) {
+            p->idx[p->n++] = (uint32_t)i;
+            return 0;
+        }
+    fail_msg("phrase term '%s' is not a query term", tok->term);
+    return 1;
+}
+
+/* `*ph` is the phrase `s` over the terms of `q` (consecutive positions); `p` holds it. */
+static void phrase(struct qphrase *p, struct kq_snippet_phrase *ph, const struct qterms *q,
+                   const char *s)
+{
+    p->q = q;
+    p->n = 0;
+    assert_int_equal(kq_analyze(en, s, strlen(s), 0, 0, add_phrase_term, p, NULL), 0);
+    *ph = (struct kq_snippet_phrase){p->idx, NULL, p->n};
+}
+
 static int is_query_term(const struct qterms *q, const char *t, size_t len)
 {
     for (size_t i = 0; i < q->n; i++)
@@ -495,7 +525,7 @@ static void test_max_bytes(void **state)
     struct qterms q;
     query(&q, "d\u00e9fense");
     for (size_t max = KQ_SNIPPET_MIN_BYTES; max <= 200; max++) {
-        struct kq_snippet_opts opt = {0, max};
+        struct kq_snippet_opts opt = {.window_words = 0, .max_bytes = max};
         struct kq_snippet s;
         assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
         assert_true(s.len <= max);
@@ -508,7 +538,7 @@ static void test_max_bytes(void **state)
         kq_snippet_release(&s);
     }
     /* a cap below the minimum is raised to it */
-    struct kq_snippet_opts tiny = {0, 1};
+    struct kq_snippet_opts tiny = {.window_words = 0, .max_bytes = 1};
     struct kq_snippet s;
     assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &tiny, &s), 0);
     assert_true(s.len <= KQ_SNIPPET_MIN_BYTES && s.len > 6);
@@ -517,7 +547,7 @@ static void test_max_bytes(void **state)
     n = 0;
     for (int i = 0; i < 100; i++)
         n += (size_t)snprintf(doc + n, sizeof doc - n, "\xc3\xa9\xc3\xa9\xc3\xa9\xe2\x82\xac");
-    struct kq_snippet_opts opt = {0, 50};
+    struct kq_snippet_opts opt = {.window_words = 0, .max_bytes = 50};
     assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
     assert_int_equal(s.n_spans, 0);
     assert_true(s.len <= 50 && s.len >= 46);
@@ -538,7 +568,7 @@ static void test_cjk_overlap(void **state)
     assert_int_equal(q.n, 2);
     for (size_t cut = 1; cut <= sizeof doc - 1; cut++)
         for (uint32_t w = 1; w <= 6; w++) {
-            struct kq_snippet_opts opt = {w, 0};
+            struct kq_snippet_opts opt = {.window_words = w, .max_bytes = 0};
             struct kq_snippet s;
             assert_int_equal(
                 kq_snippet_make(en, KQ_FORMAT_PLAIN, doc, cut, 1, q.t, q.n, &opt, &s, NULL), 0);
@@ -567,7 +597,7 @@ static void test_window_and_lines(void **state)
     struct qterms q;
     query(&q, "reciprocal defense procurement");
     for (uint32_t w = 1; w <= 80; w += 7) {
-        struct kq_snippet_opts opt = {w, 4000};
+        struct kq_snippet_opts opt = {.window_words = w, .max_bytes = 4000};
         struct kq_snippet s;
         assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, len, 100, &q, &opt, &s), 0);
         assert_true(s.n_spans >= 1 && s.n_spans <= w);
@@ -577,7 +607,7 @@ static void test_window_and_lines(void **state)
     }
     /* every cap keeps a match in view, whole */
     for (size_t max = KQ_SNIPPET_MIN_BYTES; max <= 400; max++) {
-        struct kq_snippet_opts opt = {0, max};
+        struct kq_snippet_opts opt = {.window_words = 0, .max_bytes = max};
         struct kq_snippet s;
         assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, len, 1, &q, &opt, &s), 0);
         if (s.n_spans < 1)
@@ -585,11 +615,457 @@ static void test_window_and_lines(void **state)
         kq_snippet_release(&s);
     }
     /* huge window: clamped, works */
-    struct kq_snippet_opts big = {UINT32_MAX, 0};
+    struct kq_snippet_opts big = {.window_words = UINT32_MAX, .max_bytes = 0};
     struct kq_snippet s;
     assert_int_equal(make(KQ_FORMAT_MARKDOWN, doc, len, 1, &q, &big, &s), 0);
     kq_snippet_release(&s);
     free(doc);
+}
+
+/* ---- phrases ---- */
+
+/* `n` filler words (not query terms) appended at doc + *n_doc. */
+static void filler(char *doc, size_t cap, size_t *n_doc, int n)
+{
+    for (int i = 0; i < n; i++)
+        *n_doc += (size_t)snprintf(doc + *n_doc, cap - *n_doc, "filler%c ", 'a' + i % 26);
+}
+
+/* Line `line` (1-based) of the source holds the first match, and the text holds `want`. */
+static void assert_chosen(const struct kq_snippet *s, uint32_t line, const char *want)
+{
+    if (s->match_line != line || (want && !contains(s, want)))
+        fail_msg("chose line %u '%s', want line %u with '%s'", s->match_line, s->text, line,
+                 want ? want : "");
+}
+
+/* Both words scattered and more often in one window, the phrase once in another: the
+ * phrase wins; without phrases the scattered window does (the old order). */
+static void test_phrase_wins(void **state)
+{
+    (void)state;
+    char doc[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(doc + n, sizeof doc - n,
+                          "defense industry through procurement and defense investment "
+                          "procurement\n");
+    filler(doc, sizeof doc, &n, 60);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\nmajor defense procurement contracts\n");
+    filler(doc, sizeof doc, &n, 60);
+    struct qterms q;
+    query(&q, "defense procurement");
+    struct qphrase p;
+    struct kq_snippet_phrase ph;
+    phrase(&p, &ph, &q, "defense procurement");
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, NULL, &s), 0);
+    assert_chosen(&s, 1, "through procurement");
+    kq_snippet_release(&s);
+    struct kq_snippet_opts opt = {.phrases = &ph, .n_phrases = 1};
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 3, "major defense procurement contracts");
+    assert_int_equal(s.n_spans, 2);
+    kq_snippet_release(&s);
+    /* two occurrences beat one, even with fewer matched tokens */
+    n = 0;
+    n += (size_t)snprintf(doc + n, sizeof doc - n,
+                          "procurement defense defense procurement procurement defense\n");
+    filler(doc, sizeof doc, &n, 60);
+    n += (size_t)snprintf(doc + n, sizeof doc - n,
+                          "\nfirst defense procurement then defense procurement again\n");
+    filler(doc, sizeof doc, &n, 60);
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 3, "first defense procurement then defense procurement again");
+    kq_snippet_release(&s);
+    /* but a heavier set of distinct terms still comes first */
+    query(&q, "defense procurement offsets");
+    phrase(&p, &ph, &q, "defense procurement");
+    n = 0;
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "defense then procurement and offsets\n");
+    filler(doc, sizeof doc, &n, 60);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\ndefense procurement\n");
+    filler(doc, sizeof doc, &n, 60);
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 1, "offsets");
+    kq_snippet_release(&s);
+}
+
+/* A phrase as the very first or very last tokens of the body. */
+static void test_phrase_edges(void **state)
+{
+    (void)state;
+    struct qterms q;
+    query(&q, "defense procurement");
+    struct qphrase p;
+    struct kq_snippet_phrase ph;
+    phrase(&p, &ph, &q, "defense procurement");
+    for (uint32_t w = 2; w <= 40; w += 19) {
+        struct kq_snippet_opts opt = {.window_words = w, .phrases = &ph, .n_phrases = 1};
+        char doc[4096];
+        size_t n = 0;
+        struct kq_snippet s;
+        /* at the start, scattered words later */
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "Defense procurement.\n");
+        filler(doc, sizeof doc, &n, 50);
+        n += (size_t)snprintf(doc + n, sizeof doc - n,
+                              "\nprocurement x defense y procurement z "
+                              "defense\n");
+        filler(doc, sizeof doc, &n, 50);
+        assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+        assert_chosen(&s, 1, "Defense procurement");
+        assert_true(starts_with(s.text, "Defense"));
+        assert_true(s.n_spans >= 2);
+        assert_int_equal(s.src_start, 0);
+        kq_snippet_release(&s);
+        /* at the end, scattered words earlier */
+        n = 0;
+        n += (size_t)snprintf(doc + n, sizeof doc - n,
+                              "procurement x defense y procurement z "
+                              "defense\n");
+        filler(doc, sizeof doc, &n, 50);
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "\n(defense procurement)");
+        assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+        assert_chosen(&s, 3, "defense procurement)");
+        assert_true(ends_with(&s, "defense procurement)"));
+        assert_int_equal(s.src_end, n);
+        kq_snippet_release(&s);
+        /* the whole body is the phrase */
+        assert_int_equal(make(KQ_FORMAT_PLAIN, "defense procurement", 19, 1, &q, &opt, &s), 0);
+        assert_string_equal(s.text, w >= 2 ? "defense procurement" : "defense");
+        kq_snippet_release(&s);
+    }
+}
+
+/* A phrase of more tokens than the window cannot lie inside one: it is ignored, so the
+ * snippet is the one without phrases; nothing breaks at any window size. */
+static void test_phrase_too_long(void **state)
+{
+    (void)state;
+    static const char doc[] = "procurement x defense y defense z procurement\n"
+                              "a b c d e f g h i j k l m n o p\n"
+                              "reciprocal defense procurement agreement\n"
+                              "a b c d e f g h i j k l m n o p\n";
+    struct qterms q;
+    query(&q, "reciprocal defense procurement agreement");
+    struct qphrase p;
+    struct kq_snippet_phrase ph;
+    phrase(&p, &ph, &q, "reciprocal defense procurement agreement");
+    assert_int_equal(ph.n_terms, 4);
+    for (uint32_t w = 1; w <= 8; w++) {
+        struct kq_snippet_opts plain = {.window_words = w};
+        struct kq_snippet_opts opt = {.window_words = w, .phrases = &ph, .n_phrases = 1};
+        struct kq_snippet a, b;
+        assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, &plain, &a), 0);
+        assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, &opt, &b), 0);
+        if (w < 4)
+            assert_string_equal(a.text, b.text);
+        else /* it fits: the phrase wins (the distinct terms already chose it) */
+            assert_true(contains(&b, "reciprocal defense procurement agreement"));
+        kq_snippet_release(&a);
+        kq_snippet_release(&b);
+    }
+    /* a window of 3 over a two-word body of the phrase's words: still fine */
+    struct kq_snippet_opts opt = {.window_words = 3, .phrases = &ph, .n_phrases = 1};
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, "defense procurement", 19, 1, &q, &opt, &s), 0);
+    assert_string_equal(s.text, "defense procurement");
+    kq_snippet_release(&s);
+}
+
+/* Occurrences overlap: "alpha alpha alpha" holds "alpha alpha" twice, which beats an
+ * earlier window holding it once with as many matched tokens. */
+static void test_phrase_overlap(void **state)
+{
+    (void)state;
+    static const char doc[] = "alpha alpha zz zz alpha\n"
+                              "a b c d e f g h i j\n"
+                              "alpha alpha alpha zz zz\n"
+                              "a b c d e f g h i j\n";
+    struct qterms q;
+    query(&q, "alpha");
+    struct qphrase p;
+    struct kq_snippet_phrase ph;
+    phrase(&p, &ph, &q, "alpha alpha");
+    struct kq_snippet_opts opt = {.window_words = 5, .phrases = &ph, .n_phrases = 1};
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 3, "alpha alpha alpha");
+    assert_int_equal(s.n_spans, 3);
+    kq_snippet_release(&s);
+    /* without the phrase: the tie goes to the earliest window */
+    opt.n_phrases = 0;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 1, NULL);
+    kq_snippet_release(&s);
+    /* "alpha alpha alpha" (3 occurrences of the phrase of two) against 4 alphas in pairs
+     * (2 occurrences) */
+    static const char doc2[] = "alpha alpha zz alpha alpha\n"
+                               "a b c d e f g h i j\n"
+                               "zz alpha alpha alpha alpha zz\n"
+                               "a b c d e f g h i j\n";
+    opt.n_phrases = 1;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc2, sizeof doc2 - 1, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 3, "alpha alpha alpha alpha");
+    kq_snippet_release(&s);
+}
+
+/* A phrase whose words are also query terms of their own, listed more than once: the
+ * phrase index may name any copy. A phrase listed twice counts once. */
+static void test_phrase_and_terms(void **state)
+{
+    (void)state;
+    char doc[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(doc + n, sizeof doc - n,
+                          "procurement of defense, defense "
+                          "procurement\n");
+    filler(doc, sizeof doc, &n, 60);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\nthe defense procurement rules\n");
+    filler(doc, sizeof doc, &n, 60);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\nalpha beta\n");
+    filler(doc, sizeof doc, &n, 60);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\ngamma delta\n");
+    struct qterms q;
+    query(&q, "defense procurement defense");
+    assert_int_equal(q.n, 3);
+    struct kq_snippet_phrase ph = {(const uint32_t[]){2, 1}, NULL, 2};
+    struct kq_snippet_opts opt = {.phrases = &ph, .n_phrases = 1};
+    struct kq_snippet s;
+    /* line 1 has the phrase once too, and more tokens */
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 1, "defense procurement");
+    kq_snippet_release(&s);
+    /* "procurement defense" (the reverse) is not on line 1 as a phrase but twice on... no
+     * line: the first window by tokens */
+    ph = (struct kq_snippet_phrase){(const uint32_t[]){1, 0}, NULL, 2};
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 1, NULL);
+    kq_snippet_release(&s);
+    /* the same distinct terms, one phrase each; the second phrase listed three times */
+    query(&q, "alpha beta gamma delta");
+    struct qphrase pa, pg;
+    struct kq_snippet_phrase two[4];
+    phrase(&pa, &two[0], &q, "alpha beta");
+    phrase(&pg, &two[1], &q, "gamma delta");
+    two[2] = two[3] = two[1];
+    opt.phrases = two;
+    opt.n_phrases = 4;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 5, "alpha beta");
+    kq_snippet_release(&s);
+    /* a phrase with a term that can never match never occurs */
+    q.t[0].len = 0;
+    opt.n_phrases = 2;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 7, "gamma delta");
+    kq_snippet_release(&s);
+}
+
+static int add_words(void *ctx, const struct kq_token *tok)
+{
+    (void)tok;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Gaps: a query word the analyser dropped (over-long) leaves a gap the body must have. */
+static void test_phrase_gap(void **state)
+{
+    (void)state;
+    char longw[KQ_TERM_MAX + 8];
+    memset(longw, 'x', sizeof longw - 1);
+    longw[sizeof longw - 1] = '\0';
+    int words = 0;
+    assert_int_equal(kq_analyze(en, longw, strlen(longw), 0, 0, add_words, &words, NULL), 0);
+    assert_int_equal(words, 0); /* dropped */
+    char doc[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "alpha omega alpha omega\n");
+    filler(doc, sizeof doc, &n, 60);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\nalpha %s omega\n", longw);
+    filler(doc, sizeof doc, &n, 60);
+    struct qterms q;
+    query(&q, "alpha omega");
+    assert_int_equal(q.n, 2);
+    struct kq_snippet_phrase ph = {(const uint32_t[]){0, 1}, (const uint32_t[]){0, 2}, 2};
+    struct kq_snippet_opts opt = {.phrases = &ph, .n_phrases = 1};
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 3, "alpha xxxx");
+    kq_snippet_release(&s);
+    /* consecutive: line 1, which has it; the gap then is no occurrence */
+    ph.rel_pos = (const uint32_t[]){0, 1};
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 1, NULL);
+    kq_snippet_release(&s);
+    n = 0;
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "alpha %s omega alpha\n", longw);
+    filler(doc, sizeof doc, &n, 60);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\nalpha omega\n");
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 3, "alpha omega");
+    kq_snippet_release(&s);
+}
+
+/* KQ_SNIPPET_MAX_PHRASES phrases are taken, all of them (the last too); one more, or one
+ * phrase too long, is KQ_ELIMIT; malformed phrases are KQ_EINVAL. */
+static void test_phrase_limits(void **state)
+{
+    (void)state;
+    char doc[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "procurement x defense y procurement\n");
+    filler(doc, sizeof doc, &n, 60);
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\ndefense procurement\n");
+    struct qterms q;
+    query(&q, "defense procurement");
+    static struct kq_snippet_phrase many[KQ_SNIPPET_MAX_PHRASES + 1];
+    static const uint32_t rev[] = {1, 0}, fwd[] = {0, 1};
+    for (size_t i = 0; i < KQ_SNIPPET_MAX_PHRASES + 1; i++)
+        many[i] = (struct kq_snippet_phrase){rev, NULL, 2};
+    many[KQ_SNIPPET_MAX_PHRASES - 1].term = fwd;
+    struct kq_snippet_opts opt = {.phrases = many, .n_phrases = KQ_SNIPPET_MAX_PHRASES};
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+    assert_chosen(&s, 3, "defense procurement");
+    kq_snippet_release(&s);
+    kq_error err;
+    opt.n_phrases = KQ_SNIPPET_MAX_PHRASES + 1;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), KQ_ELIMIT);
+    assert_null(s.text);
+    /* the longest phrase works; one term more is too long */
+    static uint32_t idx[KQ_SNIPPET_PHRASE_MAX_TERMS + 1];
+    struct kq_snippet_phrase ph = {idx, NULL, KQ_SNIPPET_PHRASE_MAX_TERMS};
+    opt = (struct kq_snippet_opts){.window_words = 100, .phrases = &ph, .n_phrases = 1};
+    char rep[2048];
+    size_t nr = 0;
+    for (int i = 0; i < KQ_SNIPPET_PHRASE_MAX_TERMS; i++)
+        nr += (size_t)snprintf(rep + nr, sizeof rep - nr, "defense ");
+    assert_int_equal(make(KQ_FORMAT_PLAIN, rep, nr, 1, &q, &opt, &s), 0);
+    kq_snippet_release(&s);
+    ph.n_terms++;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, rep, nr, 1, &q, &opt, &s), KQ_ELIMIT);
+    /* malformed */
+    const struct kq_snippet_phrase bad[] = {
+        {fwd, NULL, 0},
+        {NULL, NULL, 2},
+        {(const uint32_t[]){0, 2}, NULL, 2},
+        {fwd, (const uint32_t[]){1, 2}, 2},
+        {fwd, (const uint32_t[]){0, 0}, 2},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        opt = (struct kq_snippet_opts){.phrases = &bad[i], .n_phrases = 1};
+        assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, doc, n, 1, q.t, q.n, &opt, &s, &err),
+                         KQ_EINVAL);
+        assert_int_equal(err.code, KQ_EINVAL);
+        assert_null(s.text);
+    }
+    opt = (struct kq_snippet_opts){.phrases = NULL, .n_phrases = 1};
+    assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, doc, n, 1, q.t, q.n, &opt, &s, &err),
+                     KQ_EINVAL);
+    /* no terms, so no phrase can name one */
+    opt = (struct kq_snippet_opts){.phrases = many, .n_phrases = 1};
+    assert_int_equal(kq_snippet_make(en, KQ_FORMAT_PLAIN, doc, n, 1, NULL, 0, &opt, &s, &err),
+                     KQ_EINVAL);
+}
+
+/* Random bodies over a few words against brute force over every window: the snippet's
+ * matched tokens are those of the best window by (distinct weight, phrase occurrences
+ * wholly inside, matched tokens), earliest first (recentring keeps exactly those). */
+static void test_phrase_brute_force(void **state)
+{
+    (void)state;
+    static const char *const words[] = {"alpha", "beta", "gamma", "zz"}; /* zz: no term */
+    struct qterms q;
+    query(&q, "alpha beta gamma");
+    assert_int_equal(q.n, 3);
+    uint64_t rnd = 0x9e3779b97f4a7c15u;
+#define RND(m) ((rnd = rnd * 6364136223846793005u + 1442695040888963407u), (rnd >> 33) % (m))
+    for (int iter = 0; iter < 3000; iter++) {
+        uint32_t w = 1 + (uint32_t)RND(8);
+        int nt = 1 + (int)RND(40);
+        int tok[64];
+        size_t off[64];
+        char doc[512];
+        size_t n = 0;
+        for (int i = 0; i < nt; i++) {
+            tok[i] = (int)RND(4);
+            off[i] = n;
+            n += (size_t)snprintf(doc + n, sizeof doc - n, "%s%s", i ? " " : "", words[tok[i]]);
+            off[i] += i ? 1 : 0;
+        }
+        for (size_t i = 0; i < q.n; i++)
+            q.t[i].weight = 1.0 + (double)RND(2);
+        struct kq_snippet_phrase ph[3];
+        uint32_t idx[3][4];
+        size_t n_ph = RND(4);
+        for (size_t p = 0; p < n_ph; p++) {
+            ph[p].n_terms = 1 + (uint32_t)RND(4);
+            for (uint32_t i = 0; i < ph[p].n_terms; i++)
+                idx[p][i] = (uint32_t)RND(3);
+            ph[p].term = idx[p];
+            ph[p].rel_pos = NULL;
+        }
+        /* brute force (duplicate phrases count once) */
+        int dup[3] = {0};
+        for (size_t p = 0; p < n_ph; p++)
+            for (size_t r = 0; r < p; r++)
+                if (!dup[r] && ph[r].n_terms == ph[p].n_terms &&
+                    !memcmp(idx[r], idx[p], ph[p].n_terms * sizeof idx[p][0]))
+                    dup[p] = 1;
+        int n_win = nt >= (int)w ? nt - (int)w + 1 : 1;
+        int best = -1;
+        double bsum = 0;
+        int bphr = 0, btot = 0;
+        for (int st = 0; st < n_win; st++) {
+            int end = st + (int)w < nt ? st + (int)w : nt; /* exclusive */
+            double sum = 0;
+            int tot = 0, phr = 0;
+            for (int k = 0; k < 3; k++) {
+                int has = 0;
+                for (int i = st; i < end; i++)
+                    has |= tok[i] == k;
+                sum += has ? q.t[k].weight : 0;
+            }
+            for (int i = st; i < end; i++)
+                tot += tok[i] < 3;
+            for (size_t p = 0; p < n_ph; p++)
+                for (int i = st; !dup[p] && i + (int)ph[p].n_terms <= end; i++) {
+                    int ok = 1;
+                    for (uint32_t j = 0; j < ph[p].n_terms; j++)
+                        ok &= tok[i + (int)j] == (int)idx[p][j];
+                    phr += ok;
+                }
+            if (best < 0 || sum > bsum ||
+                (sum == bsum && (phr > bphr || (phr == bphr && tot > btot)))) {
+                best = st;
+                bsum = sum;
+                bphr = phr;
+                btot = tot;
+            }
+        }
+        struct kq_snippet_opts opt = {
+            .window_words = w, .max_bytes = 4000, .phrases = ph, .n_phrases = n_ph};
+        struct kq_snippet s;
+        assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
+        /* the matched tokens of the best window, by source offset */
+        size_t lead = starts_with(s.text, "\xe2\x80\xa6") ? 3 : 0;
+        int end = best + (int)w < nt ? best + (int)w : nt;
+        uint32_t k = 0;
+        for (int i = best; i < end; i++) {
+            if (tok[i] >= 3)
+                continue;
+            if (k >= s.n_spans || s.src_start + s.spans[k].start - lead != off[i])
+                fail_msg("iteration %d (window %u): '%s' misses token %d of '%s'", iter, w, s.text,
+                         i, doc);
+            k++;
+        }
+        if (k != s.n_spans)
+            fail_msg("iteration %d (window %u): '%s' has extra matches for '%s'", iter, w, s.text,
+                     doc);
+        kq_snippet_release(&s);
+    }
+#undef RND
 }
 
 static void test_errors(void **state)
@@ -623,20 +1099,28 @@ static void test_alloc_failure_sweep(void **state)
     static const char html[] = "<p>The &quot;reciprocal&quot; defense procurement</p>";
     struct qterms q;
     query(&q, "reciprocal defense procurement");
+    struct qphrase p1, p2;
+    struct kq_snippet_phrase ph[2];
+    phrase(&p1, &ph[0], &q, "defense procurement");
+    phrase(&p2, &ph[1], &q, "reciprocal defense");
+    const struct kq_snippet_opts with_phrases = {.phrases = ph, .n_phrases = 2};
     const struct {
         enum kq_format f;
         const char *d;
         size_t len;
-    } cases[] = {{KQ_FORMAT_MARKDOWN, doc, len}, {KQ_FORMAT_HTML, html, sizeof html - 1}};
+        const struct kq_snippet_opts *opt;
+    } cases[] = {{KQ_FORMAT_MARKDOWN, doc, len, NULL},
+                 {KQ_FORMAT_HTML, html, sizeof html - 1, NULL},
+                 {KQ_FORMAT_MARKDOWN, doc, len, &with_phrases}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         struct kq_snippet want;
-        assert_int_equal(make(cases[c].f, cases[c].d, cases[c].len, 1, &q, NULL, &want), 0);
+        assert_int_equal(make(cases[c].f, cases[c].d, cases[c].len, 1, &q, cases[c].opt, &want), 0);
         for (long n = 0;; n++) {
             struct kq_snippet s;
             kq_error err;
             kq_alloc_fail_after(n);
-            int rc = kq_snippet_make(en, cases[c].f, cases[c].d, cases[c].len, 1, q.t, q.n, NULL,
-                                     &s, &err);
+            int rc = kq_snippet_make(en, cases[c].f, cases[c].d, cases[c].len, 1, q.t, q.n,
+                                     cases[c].opt, &s, &err);
             kq_alloc_fail_after(-1);
             if (rc == 0) {
                 assert_int_equal(s.len, want.len);
@@ -661,13 +1145,17 @@ static void test_alloc_failure_sweep(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_corpus),          cmocka_unit_test(test_corpus_markup),
-        cmocka_unit_test(test_markdown_markup), cmocka_unit_test(test_html_entities),
-        cmocka_unit_test(test_no_match),        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_short_document),  cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_weights),         cmocka_unit_test(test_max_bytes),
-        cmocka_unit_test(test_cjk_overlap),     cmocka_unit_test(test_window_and_lines),
-        cmocka_unit_test(test_errors),          cmocka_unit_test(test_alloc_failure_sweep),
+        cmocka_unit_test(test_corpus),           cmocka_unit_test(test_corpus_markup),
+        cmocka_unit_test(test_markdown_markup),  cmocka_unit_test(test_html_entities),
+        cmocka_unit_test(test_no_match),         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_short_document),   cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_weights),          cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_cjk_overlap),      cmocka_unit_test(test_window_and_lines),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_alloc_failure_sweep),
+        cmocka_unit_test(test_phrase_wins),      cmocka_unit_test(test_phrase_edges),
+        cmocka_unit_test(test_phrase_too_long),  cmocka_unit_test(test_phrase_overlap),
+        cmocka_unit_test(test_phrase_and_terms), cmocka_unit_test(test_phrase_gap),
+        cmocka_unit_test(test_phrase_limits),    cmocka_unit_test(test_phrase_brute_force),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
