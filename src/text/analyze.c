@@ -387,6 +387,22 @@ static int fold_free(const uint8_t *p, size_t len)
 }
 #endif
 
+/* Stems the `*len` bytes at `*t` with Snowball: `*t` and `*len` become the stem (valid
+ * until the stemmer's next use; the word itself when Snowball gives nothing). Returns 0 or
+ * KQ_ENOMEM. */
+static int snowball(kq_analyzer *a, const uint8_t **t, size_t *len)
+{
+    const sb_symbol *st = sb_stemmer_stem(a->stemmer, *t, (int)*len);
+    if (!st)
+        return KQ_ENOMEM;
+    int sl = sb_stemmer_length(a->stemmer);
+    if (sl > 0) {
+        *t = st;
+        *len = (size_t)sl;
+    }
+    return 0;
+}
+
 /* The term of the non-ASCII word of `len` bytes at `p`: as it is (F_SELF), or through the
  * fold cache, NFKC case folded then stemmed when `stem` and the run stems (F_NFKC). Sets
  * `*t` (valid until the analyser's next use), `*tlen` and `*stop`. Returns 1, 0 when the
@@ -437,16 +453,8 @@ static int fold_word(struct run *r, const uint8_t *p, size_t len, int fold, int 
     size_t flen = (size_t)n;
     /* whether asked for or not: the entry serves every run */
     int stopword = kq__stopword(a->stops, a->n_stops, (const char *)f, flen);
-    if (flags && flen <= STEM_MAX) {
-        const sb_symbol *st = sb_stemmer_stem(a->stemmer, f, (int)flen);
-        if (!st)
-            return KQ_ENOMEM;
-        int sl = sb_stemmer_length(a->stemmer);
-        if (sl > 0) {
-            f = st;
-            flen = (size_t)sl;
-        }
-    }
+    if (flags && flen <= STEM_MAX && snowball(a, &f, &flen))
+        return KQ_ENOMEM;
     if (fe && flen <= FOLD_CACHE_VAL) {
         fe->klen = (uint8_t)len;
         fe->vlen = (uint8_t)flen;
@@ -508,20 +516,18 @@ static int deliver_ascii(struct run *r, const struct pending_word *pw)
             return emit_term(r, ce->val, ce->vlen, pw->pos, pw->start, pw->end, stop);
     }
     if (stem && tlen <= STEM_MAX) {
-        const sb_symbol *st = sb_stemmer_stem(a->stemmer, t, (int)tlen);
-        if (!st)
+        const uint8_t *st = t;
+        size_t sl = tlen;
+        if (snowball(a, &st, &sl))
             return KQ_ENOMEM;
-        int sl = sb_stemmer_length(a->stemmer);
-        if (sl > 0) {
-            if (ce && (size_t)sl <= STEM_CACHE_KEY) {
-                ce->klen = (uint8_t)tlen;
-                memcpy(ce->key, t, tlen);
-                ce->vlen = (uint8_t)sl;
-                memcpy(ce->val, st, (size_t)sl);
-            }
-            t = st;
-            tlen = (size_t)sl;
+        if (ce && sl <= STEM_CACHE_KEY) {
+            ce->klen = (uint8_t)tlen;
+            memcpy(ce->key, t, tlen);
+            ce->vlen = (uint8_t)sl;
+            memcpy(ce->val, st, sl);
         }
+        t = st;
+        tlen = sl;
     }
     return emit_term(r, t, tlen, pw->pos, pw->start, pw->end, stop);
 }
