@@ -394,6 +394,7 @@ struct builder {
      * ranges, so the partitions' sorted terms concatenate in key order) */
     struct part *parts;
     struct docrun *docs; /* the run's documents, written by partition 0's tasks */
+    uint32_t run_docs, run_blocks; /* under mu: docs' counts when its last task ended */
     uint32_t n_parts;
     int split_ready;
     struct batch *split_batch; /* the first batch: the worker that analyses it splits */
@@ -1065,6 +1066,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct builder *bld = w->bld;
+    kq_analyzer_prefault(w->an); /* its pages now, while no other thread maps them too */
     pthread_mutex_lock(&bld->mu);
     for (;;) {
         struct part *pt = NULL;
@@ -1092,6 +1094,10 @@ static void *worker_main(void *arg)
                 n += b->done[i].ok;
             size_t mem = termrun_memory(&pt->run) + (p == 0 ? docrun_memory(bld->docs) : 0);
             pthread_mutex_lock(&bld->mu);
+            if (p == 0) {
+                bld->run_docs = bld->docs->n_docs;
+                bld->run_blocks = bld->docs->n_blocks;
+            }
             pt->rc = rc;
             pt->n_docs = doc0 + n;
             pt->mem = mem;
@@ -1430,6 +1436,7 @@ static int run_flush(struct builder *bld, const char *path, uint64_t *size,
 static void run_reset(struct builder *bld)
 {
     docrun_reset(bld->docs);
+    bld->run_docs = bld->run_blocks = 0;
     for (uint32_t p = 0; p < bld->n_parts; p++) {
         termrun_reset(&bld->parts[p].run);
         bld->parts[p].n_docs = 0;
@@ -1701,10 +1708,10 @@ static int file_size(const char *path, uint64_t *size)
  * reuse them for what the flush allocates. */
 static size_t flush_memory(const struct builder *bld)
 {
-    size_t parts = bld->n_parts, extra = parts ? parts - 1 : 0, n_docs = bld->docs->n_docs;
+    size_t parts = bld->n_parts, extra = parts ? parts - 1 : 0, n_docs = bld->run_docs;
     size_t stage = KQ_SEGBUILD_STAGE, dsix = KQ_DSIX_ENTRY;
     return (KQ_SEC_COUNT + 3 * extra) * (bld->spill + KQ_MALLOC_OVERHEAD) +
-           (3 + 3 * extra) * 2 * stage + n_docs * 32 + 2 * dsix * bld->docs->n_blocks +
+           (3 + 3 * extra) * 2 * stage + n_docs * 32 + 2 * dsix * bld->run_blocks +
            parts * 8 * n_docs + ((size_t)2 << 20);
 }
 
@@ -1921,6 +1928,7 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
             if (!bld.dict_done && (rc = train_dict(&bld, b, err)))
                 goto out;
             if (!threads_started) {
+                threads_started = 1; /* stop_workers joins the threads that did start */
                 for (int i = 0; i < nt; i++) {
                     if (pthread_create(&bld.workers[i].thread, NULL, worker_main,
                                        &bld.workers[i]) != 0) {
@@ -1929,7 +1937,6 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
                         goto out;
                     }
                 }
-                threads_started = 1;
             }
             pthread_mutex_lock(&bld.mu);
             /* the partitions' key ranges come from the first batch; the others are

@@ -323,6 +323,13 @@ nomem:
     return kq__enomem(err);
 }
 
+void kq_analyzer_prefault(kq_analyzer *a)
+{
+    kq__prefault(a->fold, FOLD_CACHE_SIZE * sizeof *a->fold);
+    if (a->cache)
+        kq__prefault(a->cache, STEM_CACHE_SIZE * sizeof *a->cache);
+}
+
 void kq_analyzer_free(kq_analyzer *a)
 {
     if (!a)

@@ -40,6 +40,9 @@ typedef struct kq_analyzer kq_analyzer;
  * KQ_EINVAL for an unknown language, KQ_ENOMEM. The caller owns `*out`: kq_analyzer_free. */
 int kq_analyzer_new(const char *language, kq_analyzer **out, kq_error *err);
 void kq_analyzer_free(kq_analyzer *a);
+/* kq_analyzer_prefault: backs the caches' pages now (kq__prefault), for an analyser that will
+ * see much text in one of several threads; a query's analyser leaves them to first use. */
+void kq_analyzer_prefault(kq_analyzer *a);
 /* The language it was made with ("none" or the Snowball name); valid until free. */
 const char *kq_analyzer_language(const kq_analyzer *a);
 /* Nonzero when `language` is accepted by kq_analyzer_new. */

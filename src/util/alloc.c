@@ -49,6 +49,14 @@ void kq__free(void *p)
     free(p);
 }
 
+void kq__prefault(void *p, size_t n)
+{
+    enum { PAGE = 4096 }; /* the smallest page size Linux has; a larger one is touched more often */
+    volatile unsigned char *b = p;
+    for (size_t i = 0; i < n; i += PAGE)
+        b[i] = 0;
+}
+
 char *kq__strndup(const char *s, size_t len)
 {
     char *d = kq__malloc(len + 1);
