@@ -2076,7 +2076,7 @@ indexed:
              * count (kq__merge_files) */
             rc = kq__merge_files(dir, (const char *const *)runs, n_runs, bld.spill,
                                  budget > 2 * (size_t)MEM_BASE ? budget - MEM_BASE : budget / 2,
-                                 bld.language, bld.cdict, bld.dict, bld.dict_len,
+                                 opts.n_threads, bld.language, bld.cdict, bld.dict, bld.dict_len,
                                  seg_path, &seg_size, &st.postings_bytes, &st.positions_bytes,
                                  &st.terms, err);
         }

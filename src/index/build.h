@@ -44,9 +44,10 @@ int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), v
  * what the builder leaves (pages read are dropped behind; one term's postings come on top).
  * Store blocks made with the same dictionary (`cdict`/`dict`) are copied as they are;
  * others are decompressed and compressed again. `*size`, `*post_bytes`, `*pos_bytes`,
- * `*n_terms` receive the new segment's figures. */
+ * `*n_terms` receive the new segment's figures. The terms are merged in up to `threads` key
+ * ranges side by side (0: one per CPU). */
 int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t spill,
-                    size_t memory, const char *language,
+                    size_t memory, int threads, const char *language,
                     const ZSTD_CDict *cdict, const void *dict, size_t dict_len, const char *out,
                     uint64_t *size, uint64_t *post_bytes, uint64_t *pos_bytes,
                     uint64_t *n_terms, kq_error *err);
@@ -59,7 +60,7 @@ struct kq_seg;
  * the builder and the segments' mapped pages keep to about `memory` bytes (see
  * kq__merge_files); the segments' pages are dropped when it returns. */
 int kq__merge_segments(struct kq_segbuild *b, struct kq_seg *const *segs, size_t n,
-                       uint64_t dict_hash, size_t memory, kq_error *err);
+                       uint64_t dict_hash, size_t memory, int threads, kq_error *err);
 
 struct kq_build_stats;
 /* kq__merge_run: with the writer lock of `dir` held, runs the merge policy (max_segments

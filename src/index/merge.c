@@ -18,6 +18,7 @@
  * (numbers keep increasing), in a commit of its own; ids of the index change, scores do
  * not (statistics are over live documents either way).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -302,56 +303,83 @@ static size_t builder_memory(const kq_segbuild *b)
     return m;
 }
 
-int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t dict_hash,
-                       size_t memory, kq_error *err)
+/* The term merge runs in up to MERGE_PARTS key ranges side by side, each thread's its own:
+ * the first range goes into the builder, the others into term spills appended after it. A
+ * merge smaller than MERGE_PART_MIN bytes of postings and positions stays on one thread. */
+#define MERGE_PARTS 8
+#define MERGE_PART_MIN (256u << 10)
+
+/* One key range of the term merge: keys in [lo, hi) (lo_len 0: from the first key; hi_len
+ * 0: to the last). */
+struct mpart {
+    kq_segbuild *b;   /* the builder (the first range), or NULL: */
+    kq_termspill ts;  /* the spill the range goes to */
+    int ts_init;
+    kq_seg *const *segs;
+    size_t n;
+    uint32_t *const *maps;
+    const uint32_t *bases;
+    size_t every;
+    uint8_t lo[KQ_KEY_MAX], hi[KQ_KEY_MAX];
+    size_t lo_len, hi_len;
+    pthread_t thread;
+    int started;
+    int rc;
+    kq_error err;
+};
+
+static void part_begin(struct mpart *m, int field)
 {
-    int rc = 0;
-    uint32_t *bases = kq__calloc(n ? n : 1, sizeof *bases);
-    uint32_t **maps = kq__calloc(n ? n : 1, sizeof *maps);
+    if (m->b)
+        kq__segbuild_term_begin(m->b, field);
+    else
+        kq__termspill_begin(&m->ts, field);
+}
+
+static int part_add(struct mpart *m, uint32_t doc, uint32_t tf, const uint32_t *pos)
+{
+    return m->b ? kq__segbuild_term_add(m->b, doc, tf, pos, &m->err)
+                : kq__termspill_add(&m->ts, doc, tf, pos, &m->err);
+}
+
+static int part_end(struct mpart *m, const uint8_t *key, size_t key_len)
+{
+    return m->b ? kq__segbuild_term_end(m->b, key, key_len, &m->err)
+                : kq__termspill_end(&m->ts, key, key_len, &m->err);
+}
+
+/* Merges the terms of one key range: a k-way merge of the inputs' dictionaries; a term's
+ * postings are its live postings in each input, renumbered. */
+static int merge_range(struct mpart *m)
+{
+    kq_seg *const *segs = m->segs;
+    size_t n = m->n;
+    kq_error *err = &m->err;
     struct head *heads = kq__calloc(n ? n : 1, sizeof *heads);
     uint32_t *pos = NULL;
     uint32_t pos_cap = 0;
-    uint64_t live = 0;
-    size_t ids = 0, used, every; /* ids: the new ids of the inputs with deletions */
-    if (!bases || !heads || !maps) {
-        rc = kq__enomem(err);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        drop_file(&segs[i]->f); /* read through when the segment was opened */
-        live += segs[i]->n_docs - (segs[i]->del ? segs[i]->n_del : 0);
-        if (segs[i]->del)
-            ids += (size_t)segs[i]->n_docs * sizeof **maps;
-    }
-    /* the per-document arrays take what they will at once; the inputs' pages get the rest */
-    if ((rc = kq__segbuild_reserve(b, live, err)))
-        goto out;
-    used = ids + builder_memory(b);
-    every = drop_every(memory > used ? memory - used : 0, 1);
+    int rc = heads ? 0 : kq__enomem(err);
     for (size_t i = 0; i < n && !rc; i++) {
-        bases[i] = b->n_docs;
-        if (segs[i]->del && !(maps[i] = kq__malloc((size_t)segs[i]->n_docs * sizeof **maps))) {
-            rc = kq__enomem(err);
-            break;
-        }
-        rc = merge_docs(b, segs[i], dict_hash, maps[i], every, err);
-    }
-    used = ids + builder_memory(b); /* with the store index now */
-    every = drop_every(memory > used ? memory - used : 0, n);
-    for (size_t i = 0; i < n && !rc; i++) {
-        rc = kq_termdict_seek(&segs[i]->td, &heads[i].it, NULL, 0, err);
+        struct head *h = &heads[i];
+        rc = kq_termdict_seek(&segs[i]->td, &h->it, m->lo, m->lo_len, err);
         if (!rc)
-            rc = advance(&heads[i], err);
-        heads[i].drop_dict = segs[i]->f.sec[KQ_SEC_TDIC].p;
+            rc = advance(h, err);
+        /* pages before the range are another range's to drop */
+        h->drop_dict = m->lo_len ? h->it.p : segs[i]->f.sec[KQ_SEC_TDIC].p;
+        if (!rc && h->live && m->lo_len) {
+            h->drop_post = h->meta.doc_off;
+            h->drop_pos = h->meta.pos_off;
+        }
     }
     while (!rc) {
         int best = -1;
         for (size_t i = 0; i < n; i++)
             if (heads[i].live &&
                 (best < 0 || kq__key_cmp(heads[i].key, heads[i].len, heads[best].key,
-                                     heads[best].len) < 0))
+                                         heads[best].len) < 0))
                 best = (int)i;
-        if (best < 0)
+        if (best < 0 ||
+            (m->hi_len && kq__key_cmp(heads[best].key, heads[best].len, m->hi, m->hi_len) >= 0))
             break;
         uint8_t key[KQ_KEY_MAX];
         size_t key_len = heads[best].len;
@@ -361,7 +389,7 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
                            segs[best]->f.name);
             break;
         }
-        kq__segbuild_term_begin(b, key[0]);
+        part_begin(m, key[0]);
         uint64_t added = 0;
         for (size_t i = 0; i < n && !rc; i++) {
             struct head *h = &heads[i];
@@ -369,6 +397,7 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
                 continue;
             kq_postings_cursor pc;
             const kq_seg *s = segs[i];
+            const uint32_t *map = m->maps[i];
             rc = kq_postings_open(&pc, s->f.sec[KQ_SEC_POST].p, s->f.sec[KQ_SEC_POST].len,
                                   s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, &h->meta,
                                   err);
@@ -382,7 +411,7 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
                                    "last document in section 'POST'", s->f.name);
                     break;
                 }
-                if (maps[i] && maps[i][d] == UINT32_MAX)
+                if (map && map[d] == UINT32_MAX)
                     continue; /* a deleted document: its postings go */
                 if (tf > pos_cap) {
                     uint32_t cap = tf * 2 > tf ? tf * 2 : tf;
@@ -400,8 +429,7 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
                                    "segment '%s': bad positions in section 'POSN'", s->f.name);
                     break;
                 }
-                rc = kq__segbuild_term_add(b, maps[i] ? maps[i][d] : bases[i] + d, tf, pos,
-                                           err);
+                rc = part_add(m, map ? map[d] : m->bases[i] + d, tf, pos);
                 added++;
             }
             if (!rc && kq_postings_error(&pc))
@@ -411,25 +439,182 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
             if (!rc)
                 rc = advance(h, err);
             if (!rc && h->live)
-                drop_behind(s, h, every);
+                drop_behind(s, h, m->every);
         }
         if (!rc && added) /* a key only deleted documents held is not a key any more */
-            rc = kq__segbuild_term_end(b, key, key_len, err);
+            rc = part_end(m, key, key_len);
     }
-    for (size_t i = 0; i < n; i++) /* read: none of it is needed while the output is written */
-        drop_file(&segs[i]->f);
-out:
-    for (size_t i = 0; maps && i < n; i++)
-        kq__free(maps[i]);
-    kq__free(maps);
-    kq__free(bases);
     kq__free(heads);
     kq__free(pos);
     return rc;
 }
 
+static void *merge_range_main(void *arg)
+{
+    struct mpart *m = arg;
+    m->rc = merge_range(m);
+    return NULL;
+}
+
+/* The postings and positions bytes of `s` before its first key >= `key`. */
+static int bytes_before(const kq_seg *s, const uint8_t *key, size_t len, uint64_t *out,
+                        kq_error *err)
+{
+    kq_termdict_iter it;
+    const uint8_t *k;
+    size_t kl;
+    struct kq_term_meta meta;
+    int rc = kq_termdict_seek(&s->td, &it, key, len, err);
+    if (rc)
+        return rc;
+    int r = kq_termdict_next(&it, &k, &kl, &meta, err);
+    if (r < 0)
+        return r;
+    *out = r ? meta.doc_off + meta.pos_off
+             : s->f.sec[KQ_SEC_POST].len + s->f.sec[KQ_SEC_POSN].len;
+    return 0;
+}
+
+/* Splits the key space into `*parts` ranges of about equal postings and positions bytes of
+ * the largest input (the inputs of a merge share their vocabulary's distribution), at first
+ * keys of its dictionary blocks; `*parts` shrinks when the blocks are too few. */
+static int split_keys(kq_seg *const *segs, size_t n, struct mpart *m, int *parts,
+                      kq_error *err)
+{
+    const kq_seg *big = NULL;
+    uint64_t big_bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = segs[i]->f.sec[KQ_SEC_POST].len + segs[i]->f.sec[KQ_SEC_POSN].len;
+        if (!big || b > big_bytes) {
+            big = segs[i];
+            big_bytes = b;
+        }
+    }
+    uint32_t nb = big ? kq_termdict_blocks(&big->td) : 0;
+    int got = 1;
+    uint32_t prev = 0; /* the block the previous range starts at */
+    for (int p = 1; p < *parts && big; p++) {
+        uint64_t goal = big_bytes / (uint64_t)*parts * (uint64_t)p;
+        /* the first block past `prev` whose first key has `goal` bytes before it */
+        uint32_t lo = prev + 1, hi = nb;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            size_t kl;
+            const uint8_t *k = kq_termdict_block_key(&big->td, mid, &kl);
+            uint64_t before;
+            int rc = bytes_before(big, k, kl, &before, err);
+            if (rc)
+                return rc;
+            if (before >= goal)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        if (lo >= nb)
+            break;
+        size_t kl;
+        const uint8_t *k = kq_termdict_block_key(&big->td, lo, &kl);
+        memcpy(m[got - 1].hi, k, kl);
+        m[got - 1].hi_len = kl;
+        memcpy(m[got].lo, k, kl);
+        m[got].lo_len = kl;
+        got++;
+        prev = lo;
+    }
+    *parts = got;
+    return 0;
+}
+
+int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t dict_hash,
+                       size_t memory, int threads, kq_error *err)
+{
+    int rc = 0;
+    uint32_t *bases = kq__calloc(n ? n : 1, sizeof *bases);
+    uint32_t **maps = kq__calloc(n ? n : 1, sizeof *maps);
+    struct mpart *m = kq__calloc(MERGE_PARTS, sizeof *m);
+    uint64_t live = 0, term_bytes = 0;
+    size_t ids = 0, used, every; /* ids: the new ids of the inputs with deletions */
+    int parts = 1;
+    if (!bases || !maps || !m) {
+        rc = kq__enomem(err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        drop_file(&segs[i]->f); /* read through when the segment was opened */
+        live += segs[i]->n_docs - (segs[i]->del ? segs[i]->n_del : 0);
+        if (segs[i]->del)
+            ids += (size_t)segs[i]->n_docs * sizeof **maps;
+        term_bytes += segs[i]->f.sec[KQ_SEC_POST].len + segs[i]->f.sec[KQ_SEC_POSN].len;
+    }
+    if (threads <= 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = ncpu > 0 ? (int)ncpu : 1;
+    }
+    if (term_bytes >= MERGE_PART_MIN)
+        parts = threads < MERGE_PARTS ? threads : MERGE_PARTS;
+    /* the per-document arrays take what they will at once; the inputs' pages get the rest */
+    if ((rc = kq__segbuild_reserve(b, live, err)))
+        goto out;
+    used = ids + builder_memory(b);
+    every = drop_every(memory > used ? memory - used : 0, 1);
+    for (size_t i = 0; i < n && !rc; i++) {
+        bases[i] = b->n_docs;
+        if (segs[i]->del && !(maps[i] = kq__malloc((size_t)segs[i]->n_docs * sizeof **maps))) {
+            rc = kq__enomem(err);
+            break;
+        }
+        rc = merge_docs(b, segs[i], dict_hash, maps[i], every, err);
+    }
+    if (!rc && parts > 1)
+        rc = split_keys(segs, n, m, &parts, err);
+    /* with the store index now, and each spill's sinks */
+    used = ids + builder_memory(b) + (size_t)(parts - 1) * 3 * b->sink[KQ_SEC_POST].spill_bytes;
+    every = drop_every(memory > used ? memory - used : 0, n * (size_t)parts);
+    for (int p = 0; p < parts && !rc; p++) {
+        m[p].b = p ? NULL : b;
+        m[p].segs = segs;
+        m[p].n = n;
+        m[p].maps = maps;
+        m[p].bases = bases;
+        m[p].every = every;
+        if (p && !(rc = kq__termspill_init(&m[p].ts, b, b->sink[KQ_SEC_POST].spill_bytes, err)))
+            m[p].ts_init = 1;
+    }
+    /* the ranges side by side, the first on this thread */
+    for (int p = parts - 1; p >= 0 && !rc; p--) {
+        if (p && pthread_create(&m[p].thread, NULL, merge_range_main, &m[p]) == 0)
+            m[p].started = 1;
+        else
+            m[p].rc = merge_range(&m[p]);
+    }
+    for (int p = 0; p < parts; p++)
+        if (m[p].started)
+            pthread_join(m[p].thread, NULL);
+    for (int p = 0; p < parts && !rc; p++) {
+        if (m[p].rc) {
+            rc = m[p].rc;
+            if (err)
+                *err = m[p].err;
+        } else if (m[p].ts_init) {
+            rc = kq__segbuild_append_terms(b, &m[p].ts, err);
+        }
+    }
+    for (size_t i = 0; i < n; i++) /* read: none of it is needed while the output is written */
+        drop_file(&segs[i]->f);
+out:
+    for (int p = 0; m && p < MERGE_PARTS; p++)
+        if (m[p].ts_init)
+            kq__termspill_release(&m[p].ts);
+    for (size_t i = 0; maps && i < n; i++)
+        kq__free(maps[i]);
+    kq__free(maps);
+    kq__free(bases);
+    kq__free(m);
+    return rc;
+}
+
 int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t spill,
-                    size_t memory, const char *language,
+                    size_t memory, int threads, const char *language,
                     const ZSTD_CDict *cdict, const void *dict, size_t dict_len, const char *out,
                     uint64_t *size, uint64_t *post_bytes, uint64_t *pos_bytes,
                     uint64_t *n_terms, kq_error *err)
@@ -450,7 +635,7 @@ int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t 
         v[i] = &segs[i];
     if (!rc)
         rc = kq__merge_segments(&b, v, n, dict_len ? XXH3_64bits(dict, dict_len) : 0, memory,
-                                err);
+                                threads, err);
     kq__free(v);
     if (!rc) {
         *n_terms = b.n_terms;
@@ -507,7 +692,7 @@ static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint3
                                         err)))
         b_init = 1;
     if (!rc)
-        rc = kq__merge_segments(&b, v, n, ds ? ds->dict_hash : 0, memory, err);
+        rc = kq__merge_segments(&b, v, n, ds ? ds->dict_hash : 0, memory, 0, err);
     char name[64], path[4096];
     kq__segment_name(number, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);

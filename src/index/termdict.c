@@ -319,6 +319,16 @@ static int advance(kq_termdict_iter *it)
     }
 }
 
+uint32_t kq_termdict_blocks(const kq_termdict *td)
+{
+    return td->n_blocks;
+}
+
+const uint8_t *kq_termdict_block_key(const kq_termdict *td, uint32_t b, size_t *len)
+{
+    return first_key(td, b, len);
+}
+
 int kq_termdict_seek(const kq_termdict *td, kq_termdict_iter *it, const uint8_t *key,
                      size_t len, kq_error *err)
 {

@@ -69,6 +69,11 @@ int kq_termdict_open(kq_termdict *td, const uint8_t *blocks, size_t blocks_size,
 int kq_termdict_lookup(const kq_termdict *td, const uint8_t *key, size_t len,
                        struct kq_term_meta *meta, kq_error *err);
 
+/* The number of blocks, and the first key of block `b` (< the number; points into the
+ * index): keys at which to split the dictionary into ranges. */
+uint32_t kq_termdict_blocks(const kq_termdict *td);
+const uint8_t *kq_termdict_block_key(const kq_termdict *td, uint32_t b, size_t *len);
+
 typedef struct kq_termdict_iter {
     /* private */
     const kq_termdict *td;

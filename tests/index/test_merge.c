@@ -169,8 +169,8 @@ static void test_runs_equal_one_run(void **state)
     free(tmp);
 }
 
-/* K segments built apart, merged twice: with no memory left for the inputs' pages and with
- * plenty. */
+/* K segments built apart, merged twice: on one thread with no memory left for the inputs'
+ * pages, and in three key ranges side by side with plenty. */
 static void test_memory_changes_nothing(void **state)
 {
     (void)state;
@@ -198,12 +198,13 @@ static void test_memory_changes_nothing(void **state)
     size_t dict_len = s0.f.sec[KQ_SEC_ZDIC].len;
     ZSTD_CDict *cd = dict_len ? ZSTD_createCDict(dict, dict_len, KQ_STORE_LEVEL) : NULL;
     const size_t memory[] = {0, (size_t)1 << 30};
+    const int threads[] = {1, 3};
     char out[2][8192];
     uint64_t size[2], post[2], pos[2], terms[2];
     for (int m = 0; m < 2; m++) {
         snprintf(out[m], sizeof out[m], "%s/merged%d.kq", tmp, m);
-        if (kq__merge_files(tmp, paths, K, KQ_SPILL_BYTES, memory[m], "english", cd, dict,
-                            dict_len, out[m], &size[m], &post[m], &pos[m], &terms[m], &err))
+        if (kq__merge_files(tmp, paths, K, KQ_SPILL_BYTES, memory[m], threads[m], "english", cd,
+                            dict, dict_len, out[m], &size[m], &post[m], &pos[m], &terms[m], &err))
             fail_msg("merge: %s", err.msg);
     }
     assert_int_equal(size[0], size[1]);
