@@ -52,6 +52,8 @@ static const char usage[] =
     "  -l, --files         the paths of the matching files only\n"
     "      --color WHEN    auto (default: on a terminal unless NO_COLOR is set), always, never\n"
     "      --k1 X, --b X   BM25 parameters for this query (default: the index's)\n"
+    "      --title-weight X  what a word's BM25 in the title adds, times X (0..100;\n"
+    "                      default 0.25; 0: the title counts as text only)\n"
     "      --no-daemon     search in-process even when a kqd serves the index\n"
     "      --stats         the daemon's statistics (with --json: its JSON object)\n"
     "      --ping          whether a daemon serves the index, and its version\n"
@@ -259,7 +261,7 @@ static int daemon_info(const char *dir, int stats, int json_out)
 int main(int argc, char **argv)
 {
     enum { OPT_OFFSET = 256, OPT_PLAIN, OPT_COUNT, OPT_JSON, OPT_VIMGREP, OPT_COLOR, OPT_K1,
-           OPT_B, OPT_NO_DAEMON, OPT_STATS, OPT_PING };
+           OPT_B, OPT_TITLE_WEIGHT, OPT_NO_DAEMON, OPT_STATS, OPT_PING };
     static const struct option longopts[] = {
         {"index", required_argument, NULL, 'i'},  {"limit", required_argument, NULL, 'n'},
         {"offset", required_argument, NULL, OPT_OFFSET},
@@ -268,6 +270,7 @@ int main(int argc, char **argv)
         {"files", no_argument, NULL, 'l'},        {"color", required_argument, NULL, OPT_COLOR},
         {"colour", required_argument, NULL, OPT_COLOR},
         {"k1", required_argument, NULL, OPT_K1},  {"b", required_argument, NULL, OPT_B},
+        {"title-weight", required_argument, NULL, OPT_TITLE_WEIGHT},
         {"no-daemon", no_argument, NULL, OPT_NO_DAEMON},
         {"stats", no_argument, NULL, OPT_STATS},  {"ping", no_argument, NULL, OPT_PING},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
@@ -331,18 +334,22 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_K1:
-        case OPT_B: {
+        case OPT_B:
+        case OPT_TITLE_WEIGHT: {
             errno = 0;
             double v = strtod(optarg, &end);
             if (errno || end == optarg || *end || !(v >= 0) || (c == OPT_B && v > 1) ||
                 v > 100) {
-                fprintf(stderr, "kq: %s out of range\n", c == OPT_K1 ? "--k1" : "--b");
+                fprintf(stderr, "kq: %s out of range\n",
+                        c == OPT_K1 ? "--k1" : c == OPT_B ? "--b" : "--title-weight");
                 return 2;
             }
             if (c == OPT_K1)
                 req.k1 = v;
-            else
+            else if (c == OPT_B)
                 req.b = v;
+            else
+                req.title_weight = v > 0 ? v : KQ_SEARCH_TITLE_NONE;
             break;
         }
         case OPT_NO_DAEMON:

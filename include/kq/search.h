@@ -46,7 +46,11 @@ struct kq_search_request {
     uint32_t offset;   /* hits to skip (paging), at most 100000 */
     int flags;         /* KQ_SEARCH_* */
     double k1, b;      /* BM25 overrides; negative: the index's settings */
+    double title_weight; /* what a text word's BM25 in the title adds, times this: 0..100;
+                            0: the default (0.25); KQ_SEARCH_TITLE_NONE: nothing */
 };
+
+#define KQ_SEARCH_TITLE_NONE (-1.0)
 
 /* kq_search: runs `req`. The caller owns `*out`: kq_result_free (accepts NULL). */
 int kq_search(kq_searcher *s, const struct kq_search_request *req, kq_result **out,

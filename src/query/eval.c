@@ -46,6 +46,7 @@ void kq_search_opts_init(struct kq_search_opts *opt)
     opt->k = 10;
     opt->k1 = -1;
     opt->b = -1;
+    opt->title_weight = -1;
     opt->max_expansions = KQ_SEARCH_DEFAULT_EXPANSIONS;
 }
 
@@ -85,6 +86,9 @@ struct node {
     const uint32_t *rel_pos;
     uint32_t freq; /* matching start positions in the current document */
     int unverified; /* doc holds every term, its positions not checked yet (two-phase) */
+    /* TERM, PHRASE of field text: the same leaf in the title, its score added to this one's
+     * (TITLE WEIGHT in eval.h; ub includes its bound), or NULL */
+    struct node *title;
     /* BOOL: ch[] holds the MUST and SHOULD clauses in clause order */
     uint32_t n_ch, n_must, n_not;
     struct node **ch;
@@ -106,6 +110,7 @@ struct ev {
     struct kq_pos_reader *prd; /* phrase scratch: the positions of term i */
     uint32_t n_prd;
     int count_only; /* a phrase need not count its matches, only find one */
+    double title_weight;
     int rc;           /* first error met while iterating (KQ_ECORRUPT, KQ_ENOMEM) */
     kq_error *err;
 };
@@ -416,7 +421,28 @@ static int finish_bool(struct ev *ev, struct node *n, struct node **kids, const 
     return 0;
 }
 
-static int compile(struct ev *ev, const struct kq_qnode *q, int depth, struct node **out)
+/* A leaf of field text that adds to scores, `text` compiled: its title companion (see
+ * eval.h, TITLE WEIGHT), when the title holds the words. It changes no match, so it is not
+ * iterated: score() moves it to the text leaf's document. */
+static int add_title(struct ev *ev, const struct kq_qnode *q, struct node *text)
+{
+    struct kq_qnode tq = *q;
+    tq.field = KQ_FIELD_TITLE;
+    tq.boost = q->boost * ev->title_weight;
+    struct node *t;
+    int rc = q->type == KQ_QN_TERM
+                 ? compile_term(ev, KQ_FIELD_TITLE, q->terms[0], q->lens[0], 0, tq.boost, &t)
+                 : compile_phrase(ev, &tq, &t);
+    if (!rc && t->kind != N_EMPTY) {
+        text->title = t;
+        text->ub += t->ub;
+    }
+    return rc;
+}
+
+/* `scoring`: the node's score can count (not under a MUST_NOT, not counting). */
+static int compile(struct ev *ev, const struct kq_qnode *q, int depth, int scoring,
+                   struct node **out)
 {
     if (depth > MAX_NODE_DEPTH)
         return kq__error(ev->err, KQ_ELIMIT, q->offset, "query nested too deeply (limit is %d)",
@@ -426,9 +452,15 @@ static int compile(struct ev *ev, const struct kq_qnode *q, int depth, struct no
                          (long long)q->offset);
     switch (q->type) {
     case KQ_QN_TERM:
-        return compile_term(ev, q->field, q->terms[0], q->lens[0], 0, q->boost, out);
-    case KQ_QN_PHRASE:
-        return compile_phrase(ev, q, out);
+    case KQ_QN_PHRASE: {
+        int rc = q->type == KQ_QN_TERM
+                     ? compile_term(ev, q->field, q->terms[0], q->lens[0], 0, q->boost, out)
+                     : compile_phrase(ev, q, out);
+        if (rc || !scoring || q->field != KQ_FIELD_TEXT || !(ev->title_weight > 0) ||
+            (*out)->kind == N_EMPTY)
+            return rc;
+        return add_title(ev, q, *out);
+    }
     case KQ_QN_PREFIX:
         return compile_prefix(ev, q, out);
     case KQ_QN_BOOL:
@@ -444,7 +476,8 @@ static int compile(struct ev *ev, const struct kq_qnode *q, int depth, struct no
         return kq__enomem(ev->err);
     for (uint32_t i = 0; i < q->n_clauses; i++) {
         occ[i] = (uint8_t)q->occurs[i];
-        int rc = compile(ev, q->clauses[i], depth + 1, &kids[i]);
+        int rc = compile(ev, q->clauses[i], depth + 1, scoring && occ[i] != KQ_MUST_NOT,
+                         &kids[i]);
         if (rc)
             return rc;
     }
@@ -644,13 +677,16 @@ static uint32_t adv(struct ev *ev, struct node *n, uint32_t target)
 
 static double score(struct ev *ev, struct node *n)
 {
+    double s;
     switch (n->kind) {
     case N_TERM:
-        return n->weight * kq_bm25_tf(&ev->bf[n->field], kq_cursor_tf(n->cur),
-                                      kq_index_doc_len(ev->ix, n->field, n->doc));
     case N_PHRASE:
-        return n->weight * kq_bm25_tf(&ev->bf[n->field], n->freq,
-                                      kq_index_doc_len(ev->ix, n->field, n->doc));
+        s = n->weight * kq_bm25_tf(&ev->bf[n->field],
+                                   n->kind == N_TERM ? kq_cursor_tf(n->cur) : n->freq,
+                                   kq_index_doc_len(ev->ix, n->field, n->doc));
+        if (n->title && adv(ev, n->title, n->doc) == n->doc)
+            s += score(ev, n->title);
+        return s;
     case N_BOOL: {
         double sum = 0;
         uint32_t d = n->doc;
@@ -767,6 +803,23 @@ static double block_bound(struct blockmax *b, kq_cursor *cur, const struct kq_bm
     return b->ub;
 }
 
+/* Whether n's title companion may hold a document in [from, to]: one holding its terms
+ * (a phrase's positions unchecked). Moves the companion no further than `from`'s. */
+static int title_within(struct ev *ev, struct node *n, uint32_t from, uint32_t to)
+{
+    return n->title && adv_approx(ev, n->title, from) <= to;
+}
+
+/* Whether a document or block of n from `from` to `to` whose text scores at most `bound`
+ * cannot reach `th`: not even with the most its title companion adds, or not with the
+ * companion holding none of them. */
+static int hopeless(struct ev *ev, struct node *n, double bound, double th, uint32_t from,
+                    uint32_t to)
+{
+    double tub = n->title ? n->title->ub : 0;
+    return below(bound + tub, th) || (below(bound, th) && !title_within(ev, n, from, to));
+}
+
 /* A single TERM: blocks whose block-max bound is below the k-th score are skipped. */
 static void run_term(struct ev *ev, struct node *n, struct topk *t)
 {
@@ -775,12 +828,15 @@ static void run_term(struct ev *ev, struct node *n, struct topk *t)
     uint32_t d = adv(ev, n, 0);
     while (d != KQ_NO_DOC) {
         double th = theta(t);
-        if (th > -INFINITY && below(block_bound(&blk, n->cur, bf, n->weight, d), th)) {
-            t->inexact = 1;
-            if (blk.last >= ev->n_ids - 1)
-                break;
-            d = adv(ev, n, blk.last + 1);
-            continue;
+        if (th > -INFINITY) {
+            double bb = block_bound(&blk, n->cur, bf, n->weight, d); /* sets blk.last */
+            if (hopeless(ev, n, bb, th, d, blk.last)) {
+                t->inexact = 1;
+                if (blk.last >= ev->n_ids - 1)
+                    break;
+                d = adv(ev, n, blk.last + 1);
+                continue;
+            }
         }
         if (doc_live(ev, d)) {
             t->total++;
@@ -804,7 +860,8 @@ static void run_phrase(struct ev *ev, struct node *n, struct topk *t)
     while (d != KQ_NO_DOC && !ev->rc) {
         double th = theta(t);
         if (th > -INFINITY) {
-            if (below(block_bound(&blk, lead, bf, n->weight, d), th)) {
+            double bb = block_bound(&blk, lead, bf, n->weight, d); /* sets blk.last */
+            if (hopeless(ev, n, bb, th, d, blk.last)) {
                 t->inexact = 1;
                 if (blk.last >= ev->n_ids - 1)
                     break;
@@ -817,7 +874,7 @@ static void run_phrase(struct ev *ev, struct node *n, struct topk *t)
                 tf = x < tf ? x : tf;
             }
             double ub = n->weight * kq_bm25_tf(bf, tf, kq_index_doc_len(ev->ix, n->field, d));
-            if (below(ub, th)) {
+            if (hopeless(ev, n, ub, th, d, d)) {
                 t->inexact = 1;
                 d = phrase_candidate(n, d + 1);
                 continue;
@@ -967,6 +1024,8 @@ int kq_eval_node(const kq_index *ix, const struct kq_qnode *root,
         o.k1 = info.k1;
     if (o.b < 0)
         o.b = info.b;
+    if (o.title_weight < 0)
+        o.title_weight = KQ_TITLE_WEIGHT;
     if (!o.count_only && (o.k < 1 || o.k > KQ_SEARCH_MAX_K))
         return kq__error(err, KQ_EINVAL, -1, "k must be 1..%d, not %u", KQ_SEARCH_MAX_K, o.k);
     if (o.offset > KQ_SEARCH_MAX_OFFSET)
@@ -974,6 +1033,9 @@ int kq_eval_node(const kq_index *ix, const struct kq_qnode *root,
                          KQ_SEARCH_MAX_OFFSET, o.offset);
     if (!isfinite(o.k1) || !(o.k1 >= 0) || !(o.b >= 0 && o.b <= 1))
         return kq__error(err, KQ_EINVAL, -1, "bm25 needs k1 >= 0 and b in [0, 1]");
+    if (!(o.title_weight <= KQ_TITLE_WEIGHT_MAX))
+        return kq__error(err, KQ_EINVAL, -1, "title weight must be 0..%g",
+                         KQ_TITLE_WEIGHT_MAX);
     if (o.max_expansions > KQ_SEARCH_MAX_EXPANSIONS)
         return kq__error(err, KQ_EINVAL, -1, "max_expansions must be at most %d, not %u",
                          KQ_SEARCH_MAX_EXPANSIONS, o.max_expansions);
@@ -988,12 +1050,13 @@ int kq_eval_node(const kq_index *ix, const struct kq_qnode *root,
     ev.n_docs = info.n_docs;
     ev.n_ids = info.doc_id_limit;
     ev.max_exp = o.max_expansions ? o.max_expansions : KQ_SEARCH_DEFAULT_EXPANSIONS;
+    ev.title_weight = o.title_weight;
     for (int f = 0; f < KQ_N_FIELDS; f++)
         kq_bm25_field_init(&ev.bf[f], o.k1, o.b, (double)info.total_len[f] / info.n_docs);
 
     struct topk t = {NULL, 0, 0, 0, 0};
     struct node *n = NULL;
-    int rc = compile(&ev, root, 0, &n);
+    int rc = compile(&ev, root, 0, !o.count_only, &n);
     if (rc)
         goto out;
     if (o.count_only) {

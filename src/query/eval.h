@@ -11,6 +11,11 @@
  *    frequency is the number of start positions that match; score =
  *    boost * (sum of the terms' idf, in term order) * tf'(frequency, dl). Positions are read
  *    only for documents holding every term.
+ *  - TITLE WEIGHT: a TERM or PHRASE of field text that can add to a score (not under a
+ *    MUST_NOT, not when counting) adds, after its own score, the score of the same leaf in
+ *    field title with boost * title_weight where the title holds it. The title's tokens are
+ *    part of the text (index/FORMAT.md), so this changes no match, only the score: Lucene's
+ *    `(text:x title:x^0.25)`. title_weight 0 turns it off.
  *  - PREFIX: the terms of the field starting with the prefix (at most max_expansions of
  *    them; more is the error KQ_ELIMIT "prefix 'x' matches more than N terms", never a
  *    silent truncation, so results never depend on which terms were dropped); the node
@@ -59,6 +64,8 @@
 #define KQ_SEARCH_MAX_OFFSET 100000    /* deepest page start */
 #define KQ_SEARCH_MAX_EXPANSIONS 4096  /* highest accepted max_expansions */
 #define KQ_SEARCH_DEFAULT_EXPANSIONS 128
+#define KQ_TITLE_WEIGHT 0.25           /* default title_weight */
+#define KQ_TITLE_WEIGHT_MAX 100.0
 
 /* Options of one evaluation. kq_search_opts_init gives the defaults. */
 struct kq_search_opts {
@@ -66,11 +73,14 @@ struct kq_search_opts {
     uint32_t offset;         /* hits to skip first (paging), 0..KQ_SEARCH_MAX_OFFSET; the
                                 hits returned are ranks offset+1 .. offset+k */
     double k1, b;            /* BM25 settings: k1 >= 0, b in [0, 1]; < 0: the index's */
+    double title_weight;     /* text leaves' weight in the title, 0..KQ_TITLE_WEIGHT_MAX;
+                                < 0: KQ_TITLE_WEIGHT */
     int count_only;          /* nonzero: count the matching documents, no scores, no hits */
     uint32_t max_expansions; /* terms a PREFIX may expand to; 0: 128; at most 4096 */
 };
 
-/* kq_search_opts_init: k 10, offset 0, the index's k1 and b, max_expansions 128. */
+/* kq_search_opts_init: k 10, offset 0, the index's k1 and b, the default title weight,
+ * max_expansions 128. */
 void kq_search_opts_init(struct kq_search_opts *opt);
 
 struct kq_hit {
@@ -90,7 +100,7 @@ struct kq_results {
 /* kq_eval: evaluates `q` (a tree parsed with the index's analyser; NULL or a NULL root
  * matches nothing) against `ix` under `opt` (NULL: kq_search_opts_init's defaults).
  * Returns 0 with `*out` filled; the caller owns out->hits: kq_results_release. Errors:
- * KQ_EINVAL (k, offset, k1, b or max_expansions out of range, a bad field in the tree),
+ * KQ_EINVAL (k, offset, k1, b, title_weight or max_expansions out of range, a bad field in the tree),
  * KQ_ELIMIT (a prefix with too many terms; err->offset is the prefix's byte in the query),
  * KQ_ECORRUPT (malformed postings met while reading), KQ_ENOMEM. On failure `*out` is
  * empty (hits NULL, n 0, total 0). All memory of the evaluation is freed before return.

@@ -231,6 +231,7 @@ int kq_search(kq_searcher *s, const struct kq_search_request *req, kq_result **o
     opt.offset = req->offset;
     opt.k1 = req->k1;
     opt.b = req->b;
+    opt.title_weight = req->title_weight < 0 ? 0 : req->title_weight > 0 ? req->title_weight : -1;
     opt.count_only = (req->flags & KQ_SEARCH_COUNT) != 0;
     if ((rc = kq_eval(s->ix, q, &opt, &res, err)))
         goto fail;

@@ -277,7 +277,8 @@ static void job_work(struct kq__task *t)
     } else {
         kq_searcher *sr = kq__gen_take(j->gen);
         struct kq_search_request q = {j->req.text, j->req.text_len, j->req.k, j->req.offset,
-                                      j->req.flags, j->req.k1, j->req.b};
+                                      j->req.flags, j->req.k1, j->req.b,
+                                      j->req.title_weight};
         kq_result *r = NULL;
         rc = kq_search(sr, &q, &r, &err);
         if (!rc)

@@ -291,6 +291,11 @@ static int read_request(json_t *root, const char *line, size_t len, struct kq_re
              (rc = get_double(root, "k1", KQ_REQUEST_K1_MAX, &req->k1, err)) ||
              (rc = get_double(root, "b", 1.0, &req->b, err))))
             return rc;
+        double tw = -1; /* absent: the default (0); 0 asks for none */
+        if (req->op == KQ_OP_SEARCH &&
+            (rc = get_double(root, "title_weight", KQ_REQUEST_TITLE_WEIGHT_MAX, &tw, err)))
+            return rc;
+        req->title_weight = tw < 0 ? 0 : tw > 0 ? tw : KQ_SEARCH_TITLE_NONE;
         if ((rc = get_flag(root, "plain", &req->flags, KQ_SEARCH_PLAIN, 1, err)) ||
             (rc = get_string(root, "query", 1, &req->text, &req->text_len, err)))
             return rc;

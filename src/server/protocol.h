@@ -15,6 +15,7 @@
 #define KQ_REQUEST_K_MAX 10000    /* search: k */
 #define KQ_REQUEST_OFFSET_MAX 100000
 #define KQ_REQUEST_K1_MAX 10.0
+#define KQ_REQUEST_TITLE_WEIGHT_MAX 100.0
 
 enum kq_op {
     KQ_OP_NONE = 0, /* the request could not be read far enough to know */
@@ -38,6 +39,7 @@ struct kq_request {
     uint32_t offset; /* search: 0..100000 */
     int flags;       /* KQ_SEARCH_* of kq/search.h */
     double k1, b;    /* negative: the index's */
+    double title_weight; /* as kq_search_request's: 0 the default, negative none */
 };
 
 /* kq__request_parse: reads one request line (`len` bytes, without the newline).

@@ -59,9 +59,9 @@ void kq__prefault(void *p, size_t n)
 #ifdef MADV_POPULATE_WRITE
     /* the whole pages inside in one call (Linux 5.14 and later) rather than a fault each,
      * the partial pages at either end by a write */
-    uintptr_t lo = ((uintptr_t)p + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
-    uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(PAGE - 1);
-    if (hi > lo && madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0) {
+    unsigned char *lo = (unsigned char *)p + (PAGE - (uintptr_t)p % PAGE) % PAGE;
+    unsigned char *hi = (unsigned char *)p + n - ((uintptr_t)p + n) % PAGE;
+    if (hi > lo && madvise(lo, (size_t)(hi - lo), MADV_POPULATE_WRITE) == 0) {
         b[0] = 0;
         b[n - 1] = 0;
         return;

@@ -118,10 +118,12 @@ if [ -x "$trec" ]; then
     [ "$t" = "$(field ndcg_cut_10)" ] || fail "trec-eval says nDCG@10 $t, kq-eval $(field ndcg_cut_10)"
     ok "trec-eval on the kept run agrees"
 fi
-run "$kqe" --k 1 --k1 1.2 --b 0.75 "$c"
-expect_rc 0 "kq-eval --k 1 --k1 1.2 --b 0.75"
+run "$kqe" --k 1 --k1 1.2 --b 0.75 --title-weight 0 "$c"
+expect_rc 0 "kq-eval --k 1 --k1 1.2 --b 0.75 --title-weight 0"
 expect_field recall_100 0.5000 # q2 finds 1 of its 2 relevant documents
-ok "options --k, --k1, --b"
+run "$kqe" --title-weight 101 "$c"
+expect_rc 2 "kq-eval --title-weight 101"
+ok "options --k, --k1, --b, --title-weight"
 
 # ---- a zstd corpus ----
 if command -v zstd >/dev/null; then

@@ -69,6 +69,17 @@ run "$kq" -- -defense
 [ "$rc" -eq 1 ] || fail "-- before a query starting with '-': $rc $err"
 ok "--count, -l, --limit and --offset, before or after the query; --"
 
+# the title weight: a title word ranks its report first by far with a large weight
+run "$kq" --json --title-weight 0 "$q"
+s0=$(grep -o '"score":[0-9.]*' <<<"$out" | head -1)
+run "$kq" --json --title-weight 50 "$q"
+s50=$(grep -o '"score":[0-9.]*' <<<"$out" | head -1)
+[ "$rc" -eq 0 ] && [ -n "$s0" ] && [ "$s0" != "$s50" ] ||
+    fail "--title-weight 0 and 50 give the same top score: $s0 $s50"
+run "$kq" --title-weight -1 "$q"
+[ "$rc" -eq 2 ] && grep -q "title-weight out of range" <<<"$err" || fail "--title-weight -1: $rc $err"
+ok "--title-weight changes the scores; out of range exits 2"
+
 run "$kq" zzzzqqqxx
 [ "$rc" -eq 1 ] || fail "no match exits $rc"
 run "$kq" "(foo bar"

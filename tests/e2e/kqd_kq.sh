@@ -59,6 +59,8 @@ same --count alliance
 same zzzzqqq
 same --plain "(foo U.S.-ROK"
 same --k1 1.5 --b 0.3 "$q"
+same --title-weight 0 "$q"
+same --title-weight 3 --json "$q"
 same -- -defense
 same "(foo bar"
 # each kq asked the daemon once, kq --no-daemon never

@@ -82,16 +82,24 @@ static kq_query *parse(const char *s, int flags)
     return q;
 }
 
-static int search(const kq_index *ix, const char *s, uint32_t k, struct kq_results *r)
+/* `tw`: title_weight (< 0: the default) */
+static int search_tw(const kq_index *ix, const char *s, uint32_t k, double tw,
+                     struct kq_results *r)
 {
     kq_query *q = parse(s, 0);
     struct kq_search_opts o;
     kq_search_opts_init(&o);
     o.k = k;
+    o.title_weight = tw;
     kq_error err;
     int rc = kq_eval(ix, q, &o, r, &err);
     kq_query_free(q);
     return rc;
+}
+
+static int search(const kq_index *ix, const char *s, uint32_t k, struct kq_results *r)
+{
+    return search_tw(ix, s, k, -1, r);
 }
 
 static int near(double a, double b)
@@ -154,7 +162,7 @@ static void test_bm25_by_hand(void **state)
     double fox_b = idf_fox * (1 * 1.9 / (1 + 0.9 * (1 - 0.4 + 0.4 * 8 / 6.0)));
     assert_true(fabs(fox_a - 0.62887810) < 1e-8 && fabs(fox_b - 0.44208263) < 1e-8);
     struct kq_results r;
-    assert_int_equal(search(ix, "fox", 10, &r), 0);
+    assert_int_equal(search_tw(ix, "fox", 10, 0, &r), 0);
     assert_int_equal(r.n, 2);
     assert_int_equal(r.total, 2);
     assert_true(r.total_exact);
@@ -170,7 +178,7 @@ static void test_bm25_by_hand(void **state)
     double idf_sky = log(1 + (3 - 1 + 0.5) / (1 + 0.5));
     double sky_b = idf_sky * (2 * 1.9 / (2 + 0.9 * (1 - 0.4 + 0.4 * 8 / 6.0)));
     assert_true(fabs(fox_b + sky_b - 1.67623864) < 1e-8);
-    assert_int_equal(search(ix, "fox sky", 10, &r), 0);
+    assert_int_equal(search_tw(ix, "fox sky", 10, 0, &r), 0);
     assert_int_equal(r.n, 2);
     assert_int_equal(r.hits[0].doc, B);
     assert_true(near(r.hits[0].score, fox_b + sky_b));
@@ -183,7 +191,7 @@ static void test_bm25_by_hand(void **state)
     double idf_red = log(1 + (3 - 2 + 0.5) / (2 + 0.5));
     double phrase_a = (idf_red + idf_fox) * (2 * 1.9 / (2 + 0.9 * (1 - 0.4 + 0.4 * 5 / 6.0)));
     assert_true(fabs(phrase_a - 1.25775620) < 1e-8);
-    assert_int_equal(search(ix, "\"red fox\"", 10, &r), 0);
+    assert_int_equal(search_tw(ix, "\"red fox\"", 10, 0, &r), 0);
     assert_int_equal(r.n, 1);
     assert_int_equal(r.hits[0].doc, A);
     assert_true(near(r.hits[0].score, phrase_a));
@@ -193,15 +201,46 @@ static void test_bm25_by_hand(void **state)
      *   tf' = 1.9 / (1 + 0.9 * (0.6 + 0.4 * 2 / 2)) = 1.9 / 1.9 = 1, score = idf */
     double title_c = log(1 + (3 - 1 + 0.5) / (1 + 0.5)) * (1.9 / (1 + 0.9 * (0.6 + 0.4 * 2 / 2.0)));
     assert_true(fabs(title_c - 0.98082925) < 1e-8);
-    assert_int_equal(search(ix, "title:grass", 10, &r), 0);
+    assert_int_equal(search_tw(ix, "title:grass", 10, 0, &r), 0);
     assert_int_equal(r.n, 1);
     assert_int_equal(r.hits[0].doc, C);
     assert_true(near(r.hits[0].score, title_c));
     kq_results_release(&r);
 
     /* a boost multiplies: fox^2.5 */
-    assert_int_equal(search(ix, "fox^2.5", 10, &r), 0);
+    assert_int_equal(search_tw(ix, "fox^2.5", 10, 0, &r), 0);
     assert_true(near(r.hits[0].score, 2.5 * fox_a));
+    kq_results_release(&r);
+
+    /* the title weight (default 0.25): a text word adds 0.25 times its BM25 in the title.
+     * fox in titles: A only, df 1, idf 0.98082925; tf 1, dl 2 = avgdl: tf' = 1.
+     *   A = fox_a + 0.25 * 0.98082925 = 0.87408541; B = fox_b (its title has no fox) */
+    double fox_a_tw = fox_a + 0.25 * idf_sky * (1.9 / (1 + 0.9 * (0.6 + 0.4 * 2 / 2.0)));
+    assert_true(fabs(fox_a_tw - 0.87408541) < 1e-8);
+    assert_int_equal(search(ix, "fox", 10, &r), 0);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.total, 2);
+    assert_int_equal(r.hits[0].doc, A);
+    assert_true(near(r.hits[0].score, fox_a_tw));
+    assert_int_equal(r.hits[1].doc, B);
+    assert_true(near(r.hits[1].score, fox_b));
+    kq_results_release(&r);
+    /* "red fox" is A's title: in the title freq 1, dl 2: 0.25 * (idf red + idf fox) * 1,
+     * both df 1 in titles: phrase_a + 0.25 * 1.96165850 = 1.74817082; a weight of 2 too */
+    assert_int_equal(search(ix, "\"red fox\"", 10, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_true(near(r.hits[0].score, phrase_a + 0.25 * 2 * idf_sky));
+    assert_true(fabs(phrase_a + 0.25 * 2 * idf_sky - 1.74817082) < 1e-8);
+    kq_results_release(&r);
+    assert_int_equal(search_tw(ix, "\"red fox\"", 10, 2, &r), 0);
+    assert_true(near(r.hits[0].score, phrase_a + 2 * 2 * idf_sky));
+    kq_results_release(&r);
+    /* excluded or counted words have no title part; a title: word has none either */
+    assert_int_equal(search(ix, "sky -fox", 10, &r), 0);
+    assert_int_equal(r.n, 0);
+    kq_results_release(&r);
+    assert_int_equal(search(ix, "title:grass", 10, &r), 0);
+    assert_true(near(r.hits[0].score, title_c));
     kq_results_release(&r);
 
     /* k1 and b overrides: k1 1.2, b 0.75 for fox in A: tf' = 2 * 2.2 / (2 + 1.2 * (0.25 + 0.75 *
@@ -211,6 +250,7 @@ static void test_bm25_by_hand(void **state)
     kq_search_opts_init(&o);
     o.k1 = 1.2;
     o.b = 0.75;
+    o.title_weight = 0;
     assert_int_equal(kq_eval(ix, q, &o, &r, NULL), 0);
     assert_int_equal(r.hits[0].doc, A);
     assert_true(near(r.hits[0].score, idf_fox * 4.4 / 3.05));
@@ -221,6 +261,12 @@ static void test_bm25_by_hand(void **state)
     assert_int_equal(kq_eval(ix, q, &o, &r, NULL), 0);
     assert_true(near(r.hits[0].score, idf_fox * 3.8 / 2.9));
     kq_results_release(&r);
+    /* a title weight out of range */
+    o.b = -1;
+    o.title_weight = KQ_TITLE_WEIGHT_MAX * 2;
+    assert_int_equal(kq_eval(ix, q, &o, &r, NULL), KQ_EINVAL);
+    o.title_weight = NAN;
+    assert_int_equal(kq_eval(ix, q, &o, &r, NULL), KQ_EINVAL);
     kq_query_free(q);
 
     kq_index_close(ix);
@@ -236,6 +282,7 @@ struct ref {
     struct kq_bm25_field bf[KQ_N_FIELDS];
     double k1, b, avgdl[KQ_N_FIELDS];
     uint32_t max_exp;
+    double tw;    /* title weight */
     int too_many; /* a prefix had more than max_exp terms */
 };
 
@@ -282,6 +329,7 @@ static int on_pfx(void *ctx, const char *term, size_t len, const struct kq_term_
     return 0;
 }
 
+/* Sets m[d] and s[d] for the documents the phrase matches (others untouched). */
 static void phrase_ref(struct ref *R, const struct kq_qnode *q, uint8_t *m, double *s)
 {
     uint32_t nt = q->n_terms;
@@ -340,10 +388,32 @@ static void ref_eval(struct ref *R, const struct kq_qnode *q, uint8_t *m, double
     memset(s, 0, R->n * sizeof *s);
     switch (q->type) {
     case KQ_QN_TERM:
-        leaf_term(R, q->field, q->terms[0], q->lens[0], q->boost, m, s, 0);
-        return;
     case KQ_QN_PHRASE:
-        phrase_ref(R, q, m, s);
+        if (q->type == KQ_QN_TERM)
+            leaf_term(R, q->field, q->terms[0], q->lens[0], q->boost, m, s, 0);
+        else
+            phrase_ref(R, q, m, s);
+        if (q->field == KQ_FIELD_TEXT && R->tw > 0) {
+            /* the same leaf in the title, weighted, added where it matches there (the title
+             * is part of the text: no new match); under a MUST_NOT the score never counts */
+            struct kq_qnode tq = *q;
+            tq.field = KQ_FIELD_TITLE;
+            tq.boost = q->boost * R->tw;
+            uint8_t *tm = calloc(R->n, 1);
+            double *ts = calloc(R->n, sizeof *ts);
+            if (q->type == KQ_QN_TERM)
+                leaf_term(R, KQ_FIELD_TITLE, q->terms[0], q->lens[0], tq.boost, tm, ts, 0);
+            else
+                phrase_ref(R, &tq, tm, ts);
+            for (uint32_t d = 0; d < R->n; d++) {
+                if (!tm[d])
+                    continue;
+                assert_true(m[d]);
+                s[d] += ts[d];
+            }
+            free(tm);
+            free(ts);
+        }
         return;
     case KQ_QN_PREFIX: {
         struct pfx x = {R, q->field, q->boost, m, s, 0};
@@ -662,6 +732,7 @@ static void exactness_run(uint64_t seed, uint32_t n_docs, int n_queries)
     R.k1 = info.k1;
     R.b = info.b;
     R.max_exp = 128;
+    R.tw = KQ_TITLE_WEIGHT;
     for (int f = 0; f < KQ_N_FIELDS; f++) {
         R.avgdl[f] = (double)info.total_len[f] / info.n_docs;
         kq_bm25_field_init(&R.bf[f], R.k1, R.b, R.avgdl[f]);

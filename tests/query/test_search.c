@@ -39,7 +39,7 @@ static void test_corpus(void **state)
     kq_searcher *s;
     kq_error err;
     assert_int_equal(kq_searcher_open(dir, &s, &err), 0);
-    struct kq_search_request req = {"reciprocal defense procurement", 30, 10, 0, 0, -1, -1};
+    struct kq_search_request req = {"reciprocal defense procurement", 30, 10, 0, 0, -1, -1, 0};
     kq_result *r;
     assert_int_equal(kq_search(s, &req, &r, &err), 0);
     assert_int_equal(kq_result_total(r), 5);
@@ -153,7 +153,7 @@ static void test_jsonl(void **state)
     kq_searcher *s;
     kq_error err;
     assert_int_equal(kq_searcher_open(dir, &s, &err), 0);
-    struct kq_search_request req = {"pears", 5, 10, 0, 0, -1, -1};
+    struct kq_search_request req = {"pears", 5, 10, 0, 0, -1, -1, 0};
     kq_result *r;
     assert_int_equal(kq_search(s, &req, &r, &err), 0);
     assert_int_equal(kq_result_count(r), 2);

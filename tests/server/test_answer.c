@@ -104,7 +104,7 @@ static void test_roundtrip(void **state)
     };
     int saw_jsonl = 0;
     for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
-        struct kq_search_request req = {qs[i].q, strlen(qs[i].q), qs[i].k, 0, qs[i].flags, -1, -1};
+        struct kq_search_request req = {qs[i].q, strlen(qs[i].q), qs[i].k, 0, qs[i].flags, -1, -1, 0};
         kq_result *r;
         assert_int_equal(kq_search(s, &req, &r, &err), 0);
         char *json;
@@ -257,10 +257,10 @@ static void test_request_json(void **state)
 {
     (void)state;
     struct kq_search_request reqs[] = {
-        {"reciprocal \"defense\" \\ procurement", 0, 0, 0, 0, -1, -1},
-        {"x", 1, 7, 30, KQ_SEARCH_PLAIN | KQ_SEARCH_NO_SNIPPETS, 1.2, 0.75},
-        {"count me", 8, 10, 0, KQ_SEARCH_COUNT | KQ_SEARCH_PLAIN, -1, -1},
-        {"k\xc3\xa9y\x01", 5, 10000, 100000, 0, 0.1 + 0.2, 1.0 / 3},
+        {"reciprocal \"defense\" \\ procurement", 0, 0, 0, 0, -1, -1, 0},
+        {"x", 1, 7, 30, KQ_SEARCH_PLAIN | KQ_SEARCH_NO_SNIPPETS, 1.2, 0.75, 1.5},
+        {"count me", 8, 10, 0, KQ_SEARCH_COUNT | KQ_SEARCH_PLAIN, -1, -1, 0},
+        {"k\xc3\xa9y\x01", 5, 10000, 100000, 0, 0.1 + 0.2, 1.0 / 3, KQ_SEARCH_TITLE_NONE},
     };
     for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
         reqs[i].len = strlen(reqs[i].query);
@@ -283,12 +283,13 @@ static void test_request_json(void **state)
             assert_int_equal(r.k, reqs[i].k ? reqs[i].k : 10);
             assert_int_equal(r.offset, reqs[i].offset);
             assert_true(r.k1 == reqs[i].k1 && r.b == reqs[i].b); /* exact doubles */
+            assert_true(r.title_weight == reqs[i].title_weight);
         }
         kq__request_release(&r);
         kq_free(line);
     }
     /* JSON cannot carry invalid UTF-8: the caller searches in-process */
-    struct kq_search_request bad = {"a\xff", 2, 10, 0, 0, -1, -1};
+    struct kq_search_request bad = {"a\xff", 2, 10, 0, 0, -1, -1, 0};
     char *line;
     size_t len;
     kq_error err;

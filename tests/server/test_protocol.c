@@ -43,7 +43,7 @@ static void test_golden(void **state)
 
     assert_int_equal(parse("{\"id\":\"a\",\"op\":\"search\",\"query\":\"reciprocal defense\","
                            "\"k\":3,\"offset\":2,\"plain\":true,\"snippets\":false,\"k1\":1.2,"
-                           "\"b\":0.75,\"protocol\":1,\"future\":{\"x\":[1,2]}}",
+                           "\"b\":0.75,\"title_weight\":2.5,\"protocol\":1,\"future\":{\"x\":[1,2]}}",
                            &r, &e),
                      0);
     assert_int_equal(r.op, KQ_OP_SEARCH);
@@ -53,7 +53,12 @@ static void test_golden(void **state)
     assert_int_equal(r.k, 3);
     assert_int_equal(r.offset, 2);
     assert_int_equal(r.flags, KQ_SEARCH_PLAIN | KQ_SEARCH_NO_SNIPPETS);
-    assert_true(r.k1 == 1.2 && r.b == 0.75);
+    assert_true(r.k1 == 1.2 && r.b == 0.75 && r.title_weight == 2.5);
+    kq__request_release(&r);
+
+    /* title_weight 0 asks for none */
+    assert_int_equal(parse("{\"op\":\"search\",\"query\":\"x\",\"title_weight\":0}", &r, &e), 0);
+    assert_true(r.title_weight == KQ_SEARCH_TITLE_NONE);
     kq__request_release(&r);
 
     /* defaults */
@@ -62,7 +67,7 @@ static void test_golden(void **state)
     assert_int_equal(r.k, 10);
     assert_int_equal(r.offset, 0);
     assert_int_equal(r.flags, 0);
-    assert_true(r.k1 < 0 && r.b < 0);
+    assert_true(r.k1 < 0 && r.b < 0 && r.title_weight == 0);
     kq__request_release(&r);
 
     assert_int_equal(parse("{\"id\":2,\"op\":\"count\",\"query\":\"semiconductor -china\","
@@ -188,6 +193,10 @@ static void test_errors(void **state)
         {"{\"id\":1,\"op\":\"search\",\"query\":\"x\",\"k1\":11}", KQ_EINVAL, "1",
          "member 'k1' must be a number from 0 to 10", -1},
         {"{\"id\":1,\"op\":\"search\",\"query\":\"x\",\"b\":-0.1}", KQ_EINVAL, "1", "'b'", -1},
+        {"{\"id\":1,\"op\":\"search\",\"query\":\"x\",\"title_weight\":101}", KQ_EINVAL, "1",
+         "member 'title_weight' must be a number from 0 to 100", -1},
+        {"{\"id\":1,\"op\":\"search\",\"query\":\"x\",\"title_weight\":-1}", KQ_EINVAL, "1",
+         "'title_weight'", -1},
         {"{\"id\":1,\"op\":\"search\",\"query\":\"x\",\"b\":\"0.5\"}", KQ_EINVAL, "1", "'b'",
          -1},
         {"{\"id\":1,\"op\":\"count\",\"query\":[]}", KQ_EINVAL, "1", "'query'", -1},

@@ -115,7 +115,7 @@ static void *search_loop(void *arg)
     struct worker *w = arg;
     for (int i = 0; i < w->rounds; i++) {
         kq_searcher *s = kq__gen_take(w->g);
-        struct kq_search_request req = {"alliance defense", 16, 3, 0, KQ_SEARCH_NO_SNIPPETS, -1, -1};
+        struct kq_search_request req = {"alliance defense", 16, 3, 0, KQ_SEARCH_NO_SNIPPETS, -1, -1, 0};
         kq_result *r;
         if (kq_search(s, &req, &r, NULL) || kq_result_total(r) == 0)
             w->failures++;

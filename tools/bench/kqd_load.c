@@ -158,7 +158,7 @@ static void load_queries(const char *path, const char *qrels_path)
             q->text = xmalloc(q->len + 1, 1);
             memcpy(q->text, json_string_value(t), q->len);
             q->text[q->len] = '\0';
-            struct kq_search_request req = {q->text, q->len, k, 0, flags, -1, -1};
+            struct kq_search_request req = {q->text, q->len, k, 0, flags, -1, -1, 0};
             kq_error err;
             int rc = kq_search_request_json(&req, 0, &q->line, &q->line_len, &err);
             if (rc == KQ_ENOMEM)
@@ -224,7 +224,7 @@ static void *run_local(void *arg)
     size_t i = (size_t)w->id * n_queries / (size_t)w->n;
     while (now_ns() < w->deadline) {
         struct query *q = &queries[i];
-        struct kq_search_request req = {q->text, q->len, k, 0, flags, -1, -1};
+        struct kq_search_request req = {q->text, q->len, k, 0, flags, -1, -1, 0};
         uint64_t t0 = now_ns();
         kq_result *r = NULL;
         char *json = NULL;

@@ -51,11 +51,11 @@ _kq() {
     case $prev in
     -i | --index) _kq_files "$cur" -d; return ;;
     --color) _kq_compreply 'auto always never' "$cur"; return ;;
-    -n | --limit | --offset | --k1 | --b) COMPREPLY=(); return ;;
+    -n | --limit | --offset | --k1 | --b | --title-weight) COMPREPLY=(); return ;;
     esac
     if [[ $cur == -* ]] && ! _kq_after_dashdash; then
         _kq_compreply '--index --limit --offset --plain --count --json --vimgrep --files
-                       --color --k1 --b --no-daemon --stats --ping --help --version --' "$cur"
+                       --color --k1 --b --title-weight --no-daemon --stats --ping --help --version --' "$cur"
         return
     fi
     COMPREPLY=() # the words of a query: nothing to propose

@@ -44,6 +44,8 @@ static const char usage[] =
     "      --k N          results per query (default: 100; 1..10000)\n"
     "      --k1 X         BM25 k1 (default: 0.9)\n"
     "      --b X          BM25 b (default: 0.4)\n"
+    "      --title-weight X  what a word's BM25 in the title adds, times X (default 0.25;\n"
+    "                     0: none)\n"
     "  -L, --language L   Snowball stemming language, or 'none' (default: english)\n"
     "      --keep DIR     keep the decompressed corpus, the index (DIR/index) and the run\n"
     "                     (DIR/run.trec) in DIR (created with its parents if missing),\n"
@@ -368,15 +370,16 @@ static const char *collection_name(const char *dir)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_K = 256, OPT_K1, OPT_B, OPT_KEEP };
+    enum { OPT_K = 256, OPT_K1, OPT_B, OPT_TITLE_WEIGHT, OPT_KEEP };
     static const struct option longopts[] = {
         {"k", required_argument, NULL, OPT_K},       {"k1", required_argument, NULL, OPT_K1},
         {"b", required_argument, NULL, OPT_B},       {"keep", required_argument, NULL, OPT_KEEP},
+        {"title-weight", required_argument, NULL, OPT_TITLE_WEIGHT},
         {"language", required_argument, NULL, 'L'},  {"per-query", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     uint32_t k = 100;
-    double k1 = 0.9, b = 0.4;
+    double k1 = 0.9, b = 0.4, title_weight = -1;
     const char *keep = NULL, *language = "english";
     int per_query = 0, c;
     while ((c = getopt_long(argc, argv, "L:qhV", longopts, NULL)) != -1) {
@@ -398,6 +401,12 @@ int main(int argc, char **argv)
         case OPT_B:
             if (parse_double(optarg, &b) || b < 0 || b > 1)
                 die_msg("--b: expected a number in [0, 1], got '%s'", optarg);
+            break;
+        case OPT_TITLE_WEIGHT:
+            if (parse_double(optarg, &title_weight) || title_weight < 0 ||
+                title_weight > KQ_TITLE_WEIGHT_MAX)
+                die_msg("--title-weight: expected a number in [0, %g], got '%s'",
+                        KQ_TITLE_WEIGHT_MAX, optarg);
             break;
         case OPT_KEEP:
             keep = optarg;
@@ -534,6 +543,7 @@ int main(int argc, char **argv)
     so.k = k;
     so.k1 = k1;
     so.b = b;
+    so.title_weight = title_weight;
     double *lat = xmalloc(n_jq * sizeof *lat);
     size_t n_lat = 0, n_empty = 0, n_missing = 0, n_lines = 0;
     for (size_t i = 0; i < n_jq; i++) {
