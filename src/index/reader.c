@@ -896,6 +896,8 @@ struct kq_cursor {
     uint32_t seg; /* current segment */
     uint32_t doc; /* global id, KQ_NO_DOC at the end */
     int err;
+    uint8_t key[KQ_KEY_MAX]; /* the term's key, kl bytes */
+    size_t kl;
     struct cur_seg {
         int has;
         int opened;
@@ -918,6 +920,8 @@ int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
     if (!c)
         return kq__enomem(err);
     c->ix = ix;
+    memcpy(c->key, key, kl);
+    c->kl = kl;
     int any = 0, rc = 0;
     for (uint32_t i = 0; i < ix->n_segs && !rc; i++) {
         rc = kq_termdict_lookup(&ix->segs[i].td, key, kl, &c->s[i].meta, err);
@@ -943,6 +947,22 @@ int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
     c->seg = 0;
     c->doc = 0;
     *out = c;
+    return 0;
+}
+
+int kq__cursor_df(const kq_cursor *c, uint32_t *df, kq_error *err)
+{
+    *df = 0;
+    for (uint32_t i = 0; i < c->ix->n_segs; i++) {
+        if (!c->s[i].has)
+            continue;
+        uint32_t d;
+        uint64_t cf;
+        int rc = live_stats(c->ix, i, c->key, c->kl, &c->s[i].meta, &d, &cf, err);
+        if (rc)
+            return rc;
+        *df += d;
+    }
     return 0;
 }
 

@@ -134,6 +134,10 @@ uint32_t kq__cursor_impacts(const kq_cursor *c, struct kq_impact *out, uint32_t 
  * past every document of the index. */
 void kq__cursor_block(kq_cursor *c, uint32_t target, uint32_t *last_doc, struct kq_impact *imp,
                       uint32_t *n);
+/* kq__cursor_df: the number of live documents holding the cursor's term, as
+ * kq_index_lookup counts it, without looking the term up again. Returns 0, KQ_ECORRUPT,
+ * KQ_ENOMEM. */
+int kq__cursor_df(const kq_cursor *c, uint32_t *df, kq_error *err);
 /* kq__cursor_pos_begin: starts reading the current document's positions one at a time
  * (kq_pos_next); returns its tf, 0 when there are none, or KQ_ECORRUPT. */
 int kq__cursor_pos_begin(kq_cursor *c, struct kq_pos_reader *r);

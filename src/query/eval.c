@@ -211,14 +211,6 @@ static double impacts_bound(const struct kq_bm25_field *bf, double weight,
     return best;
 }
 
-static int term_df(struct ev *ev, int field, const char *term, size_t len, uint32_t *df)
-{
-    struct kq_term_stats st;
-    int rc = kq_index_lookup(ev->ix, field, term, len, &st, ev->err);
-    *df = st.df;
-    return rc == KQ_ENOTFOUND ? 0 : rc;
-}
-
 /* A TERM node of `term` with df `df` (0: look it up). `*out` is N_EMPTY when absent. */
 static int compile_term(struct ev *ev, int field, const char *term, size_t len, uint32_t df,
                         double boost, struct node **out)
@@ -227,7 +219,7 @@ static int compile_term(struct ev *ev, int field, const char *term, size_t len, 
     int rc = open_cursor(ev, field, term, len, &c);
     if (rc)
         return rc;
-    if (c && !df && (rc = term_df(ev, field, term, len, &df)))
+    if (c && !df && (rc = kq__cursor_df(c, &df, ev->err)))
         return rc;
     if (!c || !df) {
         *out = new_node(ev, N_EMPTY, boost);
@@ -263,7 +255,7 @@ static int compile_phrase(struct ev *ev, const struct kq_qnode *q, struct node *
     for (uint32_t i = 0; i < q->n_terms; i++) {
         int rc = open_cursor(ev, q->field, q->terms[i], q->lens[i], &n->curs[i]);
         if (!rc && n->curs[i])
-            rc = term_df(ev, q->field, q->terms[i], q->lens[i], &df[i]);
+            rc = kq__cursor_df(n->curs[i], &df[i], ev->err);
         if (rc)
             return rc;
         if (!n->curs[i] || !df[i]) {
