@@ -826,6 +826,34 @@ int kq_pos_next(struct kq_pos_reader *r)
     return 1;
 }
 
+int kq_pos_seek(struct kq_pos_reader *r, uint32_t want)
+{
+    if (r->read && r->pos >= want)
+        return 1;
+    const uint8_t *p = r->p;
+    uint32_t left = r->left, pos = r->pos;
+    int read = r->read, found = 0;
+    while (left && !found) {
+        size_t n;
+        if (read && p < r->end && *p - 1u < 0x7fu && pos < UINT32_MAX - 0x7fu) {
+            pos += *p; /* a delta of one byte (1..127), the common case */
+            n = 1;
+        } else if (!(n = next_position(p, r->end, read, &pos))) {
+            corrupt(r->c);
+            return KQ_ECORRUPT;
+        }
+        p += n;
+        read = 1;
+        left--;
+        found = pos >= want;
+    }
+    r->p = p;
+    r->left = left;
+    r->pos = pos;
+    r->read = read;
+    return found;
+}
+
 const struct kq_skip *kq_postings_shallow(kq_postings_cursor *c, uint32_t target)
 {
     if (c->err || !c->skips)

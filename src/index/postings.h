@@ -172,6 +172,10 @@ int kq_postings_pos_begin(kq_postings_cursor *c, struct kq_pos_reader *r);
 /* Reads the next position into r->pos: returns 1, 0 after the last, or KQ_ECORRUPT (the
  * cursor is then marked corrupt). */
 int kq_pos_next(struct kq_pos_reader *r);
+/* Reads on to the first position >= `want` (none when the last one read already is): as
+ * kq_pos_next until r->pos >= want, in one loop. Returns 1 with r->pos >= want, 0 when no
+ * position left is (all of them read), or KQ_ECORRUPT. */
+int kq_pos_seek(struct kq_pos_reader *r, uint32_t want);
 /* Shallow advance for block-max pruning: finds the block that would hold `target` without
  * decoding it. Returns its skip entry (last_doc, impacts), or NULL when target is past the
  * last block. */

@@ -510,12 +510,12 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
             if (i == lead)
                 continue;
             uint64_t want = start + n->rel_pos[i];
-            while (!r[i].read || r[i].pos < want) {
-                if ((rc = kq_pos_next(&r[i])) < 0)
-                    goto bad;
-                if (rc == 0)
-                    return freq; /* later starts want even larger positions */
-            }
+            if (want > UINT32_MAX)
+                return freq; /* no position is that large */
+            if ((rc = kq_pos_seek(&r[i], (uint32_t)want)) < 0)
+                goto bad;
+            if (rc == 0)
+                return freq; /* later starts want even larger positions */
             ok = r[i].pos == want;
         }
         freq += ok;

@@ -146,6 +146,22 @@ static uint32_t lower_bound(const struct list *l, uint32_t from, uint32_t target
 static void check_positions(kq_postings_cursor *c, const struct list *l, uint32_t i,
                             uint32_t *buf)
 {
+    if (i % 6 == 2 && l->with_pos) {
+        /* seeking: to a position, or to one past the one before it, lands on it */
+        struct kq_pos_reader r;
+        assert_int_equal(kq_postings_pos_begin(c, &r), (int)l->tfs[i]);
+        const uint32_t *p = &l->pos[l->pos_at[i]];
+        for (uint32_t j = 0; j < l->tfs[i]; j += 1 + j % 2) {
+            uint32_t want = j % 3 || !j ? p[j] : p[j - 1] + 1;
+            assert_int_equal(kq_pos_seek(&r, want), 1);
+            assert_int_equal(r.pos, p[j]);
+        }
+        uint32_t last = p[l->tfs[i] - 1];
+        assert_int_equal(kq_pos_seek(&r, last), 1);
+        assert_int_equal(r.pos, last);
+        assert_int_equal(kq_pos_seek(&r, last + 1), 0);
+        return;
+    }
     if (i % 3 == 1) {
         /* one at a time, every other time only the first half: the positions of the
          * documents after it must come out right all the same */
