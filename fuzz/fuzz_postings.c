@@ -101,13 +101,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uint32_t last = 0;
                 for (uint32_t j = 0; k > 0 && j < (uint32_t)k && j < (n & 15); j++) {
                     /* one at a time, or on to a position ahead */
-                    uint32_t want = j && last < UINT32_MAX - 8 ? last + 1 + (n >> 4 & 7) : 0;
-                    int rc = n & 32 ? kq_pos_seek(&r, want) : kq_pos_next(&r);
+                    int seek = (n & 32) && last < UINT32_MAX - 8;
+                    uint32_t want = j ? last + 1 + (n >> 4 & 7) : 0;
+                    int rc = seek ? kq_pos_seek(&r, want) : kq_pos_next(&r);
                     CHECK(rc == 1 || rc == 0 || rc == KQ_ECORRUPT);
                     if (rc != 1)
                         break;
                     CHECK(j == 0 || r.pos > last);
-                    CHECK(!(n & 32) || r.pos >= want);
+                    CHECK(!seek || r.pos >= want);
                     last = r.pos;
                 }
             }

@@ -295,7 +295,7 @@ int kq_search_request_json(const struct kq_search_request *req, uint64_t id, cha
                                      json_boolean(!(req->flags & KQ_SEARCH_NO_SNIPPETS))) ||
                  (req->k1 >= 0 && json_object_set_new(o, "k1", json_real(req->k1))) ||
                  (req->b >= 0 && json_object_set_new(o, "b", json_real(req->b))) ||
-                 (req->title_weight != 0 &&
+                 ((req->title_weight < 0 || req->title_weight > 0) && /* not NaN */
                   json_object_set_new(o, "title_weight",
                                       json_real(req->title_weight < 0 ? 0
                                                                       : req->title_weight)))))) {
