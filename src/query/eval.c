@@ -906,7 +906,8 @@ static int run_maxscore(struct ev *ev, struct node *n, struct topk *t)
     }
     for (uint32_t j = 0; j < nc; j++)
         prefix[j + 1] = prefix[j] + n->ch[order[j]]->ub;
-    uint32_t m = 0; /* order[0..m) are the non-essential clauses */
+    uint32_t m = 0;          /* order[0..m) are the non-essential clauses */
+    uint32_t next = KQ_NO_DOC, next_m = UINT32_MAX; /* the essential clauses' first doc */
     for (;;) {
         double th = theta(t);
         while (m < nc && below(n->boost * prefix[m + 1], th))
@@ -915,17 +916,28 @@ static int run_maxscore(struct ev *ev, struct node *n, struct topk *t)
             t->inexact = 1;
         if (m == nc)
             break;
-        uint32_t d = KQ_NO_DOC;
-        for (uint32_t j = m; j < nc; j++)
-            if (n->ch[order[j]]->doc < d)
-                d = n->ch[order[j]]->doc;
+        uint32_t d = next;
+        if (next_m != m) { /* fewer essential clauses than when `next` was taken */
+            d = KQ_NO_DOC;
+            for (uint32_t j = m; j < nc; j++)
+                if (n->ch[order[j]]->doc < d)
+                    d = n->ch[order[j]]->doc;
+        }
         if (d == KQ_NO_DOC)
             break;
+        /* the essential clauses on d are scored and moved on (their scores stay in sc),
+         * the first document after d among them taken on the way */
         double partial = 0;
+        next = KQ_NO_DOC;
+        next_m = m;
         for (uint32_t j = m; j < nc; j++) {
             struct node *c = n->ch[order[j]];
-            if (c->doc == d)
+            if (c->doc == d) {
                 partial += sc[order[j]] = score(ev, c);
+                adv(ev, c, d + 1);
+            }
+            if (c->doc < next)
+                next = c->doc;
         }
         int pruned = 0;
         for (uint32_t j = m; j-- > 0;) {
@@ -947,9 +959,6 @@ static int run_maxscore(struct ev *ev, struct node *n, struct topk *t)
             push(t, d, n->boost * sum);
         }
         memset(sc, 0, nc * sizeof *sc);
-        for (uint32_t j = m; j < nc; j++)
-            if (n->ch[order[j]]->doc == d)
-                adv(ev, n->ch[order[j]], d + 1);
     }
     return 0;
 }
