@@ -537,11 +537,12 @@ static int emit_terms(struct worker *w, kq_buf *out)
     }
     for (size_t i = 0; i < w->n_toks; i++)
         w->order[w->terms[w->toks[i].tid].fill++] = w->toks[i].pos;
-    /* one reservation for every entry: [field][len][key][varint blob_len][blob], the blob
-     * a varint count and a varint per position (32-bit values: 5 bytes at most each) */
+    /* one reservation for every entry: [field][len][key][u32 hash][varint blob_len][blob],
+     * the hash hash_bytes(key) (inversion looks the key up by it), the blob a varint count
+     * and a varint per position (32-bit values: 5 bytes at most each) */
     size_t need = 0;
     for (uint32_t t = 0; t < w->n_terms; t++)
-        need += 2 + w->terms[t].key_len + 5 + 5 * ((size_t)w->terms[t].count + 1);
+        need += 2 + w->terms[t].key_len + 4 + 5 + 5 * ((size_t)w->terms[t].count + 1);
     if (kq_buf_reserve(out, need))
         rc = KQ_ENOMEM;
     uint8_t *o = rc ? NULL : out->p + out->len;
@@ -552,6 +553,8 @@ static int emit_terms(struct worker *w, kq_buf *out)
         *o++ = (uint8_t)e->key_len;
         memcpy(o, w->keys.p + e->key_off, e->key_len);
         o += e->key_len;
+        kq_put_le32(o, e->hash);
+        o += 4;
         /* the blob goes one byte on, where a blob_len under 128 leaves it */
         uint8_t *b = o + 1, *q = b;
         q += kq_varint_put(q, e->count);
@@ -910,7 +913,7 @@ static int invert_terms(struct builder *bld, struct termrun *r, uint32_t p, stru
         for (;;) {
             if (e && e < end) {
                 uint8_t len = e[1];
-                const uint8_t *x = e + 2 + len;
+                const uint8_t *x = e + 2 + len + 4;
                 uint64_t blob_len = 0;
                 x += kq_varint_get(x, end, &blob_len);
                 if (bld->part_of[route(e)] != p) {
@@ -922,7 +925,7 @@ static int invert_terms(struct builder *bld, struct termrun *r, uint32_t p, stru
                 pe->blob = x;
                 pe->blob_len = (size_t)blob_len;
                 pe->doc = doc;
-                pe->hash = hash_bytes(e + 2, len, e[0]);
+                pe->hash = kq_get_le32(e + 2 + len); /* on_token's hash_bytes */
                 e = x + blob_len;
                 n++;
                 if (r->n_slots)
@@ -1029,7 +1032,7 @@ static void compute_split(struct builder *bld, const struct batch *b)
             const uint8_t *q = b->terms.p + dd->terms_off, *end = q + dd->terms_len;
             while (q < end) {
                 const uint8_t *e = q;
-                q += 2 + q[1];
+                q += 2 + q[1] + 4;
                 uint64_t blob_len = 0;
                 q += kq_varint_get(q, end, &blob_len);
                 q += blob_len;
