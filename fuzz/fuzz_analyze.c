@@ -4,7 +4,8 @@
  * KQ_ANALYZE_NOSTEM); the rest is the text. Oracle: no crash or sanitizer report; every
  * token is 1..KQ_TERM_MAX bytes, NUL-terminated, holds no NUL; positions strictly
  * increase, start at pos0 and end below *next_pos; [start, end) lies within the input with
- * start < end. The same input analysed twice (warm stem cache) gives the same tokens.
+ * start < end; no term holds an ASCII capital (every one is case-folded). The same input
+ * analysed twice (warm stem cache) gives the same tokens.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,6 +31,9 @@ static int on_token(void *ctx, const struct kq_token *t)
     if (!(t->start < t->end && t->end <= c->len))
         abort();
     c->last_pos = t->pos;
+    for (size_t i = 0; i < t->len; i++)
+        if (t->term[i] >= 'A' && t->term[i] <= 'Z')
+            abort();
     for (size_t i = 0; i < t->len; i++)
         c->hash = (c->hash ^ (uint8_t)t->term[i]) * 1099511628211ull;
     c->hash = (c->hash ^ t->pos ^ ((uint64_t)t->start << 32)) * 1099511628211ull;
