@@ -1376,8 +1376,10 @@ out:
     return NULL;
 }
 
-/* Writes the run (documents, and every partition's terms) as a segment file at `path`. */
-static int run_flush(struct builder *bld, const char *path, uint64_t *size,
+/* Writes the run (documents, and every partition's terms) as a segment file at `path`:
+ * the index's segment, or a temporary run (`temporary`: merged and deleted before the
+ * commit, so not fsynced). */
+static int run_flush(struct builder *bld, const char *path, int temporary, uint64_t *size,
                      uint64_t *post_bytes, uint64_t *pos_bytes, uint64_t *n_terms,
                      kq_error *err)
 {
@@ -1386,6 +1388,7 @@ static int run_flush(struct builder *bld, const char *path, uint64_t *size,
                                bld->dict_len, err);
     if (rc)
         return rc;
+    sb.temporary = temporary;
     struct encjob *jobs = kq__calloc(bld->n_parts, sizeof *jobs);
     if (!jobs) {
         kq__segbuild_release(&sb);
@@ -1766,7 +1769,7 @@ static int flush_run(struct builder *bld, char ***runs, size_t *n_runs, kq_error
         return kq__enomem(err);
     (*n_runs)++;
     uint64_t size, post, pos, terms;
-    int rc = run_flush(bld, path, &size, &post, &pos, &terms, err);
+    int rc = run_flush(bld, path, 1, &size, &post, &pos, &terms, err);
     if (!rc) {
         run_reset(bld);
         trim_heap();
@@ -2066,8 +2069,8 @@ indexed:
         snprintf(seg_path, sizeof seg_path, "%s/%s", dir, name);
         unlink(seg_path); /* an orphan of a writer that died; no manifest references it */
         if (!n_runs) {
-            rc = run_flush(&bld, seg_path, &seg_size, &st.postings_bytes, &st.positions_bytes,
-                           &st.terms, err);
+            rc = run_flush(&bld, seg_path, 0, &seg_size, &st.postings_bytes,
+                           &st.positions_bytes, &st.terms, err);
         } else {
             if (bld.docs->n_docs) {
                 if ((rc = flush_run(&bld, &runs, &n_runs, err)))

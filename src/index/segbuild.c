@@ -616,5 +616,5 @@ int kq__segbuild_finish(kq_segbuild *b, const char *path, uint64_t *size,
         *postings_bytes = b->sink[KQ_SEC_POST].size;
     if (positions_bytes)
         *positions_bytes = b->sink[KQ_SEC_POSN].size;
-    return kq__segment_write(path, secs, size, err);
+    return kq__segment_write(path, secs, !b->temporary, size, err);
 }

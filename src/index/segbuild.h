@@ -78,6 +78,7 @@ typedef struct kq_segbuild {
     uint64_t total_len[KQ_N_FIELDS];
     uint64_t n_terms, n_postings[KQ_N_FIELDS], n_positions[KQ_N_FIELDS];
     int field;                    /* field of the term being added */
+    int temporary;                /* a build's run: written without fsync (segment_write) */
     char language[KQ_LANG_MAX];
 } kq_segbuild;
 

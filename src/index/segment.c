@@ -297,8 +297,8 @@ static uint64_t align_up(uint64_t v)
     return (v + KQ_SEG_ALIGN - 1) & ~(uint64_t)(KQ_SEG_ALIGN - 1);
 }
 
-int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_size,
-                      kq_error *err)
+int kq__segment_write(const char *path, kq_sink *const *secs, int durable,
+                      uint64_t *file_size, kq_error *err)
 {
     uint8_t head[KQ_SEG_DATA_OFF];
     memset(head, 0, sizeof head);
@@ -344,7 +344,7 @@ int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_siz
             pos = align_up(pos);
         }
     }
-    if (!rc && fsync(fd) != 0)
+    if (!rc && durable && fsync(fd) != 0)
         rc = kq__error(err, kq__errno_code(errno), -1, "cannot fsync '%s': %s", path,
                        strerror(errno));
     if (close(fd) != 0 && !rc)

@@ -74,9 +74,10 @@ uint64_t kq__sink_hash(const kq_sink *s);
 
 /* kq__segment_write: writes a segment file at `path` (created exclusively, mode 0644) from
  * the KQ_SEC_COUNT sinks `secs` (a NULL or empty optional section is left out), then fsyncs
- * it. `*file_size` receives the size. On failure the file is removed. */
-int kq__segment_write(const char *path, kq_sink *const *secs, uint64_t *file_size,
-                      kq_error *err);
+ * it when `durable` (not a build's temporary run, read back and deleted by the same
+ * process). `*file_size` receives the size. On failure the file is removed. */
+int kq__segment_write(const char *path, kq_sink *const *secs, int durable,
+                      uint64_t *file_size, kq_error *err);
 
 /* A mapped, verified segment file. */
 typedef struct kq_segfile {

@@ -130,13 +130,13 @@ static void test_round_trip(void **state)
         snprintf(path, sizeof path, "%s/seg_%d.kq", dir, with_dict);
         uint64_t size;
         kq_error err;
-        if (kq__segment_write(path, s.ptr, &size, &err))
+        if (kq__segment_write(path, s.ptr, 1, &size, &err))
             fail_msg("write: %s", err.msg);
         struct stat st;
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal((uint64_t)st.st_size, size);
         /* writing over an existing file is refused and leaves it alone */
-        assert_int_equal(kq__segment_write(path, s.ptr, NULL, &err), KQ_EIO);
+        assert_int_equal(kq__segment_write(path, s.ptr, 1, NULL, &err), KQ_EIO);
         assert_int_equal(stat(path, &st), 0);
 
         kq_segfile f;
@@ -176,7 +176,7 @@ static uint8_t *image(size_t *len)
     secs_init(&s, dir, 0);
     char path[4200];
     snprintf(path, sizeof path, "%s/seg.kq", dir);
-    assert_int_equal(kq__segment_write(path, s.ptr, NULL, NULL), 0);
+    assert_int_equal(kq__segment_write(path, s.ptr, 1, NULL, NULL), 0);
     uint8_t *p = (uint8_t *)kqt_read_file(path, len);
     secs_release(&s);
     kqt_rmrf(dir);
@@ -282,7 +282,7 @@ static void test_table_rules(void **state)
         secs_init(&s, dir, 0);
         s.ptr[KQ_SEC_POSN] = NULL;
         snprintf(path, sizeof path, "%s/seg_noposn.kq", dir);
-        assert_int_equal(kq__segment_write(path, s.ptr, NULL, &err), 0);
+        assert_int_equal(kq__segment_write(path, s.ptr, 1, NULL, &err), 0);
         assert_int_equal(kq__segment_map(&f, path, 1, &err), KQ_ECORRUPT);
         assert_non_null(strstr(err.msg, "'POSN' is missing"));
         secs_release(&s);
