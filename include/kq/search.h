@@ -51,6 +51,7 @@ struct kq_search_request {
 };
 
 #define KQ_SEARCH_TITLE_NONE (-1.0)
+#define KQ_SEARCH_TITLE_WEIGHT_MAX 100.0 /* the largest title_weight accepted */
 
 /* kq_search: runs `req`. The caller owns `*out`: kq_result_free (accepts NULL). */
 int kq_search(kq_searcher *s, const struct kq_search_request *req, kq_result **out,

@@ -58,6 +58,7 @@
 
 #include "kq/error.h"
 #include "kq/index.h"
+#include "kq/search.h"
 #include "query/query.h"
 
 #define KQ_SEARCH_MAX_K 10000          /* most hits one call returns */
@@ -65,7 +66,7 @@
 #define KQ_SEARCH_MAX_EXPANSIONS 4096  /* highest accepted max_expansions */
 #define KQ_SEARCH_DEFAULT_EXPANSIONS 128
 #define KQ_TITLE_WEIGHT 0.25           /* default title_weight */
-#define KQ_TITLE_WEIGHT_MAX 100.0
+#define KQ_TITLE_WEIGHT_MAX KQ_SEARCH_TITLE_WEIGHT_MAX
 
 /* Options of one evaluation. kq_search_opts_init gives the defaults. */
 struct kq_search_opts {

@@ -293,7 +293,7 @@ static int read_request(json_t *root, const char *line, size_t len, struct kq_re
             return rc;
         double tw = -1; /* absent: the default (0); 0 asks for none */
         if (req->op == KQ_OP_SEARCH &&
-            (rc = get_double(root, "title_weight", KQ_REQUEST_TITLE_WEIGHT_MAX, &tw, err)))
+            (rc = get_double(root, "title_weight", KQ_SEARCH_TITLE_WEIGHT_MAX, &tw, err)))
             return rc;
         req->title_weight = tw < 0 ? 0 : tw > 0 ? tw : KQ_SEARCH_TITLE_NONE;
         if ((rc = get_flag(root, "plain", &req->flags, KQ_SEARCH_PLAIN, 1, err)) ||

@@ -15,7 +15,6 @@
 #define KQ_REQUEST_K_MAX 10000    /* search: k */
 #define KQ_REQUEST_OFFSET_MAX 100000
 #define KQ_REQUEST_K1_MAX 10.0
-#define KQ_REQUEST_TITLE_WEIGHT_MAX 100.0
 
 enum kq_op {
     KQ_OP_NONE = 0, /* the request could not be read far enough to know */
