@@ -13,6 +13,9 @@
  */
 #include "index/postings.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -700,18 +703,39 @@ uint32_t kq_postings_tf(const kq_postings_cursor *c)
     return c->tfs_buf[c->i];
 }
 
-/* The end of the first `n` (> 0) varints at `p`, or NULL when `end` comes first. Eight
+/* The end of the first `n` (> 0) varints at `p`, or NULL when `end` comes first. Many
  * bytes at a time while more than their terminators (bytes below 0x80) are left: a phrase
  * of common words skips over most of their positions. */
 static const uint8_t *skip_varints(const uint8_t *p, const uint8_t *end, uint64_t n)
 {
+#ifdef __SSE2__
+    /* 64 bytes a step: their continuation bits (0 or 1 a byte) summed by _mm_sad_epu8 */
+    const __m128i one = _mm_set1_epi8(1), zero = _mm_setzero_si128();
+    while (end - p >= 64) {
+        __m128i c = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)p), 7), one);
+        for (int k = 16; k < 64; k += 16)
+            c = _mm_add_epi8(c, _mm_and_si128(
+                                    _mm_srli_epi16(_mm_loadu_si128((const __m128i *)(p + k)), 7),
+                                    one));
+        __m128i s = _mm_sad_epu8(c, zero);
+        uint64_t ends = 64 - (uint64_t)(_mm_cvtsi128_si32(s) + _mm_extract_epi16(s, 4));
+        if (ends >= n)
+            break;
+        n -= ends;
+        p += 64;
+    }
+#endif
     const uint64_t high = 0x8080808080808080ull;
     while (end - p >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        uint64_t ends = ((~w & high) >> 7) * 0x0101010101010101ull >> 56; /* 0..8 */
-        if (ends >= n)
-            break;
+        uint64_t m = ~w & high; /* bit 7 of each terminator (little endian: first byte low) */
+        uint64_t ends = (m >> 7) * 0x0101010101010101ull >> 56; /* 0..8 */
+        if (ends >= n) {
+            for (; n > 1; n--)
+                m &= m - 1; /* the n-th terminator is then the lowest bit left */
+            return p + (__builtin_ctzll(m) >> 3) + 1;
+        }
         n -= ends;
         p += 8;
     }
@@ -834,18 +858,48 @@ int kq_pos_seek(struct kq_pos_reader *r, uint32_t want)
     uint32_t left = r->left, pos = r->pos;
     int read = r->read, found = 0;
     while (left && !found) {
-        size_t n;
-        if (read && p < r->end && *p - 1u < 0x7fu && pos < UINT32_MAX - 0x7fu) {
-            pos += *p; /* a delta of one byte (1..127), the common case */
-            n = 1;
-        } else if (!(n = next_position(p, r->end, read, &pos))) {
-            corrupt(r->c);
-            return KQ_ECORRUPT;
+#ifdef __SSE2__
+        /* sixteen bytes at once while they hold whole deltas of one or two bytes (none 0)
+         * that end below `want`: the positions of a common word before the one wanted.
+         * A delta of two bytes b0 b1 is (b0 & 0x7f) + 128 * b1: the low seven bits of every
+         * byte, plus 127 times each byte that follows a continuation byte. */
+        const __m128i zero = _mm_setzero_si128(), low7 = _mm_set1_epi8(0x7f);
+        while (read && left >= 8 && r->end - p >= 16 && pos < UINT32_MAX - (1u << 19)) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            __m128i cont = _mm_cmplt_epi8(v, zero); /* bytes >= 0x80 */
+            __m128i after = _mm_slli_si128(cont, 1);
+            unsigned cm = (unsigned)_mm_movemask_epi8(cont);
+            if ((cm & 0x8000) || _mm_movemask_epi8(_mm_and_si128(cont, after)) ||
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)))
+                break; /* a delta runs on past the sixteen, has three bytes or may be 0 */
+            __m128i lo = _mm_sad_epu8(_mm_and_si128(v, low7), zero);
+            __m128i hi = _mm_sad_epu8(_mm_and_si128(v, after), zero);
+            uint32_t sum = (uint32_t)(_mm_cvtsi128_si32(lo) + _mm_extract_epi16(lo, 4)) +
+                           127u * (uint32_t)(_mm_cvtsi128_si32(hi) + _mm_extract_epi16(hi, 4));
+            __m128i nc = _mm_sad_epu8(_mm_and_si128(cont, _mm_set1_epi8(1)), zero);
+            uint32_t n = 16 - (uint32_t)(_mm_cvtsi128_si32(nc) + _mm_extract_epi16(nc, 4));
+            if (n > left || pos + sum >= want)
+                break;
+            pos += sum;
+            p += 16;
+            left -= n;
         }
-        p += n;
-        read = 1;
-        left--;
-        found = pos >= want;
+#endif
+        /* then one at a time, at most sixteen before trying sixteen at once again */
+        for (int k = 0; k < 16 && left && !found; k++) {
+            size_t n;
+            if (read && p < r->end && *p - 1u < 0x7fu && pos < UINT32_MAX - 0x7fu) {
+                pos += *p; /* a delta of one byte (1..127), the common case */
+                n = 1;
+            } else if (!(n = next_position(p, r->end, read, &pos))) {
+                corrupt(r->c);
+                return KQ_ECORRUPT;
+            }
+            p += n;
+            read = 1;
+            left--;
+            found = pos >= want;
+        }
     }
     r->p = p;
     r->left = left;

@@ -349,6 +349,77 @@ static void test_roundtrip_sizes(void **state)
     }
 }
 
+/* Documents with thousands of positions, their deltas mostly of one and two bytes: the
+ * stretches that seeking and skipping pass over many bytes at a time, broken here and there
+ * by a delta of three bytes. Every seek lands on the first position >= the one wanted. */
+static void test_long_positions(void **state)
+{
+    (void)state;
+    struct list l;
+    list_make(&l, 40, GAPS_RANDOM, 1, 1);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < l.n; i++) {
+        l.tfs[i] = i % 4 == 3 ? 1 + kqt_rand_below(20) : 500 + kqt_rand_below(4000);
+        l.dls[i] = l.tfs[i];
+        l.pos_at[i] = total;
+        total += l.tfs[i];
+    }
+    l.pos_at[l.n] = total;
+    free(l.pos);
+    l.pos = malloc(total * sizeof *l.pos);
+    assert_non_null(l.pos);
+    for (uint32_t i = 0; i < l.n; i++) {
+        uint32_t p = kqt_rand_below(3);
+        uint32_t two = 5 + 20 * (i % 5), three = i % 3 ? 0 : 1 + 2 * (i % 7); /* in 100 */
+        for (uint32_t j = 0; j < l.tfs[i]; j++) {
+            l.pos[l.pos_at[i] + j] = p;
+            uint32_t r = kqt_rand_below(100);
+            p += r < three ? 16384 + kqt_rand_below(50000)
+                 : r < three + two ? 128 + kqt_rand_below(16256)
+                                    : 1 + kqt_rand_below(127);
+        }
+    }
+    roundtrip(&l);
+
+    kq_buf docs = KQ_BUF_INIT, pos = KQ_BUF_INIT;
+    struct kq_term_meta m;
+    assert_int_equal(encode(&l, &docs, &pos, &m, 1), 0);
+    kq_error err;
+    kq_postings_cursor c;
+    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, &err), 0);
+    for (uint32_t i = 0; i < l.n; i++) {
+        assert_int_equal(kq_postings_next(&c), l.docs[i]);
+        if (i % 5 == 4)
+            continue; /* left unread: the next document's positions are skipped to */
+        const uint32_t *p = &l.pos[l.pos_at[i]];
+        struct kq_pos_reader r;
+        assert_int_equal(kq_postings_pos_begin(&c, &r), (int)l.tfs[i]);
+        uint32_t j = 0;
+        while (j < l.tfs[i]) {
+            /* a target somewhere up to ~300 positions on, between two of them or on one */
+            uint32_t k = j + kqt_rand_below(300);
+            if (k >= l.tfs[i])
+                k = l.tfs[i] - 1;
+            uint32_t want = k > j && kqt_rand_below(2) ? p[k - 1] + 1 + kqt_rand_below(p[k] - p[k - 1])
+                                                       : p[k];
+            assert_int_equal(kq_pos_seek(&r, want), 1);
+            assert_int_equal(r.pos, p[k]);
+            j = k + 1;
+            if (j < l.tfs[i] && kqt_rand_below(3) == 0) {
+                assert_int_equal(kq_pos_next(&r), 1);
+                assert_int_equal(r.pos, p[j++]);
+            }
+        }
+        assert_int_equal(kq_pos_seek(&r, p[l.tfs[i] - 1] + 1), 0);
+    }
+    assert_int_equal(kq_postings_next(&c), KQ_DOC_END);
+    assert_int_equal(kq_postings_error(&c), 0);
+    kq_postings_close(&c);
+    kq_buf_release(&docs);
+    kq_buf_release(&pos);
+    list_free(&l);
+}
+
 static void test_extremes(void **state)
 {
     (void)state;
@@ -695,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_writer_einval),
         cmocka_unit_test(test_extremes),
         cmocka_unit_test(test_roundtrip_sizes),
+        cmocka_unit_test(test_long_positions),
         cmocka_unit_test(test_impacts_frontier),
         cmocka_unit_test(test_corruption_sweeps),
         cmocka_unit_test(test_alloc_failures),
