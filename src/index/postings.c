@@ -408,6 +408,62 @@ size_t kq__impacts_get(const uint8_t *p, const uint8_t *end, struct kq_impact *i
 }
 
 /* Decodes block `b` into docs_buf/tfs_buf (P2-P8). Returns 0 or KQ_ECORRUPT. */
+/* A full block's unpacked doc-id gaps - 1 and tfs - 1 (none 2^32 - 1) made doc ids from
+ * `base` on (a 32-bit prefix sum, wrapping) and tfs. Returns the sum of the gaps - 1 (for
+ * the P3 check), with the tfs' sum in *sum and their largest in *max_tf. */
+static uint64_t finish_full_block(uint32_t *d, uint32_t *t, uint32_t base, uint64_t *sum,
+                                  uint32_t *max_tf)
+{
+    uint64_t total = 0, s = 0;
+    uint32_t mx = 0;
+#ifdef __SSE2__
+    /* four lanes at a time: a prefix sum in two shifts, the 64-bit sums as pairs of lanes,
+     * the unsigned maximum by signed comparisons with the sign bit flipped */
+    const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi32(1),
+                  flip = _mm_set1_epi32(INT32_MIN);
+    __m128i carry = _mm_set1_epi32((int)(base - 1)), g64 = zero, s64 = zero, m = flip;
+    for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i += 4) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(d + i));
+        g64 = _mm_add_epi64(g64, _mm_add_epi64(_mm_unpacklo_epi32(x, zero),
+                                               _mm_unpackhi_epi32(x, zero)));
+        x = _mm_add_epi32(x, one);
+        x = _mm_add_epi32(x, _mm_slli_si128(x, 4));
+        x = _mm_add_epi32(x, _mm_slli_si128(x, 8));
+        x = _mm_add_epi32(x, carry);
+        _mm_storeu_si128((__m128i *)(d + i), x);
+        carry = _mm_shuffle_epi32(x, 0xff);
+        __m128i y = _mm_add_epi32(_mm_loadu_si128((const __m128i *)(t + i)), one);
+        _mm_storeu_si128((__m128i *)(t + i), y);
+        s64 = _mm_add_epi64(s64, _mm_add_epi64(_mm_unpacklo_epi32(y, zero),
+                                               _mm_unpackhi_epi32(y, zero)));
+        __m128i yf = _mm_xor_si128(y, flip), gt = _mm_cmpgt_epi32(yf, m);
+        m = _mm_or_si128(_mm_and_si128(gt, yf), _mm_andnot_si128(gt, m));
+    }
+    uint64_t g2[2], s2[2];
+    uint32_t m4[4];
+    _mm_storeu_si128((__m128i *)g2, g64);
+    _mm_storeu_si128((__m128i *)s2, s64);
+    _mm_storeu_si128((__m128i *)m4, _mm_xor_si128(m, flip));
+    total = g2[0] + g2[1];
+    s = s2[0] + s2[1];
+    for (int k = 0; k < 4; k++)
+        mx = m4[k] > mx ? m4[k] : mx;
+#else
+    uint32_t acc = base - 1; /* base >= 1 or the wrap is intended: -1 + 1 = 0 */
+    for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++) {
+        total += d[i];
+        acc += d[i] + 1;
+        d[i] = acc;
+        t[i] += 1;
+        s += t[i];
+        mx = t[i] > mx ? t[i] : mx;
+    }
+#endif
+    *sum = s;
+    *max_tf = mx;
+    return total;
+}
+
 static int decode_block(kq_postings_cursor *c, uint32_t b)
 {
     const struct kq_skip *sk = &c->skips[b];
@@ -430,30 +486,16 @@ static int decode_block(kq_postings_cursor *c, uint32_t b)
             return KQ_ECORRUPT;
         kq__bitpack_unpack(p + 1, wd, c->docs_buf);
         kq__bitpack_unpack(p + 2 + kq__bitpack_size(wd), wt, c->tfs_buf);
-        /* P3: the last doc, base + sum(gap + 1) - 1, must fit; check it before the 32-bit
-         * prefix sum so the sum cannot wrap. Both loops vectorise or pipeline well. */
-        uint32_t *d = c->docs_buf;
-        uint64_t total = 0;
-        for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++)
-            total += d[i];
-        if (base + total + KQ_BLOCK_SIZE - 1 > DOC_MAX)
-            return KQ_ECORRUPT;
-        uint32_t acc = (uint32_t)base - 1; /* base >= 1 or the wrap is intended: -1 + 1 = 0 */
-        for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++) {
-            acc += d[i] + 1;
-            d[i] = acc;
-        }
-        uint32_t *t = c->tfs_buf;
         if (wt == 32) { /* tf - 1 = 2^32 - 1 would wrap tf to 0 (P5) */
             for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++)
-                if (t[i] == UINT32_MAX)
+                if (c->tfs_buf[i] == UINT32_MAX)
                     return KQ_ECORRUPT;
         }
-        for (uint32_t i = 0; i < KQ_BLOCK_SIZE; i++) {
-            t[i] += 1;
-            sum += t[i];
-            max_tf = t[i] > max_tf ? t[i] : max_tf;
-        }
+        /* P3: the last doc, base + sum(gap + 1) - 1, must fit (the 32-bit prefix sum may
+         * have wrapped, and is then thrown away) */
+        uint64_t total = finish_full_block(c->docs_buf, c->tfs_buf, (uint32_t)base, &sum, &max_tf);
+        if (base + total + KQ_BLOCK_SIZE - 1 > DOC_MAX)
+            return KQ_ECORRUPT;
     } else {
         for (uint32_t i = 0; i < n; i++) {
             uint64_t v, x;
