@@ -608,6 +608,25 @@ static int excluded(struct ev *ev, struct node *n, uint32_t d)
     return 0;
 }
 
+/* The first document >= target on which every MUST clause of n sits, their phrases
+ * unverified (two-phase). */
+static uint32_t musts_candidate(struct ev *ev, struct node *n, uint32_t target)
+{
+    uint32_t d = adv_approx(ev, n->musts[0], target);
+    for (uint32_t i = 1; i < n->n_must && d != KQ_NO_DOC;) {
+        uint32_t e = adv_approx(ev, n->musts[i], d);
+        if (e == d) {
+            i++;
+        } else if (e == KQ_NO_DOC) {
+            d = KQ_NO_DOC;
+        } else {
+            d = adv_approx(ev, n->musts[0], e);
+            i = 1;
+        }
+    }
+    return d;
+}
+
 /* A BOOL's next match >= target. With MUST clauses the SHOULD clauses are not moved here
  * (they only add to the score: score() probes them); without, they form the union. */
 static uint32_t adv_bool(struct ev *ev, struct node *n, uint32_t target)
@@ -615,18 +634,7 @@ static uint32_t adv_bool(struct ev *ev, struct node *n, uint32_t target)
     for (;;) {
         uint32_t d;
         if (n->n_must) {
-            d = adv_approx(ev, n->musts[0], target);
-            for (uint32_t i = 1; i < n->n_must && d != KQ_NO_DOC;) {
-                uint32_t e = adv_approx(ev, n->musts[i], d);
-                if (e == d) {
-                    i++;
-                } else if (e == KQ_NO_DOC) {
-                    d = KQ_NO_DOC;
-                } else {
-                    d = adv_approx(ev, n->musts[0], e);
-                    i = 1;
-                }
-            }
+            d = musts_candidate(ev, n, target);
             if (d != KQ_NO_DOC && !musts_match(ev, n)) {
                 target = d + 1;
                 continue;
@@ -838,6 +846,18 @@ static void run_term(struct ev *ev, struct node *n, struct topk *t)
     }
 }
 
+/* A bound of the text score of a PHRASE on the candidate d all its cursors sit on: its
+ * frequency there is at most the smallest tf of its terms. */
+static double phrase_bound(struct ev *ev, struct node *n, uint32_t d)
+{
+    uint32_t tf = UINT32_MAX;
+    for (uint32_t i = 0; i < n->n_terms; i++) {
+        uint32_t x = kq_cursor_tf(n->curs[i]);
+        tf = x < tf ? x : tf;
+    }
+    return n->weight * kq_bm25_tf(&ev->bf[n->field], tf, kq_index_doc_len(ev->ix, n->field, d));
+}
+
 /* A PHRASE: its frequency in a document is at most the tf of each of its terms, so a
  * block of the rarest term whose block-max bound is below the k-th score is skipped, and
  * so is a document whose score at the smallest tf of its terms is: positions, the costly
@@ -860,13 +880,7 @@ static void run_phrase(struct ev *ev, struct node *n, struct topk *t)
                 d = phrase_candidate(n, blk.last + 1);
                 continue;
             }
-            uint32_t tf = UINT32_MAX;
-            for (uint32_t i = 0; i < n->n_terms; i++) {
-                uint32_t x = kq_cursor_tf(n->curs[i]);
-                tf = x < tf ? x : tf;
-            }
-            double ub = n->weight * kq_bm25_tf(bf, tf, kq_index_doc_len(ev->ix, n->field, d));
-            if (hopeless(ev, n, ub, th, d, d)) {
+            if (hopeless(ev, n, phrase_bound(ev, n, d), th, d, d)) {
                 t->inexact = 1;
                 d = phrase_candidate(n, d + 1);
                 continue;
@@ -963,26 +977,56 @@ static int run_maxscore(struct ev *ev, struct node *n, struct topk *t)
     return 0;
 }
 
-/* A BOOL with MUST clauses: the conjunction drives; the SHOULD clauses are probed only when
- * the MUST scores plus their bounds can reach the k-th score. */
+/* A BOOL with MUST clauses: the conjunction drives. On a candidate (every MUST clause on
+ * it, phrases unverified) the positions of its phrases are read only when the MUST scores,
+ * each unverified phrase at its bound (phrase_bound(), plus its title's bound where the
+ * title holds its words), and the SHOULD clauses' bounds can reach the k-th score; the
+ * SHOULD clauses are probed only when the MUST scores plus their bounds can reach it. */
 static int run_required(struct ev *ev, struct node *n, struct topk *t)
 {
     uint32_t nc = n->n_ch;
     double *sc = ar_calloc(ev, nc, sizeof *sc);
     if (!sc)
         return kq__enomem(ev->err);
-    for (uint32_t d = adv(ev, n, 0); d != KQ_NO_DOC; d = adv(ev, n, d + 1)) {
+    for (uint32_t d = musts_candidate(ev, n, 0); d != KQ_NO_DOC && !ev->rc;
+         d = musts_candidate(ev, n, d + 1)) {
         double th = theta(t);
         if (below(n->ub, th)) {
             t->inexact = 1; /* nothing left can compete */
             break;
         }
-        if (!doc_live(ev, d))
+        if (excluded(ev, n, d) || !doc_live(ev, d))
             continue;
-        t->total++;
         double partial = 0;
-        for (uint32_t i = 0; i < nc; i++)
-            partial += sc[i] = n->is_must[i] ? score(ev, n->ch[i]) : 0;
+        int unverified = 0;
+        for (uint32_t i = 0; i < nc; i++) {
+            struct node *c = n->ch[i];
+            sc[i] = 0;
+            if (!n->is_must[i])
+                continue;
+            if (c->unverified) {
+                unverified = 1;
+                sc[i] = phrase_bound(ev, c, d) + (title_within(ev, c, d, d) ? c->title->ub : 0);
+            } else {
+                sc[i] = score(ev, c);
+            }
+            partial += sc[i];
+        }
+        if (unverified) {
+            if (below(n->boost * (partial + n->should_ub), th)) {
+                t->inexact = 1;
+                continue;
+            }
+            if (!musts_match(ev, n))
+                continue;
+            partial = 0;
+            for (uint32_t i = 0; i < nc; i++) {
+                if (n->is_must[i] && n->ch[i]->kind == N_PHRASE)
+                    sc[i] = score(ev, n->ch[i]);
+                partial += sc[i];
+            }
+        }
+        t->total++;
         if (below(n->boost * (partial + n->should_ub), th))
             continue;
         for (uint32_t i = 0; i < nc; i++)
