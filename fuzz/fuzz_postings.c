@@ -1,7 +1,9 @@
 /* fuzz/fuzz_postings.c: arbitrary bytes as one term's postings and positions.
  *
  * Input: varint df, varint cf - df, varint doc_len, varint pos_len (0: no positions),
- * varint n_impacts, then n_impacts (at most 8 read) pairs varint tf, varint dl; then
+ * varint n_impacts (bit 5 set: segment format 1, whose positions have no offsets tables;
+ * the rest of the value is n_impacts), then n_impacts (at most 8 read) pairs varint tf,
+ * varint dl; then
  * doc_len bytes of postings section (fewer if the input ends) and the rest as the
  * positions section. Each section is copied to an allocation of its exact size so
  * AddressSanitizer sees any read past it.
@@ -45,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     m.cf = v[0] + v[1];
     m.doc_len = v[2];
     m.pos_len = v[3];
-    m.n_impacts = (uint32_t)v[4];
+    m.n_impacts = (uint32_t)v[4] & ~32u;
+    int pos_tables = !(v[4] & 32);
     for (uint32_t i = 0; i < m.n_impacts && i < KQ_IMPACTS_MAX; i++) {
         uint64_t tf, dl;
         size_t k;
@@ -70,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     kq_postings_cursor c;
     kq_error err;
-    if (kq_postings_open(&c, docs, docs_size, pos_size ? pos : NULL, pos_size, &m, &err) == 0) {
+    if (kq_postings_open(&c, docs, docs_size, pos_size ? pos : NULL, pos_size, &m, pos_tables,
+                         &err) == 0) {
         uint64_t n = 0;
         uint32_t prev = 0;
         for (uint32_t d; (d = kq_postings_next(&c)) != KQ_DOC_END;) {
@@ -118,7 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(kq_postings_error(&c) == KQ_ECORRUPT || (kq_postings_error(&c) == 0 && n == m.df));
         kq_postings_close(&c);
     }
-    if (kq_postings_open(&c, docs, docs_size, pos_size ? pos : NULL, pos_size, &m, &err) == 0) {
+    if (kq_postings_open(&c, docs, docs_size, pos_size ? pos : NULL, pos_size, &m, pos_tables,
+                         &err) == 0) {
         /* seeks with targets taken from the input's bytes */
         uint32_t t = 0, prev = 0;
         int any = 0;

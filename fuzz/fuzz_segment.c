@@ -60,7 +60,8 @@ static void read_postings(const kq_seg *s, const struct kq_term_meta *m, uint64_
     kq_postings_cursor pc;
     kq_error e;
     if (kq_postings_open(&pc, f->sec[KQ_SEC_POST].p, f->sec[KQ_SEC_POST].len,
-                         f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].len, m, &e))
+                         f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].len, m, f->pos_tables,
+                         &e))
         return;
     uint32_t d;
     while (*budget && (d = kq_postings_next(&pc)) != KQ_DOC_END) {
@@ -72,7 +73,8 @@ static void read_postings(const kq_seg *s, const struct kq_term_meta *m, uint64_
     kq_postings_close(&pc);
 
     if (kq_postings_open(&pc, f->sec[KQ_SEC_POST].p, f->sec[KQ_SEC_POST].len,
-                         f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].len, m, &e))
+                         f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].len, m, f->pos_tables,
+                         &e))
         return;
     uint32_t target = 0;
     for (int i = 0; i < 64 && *budget; i++) {

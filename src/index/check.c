@@ -75,7 +75,8 @@ static int check_terms(struct checker *c, const kq_seg *s, kq_error *err)
         int field = key[0];
         kq_postings_cursor pc;
         if (kq_postings_open(&pc, s->f.sec[KQ_SEC_POST].p, s->f.sec[KQ_SEC_POST].len,
-                             s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, &m, &e)) {
+                             s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, &m,
+                             s->f.pos_tables, &e)) {
             problem(c, "segment '%s': term '%.*s': %s", s->f.name, (int)len - 1,
                     (const char *)key + 1, e.msg);
             continue;

@@ -400,7 +400,7 @@ static int merge_range(struct mpart *m)
             const uint32_t *map = m->maps[i];
             rc = kq_postings_open(&pc, s->f.sec[KQ_SEC_POST].p, s->f.sec[KQ_SEC_POST].len,
                                   s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, &h->meta,
-                                  err);
+                                  s->f.pos_tables, err);
             if (rc)
                 break;
             uint32_t d;

@@ -5,8 +5,10 @@
  * with its width byte), and a last partial block in variable-byte form. A term with one
  * block stores no skip table: its block-max impacts are the term's, kept in the term
  * dictionary, so a df = 1 term with a small doc id costs one byte here. Positions go to a
- * separate stream, per posting tf varints (first absolute, then gaps), in doc order.
- * The bytes are specified in FORMAT-postings.md; the rule numbers P1... below refer to it.
+ * separate stream, per posting tf varints (first absolute, then gaps), in doc order; a
+ * block whose positions take 32 bytes a posting or more ends them with a table of its
+ * postings' offsets, so a phrase reaches a document's positions without reading the earlier
+ * ones. The bytes are specified in FORMAT.md; the rule numbers P1... below refer to it.
  *
  * Invariant of the cursor: every pointer it dereferences was checked against the ranges
  * given to kq_postings_open; any violation sets err = KQ_ECORRUPT and the cursor ends.
@@ -29,6 +31,11 @@
 #define SKIP_MAX_BYTES (3 * KQ_VARINT_MAX + 1 + 2 * KQ_VARINT_MAX * KQ_IMPACTS_MAX)
 #define BLOCK_MAX_BYTES (2 + 2 * 16 * 32)
 #define TAIL_MAX_BYTES (KQ_BLOCK_SIZE * 2 * KQ_VARINT_MAX)
+/* P17: a block of n >= 2 postings whose positions take POS_TABLE_MIN * (n - 1) bytes or
+ * more (and less than POS_BLOCK_MAX, as every block's must) ends them with n - 1 u32
+ * offsets; readers tell it from the block's positions length alone. */
+#define POS_TABLE_MIN 32u
+#define POS_BLOCK_MAX (1ull << 31)
 
 /* ---- impacts ---- */
 
@@ -139,6 +146,7 @@ struct kq_postings_writer {
     uint64_t block_pos;      /* pos_bytes at the current block's first posting */
     uint64_t prev_block_pos; /* pos offset of the previous flushed block */
     uint32_t docs[KQ_BLOCK_SIZE], tfs[KQ_BLOCK_SIZE], dls[KQ_BLOCK_SIZE];
+    uint32_t pos_at[KQ_BLOCK_SIZE]; /* each posting's positions, from the block's first byte */
     uint32_t n; /* postings in the current block */
     uint32_t df;
     uint64_t cf;
@@ -218,6 +226,10 @@ static int flush_block(kq_postings_writer *w, int last)
         return KQ_ENOMEM;
     if (need_skip && kq_buf_reserve(&w->skips, SKIP_MAX_BYTES))
         return KQ_ENOMEM;
+    uint64_t plen = w->pos_bytes - w->block_pos;
+    int table = w->with_pos && n >= 2 && plen >= (uint64_t)POS_TABLE_MIN * (n - 1);
+    if (table && kq_buf_reserve(w->pos, 4 * (size_t)(n - 1)))
+        return KQ_ENOMEM;
 
     /* block-level frontier, folded into the term's */
     for (uint32_t i = 0; i < n; i++) {
@@ -271,6 +283,13 @@ static int flush_block(kq_postings_writer *w, int last)
         k += kq__impacts_put(s + k, w->bimp, nb);
         w->skips.len += k;
     }
+    if (table) {
+        uint8_t *t = w->pos->p + w->pos->len;
+        for (uint32_t i = 1; i < n; i++)
+            kq_put_le32(t + 4 * (size_t)(i - 1), w->pos_at[i]);
+        w->pos->len += 4 * (size_t)(n - 1);
+        w->pos_bytes += 4 * (uint64_t)(n - 1);
+    }
     w->prev_last = w->docs[n - 1];
     w->prev_block_len = len;
     w->prev_block_pos = w->block_pos;
@@ -301,6 +320,10 @@ int kq_postings_writer_add(kq_postings_writer *w, uint32_t doc, uint32_t tf, uin
         size_t k = kq_varint_put(p, positions[0]);
         for (uint32_t i = 1; i < tf; i++)
             k += kq_varint_put(p + k, positions[i] - positions[i - 1]);
+        uint64_t at = w->pos_bytes - w->block_pos;
+        if (at + k + 4 * (uint64_t)KQ_BLOCK_SIZE >= POS_BLOCK_MAX)
+            return KQ_ELIMIT; /* nothing kept: the bytes written are past pos->len */
+        w->pos_at[w->n] = (uint32_t)at;
         w->pos->len += k;
         w->pos_bytes += k;
     }
@@ -583,10 +606,11 @@ static int parse_skips(kq_postings_cursor *c, int has_pos, uint64_t pos_len)
 
 int kq_postings_open(kq_postings_cursor *c, const uint8_t *docs, size_t docs_size,
                      const uint8_t *pos, size_t pos_size, const struct kq_term_meta *meta,
-                     kq_error *err)
+                     int pos_tables, kq_error *err)
 {
     memset(c, 0, sizeof *c);
     c->decoded = c->pos_doc_index = UINT32_MAX;
+    c->pos_tables = pos_tables;
     if (meta->df == 0 || meta->df > DOC_MAX || meta->cf < meta->df ||
         meta->n_impacts == 0 || meta->n_impacts > KQ_IMPACTS_MAX)
         return kq__error(err, KQ_ECORRUPT, -1, "postings: bad term meta (df %u)", meta->df);
@@ -787,20 +811,43 @@ static const uint8_t *skip_varints(const uint8_t *p, const uint8_t *end, uint64_
     return NULL;
 }
 
-/* Where the current posting's positions start (*end: where its block's end), skipping
- * those of the block's earlier documents; remembered, so that reading on from this
- * document skips nothing again. NULL when the stream is malformed (the cursor is marked). */
-static const uint8_t *doc_positions(kq_postings_cursor *c, const uint8_t **end)
+/* The offsets table of the current block's positions, which start at `start`, or NULL when
+ * it has none (P17). `*end` is where the block's positions end: the table's start when
+ * there is one. */
+static const uint8_t *pos_table(const kq_postings_cursor *c, const uint8_t *start,
+                                const uint8_t **end)
 {
     uint32_t b = c->block;
-    const uint8_t *p;
     *end = b + 1 < c->n_blocks ? c->pos + c->skips[b + 1].pos_off : c->pos_end;
+    uint64_t n = c->n_in, len = (uint64_t)(*end - start);
+    if (!c->pos_tables || n < 2 || len < (POS_TABLE_MIN + 4) * (n - 1) || len >= POS_BLOCK_MAX)
+        return NULL;
+    return *end -= 4 * (n - 1);
+}
+
+/* Where the current posting's positions start (*end: where its block's end), from the
+ * block's offsets table or by skipping those of the block's earlier documents; remembered,
+ * so that reading on from this document skips nothing again. NULL when the stream is
+ * malformed (the cursor is marked). */
+static const uint8_t *doc_positions(kq_postings_cursor *c, const uint8_t **end)
+{
+    const uint8_t *p, *start = c->pos + c->skips[c->block].pos_off;
+    const uint8_t *tab = pos_table(c, start, end);
+    if (tab && c->i > 0) {
+        uint32_t off = kq_get_le32(tab + 4 * (size_t)(c->i - 1));
+        if (off >= (uint64_t)(*end - start)) {
+            corrupt(c);
+            return NULL;
+        }
+        c->pos_doc_index = c->i;
+        return c->pos_cur = start + off;
+    }
     uint32_t k;
     if (c->pos_doc_index != UINT32_MAX && c->pos_doc_index <= c->i) {
         p = c->pos_cur;
         k = c->pos_doc_index;
     } else {
-        p = c->pos + c->skips[b].pos_off;
+        p = start;
         k = 0;
     }
     /* skip the positions of the block's earlier docs: count varint terminators */
@@ -853,7 +900,14 @@ int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
         out[j] = cur;
     }
     if (c->i + 1 == c->n_in && p != end)
-        goto bad; /* P16: a block's positions end where the next block's start */
+        goto bad; /* P16: a block's positions end where the next block's start (or its table) */
+    if (c->i + 1 < c->n_in && c->pos_tables) {
+        /* P17: the next posting's entry in the table, if there is one, is where this ends */
+        const uint8_t *start = c->pos + c->skips[c->block].pos_off;
+        const uint8_t *tab = pos_table(c, start, &end);
+        if (tab && kq_get_le32(tab + 4 * (size_t)c->i) != (uint64_t)(p - start))
+            goto bad;
+    }
     c->pos_cur = p;
     c->pos_doc_index = c->i + 1;
     return (int)tf;

@@ -71,7 +71,8 @@ void kq_postings_writer_begin(kq_postings_writer *w, kq_buf *pos, int with_posit
 
 /* Adds one posting: `doc` strictly greater than the previous one of this term, tf >= 1,
  * `dl` the document's length in this field, `positions` tf strictly increasing values
- * (ignored without positions). Returns 0, KQ_EINVAL (order or tf broken), KQ_ENOMEM. */
+ * (ignored without positions). Returns 0, KQ_EINVAL (order or tf broken), KQ_ELIMIT (the
+ * positions of a block's postings would pass 2 GiB, P17), KQ_ENOMEM. */
 int kq_postings_writer_add(kq_postings_writer *w, uint32_t doc, uint32_t tf, uint32_t dl,
                            const uint32_t *positions);
 
@@ -112,6 +113,7 @@ typedef struct kq_postings_cursor {
     uint32_t tfs_buf[KQ_BLOCK_SIZE];
     const uint8_t *pos_cur; /* positions of the current doc (lazily located) */
     uint32_t pos_doc_index; /* index in block the pos_cur points at, or UINT32_MAX */
+    int pos_tables;         /* heavy blocks' positions end in an offsets table (P17) */
     /* private, postings.c's own */
     uint32_t n_full;     /* bit-packed blocks; a last partial block is variable-byte */
     uint32_t decoded;    /* block held in docs_buf/tfs_buf, UINT32_MAX if none */
@@ -123,11 +125,13 @@ typedef struct kq_postings_cursor {
 
 /* kq_postings_open: a cursor over the postings of `meta` inside the postings section
  * [docs, docs + docs_size) and positions section [pos, pos + pos_size) (pos may be NULL).
+ * `pos_tables`: the positions are those of segment format 2, where a block's positions
+ * may end in a table of its documents' offsets (P17; 0 for format 1, which has none).
  * Validates that the ranges lie inside the sections and decodes the skip table.
  * Returns 0, KQ_ECORRUPT with `err`, KQ_ENOMEM. Close with kq_postings_close. */
 int kq_postings_open(kq_postings_cursor *c, const uint8_t *docs, size_t docs_size,
                      const uint8_t *pos, size_t pos_size, const struct kq_term_meta *meta,
-                     kq_error *err);
+                     int pos_tables, kq_error *err);
 /* kq_postings_close: frees the skip table; accepts a zeroed or already-closed cursor. A
  * cursor must not be copied by value while open (skips may point into it). */
 void kq_postings_close(kq_postings_cursor *c);

@@ -535,7 +535,8 @@ int kq__seg_live_stats(const kq_seg *s, const struct kq_term_meta *m, uint32_t *
         return 0;
     kq_postings_cursor pc;
     int rc = kq_postings_open(&pc, s->f.sec[KQ_SEC_POST].p, s->f.sec[KQ_SEC_POST].len,
-                              s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, m, err);
+                              s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, m,
+                              s->f.pos_tables, err);
     if (rc)
         return rc;
     uint32_t n = 0;
@@ -936,7 +937,7 @@ int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
         const kq_seg *sg = &ix->segs[i];
         rc = kq_postings_open(&c->s[i].pc, sg->f.sec[KQ_SEC_POST].p, sg->f.sec[KQ_SEC_POST].len,
                               sg->f.sec[KQ_SEC_POSN].p, sg->f.sec[KQ_SEC_POSN].len,
-                              &c->s[i].meta, err);
+                              &c->s[i].meta, sg->f.pos_tables, err);
         if (!rc)
             c->s[i].opened = 1;
     }

@@ -227,6 +227,17 @@ uint32_t kq__segbuild_dl(const kq_segbuild *b, int field, uint32_t doc)
     return kq_get_le32(b->dlen[field].p + 4 * (size_t)doc);
 }
 
+/* The error of a failed kq_postings_writer_add. */
+static int add_error(int rc, kq_error *err)
+{
+    if (rc == KQ_ENOMEM)
+        return kq__enomem(err);
+    if (rc == KQ_ELIMIT)
+        return kq__error(err, KQ_ELIMIT, -1,
+                         "a word's positions in 128 documents pass 2 GiB (FORMAT.md P17)");
+    return kq__error(err, KQ_EINTERNAL, -1, "postings out of order");
+}
+
 int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint32_t *pos,
                           kq_error *err)
 {
@@ -236,8 +247,7 @@ int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint3
     uint32_t dl = kq__segbuild_dl(b, b->field, doc);
     int rc = kq_postings_writer_add(b->pw, doc, tf, dl, pos);
     if (rc)
-        return rc == KQ_ENOMEM ? kq__enomem(err)
-                               : kq__error(err, KQ_EINTERNAL, -1, "postings out of order");
+        return add_error(rc, err);
     b->n_postings[b->field]++;
     b->n_positions[b->field] += tf;
     if (b->posn.len >= KQ_SEGBUILD_STAGE)
@@ -386,8 +396,7 @@ int kq__termspill_add(kq_termspill *t, uint32_t doc, uint32_t tf, const uint32_t
     uint32_t dl = kq__segbuild_dl(t->sb, t->field, doc);
     int rc = kq_postings_writer_add(t->pw, doc, tf, dl, pos);
     if (rc)
-        return rc == KQ_ENOMEM ? kq__enomem(err)
-                               : kq__error(err, KQ_EINTERNAL, -1, "postings out of order");
+        return add_error(rc, err);
     if (t->posn_buf.len >= KQ_SEGBUILD_STAGE)
         return kq__sink_drain(&t->posn, &t->posn_buf, err);
     return 0;

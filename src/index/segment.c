@@ -413,10 +413,11 @@ int kq__segment_check_bytes(kq_segfile *f, const uint8_t *p, size_t size, int ve
         return kq__error(err, KQ_ECORRUPT, 56,
                          "segment '%s': checksum mismatch in header or section table", name);
     uint16_t major = kq_get_le16(p + 8);
-    if (major != KQ_SEG_VERSION_MAJOR)
+    if (major < KQ_SEG_VERSION_MAJOR_OLDEST || major > KQ_SEG_VERSION_MAJOR)
         return kq__error(err, KQ_EVERSION, 8,
-                         "segment '%s': format version %u is not supported (this is %d)", name,
-                         major, KQ_SEG_VERSION_MAJOR);
+                         "segment '%s': format version %u is not supported (this reads %d to %d)",
+                         name, major, KQ_SEG_VERSION_MAJOR_OLDEST, KQ_SEG_VERSION_MAJOR);
+    f->pos_tables = major >= 2;
     uint64_t fsize = kq_get_le64(p + 16);
     if (fsize != size)
         return kq__error(err, KQ_ECORRUPT, 16,

@@ -22,7 +22,8 @@
 #include "util/buf.h"
 
 #define KQ_SEG_MAGIC "KQSEGMT\0"
-#define KQ_SEG_VERSION_MAJOR 1
+#define KQ_SEG_VERSION_MAJOR 2 /* written; 1 (no positions offset tables) is still read */
+#define KQ_SEG_VERSION_MAJOR_OLDEST 1
 #define KQ_SEG_VERSION_MINOR 0
 #define KQ_SEG_HEADER_SIZE 64
 #define KQ_SEG_ENTRY_SIZE 32
@@ -85,6 +86,7 @@ typedef struct kq_segfile {
     size_t size;
     const char *name; /* for messages: the file's name (points into `path_buf`) */
     char path_buf[64];
+    int pos_tables; /* major >= 2: positions blocks may end in offsets tables (P17) */
     struct {
         const uint8_t *p;
         size_t len;

@@ -29,14 +29,16 @@ static void read_postings(const kq_seg *s, const struct kq_term_meta *m)
     const kq_segfile *f = &s->f;
     kq_postings_cursor pc;
     if (kq_postings_open(&pc, f->sec[KQ_SEC_POST].p, f->sec[KQ_SEC_POST].len,
-                         f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].len, m, NULL))
+                         f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].len, m, f->pos_tables,
+                         NULL))
         return;
     while (kq_postings_next(&pc) != KQ_DOC_END)
         if (kq_postings_tf(&pc) <= POS_CAP)
             (void)kq_postings_positions(&pc, pos);
     kq_postings_close(&pc);
     if (kq_postings_open(&pc, f->sec[KQ_SEC_POST].p, f->sec[KQ_SEC_POST].len,
-                         f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].len, m, NULL))
+                         f->sec[KQ_SEC_POSN].p, f->sec[KQ_SEC_POSN].len, m, f->pos_tables,
+                         NULL))
         return;
     uint32_t target = 0;
     for (int i = 0; i < 64; i++) {

@@ -234,7 +234,7 @@ static void roundtrip(const struct list *l)
     kq_postings_cursor c;
 
     /* next over everything, positions on some */
-    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, &err), 0);
+    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, 1, &err), 0);
     for (uint32_t i = 0; i < l->n; i++) {
         assert_int_equal(kq_postings_next(&c), l->docs[i]);
         assert_int_equal(kq_postings_doc(&c), l->docs[i]);
@@ -250,7 +250,7 @@ static void roundtrip(const struct list *l)
 
     /* seeks to random targets mixed with next: inside the block, later, past the end */
     for (int round = 0; round < 4; round++) {
-        assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, &err), 0);
+        assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, 1, &err), 0);
         uint32_t cur = 0; /* index of the next posting the reference would return */
         int started = 0;
         for (;;) {
@@ -295,7 +295,7 @@ static void roundtrip(const struct list *l)
     }
 
     /* shallow: the block that would hold target, without moving the cursor */
-    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, &err), 0);
+    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, 1, &err), 0);
     uint64_t target = 0;
     for (;;) {
         uint32_t lb = lower_bound(l, 0, (uint32_t)target);
@@ -317,7 +317,7 @@ static void roundtrip(const struct list *l)
     }
     /* shallow then seek into the block it found */
     kq_postings_close(&c);
-    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, &err), 0);
+    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, 1, &err), 0);
     uint32_t t = l->docs[l->n / 2];
     const struct kq_skip *sk = kq_postings_shallow(&c, t);
     assert_non_null(sk);
@@ -349,6 +349,129 @@ static void test_roundtrip_sizes(void **state)
     }
 }
 
+/* Re-sizes l's positions for the tfs the caller set (their values are the caller's to fill). */
+static void resize_positions(struct list *l)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < l->n; i++) {
+        l->dls[i] = l->tfs[i];
+        l->pos_at[i] = total;
+        total += l->tfs[i];
+    }
+    l->pos_at[l->n] = total;
+    free(l->pos);
+    l->pos = malloc(total * sizeof *l->pos);
+    assert_non_null(l->pos);
+}
+
+/* n postings of tf positions each, 0, 1, 2, ...: one byte a position. */
+static void list_heavy(struct list *l, uint32_t n, uint32_t tf)
+{
+    list_make(l, n, GAPS_DENSE, 1, 1);
+    for (uint32_t i = 0; i < n; i++)
+        l->tfs[i] = tf;
+    resize_positions(l);
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < tf; j++)
+            l->pos[l->pos_at[i] + j] = j;
+}
+
+/* Reads every posting's positions; returns 0, or KQ_ECORRUPT from the first that fails. */
+static int read_all_positions(const kq_buf *docs, const uint8_t *pos, size_t pos_len,
+                              const struct kq_term_meta *m, int pos_tables,
+                              const struct list *l)
+{
+    kq_error err;
+    kq_postings_cursor c;
+    assert_int_equal(kq_postings_open(&c, docs->p, docs->len, pos, pos_len, m, pos_tables, &err),
+                     0);
+    uint32_t buf[256];
+    int rc = 0;
+    for (uint32_t i = 0; i < l->n && !rc; i++) {
+        assert_int_equal(kq_postings_next(&c), l->docs[i]);
+        int n = kq_postings_positions(&c, buf);
+        if (n < 0)
+            rc = n;
+        else
+            assert_memory_equal(buf, l->pos + l->pos_at[i], l->tfs[i] * sizeof *buf);
+    }
+    kq_postings_close(&c);
+    return rc;
+}
+
+/* P17: a block whose positions take 32 bytes a posting or more ends them with an offsets
+ * table, which readers of segment format 2 use and check, and format 1 data has none. */
+static void test_pos_tables(void **state)
+{
+    (void)state;
+    kq_buf docs = KQ_BUF_INIT, pos = KQ_BUF_INIT;
+    struct kq_term_meta m;
+    struct list l;
+    /* the threshold: two postings of 32 position bytes get a table, of 31 none */
+    for (uint32_t bytes = 30; bytes <= 34; bytes++) {
+        list_make(&l, 2, GAPS_DENSE, 1, 1);
+        l.tfs[0] = bytes / 2;
+        l.tfs[1] = bytes - bytes / 2;
+        resize_positions(&l);
+        for (uint32_t i = 0; i < 2; i++)
+            for (uint32_t j = 0; j < l.tfs[i]; j++)
+                l.pos[l.pos_at[i] + j] = 3 * j;
+        kq_buf_reset(&docs);
+        kq_buf_reset(&pos);
+        assert_int_equal(encode(&l, &docs, &pos, &m, 0), 0);
+        assert_int_equal(pos.len, bytes + (bytes >= 32 ? 4 : 0));
+        if (bytes >= 32)
+            assert_int_equal(kq_get_le32(pos.p + bytes), l.tfs[0]);
+        roundtrip(&l);
+        list_free(&l);
+    }
+
+    /* three blocks (128, 128, 44) of 40 bytes a posting: a table each */
+    list_heavy(&l, 300, 40);
+    roundtrip(&l);
+    kq_buf_reset(&docs);
+    kq_buf_reset(&pos);
+    assert_int_equal(encode(&l, &docs, &pos, &m, 0), 0);
+    assert_int_equal(pos.len, 300 * 40 + 4 * (127 + 127 + 43));
+    assert_int_equal(read_all_positions(&docs, pos.p, pos.len, &m, 1, &l), 0);
+    /* read as format 1 data, the tables are positions too many: P16 fails */
+    assert_int_equal(read_all_positions(&docs, pos.p, pos.len, &m, 0, &l), KQ_ECORRUPT);
+    /* an entry that disagrees with where its posting starts: P17 fails on the one before */
+    uint8_t *bad = malloc(pos.len);
+    assert_non_null(bad);
+    const size_t tab0 = 128 * 40; /* block 0's table: entries for postings 1..127 */
+    memcpy(bad, pos.p, pos.len);
+    kq_put_le32(bad + tab0 + 4 * 4, 5 * 40 + 1);
+    assert_int_equal(read_all_positions(&docs, bad, pos.len, &m, 1, &l), KQ_ECORRUPT);
+    /* an entry past the block's positions: refused where a phrase would jump to it */
+    memcpy(bad, pos.p, pos.len);
+    kq_put_le32(bad + tab0 + 4 * 5, UINT32_MAX);
+    kq_error err;
+    kq_postings_cursor c;
+    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, bad, pos.len, &m, 1, &err), 0);
+    assert_int_equal(kq_postings_seek(&c, l.docs[6]), l.docs[6]);
+    struct kq_pos_reader r;
+    assert_int_equal(kq_postings_pos_begin(&c, &r), KQ_ECORRUPT);
+    assert_int_equal(kq_postings_error(&c), KQ_ECORRUPT);
+    kq_postings_close(&c);
+    free(bad);
+    list_free(&l);
+
+    /* format 1 data (one block, the table left out) reads right as format 1; taken for
+     * format 2 its last 4 * 99 bytes would be a table, which P16/P17 refuse */
+    list_heavy(&l, 100, 40);
+    kq_buf_reset(&docs);
+    kq_buf_reset(&pos);
+    assert_int_equal(encode(&l, &docs, &pos, &m, 0), 0);
+    assert_int_equal(pos.len, 100 * 40 + 4 * 99);
+    m.pos_len -= 4 * 99;
+    assert_int_equal(read_all_positions(&docs, pos.p, m.pos_len, &m, 0, &l), 0);
+    assert_int_equal(read_all_positions(&docs, pos.p, m.pos_len, &m, 1, &l), KQ_ECORRUPT);
+    list_free(&l);
+    kq_buf_release(&docs);
+    kq_buf_release(&pos);
+}
+
 /* Documents with thousands of positions, their deltas mostly of one and two bytes: the
  * stretches that seeking and skipping pass over many bytes at a time, broken here and there
  * by a delta of three bytes. Every seek lands on the first position >= the one wanted. */
@@ -357,17 +480,9 @@ static void test_long_positions(void **state)
     (void)state;
     struct list l;
     list_make(&l, 40, GAPS_RANDOM, 1, 1);
-    uint64_t total = 0;
-    for (uint32_t i = 0; i < l.n; i++) {
+    for (uint32_t i = 0; i < l.n; i++)
         l.tfs[i] = i % 4 == 3 ? 1 + kqt_rand_below(20) : 500 + kqt_rand_below(4000);
-        l.dls[i] = l.tfs[i];
-        l.pos_at[i] = total;
-        total += l.tfs[i];
-    }
-    l.pos_at[l.n] = total;
-    free(l.pos);
-    l.pos = malloc(total * sizeof *l.pos);
-    assert_non_null(l.pos);
+    resize_positions(&l);
     for (uint32_t i = 0; i < l.n; i++) {
         uint32_t p = kqt_rand_below(3);
         uint32_t two = 5 + 20 * (i % 5), three = i % 3 ? 0 : 1 + 2 * (i % 7); /* in 100 */
@@ -386,7 +501,7 @@ static void test_long_positions(void **state)
     assert_int_equal(encode(&l, &docs, &pos, &m, 1), 0);
     kq_error err;
     kq_postings_cursor c;
-    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, &err), 0);
+    assert_int_equal(kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, 1, &err), 0);
     for (uint32_t i = 0; i < l.n; i++) {
         assert_int_equal(kq_postings_next(&c), l.docs[i]);
         if (i % 5 == 4)
@@ -400,8 +515,9 @@ static void test_long_positions(void **state)
             uint32_t k = j + kqt_rand_below(300);
             if (k >= l.tfs[i])
                 k = l.tfs[i] - 1;
-            uint32_t want = k > j && kqt_rand_below(2) ? p[k - 1] + 1 + kqt_rand_below(p[k] - p[k - 1])
-                                                       : p[k];
+            uint32_t want = p[k];
+            if (k > j && kqt_rand_below(2))
+                want = p[k - 1] + 1 + kqt_rand_below(p[k] - p[k - 1]);
             assert_int_equal(kq_pos_seek(&r, want), 1);
             assert_int_equal(r.pos, p[k]);
             j = k + 1;
@@ -598,7 +714,7 @@ static int walk_untrusted(const uint8_t *docs, size_t docs_size, const uint8_t *
 {
     kq_postings_cursor c;
     kq_error err;
-    int r = kq_postings_open(&c, docs, docs_size, pos, pos_size, m, &err);
+    int r = kq_postings_open(&c, docs, docs_size, pos, pos_size, m, 1, &err);
     if (r) {
         assert_int_equal(r, KQ_ECORRUPT);
         assert_int_equal(err.code, KQ_ECORRUPT);
@@ -629,7 +745,7 @@ static int walk_untrusted(const uint8_t *docs, size_t docs_size, const uint8_t *
     else
         assert_true(n == m->df);
     kq_postings_close(&c);
-    if (kq_postings_open(&c, docs, docs_size, pos, pos_size, m, &err) == 0) {
+    if (kq_postings_open(&c, docs, docs_size, pos, pos_size, m, 1, &err) == 0) {
         uint32_t t = 0;
         for (int k = 0; k < 64; k++) {
             kq_postings_shallow(&c, t);
@@ -720,6 +836,10 @@ static void test_corruption_sweeps(void **state)
         sweep(&l, &seen, &caught);
         list_free(&l);
     }
+    struct list l;
+    list_heavy(&l, 300, 40); /* offsets tables in every block */
+    sweep(&l, &seen, &caught);
+    list_free(&l);
     print_message("byte flips: %d, reported corrupt: %d\n", seen, caught);
 }
 
@@ -738,7 +858,7 @@ static void test_alloc_failures(void **state)
         kq_postings_cursor c;
         kq_error err;
         if (r == 0) {
-            r = kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, &err);
+            r = kq_postings_open(&c, docs.p, docs.len, pos.p, pos.len, &m, 1, &err);
             if (r == 0) {
                 uint32_t k = 0;
                 while (kq_postings_next(&c) != KQ_DOC_END)
@@ -767,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_extremes),
         cmocka_unit_test(test_roundtrip_sizes),
         cmocka_unit_test(test_long_positions),
+        cmocka_unit_test(test_pos_tables),
         cmocka_unit_test(test_impacts_frontier),
         cmocka_unit_test(test_corruption_sweeps),
         cmocka_unit_test(test_alloc_failures),
