@@ -1014,10 +1014,29 @@ static uint32_t cursor_advance(kq_cursor *c, uint32_t target, int seek)
     return c->doc = KQ_NO_DOC;
 }
 
+/* next and seek answer at once when the current segment has no deletions and the answer
+ * lies in it. A doc id past the segment is corrupt data, as in cursor_advance; the rest
+ * (deleted documents, a segment's end) is cursor_advance's, which asks the postings cursor
+ * again and gets the same KQ_DOC_END (an exhausted cursor stays exhausted). */
+static uint32_t fast_answer(kq_cursor *c, const kq_seg *sg, uint32_t d)
+{
+    if (d < sg->n_docs)
+        return c->doc = sg->base + d;
+    c->err = KQ_ECORRUPT;
+    return c->doc = KQ_NO_DOC;
+}
+
 uint32_t kq_cursor_next(kq_cursor *c)
 {
     if (c->doc == KQ_NO_DOC)
         return KQ_NO_DOC;
+    struct cur_seg *s = &c->s[c->seg];
+    const kq_seg *sg = &c->ix->segs[c->seg];
+    if (s->has && !sg->del) {
+        uint32_t d = kq_postings_next(&s->pc);
+        if (d != KQ_DOC_END)
+            return fast_answer(c, sg, d);
+    }
     return cursor_advance(c, 0, 0);
 }
 
@@ -1029,6 +1048,13 @@ uint32_t kq_cursor_seek(kq_cursor *c, uint32_t target)
         return c->doc;
     while (c->seg + 1 < c->ix->n_segs && c->ix->segs[c->seg + 1].base <= target)
         c->seg++;
+    struct cur_seg *s = &c->s[c->seg];
+    const kq_seg *sg = &c->ix->segs[c->seg];
+    if (s->has && !sg->del && target >= sg->base && target - sg->base < sg->n_docs) {
+        uint32_t d = kq_postings_seek(&s->pc, target - sg->base);
+        if (d != KQ_DOC_END)
+            return fast_answer(c, sg, d);
+    }
     return cursor_advance(c, target, 1);
 }
 
