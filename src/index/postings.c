@@ -946,6 +946,37 @@ int kq_pos_next(struct kq_pos_reader *r)
     return 1;
 }
 
+#ifdef __SSE2__
+/* For sixteen one-byte deltas `v` (1..127 each): the index of the first whose running sum
+ * reaches `d` (1 <= d <= the sum of all sixteen, so that one exists; 16 otherwise), with
+ * that sum in *run. The sums run in 16-bit lanes: three shifted adds a half, then the first
+ * half's total added to the second. */
+static uint32_t first_reaching(__m128i v, uint32_t d, uint32_t *run)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i a = _mm_unpacklo_epi8(v, zero), b = _mm_unpackhi_epi8(v, zero);
+    a = _mm_add_epi16(a, _mm_slli_si128(a, 2));
+    a = _mm_add_epi16(a, _mm_slli_si128(a, 4));
+    a = _mm_add_epi16(a, _mm_slli_si128(a, 8));
+    b = _mm_add_epi16(b, _mm_slli_si128(b, 2));
+    b = _mm_add_epi16(b, _mm_slli_si128(b, 4));
+    b = _mm_add_epi16(b, _mm_slli_si128(b, 8));
+    __m128i last = _mm_shufflehi_epi16(a, 0xff); /* lanes 4..7: a's lane 7 */
+    b = _mm_add_epi16(b, _mm_unpackhi_epi64(last, last));
+    __m128i dd = _mm_set1_epi16((short)d);
+    uint32_t below = (uint32_t)_mm_movemask_epi8(_mm_cmplt_epi16(a, dd)) |
+                     (uint32_t)_mm_movemask_epi8(_mm_cmplt_epi16(b, dd)) << 16;
+    if (below == UINT32_MAX)
+        return 16;
+    uint32_t i = (uint32_t)__builtin_ctz(~below) >> 1;
+    uint16_t sums[16];
+    _mm_storeu_si128((__m128i *)sums, a);
+    _mm_storeu_si128((__m128i *)(sums + 8), b);
+    *run = sums[i];
+    return i;
+}
+#endif
+
 int kq_pos_seek(struct kq_pos_reader *r, uint32_t want)
 {
     if (r->read && r->pos >= want)
@@ -974,6 +1005,18 @@ int kq_pos_seek(struct kq_pos_reader *r, uint32_t want)
                            127u * (uint32_t)(_mm_cvtsi128_si32(hi) + _mm_extract_epi16(hi, 4));
             __m128i nc = _mm_sad_epu8(_mm_and_si128(cont, _mm_set1_epi8(1)), zero);
             uint32_t n = 16 - (uint32_t)(_mm_cvtsi128_si32(nc) + _mm_extract_epi16(nc, 4));
+            if (pos + sum >= want && cm == 0) {
+                /* sixteen one-byte deltas, the wanted position among them: their running
+                 * sums in 16-bit lanes, the first one reaching want - pos (<= sum <= 2032) */
+                uint32_t run, i = first_reaching(v, want - pos, &run);
+                if (i >= 16 || i >= left)
+                    break;
+                pos += run;
+                p += i + 1;
+                left -= i + 1;
+                found = 1;
+                break;
+            }
             if (n > left || pos + sum >= want)
                 break;
             pos += sum;
