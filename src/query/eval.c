@@ -482,38 +482,42 @@ static uint32_t adv(struct ev *ev, struct node *n, uint32_t target);
 
 /* The number of start positions at which the phrase's terms all sit, for the document all
  * its cursors are on (1 for any number when only counting); -1 after an error (recorded in
- * ev->rc). Starts come from the term with the fewest positions there; the others are read
- * only as far as those starts need. */
+ * ev->rc). Starts come from the term with the fewest positions there; the others, rarest
+ * first, are opened when a start first needs them and read only as far as the starts need,
+ * so a document whose first starts already fail at a rare term reads little of the common
+ * ones. */
 static int64_t phrase_freq(struct ev *ev, struct node *n)
 {
     uint32_t nt = n->n_terms, lead = 0, least = UINT32_MAX;
     struct kq_pos_reader *r = ev->prd;
     for (uint32_t i = 0; i < nt; i++) {
-        int tf = kq__cursor_pos_begin(n->curs[i], &r[i]);
-        if (tf < 0)
-            goto bad;
-        if (tf == 0)
-            return 0; /* no positions: the phrase cannot be verified, so it does not match */
-        if ((uint32_t)tf < least) {
-            least = (uint32_t)tf;
+        uint32_t tf = kq_cursor_tf(n->curs[i]);
+        r[i].c = NULL; /* not begun */
+        if (tf < least) {
+            least = tf;
             lead = i;
         }
     }
+    int rc = kq__cursor_pos_begin(n->curs[lead], &r[lead]);
+    if (rc <= 0)
+        goto out; /* 0: no positions, so the phrase cannot be verified and does not match */
     int64_t freq = 0;
-    int rc;
     while ((rc = kq_pos_next(&r[lead])) > 0) {
         if (r[lead].pos < n->rel_pos[lead])
             continue;
         uint64_t start = r[lead].pos - n->rel_pos[lead];
         int ok = 1;
-        for (uint32_t i = 0; i < nt && ok; i++) {
+        for (uint32_t k = 0; k < nt && ok; k++) {
+            uint32_t i = n->order[k];
             if (i == lead)
                 continue;
             uint64_t want = start + n->rel_pos[i];
             if (want > UINT32_MAX)
                 return freq; /* no position is that large */
+            if (!r[i].c && (rc = kq__cursor_pos_begin(n->curs[i], &r[i])) <= 0)
+                goto out;
             if ((rc = kq_pos_seek(&r[i], (uint32_t)want)) < 0)
-                goto bad;
+                goto out;
             if (rc == 0)
                 return freq; /* later starts want even larger positions */
             ok = r[i].pos == want;
@@ -524,7 +528,9 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
     }
     if (rc == 0)
         return freq;
-bad:
+out:
+    if (rc == 0)
+        return 0;
     ev->rc = kq__error(ev->err, KQ_ECORRUPT, -1, "malformed positions in the index");
     return -1;
 }
