@@ -253,9 +253,20 @@ static int compile_phrase(struct ev *ev, const struct kq_qnode *q, struct node *
         return kq__enomem(ev->err);
     double idf = 0;
     for (uint32_t i = 0; i < q->n_terms; i++) {
-        int rc = open_cursor(ev, q->field, q->terms[i], q->lens[i], &n->curs[i]);
-        if (!rc && n->curs[i])
-            rc = kq__cursor_df(n->curs[i], &df[i], ev->err);
+        /* a word the phrase repeats ("to be or not to be") shares its cursor: the candidates
+         * move it once; each place reads its positions with a reader of its own */
+        for (uint32_t j = 0; j < i && !n->curs[i]; j++) {
+            if (q->lens[j] == q->lens[i] && !memcmp(q->terms[j], q->terms[i], q->lens[i])) {
+                n->curs[i] = n->curs[j];
+                df[i] = df[j];
+            }
+        }
+        int rc = 0;
+        if (!n->curs[i]) {
+            rc = open_cursor(ev, q->field, q->terms[i], q->lens[i], &n->curs[i]);
+            if (!rc && n->curs[i])
+                rc = kq__cursor_df(n->curs[i], &df[i], ev->err);
+        }
         if (rc)
             return rc;
         if (!n->curs[i] || !df[i]) {
