@@ -491,6 +491,13 @@ static int compile(struct ev *ev, const struct kq_qnode *q, int depth, int scori
 
 static uint32_t adv(struct ev *ev, struct node *n, uint32_t target);
 
+/* Records malformed positions met by phrase_freq; returns -1. */
+static int64_t positions_error(struct ev *ev)
+{
+    ev->rc = kq__error(ev->err, KQ_ECORRUPT, -1, "malformed positions in the index");
+    return -1;
+}
+
 /* The number of start positions at which the phrase's terms all sit, for the document all
  * its cursors are on (1 for any number when only counting); -1 after an error (recorded in
  * ev->rc). Starts come from the term with the fewest positions there; the others, rarest
@@ -509,9 +516,10 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
             lead = i;
         }
     }
+    /* a term without positions (0) cannot be verified, so the phrase does not match */
     int rc = kq__cursor_pos_begin(n->curs[lead], &r[lead]);
     if (rc <= 0)
-        goto out; /* 0: no positions, so the phrase cannot be verified and does not match */
+        return rc == 0 ? 0 : positions_error(ev);
     int64_t freq = 0;
     while ((rc = kq_pos_next(&r[lead])) > 0) {
         if (r[lead].pos < n->rel_pos[lead])
@@ -526,9 +534,9 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
             if (want > UINT32_MAX)
                 return freq; /* no position is that large */
             if (!r[i].c && (rc = kq__cursor_pos_begin(n->curs[i], &r[i])) <= 0)
-                goto out;
+                return rc == 0 ? 0 : positions_error(ev);
             if ((rc = kq_pos_seek(&r[i], (uint32_t)want)) < 0)
-                goto out;
+                return positions_error(ev);
             if (rc == 0)
                 return freq; /* later starts want even larger positions */
             ok = r[i].pos == want;
@@ -537,13 +545,7 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
         if (ok && ev->count_only)
             return freq;
     }
-    if (rc == 0)
-        return freq;
-out:
-    if (rc == 0)
-        return 0;
-    ev->rc = kq__error(ev->err, KQ_ECORRUPT, -1, "malformed positions in the index");
-    return -1;
+    return rc == 0 ? freq : positions_error(ev);
 }
 
 /* The first document >= target holding every term of the phrase (positions unchecked). */
