@@ -860,9 +860,15 @@ static struct mterm *termrun_get(struct termrun *r, uint8_t field, const uint8_t
     return e;
 }
 
+/* A key's place in the split table: its field, its first term byte and the top seven bits
+ * of its second (0 for a one-byte term), so that scripts whose words share a first byte
+ * (Hangul's four lead bytes hold every syllable) still split finely. The order of routes
+ * follows the order of keys, so partitions stay contiguous key ranges. */
+_Static_assert(KQ_N_FIELDS <= 2, "a field is one bit of a route");
 static inline uint32_t route(const uint8_t *entry)
 {
-    return (uint32_t)entry[0] << 8 | entry[2]; /* field byte, first term byte */
+    uint32_t second = entry[1] > 1 ? entry[3] >> 1 : 0;
+    return (uint32_t)entry[0] << 15 | (uint32_t)entry[2] << 7 | second;
 }
 
 /* A batch entry on its way into the run (see invert_terms). */
@@ -1018,8 +1024,8 @@ static int invert_docs(struct docrun *r, struct batch *b, kq_error *err)
     return 0;
 }
 
-/* Splits the key space into n_parts contiguous ranges of about equal postings, by the first
- * two key bytes, from what the first batch holds. */
+/* Splits the key space into n_parts contiguous ranges of about equal postings, by route,
+ * from what the first batch holds. */
 static void compute_split(struct builder *bld, const struct batch *b)
 {
     uint32_t *w = kq__calloc(1 << 16, sizeof *w);
@@ -1049,7 +1055,7 @@ static void compute_split(struct builder *bld, const struct batch *b)
     }
     if (!total) /* nothing to learn from: split by the first term byte */
         for (uint32_t k = 0; k < (1u << 16); k++)
-            bld->part_of[k] = (uint8_t)((k & 0xff) * bld->n_parts / 256);
+            bld->part_of[k] = (uint8_t)((k >> 7 & 0xff) * bld->n_parts / 256);
     kq__free(w);
 }
 
