@@ -1326,7 +1326,6 @@ static void *encode_part(void *arg)
 {
     struct encjob *j = arg;
     struct termrun *r = j->r;
-    uint32_t *pos = NULL, pos_cap = 0;
     if (!r->n_terms)
         return NULL;
     struct sortkey *order = (struct sortkey *)(void *)r->slots;
@@ -1341,35 +1340,27 @@ static void *encode_part(void *arg)
             kq__segbuild_term_begin(j->sb, field);
         else
             kq__termspill_begin(&j->ts, field);
-        const uint8_t *p = t->post.p, *end = p + t->post.len;
+        /* a posting: doc gap, tf, then the positions encoded as a segment stores them */
+        const uint8_t *p = t->post.p, *end = p + t->post.len, *q;
         uint32_t doc = 0;
         for (uint32_t i = 0; i < t->df; i++) {
-            uint64_t gap = 0, tf = 0, g = 0;
+            uint64_t gap = 0, tf = 0;
             p += kq_varint_get(p, end, &gap);
             p += kq_varint_get(p, end, &tf);
             doc = i ? doc + (uint32_t)gap : (uint32_t)gap;
-            if (tf > pos_cap) {
-                uint32_t cap = (uint32_t)tf * 2;
-                uint32_t *v = kq__realloc(pos, cap * sizeof *v);
-                if (!v) {
-                    j->rc = kq__enomem(&j->err);
-                    goto out;
-                }
-                pos = v;
-                pos_cap = cap;
+            if (!tf || tf > UINT32_MAX || !(q = kq__skip_varints(p, end, tf))) {
+                j->rc = kq__error(&j->err, KQ_EINTERNAL, -1, "a run's postings are malformed");
+                return NULL;
             }
-            uint32_t cur = 0;
-            for (uint64_t x = 0; x < tf; x++) {
-                p += kq_varint_get(p, end, &g);
-                cur = x ? cur + (uint32_t)g : (uint32_t)g;
-                pos[x] = cur;
-            }
-            int rc = j->sb ? kq__segbuild_term_add(j->sb, doc, (uint32_t)tf, pos, &j->err)
-                           : kq__termspill_add(&j->ts, doc, (uint32_t)tf, pos, &j->err);
+            int rc = j->sb ? kq__segbuild_term_add(j->sb, doc, (uint32_t)tf, NULL, p,
+                                                   (size_t)(q - p), &j->err)
+                           : kq__termspill_add(&j->ts, doc, (uint32_t)tf, NULL, p,
+                                               (size_t)(q - p), &j->err);
             if (rc) {
                 j->rc = rc;
-                goto out;
+                return NULL;
             }
+            p = q;
         }
         const uint8_t *key = r->keys.p + t->key_off;
         j->rc = j->sb ? kq__segbuild_term_end(j->sb, key, t->key_len, &j->err)
@@ -1377,8 +1368,6 @@ static void *encode_part(void *arg)
         r->post_bytes -= t->post.cap;
         kq_buf_release(&t->post); /* what is encoded need not stay: memory stays flat */
     }
-out:
-    kq__free(pos);
     return NULL;
 }
 

@@ -45,7 +45,8 @@ int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), v
  * Store blocks made with the same dictionary (`cdict`/`dict`) are copied as they are;
  * others are decompressed and compressed again. `*size`, `*post_bytes`, `*pos_bytes`,
  * `*n_terms` receive the new segment's figures. The terms are merged in up to `threads` key
- * ranges side by side (0: one per CPU). */
+ * ranges side by side (0: one per CPU). The inputs are the temporary runs of this process:
+ * their positions are copied as they are (kq_postings_positions_encoded). */
 int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t spill,
                     size_t memory, int threads, const char *language,
                     const ZSTD_CDict *cdict, const void *dict, size_t dict_len, const char *out,
@@ -58,9 +59,11 @@ struct kq_seg;
  * (in that order, deleted documents dropped and the others renumbered) to the builder `b`
  * (see kq__merge_files); `dict_hash` is the XXH3 of the builder's dictionary (0: none);
  * the builder and the segments' mapped pages keep to about `memory` bytes (see
- * kq__merge_files); the segments' pages are dropped when it returns. */
+ * kq__merge_files); the segments' pages are dropped when it returns. `own`: the segments
+ * are runs this process wrote, whose positions are copied unchecked (P15); 0 for an
+ * index's segments, whose positions are decoded and checked. */
 int kq__merge_segments(struct kq_segbuild *b, struct kq_seg *const *segs, size_t n,
-                       uint64_t dict_hash, size_t memory, int threads, kq_error *err);
+                       uint64_t dict_hash, size_t memory, int threads, int own, kq_error *err);
 
 struct kq_build_stats;
 /* kq__merge_run: with the writer lock of `dir` held, runs the merge policy (max_segments

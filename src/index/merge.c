@@ -320,6 +320,7 @@ struct mpart {
     uint32_t *const *maps;
     const uint32_t *bases;
     size_t every;
+    int own; /* the inputs are runs this process wrote: positions are copied as they are */
     uint8_t lo[KQ_KEY_MAX], hi[KQ_KEY_MAX];
     size_t lo_len, hi_len;
     pthread_t thread;
@@ -336,10 +337,11 @@ static void part_begin(struct mpart *m, int field)
         kq__termspill_begin(&m->ts, field);
 }
 
-static int part_add(struct mpart *m, uint32_t doc, uint32_t tf, const uint32_t *pos)
+static int part_add(struct mpart *m, uint32_t doc, uint32_t tf, const uint32_t *pos,
+                    const uint8_t *enc, size_t enc_len)
 {
-    return m->b ? kq__segbuild_term_add(m->b, doc, tf, pos, &m->err)
-                : kq__termspill_add(&m->ts, doc, tf, pos, &m->err);
+    return m->b ? kq__segbuild_term_add(m->b, doc, tf, pos, enc, enc_len, &m->err)
+                : kq__termspill_add(&m->ts, doc, tf, pos, enc, enc_len, &m->err);
 }
 
 static int part_end(struct mpart *m, const uint8_t *key, size_t key_len)
@@ -413,23 +415,30 @@ static int merge_range(struct mpart *m)
                 }
                 if (map && map[d] == UINT32_MAX)
                     continue; /* a deleted document: its postings go */
-                if (tf > pos_cap) {
-                    uint32_t cap = tf * 2 > tf ? tf * 2 : tf;
-                    uint32_t *v = kq__realloc(pos, (size_t)cap * sizeof *v);
-                    if (!v) {
-                        rc = kq__enomem(err);
-                        break;
+                const uint8_t *enc = NULL;
+                size_t enc_len = 0;
+                int np;
+                if (m->own) {
+                    np = kq_postings_positions_encoded(&pc, &enc, &enc_len);
+                } else {
+                    if (tf > pos_cap) {
+                        uint32_t cap = tf * 2 > tf ? tf * 2 : tf;
+                        uint32_t *v = kq__realloc(pos, (size_t)cap * sizeof *v);
+                        if (!v) {
+                            rc = kq__enomem(err);
+                            break;
+                        }
+                        pos = v;
+                        pos_cap = cap;
                     }
-                    pos = v;
-                    pos_cap = cap;
+                    np = kq_postings_positions(&pc, pos);
                 }
-                int np = kq_postings_positions(&pc, pos);
                 if (np < 0 || (uint32_t)np != tf) {
                     rc = kq__error(err, KQ_ECORRUPT, -1,
                                    "segment '%s': bad positions in section 'POSN'", s->f.name);
                     break;
                 }
-                rc = part_add(m, map ? map[d] : m->bases[i] + d, tf, pos);
+                rc = part_add(m, map ? map[d] : m->bases[i] + d, tf, pos, enc, enc_len);
                 added++;
             }
             if (!rc && kq_postings_error(&pc))
@@ -526,7 +535,7 @@ static int split_keys(kq_seg *const *segs, size_t n, struct mpart *m, int *parts
 }
 
 int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t dict_hash,
-                       size_t memory, int threads, kq_error *err)
+                       size_t memory, int threads, int own, kq_error *err)
 {
     int rc = 0;
     uint32_t *bases = kq__calloc(n ? n : 1, sizeof *bases);
@@ -577,6 +586,7 @@ int kq__merge_segments(kq_segbuild *b, kq_seg *const *segs, size_t n, uint64_t d
         m[p].maps = maps;
         m[p].bases = bases;
         m[p].every = every;
+        m[p].own = own;
         if (p && !(rc = kq__termspill_init(&m[p].ts, b, b->sink[KQ_SEC_POST].spill_bytes, err)))
             m[p].ts_init = 1;
     }
@@ -635,7 +645,7 @@ int kq__merge_files(const char *dir, const char *const *paths, size_t n, size_t 
         v[i] = &segs[i];
     if (!rc)
         rc = kq__merge_segments(&b, v, n, dict_len ? XXH3_64bits(dict, dict_len) : 0, memory,
-                                threads, err);
+                                threads, 1, err);
     kq__free(v);
     if (!rc) {
         *n_terms = b.n_terms;
@@ -692,7 +702,7 @@ static int merge_pick(const char *dir, kq_index *ix, const uint32_t *pick, uint3
                                         err)))
         b_init = 1;
     if (!rc)
-        rc = kq__merge_segments(&b, v, n, ds ? ds->dict_hash : 0, memory, 0, err);
+        rc = kq__merge_segments(&b, v, n, ds ? ds->dict_hash : 0, memory, 0, 0, err);
     char name[64], path[4096];
     kq__segment_name(number, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);

@@ -299,34 +299,31 @@ static int flush_block(kq_postings_writer *w, int last)
     return 0;
 }
 
-int kq_postings_writer_add(kq_postings_writer *w, uint32_t doc, uint32_t tf, uint32_t dl,
-                           const uint32_t *positions)
+/* Checks a posting against the term's order; flushes the block it fills. */
+static int posting_begin(kq_postings_writer *w, uint32_t doc, uint32_t tf)
 {
     if (!w->in_term || tf == 0 || doc > DOC_MAX || (w->df && doc <= w->last_doc))
         return KQ_EINVAL;
-    if (w->with_pos) {
-        if (!positions)
-            return KQ_EINVAL;
-        for (uint32_t i = 1; i < tf; i++)
-            if (positions[i] <= positions[i - 1])
-                return KQ_EINVAL;
-    }
     if (w->n == KQ_BLOCK_SIZE && flush_block(w, 0))
         return KQ_ENOMEM;
-    if (w->with_pos) {
-        if (kq_buf_reserve(w->pos, (size_t)tf * 5))
-            return KQ_ENOMEM;
-        uint8_t *p = w->pos->p + w->pos->len;
-        size_t k = kq_varint_put(p, positions[0]);
-        for (uint32_t i = 1; i < tf; i++)
-            k += kq_varint_put(p + k, positions[i] - positions[i - 1]);
-        uint64_t at = w->pos_bytes - w->block_pos;
-        if (at + k + 4 * (uint64_t)KQ_BLOCK_SIZE >= POS_BLOCK_MAX)
-            return KQ_ELIMIT; /* nothing kept: the bytes written are past pos->len */
-        w->pos_at[w->n] = (uint32_t)at;
-        w->pos->len += k;
-        w->pos_bytes += k;
-    }
+    return 0;
+}
+
+/* Takes the `k` bytes written (reserved) past the end of w->pos as the posting's positions;
+ * KQ_ELIMIT, nothing taken, when the block's would reach POS_BLOCK_MAX. */
+static int posting_positions(kq_postings_writer *w, size_t k)
+{
+    uint64_t at = w->pos_bytes - w->block_pos;
+    if (at + k + 4 * (uint64_t)KQ_BLOCK_SIZE >= POS_BLOCK_MAX)
+        return KQ_ELIMIT;
+    w->pos_at[w->n] = (uint32_t)at;
+    w->pos->len += k;
+    w->pos_bytes += k;
+    return 0;
+}
+
+static void posting_end(kq_postings_writer *w, uint32_t doc, uint32_t tf, uint32_t dl)
+{
     w->docs[w->n] = doc;
     w->tfs[w->n] = tf;
     w->dls[w->n] = dl;
@@ -334,6 +331,51 @@ int kq_postings_writer_add(kq_postings_writer *w, uint32_t doc, uint32_t tf, uin
     w->df++;
     w->cf += tf;
     w->last_doc = doc;
+}
+
+int kq_postings_writer_add(kq_postings_writer *w, uint32_t doc, uint32_t tf, uint32_t dl,
+                           const uint32_t *positions)
+{
+    if (w->with_pos) {
+        if (!positions)
+            return KQ_EINVAL;
+        for (uint32_t i = 1; i < tf; i++)
+            if (positions[i] <= positions[i - 1])
+                return KQ_EINVAL;
+    }
+    int rc = posting_begin(w, doc, tf);
+    if (rc)
+        return rc;
+    if (w->with_pos) {
+        if (kq_buf_reserve(w->pos, (size_t)tf * 5))
+            return KQ_ENOMEM;
+        uint8_t *p = w->pos->p + w->pos->len;
+        size_t k = kq_varint_put(p, positions[0]);
+        for (uint32_t i = 1; i < tf; i++)
+            k += kq_varint_put(p + k, positions[i] - positions[i - 1]);
+        if ((rc = posting_positions(w, k)))
+            return rc;
+    }
+    posting_end(w, doc, tf, dl);
+    return 0;
+}
+
+int kq_postings_writer_add_encoded(kq_postings_writer *w, uint32_t doc, uint32_t tf,
+                                   uint32_t dl, const uint8_t *enc, size_t len)
+{
+    if (w->with_pos && (!enc || len < tf))
+        return KQ_EINVAL;
+    int rc = posting_begin(w, doc, tf);
+    if (rc)
+        return rc;
+    if (w->with_pos) {
+        if (kq_buf_reserve(w->pos, len))
+            return KQ_ENOMEM;
+        memcpy(w->pos->p + w->pos->len, enc, len);
+        if ((rc = posting_positions(w, len)))
+            return rc;
+    }
+    posting_end(w, doc, tf, dl);
     return 0;
 }
 
@@ -769,15 +811,15 @@ uint32_t kq_postings_tf(const kq_postings_cursor *c)
     return c->tfs_buf[c->i];
 }
 
-/* The end of the first `n` (> 0) varints at `p`, or NULL when `end` comes first. Many
- * bytes at a time while more than their terminators (bytes below 0x80) are left: a phrase
- * of common words skips over most of their positions. */
-static const uint8_t *skip_varints(const uint8_t *p, const uint8_t *end, uint64_t n)
+/* Many bytes at a time while more than their terminators (bytes below 0x80) are left: a
+ * phrase of common words skips over most of their positions. */
+const uint8_t *kq__skip_varints(const uint8_t *p, const uint8_t *end, uint64_t n)
 {
 #ifdef __SSE2__
-    /* 64 bytes a step: their continuation bits (0 or 1 a byte) summed by _mm_sad_epu8 */
+    /* 64 bytes a step: their continuation bits (0 or 1 a byte) summed by _mm_sad_epu8; not
+     * for a few varints, that the first 64 bytes hold */
     const __m128i one = _mm_set1_epi8(1), zero = _mm_setzero_si128();
-    while (end - p >= 64) {
+    while (n > 16 && end - p >= 64) {
         __m128i c = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)p), 7), one);
         for (int k = 16; k < 64; k += 16)
             c = _mm_add_epi8(c, _mm_and_si128(
@@ -854,7 +896,7 @@ static const uint8_t *doc_positions(kq_postings_cursor *c, const uint8_t **end)
     uint64_t left = 0;
     for (; k < c->i; k++)
         left += c->tfs_buf[k];
-    if (left && !(p = skip_varints(p, *end, left))) {
+    if (left && !(p = kq__skip_varints(p, *end, left))) {
         corrupt(c);
         return NULL;
     }
@@ -883,6 +925,24 @@ static int has_positions(const kq_postings_cursor *c)
     return c->pos && !c->err && c->started && c->doc != KQ_DOC_END && c->n_in != 0;
 }
 
+/* Checks that the current posting's positions, read up to `p`, end where the format says
+ * (P16: the block's last ends the block's positions; P17: the next posting's table entry,
+ * when there is one), and remembers where the next posting's start. */
+static int positions_end(kq_postings_cursor *c, const uint8_t *p, const uint8_t *end)
+{
+    if (c->i + 1 == c->n_in && p != end)
+        return -1;
+    if (c->i + 1 < c->n_in && c->pos_tables) {
+        const uint8_t *start = c->pos + c->skips[c->block].pos_off;
+        const uint8_t *tab = pos_table(c, start, &end);
+        if (tab && kq_get_le32(tab + 4 * (size_t)c->i) != (uint64_t)(p - start))
+            return -1;
+    }
+    c->pos_cur = p;
+    c->pos_doc_index = c->i + 1;
+    return 0;
+}
+
 int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
 {
     if (!has_positions(c))
@@ -899,21 +959,27 @@ int kq_postings_positions(kq_postings_cursor *c, uint32_t *out)
         p += n;
         out[j] = cur;
     }
-    if (c->i + 1 == c->n_in && p != end)
-        goto bad; /* P16: a block's positions end where the next block's start (or its table) */
-    if (c->i + 1 < c->n_in && c->pos_tables) {
-        /* P17: the next posting's entry in the table, if there is one, is where this ends */
-        const uint8_t *start = c->pos + c->skips[c->block].pos_off;
-        const uint8_t *tab = pos_table(c, start, &end);
-        if (tab && kq_get_le32(tab + 4 * (size_t)c->i) != (uint64_t)(p - start))
-            goto bad;
-    }
-    c->pos_cur = p;
-    c->pos_doc_index = c->i + 1;
+    if (positions_end(c, p, end))
+        goto bad;
     return (int)tf;
 bad:
     corrupt(c);
     return KQ_ECORRUPT;
+}
+
+int kq_postings_positions_encoded(kq_postings_cursor *c, const uint8_t **enc, size_t *len)
+{
+    if (!has_positions(c))
+        return 0;
+    const uint8_t *end, *p = doc_positions(c, &end), *q = NULL;
+    uint32_t tf = c->tfs_buf[c->i];
+    if (!p || tf > INT_MAX || !(q = kq__skip_varints(p, end, tf)) || positions_end(c, q, end)) {
+        corrupt(c);
+        return KQ_ECORRUPT;
+    }
+    *enc = p;
+    *len = (size_t)(q - p);
+    return (int)tf;
 }
 
 int kq_postings_pos_begin(kq_postings_cursor *c, struct kq_pos_reader *r)

@@ -75,6 +75,12 @@ void kq_postings_writer_begin(kq_postings_writer *w, kq_buf *pos, int with_posit
  * positions of a block's postings would pass 2 GiB, P17), KQ_ENOMEM. */
 int kq_postings_writer_add(kq_postings_writer *w, uint32_t doc, uint32_t tf, uint32_t dl,
                            const uint32_t *positions);
+/* As kq_postings_writer_add, with the positions given as a segment stores them: `enc`, the
+ * `len` bytes of tf varints, the first position and then the gaps (FORMAT.md P15). They are
+ * copied as they are, unchecked: for positions this process encoded itself (an in-memory
+ * run, a temporary segment it wrote), never for what it reads from an index. */
+int kq_postings_writer_add_encoded(kq_postings_writer *w, uint32_t doc, uint32_t tf,
+                                   uint32_t dl, const uint8_t *enc, size_t len);
 
 /* Ends the term: appends its postings (skip table and blocks) to `docs` and fills `meta`,
  * with doc_off = docs_base + the length `docs` had, pos_off = pos_base + where this term's
@@ -161,6 +167,13 @@ uint32_t kq_postings_tf(const kq_postings_cursor *c);
 /* Writes the positions of the current posting into `out` (room for tf values).
  * Returns the count (= tf) or KQ_ECORRUPT; 0 when the term has no positions. */
 int kq_postings_positions(kq_postings_cursor *c, uint32_t *out);
+/* The current posting's positions as the segment stores them: `*enc` and `*len` receive
+ * its tf varints (see kq_postings_writer_add_encoded). Returns tf, 0 when the term has no
+ * positions, or KQ_ECORRUPT when they are not tf varints ending where P16 and P17 say; the
+ * values themselves are not checked (P15): use it only on segments this process wrote. */
+int kq_postings_positions_encoded(kq_postings_cursor *c, const uint8_t **enc, size_t *len);
+/* The end of the first `n` (> 0) varints at `p`, or NULL when `end` comes first. */
+const uint8_t *kq__skip_varints(const uint8_t *p, const uint8_t *end, uint64_t n);
 /* The positions of the current posting read one at a time, so that a phrase reads no
  * further than it must. The reader is valid until the cursor moves. */
 struct kq_pos_reader {

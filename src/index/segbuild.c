@@ -113,6 +113,7 @@ void kq__segbuild_release(kq_segbuild *b)
         kq_buf_release(&b->dlen[f]);
     kq_buf_release(&b->dsix);
     kq_buf_release(&b->scratch);
+    kq_buf_release(&b->last_src);
     kq__storeblock_release(&b->block);
     ZSTD_freeCCtx(b->cctx);
     memset(b, 0, sizeof *b);
@@ -126,6 +127,13 @@ int kq__segbuild_source(kq_segbuild *b, const struct kq_srcrec *src, uint32_t *s
     if (kq_buf_put_varint(t, src->path_len) || kq_buf_append(t, src->path, src->path_len) ||
         kq_buf_put_varint(t, src->size) || kq_buf_put_varint(t, (uint64_t)src->mtime_ns) ||
         kq_buf_put_u64(t, src->hash))
+        return kq__enomem(err);
+    if (b->n_sources && t->len == b->last_src.len && !memcmp(t->p, b->last_src.p, t->len)) {
+        *s = b->n_sources - 1;
+        return 0;
+    }
+    b->last_src.len = 0;
+    if (kq_buf_append(&b->last_src, t->p, t->len))
         return kq__enomem(err);
     int rc = kq__sink_drain(&b->sink[KQ_SEC_SRCS], t, err);
     if (rc)
@@ -238,16 +246,27 @@ static int add_error(int rc, kq_error *err)
     return kq__error(err, KQ_EINTERNAL, -1, "postings out of order");
 }
 
-int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint32_t *pos,
-                          kq_error *err)
+/* Adds a posting to `pw`, with its positions `pos`, or `enc` (encoded, see
+ * kq__segbuild_term_add). */
+static int add_posting(kq_postings_writer *pw, const kq_segbuild *b, int field, uint32_t doc,
+                       uint32_t tf, const uint32_t *pos, const uint8_t *enc, size_t enc_len,
+                       kq_error *err)
 {
     if (doc >= b->n_docs)
         return kq__error(err, KQ_EINTERNAL, -1, "posting for document %u of %u", doc,
                          b->n_docs);
-    uint32_t dl = kq__segbuild_dl(b, b->field, doc);
-    int rc = kq_postings_writer_add(b->pw, doc, tf, dl, pos);
+    uint32_t dl = kq__segbuild_dl(b, field, doc);
+    int rc = enc ? kq_postings_writer_add_encoded(pw, doc, tf, dl, enc, enc_len)
+                 : kq_postings_writer_add(pw, doc, tf, dl, pos);
+    return rc ? add_error(rc, err) : 0;
+}
+
+int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint32_t *pos,
+                          const uint8_t *enc, size_t enc_len, kq_error *err)
+{
+    int rc = add_posting(b->pw, b, b->field, doc, tf, pos, enc, enc_len, err);
     if (rc)
-        return add_error(rc, err);
+        return rc;
     b->n_postings[b->field]++;
     b->n_positions[b->field] += tf;
     if (b->posn.len >= KQ_SEGBUILD_STAGE)
@@ -388,15 +407,11 @@ void kq__termspill_begin(kq_termspill *t, int field)
 }
 
 int kq__termspill_add(kq_termspill *t, uint32_t doc, uint32_t tf, const uint32_t *pos,
-                      kq_error *err)
+                      const uint8_t *enc, size_t enc_len, kq_error *err)
 {
-    if (doc >= t->sb->n_docs)
-        return kq__error(err, KQ_EINTERNAL, -1, "posting for document %u of %u", doc,
-                         t->sb->n_docs);
-    uint32_t dl = kq__segbuild_dl(t->sb, t->field, doc);
-    int rc = kq_postings_writer_add(t->pw, doc, tf, dl, pos);
+    int rc = add_posting(t->pw, t->sb, t->field, doc, tf, pos, enc, enc_len, err);
     if (rc)
-        return add_error(rc, err);
+        return rc;
     if (t->posn_buf.len >= KQ_SEGBUILD_STAGE)
         return kq__sink_drain(&t->posn, &t->posn_buf, err);
     return 0;

@@ -71,6 +71,7 @@ typedef struct kq_segbuild {
     kq_buf dlen[KQ_N_FIELDS];     /* u32 per document */
     kq_buf dsix;                  /* 24 bytes per store block */
     kq_buf scratch;
+    kq_buf last_src;              /* the last source record added */
     kq_storeblock block;          /* raw documents not yet compressed */
     ZSTD_CCtx *cctx;
     const ZSTD_CDict *cdict;      /* borrowed, may be NULL */
@@ -90,7 +91,9 @@ int kq__segbuild_init(kq_segbuild *b, const char *dir, size_t spill_bytes,
                       size_t dict_len, kq_error *err);
 void kq__segbuild_release(kq_segbuild *b);
 
-/* Adds a source file; returns its number s (for kq_docrec.src = s + 1) through `*s`. */
+/* Adds a source file; returns its number s (for kq_docrec.src = s + 1) through `*s`. A
+ * record equal to the one added before it (the same version of a file, read by two runs or
+ * held by two segments merged) is not added again: `*s` is that one's. */
 int kq__segbuild_source(kq_segbuild *b, const struct kq_srcrec *src, uint32_t *s,
                         kq_error *err);
 /* Adds the next document with its stored text (raw: compressed into blocks here). */
@@ -104,10 +107,12 @@ int kq__segbuild_doc_meta(kq_segbuild *b, const struct kq_docrec *d, kq_error *e
 int kq__segbuild_block(kq_segbuild *b, uint32_t first_doc, uint32_t n, uint32_t raw_len,
                        const void *comp, size_t comp_len, kq_error *err);
 
-/* Terms: begin, then add its postings in doc order, then end with its key. */
+/* Terms: begin, then add its postings in doc order, then end with its key. A posting's
+ * positions come as `pos`, tf values, or when `enc` is not NULL as the `enc_len` bytes a
+ * segment stores them in, copied unchecked (kq_postings_writer_add_encoded). */
 void kq__segbuild_term_begin(kq_segbuild *b, int field);
 int kq__segbuild_term_add(kq_segbuild *b, uint32_t doc, uint32_t tf, const uint32_t *pos,
-                          kq_error *err);
+                          const uint8_t *enc, size_t enc_len, kq_error *err);
 int kq__segbuild_term_end(kq_segbuild *b, const uint8_t *key, size_t key_len, kq_error *err);
 
 /* Terms encoded elsewhere (in parallel): first the bytes, then the keys. A caller encodes a
@@ -143,7 +148,7 @@ void kq__termspill_release(kq_termspill *t);
 /* As kq__segbuild_term_begin / _term_add / _term_end, for the spill's key range. */
 void kq__termspill_begin(kq_termspill *t, int field);
 int kq__termspill_add(kq_termspill *t, uint32_t doc, uint32_t tf, const uint32_t *pos,
-                      kq_error *err);
+                      const uint8_t *enc, size_t enc_len, kq_error *err);
 int kq__termspill_end(kq_termspill *t, const uint8_t *key, size_t key_len, kq_error *err);
 /* Appends the spill's terms to the builder, after the builder's own (the spill is left as it
  * is: release it). */

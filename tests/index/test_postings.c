@@ -472,6 +472,118 @@ static void test_pos_tables(void **state)
     kq_buf_release(&pos);
 }
 
+/* Re-encodes the list in `docs`/`pos` posting by posting with the positions copied as they
+ * are stored (kq_postings_positions_encoded into kq_postings_writer_add_encoded), as a merge
+ * of a build's own runs does, into `docs2`/`pos2`. Returns 0 or the first error. */
+static int reencode(const kq_buf *docs, const kq_buf *pos, const struct kq_term_meta *m,
+                    const struct list *l, kq_buf *docs2, kq_buf *pos2, struct kq_term_meta *m2)
+{
+    kq_error err;
+    kq_postings_cursor c;
+    kq_postings_writer *w = NULL;
+    int r = kq_postings_open(&c, docs->p, docs->len, pos->p, pos->len, m, 1, &err);
+    if (r)
+        return r;
+    if ((r = kq_postings_writer_new(&w))) {
+        kq_postings_close(&c);
+        return r;
+    }
+    kq_postings_writer_begin(w, pos2, l->with_pos);
+    uint32_t d, i = 0;
+    while (!r && (d = kq_postings_next(&c)) != KQ_DOC_END) {
+        const uint8_t *enc = NULL;
+        size_t len = 0;
+        int n = kq_postings_positions_encoded(&c, &enc, &len);
+        if (n < 0)
+            r = n;
+        else if (n != (l->with_pos ? (int)l->tfs[i] : 0))
+            r = KQ_EINTERNAL;
+        else
+            r = kq_postings_writer_add_encoded(w, d, kq_postings_tf(&c), l->dls[i], enc, len);
+        i++;
+    }
+    if (!r && kq_postings_error(&c))
+        r = kq_postings_error(&c);
+    if (!r)
+        r = i == l->n ? kq_postings_writer_end(w, docs2, 0, 0, m2) : KQ_EINTERNAL;
+    kq_postings_writer_free(w);
+    kq_postings_close(&c);
+    return r;
+}
+
+/* Positions copied as stored give the bytes encoding them afresh gives: with and without
+ * offsets tables, long and short, and without positions. The copy checks the varints'
+ * count and where they end (P16, P17), and a writer takes no fewer bytes than positions. */
+static void test_encoded_copy(void **state)
+{
+    (void)state;
+    kq_buf docs = KQ_BUF_INIT, pos = KQ_BUF_INIT, docs2 = KQ_BUF_INIT, pos2 = KQ_BUF_INIT;
+    struct kq_term_meta m, m2;
+    struct list l;
+    for (int k = 0; k < 5; k++) {
+        if (k == 0)
+            list_make(&l, 1000, GAPS_RANDOM, 300, 1);
+        else if (k == 1)
+            list_heavy(&l, 300, 40); /* a table a block */
+        else if (k == 2)
+            list_make(&l, 3, GAPS_ZIPF, 5000, 1);
+        else if (k == 3)
+            list_make(&l, 500, GAPS_DENSE, 20, 0);
+        else
+            list_make(&l, 129, GAPS_HUGE, 4, 1);
+        kq_buf_reset(&docs);
+        kq_buf_reset(&pos);
+        kq_buf_reset(&docs2);
+        kq_buf_reset(&pos2);
+        assert_int_equal(encode(&l, &docs, &pos, &m, 0), 0);
+        assert_int_equal(reencode(&docs, &pos, &m, &l, &docs2, &pos2, &m2), 0);
+        assert_int_equal(docs2.len, docs.len);
+        assert_memory_equal(docs2.p, docs.p, docs.len);
+        assert_int_equal(pos2.len, pos.len);
+        if (pos.len)
+            assert_memory_equal(pos2.p, pos.p, pos.len);
+        assert_memory_equal(&m2, &m, sizeof m);
+        list_free(&l);
+    }
+
+    /* the positions of a block cut short, or a table entry moved: refused */
+    list_heavy(&l, 300, 40);
+    kq_buf_reset(&docs);
+    kq_buf_reset(&pos);
+    assert_int_equal(encode(&l, &docs, &pos, &m, 0), 0);
+    uint8_t *bad = malloc(pos.len);
+    assert_non_null(bad);
+    memcpy(bad, pos.p, pos.len);
+    kq_put_le32(bad + 128 * 40 + 4 * 4, 5 * 40 + 1); /* posting 5 of block 0 */
+    kq_buf b = {bad, pos.len, pos.len};
+    kq_buf_reset(&docs2);
+    kq_buf_reset(&pos2);
+    assert_int_equal(reencode(&docs, &b, &m, &l, &docs2, &pos2, &m2), KQ_ECORRUPT);
+    memcpy(bad, pos.p, pos.len);
+    bad[40 * 128 - 1] |= 0x80; /* block 0's last varint runs into its table */
+    kq_buf_reset(&docs2);
+    kq_buf_reset(&pos2);
+    assert_int_equal(reencode(&docs, &b, &m, &l, &docs2, &pos2, &m2), KQ_ECORRUPT);
+    free(bad);
+    list_free(&l);
+
+    kq_postings_writer *w;
+    assert_int_equal(kq_postings_writer_new(&w), 0);
+    kq_buf_reset(&pos2);
+    kq_postings_writer_begin(w, &pos2, 1);
+    const uint8_t enc[3] = {1, 2, 3};
+    assert_int_equal(kq_postings_writer_add_encoded(w, 1, 4, 9, enc, 3), KQ_EINVAL);
+    assert_int_equal(kq_postings_writer_add_encoded(w, 1, 3, 9, NULL, 3), KQ_EINVAL);
+    assert_int_equal(kq_postings_writer_add_encoded(w, 1, 3, 9, enc, 3), 0);
+    assert_int_equal(kq_postings_writer_add_encoded(w, 1, 3, 9, enc, 3), KQ_EINVAL); /* order */
+    assert_int_equal(pos2.len, 3);
+    kq_postings_writer_free(w);
+    kq_buf_release(&docs);
+    kq_buf_release(&pos);
+    kq_buf_release(&docs2);
+    kq_buf_release(&pos2);
+}
+
 /* Documents with thousands of positions, their deltas mostly of one and two bytes: the
  * stretches that seeking and skipping pass over many bytes at a time, broken here and there
  * by a delta of three bytes. Every seek lands on the first position >= the one wanted. */
@@ -888,6 +1000,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_sizes),
         cmocka_unit_test(test_long_positions),
         cmocka_unit_test(test_pos_tables),
+        cmocka_unit_test(test_encoded_copy),
         cmocka_unit_test(test_impacts_frontier),
         cmocka_unit_test(test_corruption_sweeps),
         cmocka_unit_test(test_alloc_failures),
