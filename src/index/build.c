@@ -717,7 +717,6 @@ static int analyze_batch(struct worker *w, struct batch *b)
 
 struct mterm {
     uint32_t key_off; /* in run->keys: [field][term] */
-    uint32_t hash;
     uint16_t key_len;
     uint32_t last_doc;
     uint32_t df;
@@ -745,13 +744,17 @@ struct mdoc {
     size_t title_off, title_len;
 };
 
-/* The documents of a run: table entries and compressed store blocks. */
+/* The documents of a run: table entries and compressed store blocks. The blocks go to a
+ * sink as they come, one after another (a temporary file past KQ_SPILL_BYTES): nothing reads
+ * them before the run is written, when they become the segment's DSTO as they are. */
 struct docrun {
     struct mdoc *docs;
     uint32_t n_docs, cap_docs;
     kq_buf strs;
-    kq_buf store;
-    struct cblock *blocks;
+    kq_sink store;
+    int store_ready;
+    const char *dir; /* where the store spills */
+    struct cblock *blocks; /* off: in `store` */
     uint32_t n_blocks, cap_blocks;
 };
 
@@ -776,7 +779,7 @@ static size_t termrun_memory(const struct termrun *r)
 
 static size_t docrun_memory(const struct docrun *r)
 {
-    return (size_t)r->cap_docs * sizeof *r->docs + r->strs.cap + r->store.cap +
+    return (size_t)r->cap_docs * sizeof *r->docs + r->strs.cap + r->store.mem.cap +
            (size_t)r->cap_blocks * sizeof *r->blocks;
 }
 
@@ -794,22 +797,27 @@ static void docrun_reset(struct docrun *r)
 {
     kq__free(r->docs);
     kq_buf_release(&r->strs);
-    kq_buf_release(&r->store);
+    if (r->store_ready)
+        kq__sink_release(&r->store);
     kq__free(r->blocks);
-    memset(r, 0, sizeof *r);
+    *r = (struct docrun){.dir = r->dir};
 }
 
+/* Doubles the hash slots; a slot holds its term's hash, that places it anew. */
 static int termrun_grow_slots(struct termrun *r)
 {
     uint32_t n = r->n_slots ? 2 * r->n_slots : 1u << 14;
     uint64_t *s = kq__calloc(n, sizeof *s);
     if (!s)
         return KQ_ENOMEM;
-    for (uint32_t t = 0; t < r->n_terms; t++) {
-        uint32_t i = r->terms[t].hash & (n - 1);
+    for (uint32_t k = 0; k < r->n_slots; k++) {
+        uint64_t v = r->slots[k];
+        if (!v)
+            continue;
+        uint32_t i = (uint32_t)(v >> 32) & (n - 1);
         while (s[i])
             i = (i + 1) & (n - 1);
-        s[i] = (uint64_t)r->terms[t].hash << 32 | (t + 1);
+        s[i] = v;
     }
     kq__free(r->slots);
     r->slots = s;
@@ -839,7 +847,10 @@ static struct mterm *termrun_get(struct termrun *r, uint8_t field, const uint8_t
         i = (i + 1) & (r->n_slots - 1);
     }
     if (r->n_terms == r->cap_terms) {
-        uint32_t cap = r->cap_terms ? 2 * r->cap_terms : 4096;
+        /* by half: the terms of a run are most of its memory in a language of many words */
+        uint32_t cap = r->cap_terms ? r->cap_terms + r->cap_terms / 2 : 4096;
+        if (cap < r->cap_terms)
+            return NULL;
         struct mterm *v = kq__realloc(r->terms, cap * sizeof *v);
         if (!v)
             return NULL;
@@ -852,7 +863,6 @@ static struct mterm *termrun_get(struct termrun *r, uint8_t field, const uint8_t
     memset(e, 0, sizeof *e);
     e->key_off = (uint32_t)r->keys.len;
     e->key_len = (uint16_t)(len + 1);
-    e->hash = h;
     r->keys.p[r->keys.len] = field;
     memcpy(r->keys.p + r->keys.len + 1, term, len);
     r->keys.len += len + 1;
@@ -881,13 +891,33 @@ struct pending {
 
 #define PENDING 16 /* entries in flight: a power of two */
 
+/* Room for `extra` more bytes in a term's postings: the buffer grows by half, not double,
+ * which would leave about a third of the run's postings memory unused. */
+static int post_reserve(kq_buf *b, size_t extra)
+{
+    if (extra <= b->cap - b->len)
+        return 0;
+    if (extra > SIZE_MAX / 4 - b->len)
+        return KQ_ENOMEM;
+    size_t need = b->len + extra, cap = b->cap ? b->cap : 16;
+    while (cap < need)
+        cap += cap / 2;
+    uint8_t *p = kq__realloc(b->p, cap);
+    if (!p)
+        return KQ_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
 static int invert_one(struct termrun *r, const struct pending *pe, kq_error *err)
 {
     struct mterm *t = termrun_get(r, pe->entry[0], pe->entry + 2, pe->entry[1], pe->hash);
     if (!t)
         return kq__enomem(err);
     size_t before = t->post.cap;
-    if (kq_buf_put_varint(&t->post, t->df ? pe->doc - t->last_doc : pe->doc) ||
+    if (post_reserve(&t->post, KQ_VARINT_MAX + pe->blob_len) ||
+        kq_buf_put_varint(&t->post, t->df ? pe->doc - t->last_doc : pe->doc) ||
         kq_buf_append(&t->post, pe->blob, pe->blob_len))
         return kq__enomem(err);
     r->post_bytes += t->post.cap - before;
@@ -1013,11 +1043,17 @@ static int invert_docs(struct docrun *r, struct batch *b, kq_error *err)
             r->blocks = v;
             r->cap_blocks = cap;
         }
+        if (!r->store_ready) {
+            if (kq__sink_init(&r->store, r->dir, KQ_SPILL_BYTES))
+                return kq__enomem(err);
+            r->store_ready = 1;
+        }
         struct cblock c = b->blocks[k];
         c.first += first_doc;
-        size_t off = r->store.len;
-        if (kq_buf_append(&r->store, b->store.p + c.off, c.len))
-            return kq__enomem(err);
+        size_t off = (size_t)r->store.size;
+        int rc = kq__sink_append(&r->store, b->store.p + c.off, c.len, err);
+        if (rc)
+            return rc;
         c.off = off;
         r->blocks[r->n_blocks++] = c;
     }
@@ -1255,8 +1291,7 @@ static int64_t racy_mtime(const struct builder *bld, int64_t mtime_ns)
     return mtime_ns >= bld->start_ns - window ? 0 : mtime_ns;
 }
 
-static int flush_docs(struct builder *bld, const struct docrun *r, kq_segbuild *sb,
-                      kq_error *err)
+static int flush_docs(struct builder *bld, struct docrun *r, kq_segbuild *sb, kq_error *err)
 {
     int rc = 0;
     /* sources: each JSON-lines input met in this run, in order */
@@ -1293,10 +1328,11 @@ static int flush_docs(struct builder *bld, const struct docrun *r, kq_segbuild *
         memcpy(rec.len, md->len, sizeof rec.len);
         rc = kq__segbuild_doc_meta(sb, &rec, err);
     }
+    if (!rc && r->n_blocks)
+        rc = kq__segbuild_take_store(sb, &r->store, err);
     for (uint32_t k = 0; k < r->n_blocks && !rc; k++) {
         const struct cblock *c = &r->blocks[k];
-        rc = kq__segbuild_block(sb, c->first, c->n, c->raw_len, r->store.p + c->off, c->len,
-                                err);
+        rc = kq__segbuild_block(sb, c->first, c->n, c->raw_len, NULL, c->len, err);
     }
     return rc;
 }
@@ -1912,6 +1948,7 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
         rc = kq__enomem(err);
         goto out;
     }
+    bld.docs->dir = dir;
 
     double last_progress = 0;
     int need_flush = 0;

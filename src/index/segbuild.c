@@ -203,6 +203,18 @@ int kq__segbuild_doc(kq_segbuild *b, const struct kq_docrec *d, const void *text
     return 0;
 }
 
+int kq__segbuild_take_store(kq_segbuild *b, kq_sink *dsto, kq_error *err)
+{
+    if (b->sink[KQ_SEC_DSTO].size || b->block.n || b->taken)
+        return kq__error(err, KQ_EINTERNAL, -1, "a store taken after blocks were added");
+    kq_sink t = b->sink[KQ_SEC_DSTO];
+    b->sink[KQ_SEC_DSTO] = *dsto;
+    *dsto = t;
+    b->taken = 1;
+    b->taken_used = 0;
+    return 0;
+}
+
 int kq__segbuild_block(kq_segbuild *b, uint32_t first_doc, uint32_t n, uint32_t raw_len,
                        const void *comp, size_t comp_len, kq_error *err)
 {
@@ -213,14 +225,22 @@ int kq__segbuild_block(kq_segbuild *b, uint32_t first_doc, uint32_t n, uint32_t 
     }
     if (comp_len > UINT32_MAX)
         return kq__error(err, KQ_ELIMIT, -1, "store block too large");
+    /* a block of a store taken is in the sink already, after the blocks declared before */
+    uint64_t off = comp ? b->sink[KQ_SEC_DSTO].size : b->taken_used;
+    if ((comp == NULL) != b->taken || (!comp && comp_len > b->sink[KQ_SEC_DSTO].size - off))
+        return kq__error(err, KQ_EINTERNAL, -1, "a store block not in the store taken");
     uint8_t e[KQ_DSIX_ENTRY];
     kq_put_le32(e, first_doc);
     kq_put_le32(e + 4, n);
-    kq_put_le64(e + 8, b->sink[KQ_SEC_DSTO].size);
+    kq_put_le64(e + 8, off);
     kq_put_le32(e + 16, (uint32_t)comp_len);
     kq_put_le32(e + 20, raw_len);
     if (kq_buf_append(&b->dsix, e, sizeof e))
         return kq__enomem(err);
+    if (!comp) {
+        b->taken_used += comp_len;
+        return 0;
+    }
     return kq__sink_append(&b->sink[KQ_SEC_DSTO], comp, comp_len, err);
 }
 
@@ -586,6 +606,8 @@ int kq__segbuild_append_terms(kq_segbuild *b, kq_termspill *t, kq_error *err)
 int kq__segbuild_finish(kq_segbuild *b, const char *path, uint64_t *size,
                         uint64_t *postings_bytes, uint64_t *positions_bytes, kq_error *err)
 {
+    if (b->taken && b->taken_used != b->sink[KQ_SEC_DSTO].size)
+        return kq__error(err, KQ_EINTERNAL, -1, "store bytes no block declares");
     int rc = flush_block(b, err);
     if (rc)
         return rc;

@@ -73,6 +73,8 @@ typedef struct kq_segbuild {
     kq_buf scratch;
     kq_buf last_src;              /* the last source record added */
     kq_storeblock block;          /* raw documents not yet compressed */
+    int taken;                    /* DSTO is a store taken (kq__segbuild_take_store) */
+    uint64_t taken_used;          /* its bytes the blocks declared so far cover */
     ZSTD_CCtx *cctx;
     const ZSTD_CDict *cdict;      /* borrowed, may be NULL */
     uint32_t n_docs, n_sources;
@@ -106,6 +108,11 @@ int kq__segbuild_doc_meta(kq_segbuild *b, const struct kq_docrec *d, kq_error *e
  * segment (made with the same dictionary). Flushes any raw block first. */
 int kq__segbuild_block(kq_segbuild *b, uint32_t first_doc, uint32_t n, uint32_t raw_len,
                        const void *comp, size_t comp_len, kq_error *err);
+/* Takes `dsto`, compressed blocks one after another, as the store, before any document
+ * text or block is added; `dsto` receives the builder's empty sink in exchange. The blocks
+ * are then declared in order with kq__segbuild_block, `comp` NULL; every byte of the sink
+ * must belong to one by kq__segbuild_finish. */
+int kq__segbuild_take_store(kq_segbuild *b, kq_sink *dsto, kq_error *err);
 
 /* Terms: begin, then add its postings in doc order, then end with its key. A posting's
  * positions come as `pos`, tf values, or when `enc` is not NULL as the `enc_len` bytes a
