@@ -715,12 +715,28 @@ static int analyze_batch(struct worker *w, struct batch *b)
 
 /* ---- the in-memory run ---- */
 
+/* A term's postings in a run: in the term entry while they fit in POST_INLINE bytes (most
+ * terms of a run occur in a document or two), then in a buffer of their own, grown by half. */
+#define POST_INLINE 16
+struct tpost {
+    union {
+        uint8_t *p;              /* cap > 0 */
+        uint8_t in[POST_INLINE]; /* cap 0 */
+    } u;
+    uint32_t len, cap;
+};
+
+static inline uint8_t *tpost_bytes(struct tpost *b)
+{
+    return b->cap ? b->u.p : b->u.in;
+}
+
 struct mterm {
     uint32_t key_off; /* in run->keys: [field][term] */
     uint16_t key_len;
     uint32_t last_doc;
     uint32_t df;
-    kq_buf post; /* per posting: varint doc gap, then [varint tf][position gaps] */
+    struct tpost post; /* per posting: varint doc gap, then [varint tf][position gaps] */
 };
 
 /* The terms of one partition of a run. */
@@ -731,6 +747,7 @@ struct termrun {
     uint32_t n_slots;
     kq_buf keys;
     size_t post_bytes; /* capacity held by term buffers */
+    uint32_t n_heap;   /* terms whose postings have a buffer */
 };
 
 struct mdoc {
@@ -773,7 +790,7 @@ struct part {
  * a good part of them). */
 static size_t termrun_memory(const struct termrun *r)
 {
-    return r->post_bytes + (size_t)r->n_terms * KQ_MALLOC_OVERHEAD +
+    return r->post_bytes + (size_t)r->n_heap * KQ_MALLOC_OVERHEAD +
            (size_t)r->cap_terms * sizeof *r->terms + (size_t)r->n_slots * 8 + r->keys.cap;
 }
 
@@ -786,7 +803,8 @@ static size_t docrun_memory(const struct docrun *r)
 static void termrun_reset(struct termrun *r)
 {
     for (uint32_t t = 0; t < r->n_terms; t++)
-        kq_buf_release(&r->terms[t].post);
+        if (r->terms[t].post.cap)
+            kq__free(r->terms[t].post.u.p);
     kq__free(r->terms);
     kq__free(r->slots);
     kq_buf_release(&r->keys);
@@ -891,22 +909,34 @@ struct pending {
 
 #define PENDING 16 /* entries in flight: a power of two */
 
-/* Room for `extra` more bytes in a term's postings: the buffer grows by half, not double,
- * which would leave about a third of the run's postings memory unused. */
-static int post_reserve(kq_buf *b, size_t extra)
+/* Appends the `n` bytes at `src` to a term's postings, moving them to a buffer of their own
+ * when they outgrow the entry; the buffer grows by half, not double, which would leave
+ * about a third of the run's postings memory unused. Returns 0, KQ_ENOMEM or KQ_ELIMIT (a
+ * term's postings in one run reach 4 GiB). */
+static int tpost_append(struct termrun *r, struct tpost *b, const uint8_t *src, size_t n)
 {
-    if (extra <= b->cap - b->len)
-        return 0;
-    if (extra > SIZE_MAX / 4 - b->len)
-        return KQ_ENOMEM;
-    size_t need = b->len + extra, cap = b->cap ? b->cap : 16;
-    while (cap < need)
-        cap += cap / 2;
-    uint8_t *p = kq__realloc(b->p, cap);
-    if (!p)
-        return KQ_ENOMEM;
-    b->p = p;
-    b->cap = cap;
+    if (n > UINT32_MAX - (size_t)b->len)
+        return KQ_ELIMIT;
+    size_t need = (size_t)b->len + n;
+    if (need > (b->cap ? b->cap : POST_INLINE)) {
+        size_t cap = b->cap ? b->cap : 2 * POST_INLINE;
+        while (cap < need)
+            cap += cap / 2;
+        if (cap > UINT32_MAX)
+            cap = UINT32_MAX;
+        uint8_t *p = kq__realloc(b->cap ? b->u.p : NULL, cap);
+        if (!p)
+            return KQ_ENOMEM;
+        if (!b->cap) {
+            memcpy(p, b->u.in, b->len);
+            r->n_heap++;
+        }
+        r->post_bytes += cap - b->cap;
+        b->u.p = p;
+        b->cap = (uint32_t)cap;
+    }
+    memcpy(tpost_bytes(b) + b->len, src, n);
+    b->len += (uint32_t)n;
     return 0;
 }
 
@@ -915,12 +945,16 @@ static int invert_one(struct termrun *r, const struct pending *pe, kq_error *err
     struct mterm *t = termrun_get(r, pe->entry[0], pe->entry + 2, pe->entry[1], pe->hash);
     if (!t)
         return kq__enomem(err);
-    size_t before = t->post.cap;
-    if (post_reserve(&t->post, KQ_VARINT_MAX + pe->blob_len) ||
-        kq_buf_put_varint(&t->post, t->df ? pe->doc - t->last_doc : pe->doc) ||
-        kq_buf_append(&t->post, pe->blob, pe->blob_len))
+    uint8_t gap[KQ_VARINT_MAX];
+    size_t k = kq_varint_put(gap, t->df ? pe->doc - t->last_doc : pe->doc);
+    int rc = tpost_append(r, &t->post, gap, k);
+    if (!rc)
+        rc = tpost_append(r, &t->post, pe->blob, pe->blob_len);
+    if (rc == KQ_ELIMIT)
+        return kq__error(err, KQ_ELIMIT, -1, "a word's postings in one run pass 4 GiB "
+                                             "(index with a smaller --memory)");
+    if (rc)
         return kq__enomem(err);
-    r->post_bytes += t->post.cap - before;
     t->last_doc = pe->doc;
     t->df++;
     return 0;
@@ -985,8 +1019,8 @@ static int invert_terms(struct builder *bld, struct termrun *r, uint32_t p, stru
                 if (sl && (uint32_t)(sl >> 32) == m->hash) {
                     const struct mterm *t = &r->terms[(uint32_t)sl - 1];
                     __builtin_prefetch(r->keys.p + t->key_off);
-                    if (t->post.p)
-                        __builtin_prefetch(t->post.p + t->post.len);
+                    if (t->post.cap)
+                        __builtin_prefetch(t->post.u.p + t->post.len);
                 }
             }
             int rc = invert_one(r, &q[head], err);
@@ -1377,7 +1411,8 @@ static void *encode_part(void *arg)
         if (k + 4 < r->n_terms) {
             const struct mterm *u = &r->terms[order[k + 4].term];
             __builtin_prefetch(r->keys.p + u->key_off);
-            __builtin_prefetch(u->post.p);
+            if (u->post.cap)
+                __builtin_prefetch(u->post.u.p);
         }
         struct mterm *t = &r->terms[order[k].term];
         int field = r->keys.p[t->key_off];
@@ -1386,7 +1421,7 @@ static void *encode_part(void *arg)
         else
             kq__termspill_begin(&j->ts, field);
         /* a posting: doc gap, tf, then the positions encoded as a segment stores them */
-        const uint8_t *p = t->post.p, *end = p + t->post.len, *q;
+        const uint8_t *p = tpost_bytes(&t->post), *end = p + t->post.len, *q;
         uint32_t doc = 0;
         for (uint32_t i = 0; i < t->df; i++) {
             uint64_t gap = 0, tf = 0;
@@ -1410,8 +1445,12 @@ static void *encode_part(void *arg)
         const uint8_t *key = r->keys.p + t->key_off;
         j->rc = j->sb ? kq__segbuild_term_end(j->sb, key, t->key_len, &j->err)
                       : kq__termspill_end(&j->ts, key, t->key_len, &j->err);
-        r->post_bytes -= t->post.cap;
-        kq_buf_release(&t->post); /* what is encoded need not stay: memory stays flat */
+        if (t->post.cap) { /* what is encoded need not stay: memory stays flat */
+            r->post_bytes -= t->post.cap;
+            r->n_heap--;
+            kq__free(t->post.u.p);
+        }
+        t->post = (struct tpost){.len = 0};
     }
     return NULL;
 }
