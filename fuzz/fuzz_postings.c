@@ -115,6 +115,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     CHECK(!seek || r.pos >= want);
                     last = r.pos;
                 }
+            } else {
+                /* as stored: tf varints inside the positions given, the next ones after */
+                const uint8_t *enc = NULL;
+                size_t len = 0;
+                int k = kq_postings_positions_encoded(&c, &enc, &len);
+                CHECK(k == 0 || k == KQ_ECORRUPT || (uint32_t)k == tf);
+                if (k > 0) {
+                    CHECK(enc >= pos && len >= (size_t)k && len <= pos_size &&
+                          (size_t)(enc - pos) <= pos_size - len);
+                    size_t ends = 0;
+                    for (size_t j = 0; j < len; j++)
+                        ends += enc[j] < 0x80;
+                    CHECK(ends == (size_t)k && enc[len - 1] < 0x80);
+                }
             }
             if (n % 97 == 0)
                 kq_postings_shallow(&c, d + 1000);
