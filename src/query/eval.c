@@ -996,24 +996,87 @@ static int run_maxscore(struct ev *ev, struct node *n, struct topk *t)
     return 0;
 }
 
+/* run_required's next candidate >= target: a document on which every MUST clause of n sits
+ * (phrases unverified) and, when drive < n_sh, one of the SHOULD clauses sh[drive..n_sh)
+ * too (unverified). */
+static uint32_t required_candidate(struct ev *ev, struct node *n, struct node **sh,
+                                   uint32_t drive, uint32_t n_sh, uint32_t target)
+{
+    for (;;) {
+        uint32_t d = musts_candidate(ev, n, target);
+        if (d == KQ_NO_DOC || drive >= n_sh)
+            return d;
+        uint32_t e = KQ_NO_DOC;
+        for (uint32_t j = drive; j < n_sh && e != d; j++) {
+            uint32_t x = adv_approx(ev, sh[j], d);
+            e = x < e ? x : e;
+        }
+        if (e == d || e == KQ_NO_DOC)
+            return e;
+        target = e;
+    }
+}
+
 /* A BOOL with MUST clauses: the conjunction drives. On a candidate (every MUST clause on
  * it, phrases unverified) the positions of its phrases are read only when the MUST scores,
  * each unverified phrase at its bound (phrase_bound(), plus its title's bound where the
  * title holds its words), and the SHOULD clauses' bounds can reach the k-th score; the
- * SHOULD clauses are probed only when the MUST scores plus their bounds can reach it. */
+ * SHOULD clauses are probed only when the MUST scores plus their bounds can reach it.
+ * As in MaxScore, once the MUST clauses' bounds plus those of the SHOULD clauses with the
+ * smallest bounds cannot reach it, a document needs one of the other SHOULD clauses (the
+ * essential ones); when those hold fewer documents than the cheapest MUST clause, they
+ * drive too: a candidate holds one of them (required_candidate). */
 static int run_required(struct ev *ev, struct node *n, struct topk *t)
 {
-    uint32_t nc = n->n_ch;
+    uint32_t nc = n->n_ch, n_sh = 0;
     double *sc = ar_calloc(ev, nc, sizeof *sc);
-    if (!sc)
+    struct node **sh = ar_calloc(ev, nc, sizeof *sh);
+    if (!sc || !sh)
         return kq__enomem(ev->err);
-    for (uint32_t d = musts_candidate(ev, n, 0); d != KQ_NO_DOC && !ev->rc;
-         d = musts_candidate(ev, n, d + 1)) {
-        double th = theta(t);
-        if (below(n->ub, th)) {
-            t->inexact = 1; /* nothing left can compete */
-            break;
+    double must_ub = 0;
+    for (uint32_t i = 0; i < nc; i++) {
+        struct node *c = n->ch[i];
+        if (n->is_must[i]) {
+            must_ub += c->ub;
+            continue;
         }
+        uint32_t j = n_sh++; /* the SHOULD clauses by ascending bound */
+        while (j > 0 && sh[j - 1]->ub > c->ub) {
+            sh[j] = sh[j - 1];
+            j--;
+        }
+        sh[j] = c;
+    }
+    uint32_t ess = n_sh;    /* sh[ess..n_sh) are essential; none yet */
+    double ne_ub = must_ub; /* the MUST clauses' bounds and those of sh[0..ess) */
+    uint64_t ess_cost = 0;  /* the essential clauses' documents */
+    uint32_t drive = n_sh;  /* sh[drive..n_sh) drive with the MUST clauses */
+    double th = -INFINITY;
+    for (uint32_t target = 0; !ev->rc;) {
+        if (th != theta(t)) { /* a new k-th score */
+            th = theta(t);
+            if (below(n->ub, th)) {
+                t->inexact = 1; /* nothing left can compete */
+                break;
+            }
+            if (ess == n_sh && below(n->boost * ne_ub, th)) {
+                ess = 0;
+                for (uint32_t j = 0; j < n_sh; j++)
+                    ess_cost += sh[j]->cost;
+            }
+            while (ess < n_sh && below(n->boost * (ne_ub + sh[ess]->ub), th)) {
+                ess_cost -= sh[ess]->cost;
+                ne_ub += sh[ess++]->ub;
+            }
+            /* the essential clauses drive too when they hold fewer documents than the
+             * cheapest MUST clause; otherwise they are only probed, as the others */
+            drive = ess < n_sh && ess_cost < n->musts[0]->cost ? ess : n_sh;
+            t->inexact |= drive < n_sh;
+        }
+        uint32_t d = required_candidate(ev, n, sh, drive, n_sh, target);
+        if (d == KQ_NO_DOC)
+            break;
+        target = d + 1;
         if (excluded(ev, n, d) || !doc_live(ev, d))
             continue;
         double partial = 0;
