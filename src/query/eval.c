@@ -791,8 +791,53 @@ static void run_exhaustive(struct ev *ev, struct node *root, struct topk *t)
     }
 }
 
+/* The count of a TERM, or of a union of TERMs, without visiting every match: a TERM's is
+ * its df over live documents; a union's is the df of its most frequent term L plus the
+ * documents of the others that L does not hold (their union walked, L probed on each).
+ * Cursors skip deleted documents. Returns 0 when `n` is of another shape. */
+static int count_by_df(struct ev *ev, struct node *n, struct topk *t)
+{
+    struct node **ch = &n;
+    uint32_t nc = 1;
+    if (n->kind == N_BOOL) {
+        if (n->n_must || n->n_not)
+            return 0;
+        ch = n->ch;
+        nc = n->n_ch;
+    }
+    uint32_t big = 0, df = 0;
+    for (uint32_t i = 0; i < nc; i++) {
+        if (ch[i]->kind != N_TERM)
+            return 0;
+        if (ch[i]->cost > ch[big]->cost)
+            big = i;
+    }
+    int rc = nc ? kq__cursor_df(ch[big]->cur, &df, ev->err) : 0;
+    if (rc) {
+        ev->rc = rc;
+        return 1;
+    }
+    uint64_t total = df;
+    kq_cursor *l = nc ? ch[big]->cur : NULL;
+    for (uint32_t d = 0;;) {
+        uint32_t next = KQ_NO_DOC;
+        for (uint32_t i = 0; i < nc; i++) {
+            uint32_t e = i == big ? KQ_NO_DOC : kq_cursor_seek(ch[i]->cur, d);
+            next = e < next ? e : next;
+        }
+        if (next == KQ_NO_DOC)
+            break;
+        total += kq_cursor_seek(l, next) != next;
+        d = next + 1;
+    }
+    t->total = total;
+    return 1;
+}
+
 static void run_count(struct ev *ev, struct node *root, struct topk *t)
 {
+    if (count_by_df(ev, root, t))
+        return;
     for (uint32_t d = adv(ev, root, 0); d != KQ_NO_DOC; d = adv(ev, root, d + 1))
         t->total += doc_live(ev, d);
 }
