@@ -834,9 +834,45 @@ static int count_by_df(struct ev *ev, struct node *n, struct topk *t)
     return 1;
 }
 
+/* The count of a conjunction of TERMs, less the documents of its excluded TERMs, by
+ * leapfrogging their cursors from the cheapest (its optional clauses match nothing more).
+ * Returns 0 when `n` is of another shape. */
+static int count_terms_and(struct node *n, struct topk *t)
+{
+    if (n->kind != N_BOOL || !n->n_must)
+        return 0;
+    for (uint32_t i = 0; i < n->n_must; i++)
+        if (n->musts[i]->kind != N_TERM)
+            return 0;
+    for (uint32_t i = 0; i < n->n_not; i++)
+        if (n->nots[i]->kind != N_TERM)
+            return 0;
+    kq_cursor *lead = n->musts[0]->cur;
+    uint32_t d = kq_cursor_seek(lead, 0);
+    for (uint32_t i = 1; d != KQ_NO_DOC;) {
+        if (i < n->n_must) {
+            uint32_t e = kq_cursor_seek(n->musts[i]->cur, d);
+            if (e == d) {
+                i++;
+            } else {
+                d = e == KQ_NO_DOC ? e : kq_cursor_seek(lead, e);
+                i = 1;
+            }
+            continue;
+        }
+        int out = 0;
+        for (uint32_t j = 0; j < n->n_not && !out; j++)
+            out = kq_cursor_seek(n->nots[j]->cur, d) == d;
+        t->total += !out;
+        d = kq_cursor_next(lead);
+        i = 1;
+    }
+    return 1;
+}
+
 static void run_count(struct ev *ev, struct node *root, struct topk *t)
 {
-    if (count_by_df(ev, root, t))
+    if (count_by_df(ev, root, t) || count_terms_and(root, t))
         return;
     for (uint32_t d = adv(ev, root, 0); d != KQ_NO_DOC; d = adv(ev, root, d + 1))
         t->total += doc_live(ev, d);
