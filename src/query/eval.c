@@ -792,7 +792,8 @@ static void run_exhaustive(struct ev *ev, struct node *root, struct topk *t)
 }
 
 /* The count of a TERM, or of a union of TERMs, without visiting every match: a TERM's is
- * its df over live documents; a union's is the df of its most frequent term L plus the
+ * its df over live documents (also when it is the one MUST clause of a BOOL, whose SHOULD
+ * clauses match nothing more); a union's is the df of its most frequent term L plus the
  * documents of the others that L does not hold (their union walked, L probed on each).
  * Cursors skip deleted documents. Returns 0 when `n` is of another shape. */
 static int count_by_df(struct ev *ev, struct node *n, struct topk *t)
@@ -800,10 +801,10 @@ static int count_by_df(struct ev *ev, struct node *n, struct topk *t)
     struct node **ch = &n;
     uint32_t nc = 1;
     if (n->kind == N_BOOL) {
-        if (n->n_must || n->n_not)
+        if (n->n_not || n->n_must > 1)
             return 0;
-        ch = n->ch;
-        nc = n->n_ch;
+        ch = n->n_must ? n->musts : n->ch;
+        nc = n->n_must ? 1 : n->n_ch;
     }
     uint32_t big = 0, df = 0;
     for (uint32_t i = 0; i < nc; i++) {
