@@ -813,13 +813,13 @@ static int count_by_df(struct ev *ev, struct node *n, struct topk *t)
         if (ch[i]->cost > ch[big]->cost)
             big = i;
     }
-    int rc = nc ? kq__cursor_df(ch[big]->cur, &df, ev->err) : 0;
+    int rc = kq__cursor_df(ch[big]->cur, &df, ev->err); /* nc >= 1: finish_bool's BOOLs */
     if (rc) {
         ev->rc = rc;
         return 1;
     }
     uint64_t total = df;
-    kq_cursor *l = nc ? ch[big]->cur : NULL;
+    kq_cursor *l = ch[big]->cur;
     for (uint32_t d = 0;;) {
         uint32_t next = KQ_NO_DOC;
         for (uint32_t i = 0; i < nc; i++) {
