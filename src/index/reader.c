@@ -892,21 +892,6 @@ out:
 
 /* ---- cursors ---- */
 
-struct kq_cursor {
-    const kq_index *ix;
-    uint32_t seg; /* current segment */
-    uint32_t doc; /* global id, KQ_NO_DOC at the end */
-    int err;
-    uint8_t key[KQ_KEY_MAX]; /* the term's key, kl bytes */
-    size_t kl;
-    struct cur_seg {
-        int has;
-        int opened;
-        struct kq_term_meta meta;
-        kq_postings_cursor pc;
-    } s[];
-};
-
 int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
                    kq_cursor **out, kq_error *err)
 {
@@ -1014,6 +999,28 @@ static uint32_t cursor_advance(kq_cursor *c, uint32_t target, int seek)
     return c->doc = KQ_NO_DOC;
 }
 
+/* Opens the window on the block the cursor is on, when its segment has no deletions and
+ * its documents are all in the segment (past that, cursor_advance finds the corruption);
+ * closes it otherwise. Returns c->doc. */
+static uint32_t windowed(kq_cursor *c)
+{
+    c->win_end = 0;
+    if (c->doc == KQ_NO_DOC)
+        return c->doc;
+    const struct cur_seg *s = &c->s[c->seg];
+    const kq_seg *sg = &c->ix->segs[c->seg];
+    const kq_postings_cursor *pc = &s->pc;
+    if (!s->has || sg->del || !pc->started || pc->err || !pc->n_in || pc->i >= pc->n_in)
+        return c->doc;
+    uint32_t last = pc->docs_buf[pc->n_in - 1];
+    if (last < sg->n_docs) {
+        c->win = &c->s[c->seg].pc;
+        c->win_base = sg->base;
+        c->win_end = sg->base + last + 1;
+    }
+    return c->doc;
+}
+
 /* next and seek answer at once when the current segment has no deletions and the answer
  * lies in it. A doc id past the segment is corrupt data, as in cursor_advance; the rest
  * (deleted documents, a segment's end) is cursor_advance's, which asks the postings cursor
@@ -1034,10 +1041,13 @@ uint32_t kq_cursor_next(kq_cursor *c)
     const kq_seg *sg = &c->ix->segs[c->seg];
     if (s->has && !sg->del) {
         uint32_t d = kq_postings_next(&s->pc);
-        if (d != KQ_DOC_END)
-            return fast_answer(c, sg, d);
+        if (d != KQ_DOC_END) {
+            fast_answer(c, sg, d);
+            return windowed(c);
+        }
     }
-    return cursor_advance(c, 0, 0);
+    cursor_advance(c, 0, 0);
+    return windowed(c);
 }
 
 uint32_t kq_cursor_seek(kq_cursor *c, uint32_t target)
@@ -1052,10 +1062,13 @@ uint32_t kq_cursor_seek(kq_cursor *c, uint32_t target)
     const kq_seg *sg = &c->ix->segs[c->seg];
     if (s->has && !sg->del && target >= sg->base && target - sg->base < sg->n_docs) {
         uint32_t d = kq_postings_seek(&s->pc, target - sg->base);
-        if (d != KQ_DOC_END)
-            return fast_answer(c, sg, d);
+        if (d != KQ_DOC_END) {
+            fast_answer(c, sg, d);
+            return windowed(c);
+        }
     }
-    return cursor_advance(c, target, 1);
+    cursor_advance(c, target, 1);
+    return windowed(c);
 }
 
 uint32_t kq_cursor_doc(const kq_cursor *c)

@@ -59,6 +59,61 @@ struct kq_index {
     struct kq_dfcache *dfc; /* live df and cf of keys in segments with deletions */
 };
 
+/* A cursor over one key's postings in every segment (kq_cursor_open). Its window is the
+ * decoded block it is on, in a segment without deletions: a seek or next that stays inside
+ * it moves the postings cursor directly (kq__cursor_seek, kq__cursor_next below). */
+struct kq_cursor {
+    uint32_t doc;     /* global id, KQ_NO_DOC at the end */
+    uint32_t win_end; /* global id one past the window's last document; 0: no window */
+    uint32_t win_base;        /* global id of the window's segment's first document */
+    kq_postings_cursor *win;  /* the window's postings cursor (set when win_end is) */
+    const kq_index *ix;
+    uint32_t seg; /* current segment */
+    int err;
+    uint8_t key[KQ_KEY_MAX]; /* the term's key, kl bytes */
+    size_t kl;
+    struct cur_seg {
+        int has;
+        int opened;
+        struct kq_term_meta meta;
+        kq_postings_cursor pc;
+    } s[];
+};
+
+/* kq_cursor_seek, answered inline when the target lies in the window and the postings read
+ * well so far. The window's last document is >= target, so the scan stops inside the
+ * block, and its documents all belong to the segment (checked when the window opened). */
+static inline uint32_t kq__cursor_seek(kq_cursor *c, uint32_t target)
+{
+    kq_postings_cursor *pc = c->win;
+    if (target >= c->win_end || pc->err)
+        return kq_cursor_seek(c, target);
+    if (c->doc >= target)
+        return c->doc;
+    uint32_t t = target - c->win_base, i = pc->i + 1;
+    while (pc->docs_buf[i] < t)
+        i++;
+    pc->i = i;
+    pc->doc = pc->docs_buf[i];
+    return c->doc = c->win_base + pc->doc;
+}
+
+/* kq_cursor_next, answered inline when the next document is in the window. */
+static inline uint32_t kq__cursor_next(kq_cursor *c)
+{
+    kq_postings_cursor *pc = c->win;
+    if (!c->win_end || pc->err || pc->i + 1 >= pc->n_in)
+        return kq_cursor_next(c);
+    pc->doc = pc->docs_buf[++pc->i];
+    return c->doc = c->win_base + pc->doc;
+}
+
+/* kq_cursor_tf, inline on the window. */
+static inline uint32_t kq__cursor_tf(const kq_cursor *c)
+{
+    return c->win_end ? c->win->tfs_buf[c->win->i] : kq_cursor_tf(c);
+}
+
 /* Flags of kq__index_open. */
 #define KQ_OPEN_LIGHT 1 /* verify the checksums of META, DLEN, DOCT, SRCS and TIDX only (a
                          * writer reading the document table; kq__seg_verify the rest

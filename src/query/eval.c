@@ -509,7 +509,7 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
     uint32_t nt = n->n_terms, lead = 0, least = UINT32_MAX;
     struct kq_pos_reader *r = ev->prd;
     for (uint32_t i = 0; i < nt; i++) {
-        uint32_t tf = kq_cursor_tf(n->curs[i]);
+        uint32_t tf = kq__cursor_tf(n->curs[i]);
         r[i].c = NULL; /* not begun */
         if (tf < least) {
             least = tf;
@@ -552,15 +552,15 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
 static uint32_t phrase_candidate(struct node *n, uint32_t target)
 {
     kq_cursor *lead = n->curs[n->order[0]];
-    uint32_t d = kq_cursor_seek(lead, target);
+    uint32_t d = kq__cursor_seek(lead, target);
     for (uint32_t i = 1; i < n->n_terms && d != KQ_NO_DOC;) {
-        uint32_t e = kq_cursor_seek(n->curs[n->order[i]], d);
+        uint32_t e = kq__cursor_seek(n->curs[n->order[i]], d);
         if (e == d) {
             i++;
         } else if (e == KQ_NO_DOC) {
             d = KQ_NO_DOC;
         } else {
-            d = kq_cursor_seek(lead, e);
+            d = kq__cursor_seek(lead, e);
             i = 1;
         }
     }
@@ -683,8 +683,8 @@ static uint32_t adv(struct ev *ev, struct node *n, uint32_t target)
     switch (n->kind) {
     case N_TERM:
         if (!first && target == n->doc + 1)
-            return n->doc = kq_cursor_next(n->cur);
-        return n->doc = kq_cursor_seek(n->cur, target);
+            return n->doc = kq__cursor_next(n->cur);
+        return n->doc = kq__cursor_seek(n->cur, target);
     case N_PHRASE:
         return adv_phrase(ev, n, target);
     case N_BOOL:
@@ -701,7 +701,7 @@ static double score(struct ev *ev, struct node *n)
     case N_TERM:
     case N_PHRASE:
         s = n->weight * kq_bm25_tf(&ev->bf[n->field],
-                                   n->kind == N_TERM ? kq_cursor_tf(n->cur) : n->freq,
+                                   n->kind == N_TERM ? kq__cursor_tf(n->cur) : n->freq,
                                    kq_index_doc_len(ev->ix, n->field, n->doc));
         if (n->title && adv(ev, n->title, n->doc) == n->doc)
             s += score(ev, n->title);
@@ -823,12 +823,12 @@ static int count_by_df(struct ev *ev, struct node *n, struct topk *t)
     for (uint32_t d = 0;;) {
         uint32_t next = KQ_NO_DOC;
         for (uint32_t i = 0; i < nc; i++) {
-            uint32_t e = i == big ? KQ_NO_DOC : kq_cursor_seek(ch[i]->cur, d);
+            uint32_t e = i == big ? KQ_NO_DOC : kq__cursor_seek(ch[i]->cur, d);
             next = e < next ? e : next;
         }
         if (next == KQ_NO_DOC)
             break;
-        total += kq_cursor_seek(l, next) != next;
+        total += kq__cursor_seek(l, next) != next;
         d = next + 1;
     }
     t->total = total;
@@ -849,23 +849,23 @@ static int count_terms_and(struct node *n, struct topk *t)
         if (n->nots[i]->kind != N_TERM)
             return 0;
     kq_cursor *lead = n->musts[0]->cur;
-    uint32_t d = kq_cursor_seek(lead, 0);
+    uint32_t d = kq__cursor_seek(lead, 0);
     for (uint32_t i = 1; d != KQ_NO_DOC;) {
         if (i < n->n_must) {
-            uint32_t e = kq_cursor_seek(n->musts[i]->cur, d);
+            uint32_t e = kq__cursor_seek(n->musts[i]->cur, d);
             if (e == d) {
                 i++;
             } else {
-                d = e == KQ_NO_DOC ? e : kq_cursor_seek(lead, e);
+                d = e == KQ_NO_DOC ? e : kq__cursor_seek(lead, e);
                 i = 1;
             }
             continue;
         }
         int out = 0;
         for (uint32_t j = 0; j < n->n_not && !out; j++)
-            out = kq_cursor_seek(n->nots[j]->cur, d) == d;
+            out = kq__cursor_seek(n->nots[j]->cur, d) == d;
         t->total += !out;
-        d = kq_cursor_next(lead);
+        d = kq__cursor_next(lead);
         i = 1;
     }
     return 1;
@@ -953,7 +953,7 @@ static double phrase_bound(struct ev *ev, struct node *n, uint32_t d)
 {
     uint32_t tf = UINT32_MAX;
     for (uint32_t i = 0; i < n->n_terms; i++) {
-        uint32_t x = kq_cursor_tf(n->curs[i]);
+        uint32_t x = kq__cursor_tf(n->curs[i]);
         tf = x < tf ? x : tf;
     }
     return n->weight * kq_bm25_tf(&ev->bf[n->field], tf, kq_index_doc_len(ev->ix, n->field, d));

@@ -1,9 +1,14 @@
-/* tests/index/test_reader.c: the reader's document store (src/index/reader.c).
+/* tests/index/test_reader.c: the reader's document store and cursors (src/index/reader.c,
+ * reader.h).
  *
  * Blocks up to 1 MiB decompress in one call; a larger block (a document bigger than that
  * gets one of its own) decompresses in steps into a buffer that grows with the output. Both
  * paths must give back the stored bytes exactly, in any order of reads through one
  * searcher-style lent context and through the reader's own.
+ *
+ * The inline cursor moves (kq__cursor_seek, kq__cursor_next, kq__cursor_tf, answering
+ * inside the decoded block) must agree with kq_cursor_seek, kq_cursor_next and kq_cursor_tf
+ * step by step, across blocks, segments and deleted documents.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "index/reader.h"
 #include "kq/index.h"
 #include "testutil.h"
 
@@ -102,10 +108,96 @@ static void test_large_document(void **state)
     free(tmp);
 }
 
+/* `n` JSON-lines documents with ids from `id0`: words w0..w9, w0 in about every document
+ * and w9 in one in thirty, each a few times */
+static void write_docs(const char *path, uint32_t id0, uint32_t n, const char *mode)
+{
+    FILE *f = fopen(path, mode);
+    assert_non_null(f);
+    for (uint32_t i = 0; i < n; i++) {
+        fprintf(f, "{\"_id\":\"d%u\",\"text\":\"", id0 + i);
+        for (uint32_t w = 0; w < 10; w++)
+            if (kqt_rand_below(3 * w + 1) == 0)
+                for (uint32_t k = 1 + kqt_rand_below(4); k > 0; k--)
+                    fprintf(f, "w%u ", w);
+        fprintf(f, "end\"}\n");
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+static void build_into(const char *dir, const char *path)
+{
+    struct kq_build_opts o = {0};
+    o.b = -1;
+    o.n_threads = 1;
+    o.language = "none";
+    o.no_merge = 1;
+    const char *paths[] = {path};
+    kq_error err;
+    if (kq_index_build(dir, paths, 1, &o, NULL, &err))
+        fail_msg("build: %s", err.msg);
+}
+
+static void test_cursor_window(void **state)
+{
+    (void)state;
+    kqt_seed(7);
+    char *tmp = kqt_tmpdir();
+    char dir[8192], a[8192 + 16], b[8192 + 16];
+    snprintf(dir, sizeof dir, "%s/ix", tmp);
+    snprintf(a, sizeof a, "%s/a.jsonl", tmp);
+    snprintf(b, sizeof b, "%s/b.jsonl", tmp);
+    /* segment 1: a.jsonl; segment 2: b.jsonl; segment 3: a.jsonl's lines rewritten with
+     * other words, which deletes their old documents from segment 1 */
+    write_docs(a, 0, 700, "w");
+    build_into(dir, a);
+    write_docs(b, 700, 500, "w");
+    build_into(dir, b);
+    write_docs(a, 0, 700, "w");
+    build_into(dir, a);
+    kq_index *ix;
+    kq_error err;
+    if (kq_index_open(dir, &ix, &err))
+        fail_msg("open: %s", err.msg);
+    struct kq_index_info info;
+    kq_index_get_info(ix, &info);
+    assert_int_equal(info.n_segments, 3);
+    assert_true(info.n_deleted >= 300);
+    for (int round = 0; round < 40; round++) {
+        char w[8];
+        snprintf(w, sizeof w, "w%d", round % 10);
+        kq_cursor *x, *y;
+        assert_int_equal(kq_cursor_open(ix, KQ_FIELD_TEXT, w, strlen(w), &x, &err), 0);
+        assert_int_equal(kq_cursor_open(ix, KQ_FIELD_TEXT, w, strlen(w), &y, &err), 0);
+        assert_non_null(x);
+        assert_non_null(y);
+        uint32_t d = 0, steps = 0;
+        do {
+            uint32_t r = kqt_rand_below(4), target = d + 1 + kqt_rand_below(r ? 3 : 300);
+            uint32_t e = r == 0 && steps ? kq_cursor_next(x) : kq_cursor_seek(x, target);
+            d = r == 0 && steps ? kq__cursor_next(y) : kq__cursor_seek(y, target);
+            assert_int_equal(d, e);
+            assert_int_equal(kq__cursor_tf(y), kq_cursor_tf(x));
+            if (d != KQ_NO_DOC && kqt_rand_below(2)) /* a seek to where it is stays */
+                assert_int_equal(kq__cursor_seek(y, d - kqt_rand_below(2)), d);
+            steps++;
+        } while (d != KQ_NO_DOC);
+        assert_true(steps > 1);
+        assert_int_equal(kq_cursor_error(x), 0);
+        assert_int_equal(kq_cursor_error(y), 0);
+        kq_cursor_close(x);
+        kq_cursor_close(y);
+    }
+    kq_index_close(ix);
+    kqt_rmrf(tmp);
+    free(tmp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_large_document),
+        cmocka_unit_test(test_cursor_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
