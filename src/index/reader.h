@@ -168,6 +168,13 @@ static inline uint32_t kq__seg_dl(const kq_seg *s, int field, uint32_t doc)
            ((uint32_t)p[3] << 24);
 }
 
+/* The length in `field` of the document the cursor is on (a live one, not KQ_NO_DOC). */
+static inline uint32_t kq__cursor_dl(const kq_cursor *c, int field)
+{
+    const kq_seg *s = &c->ix->segs[c->seg];
+    return kq__seg_dl(s, field, c->doc - s->base);
+}
+
 /* Builds the dictionary key (field byte + term) in `key`; returns its length or 0 when the
  * term is too long. */
 size_t kq__make_key(uint8_t *key, int field, const char *term, size_t len);

@@ -489,7 +489,11 @@ static int compile(struct ev *ev, const struct kq_qnode *q, int depth, int scori
 
 /* ---- iterating ---- */
 
-static uint32_t adv(struct ev *ev, struct node *n, uint32_t target);
+static uint32_t adv_node(struct ev *ev, struct node *n, uint32_t target);
+
+/* Moves n to its first match >= target (KQ_NO_DOC when none): answered inline while n is
+ * there already or is a TERM, whose cursor moves inline within its block. */
+static inline uint32_t adv(struct ev *ev, struct node *n, uint32_t target);
 
 /* Records malformed positions met by phrase_freq; returns -1. */
 static int64_t positions_error(struct ev *ev)
@@ -674,16 +678,22 @@ static uint32_t adv_bool(struct ev *ev, struct node *n, uint32_t target)
     }
 }
 
-static uint32_t adv(struct ev *ev, struct node *n, uint32_t target)
+static inline uint32_t adv(struct ev *ev, struct node *n, uint32_t target)
 {
     if (n->started && n->doc >= target && !n->unverified)
         return n->doc;
-    int first = !n->started;
+    if (n->kind == N_TERM && n->started)
+        return n->doc = target == n->doc + 1 ? kq__cursor_next(n->cur)
+                                             : kq__cursor_seek(n->cur, target);
+    return adv_node(ev, n, target);
+}
+
+/* adv() for a node not started yet, a PHRASE or a BOOL. */
+static uint32_t adv_node(struct ev *ev, struct node *n, uint32_t target)
+{
     n->started = 1;
     switch (n->kind) {
     case N_TERM:
-        if (!first && target == n->doc + 1)
-            return n->doc = kq__cursor_next(n->cur);
         return n->doc = kq__cursor_seek(n->cur, target);
     case N_PHRASE:
         return adv_phrase(ev, n, target);
@@ -699,13 +709,17 @@ static double score(struct ev *ev, struct node *n)
     double s;
     switch (n->kind) {
     case N_TERM:
-    case N_PHRASE:
+    case N_PHRASE: {
+        const kq_cursor *c = n->kind == N_TERM ? n->cur : n->curs[0];
+        uint32_t dl = c->doc == n->doc && c->doc != KQ_NO_DOC
+                          ? kq__cursor_dl(c, n->field)
+                          : kq_index_doc_len(ev->ix, n->field, n->doc);
         s = n->weight * kq_bm25_tf(&ev->bf[n->field],
-                                   n->kind == N_TERM ? kq__cursor_tf(n->cur) : n->freq,
-                                   kq_index_doc_len(ev->ix, n->field, n->doc));
+                                   n->kind == N_TERM ? kq__cursor_tf(n->cur) : n->freq, dl);
         if (n->title && adv(ev, n->title, n->doc) == n->doc)
             s += score(ev, n->title);
         return s;
+    }
     case N_BOOL: {
         double sum = 0;
         uint32_t d = n->doc;
