@@ -1078,16 +1078,17 @@ static int run_maxscore(struct ev *ev, struct node *n, struct topk *t)
             if (adv(ev, c, d) == d)
                 partial += sc[order[j]] = score(ev, c);
         }
+        double sum = 0; /* in clause order, as exhaustive evaluation adds them */
+        for (uint32_t i = 0; i < nc; i++) {
+            sum += sc[i];
+            sc[i] = 0;
+        }
         if (pruned) {
             t->inexact = 1;
         } else if (!excluded(ev, n, d) && doc_live(ev, d)) {
-            double sum = 0;
-            for (uint32_t i = 0; i < nc; i++)
-                sum += sc[i];
             t->total++;
             push(t, d, n->boost * sum);
         }
-        memset(sc, 0, nc * sizeof *sc);
     }
     return 0;
 }
