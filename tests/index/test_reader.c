@@ -108,8 +108,8 @@ static void test_large_document(void **state)
     free(tmp);
 }
 
-/* `n` JSON-lines documents with ids from `id0`: words w0..w9, w0 in about every document
- * and w9 in one in thirty, each a few times */
+/* `n` JSON-lines documents with ids from `id0`: word wk in one document in 3k + 1 (w0 in
+ * all), one to four times */
 static void write_docs(const char *path, uint32_t id0, uint32_t n, const char *mode)
 {
     FILE *f = fopen(path, mode);
