@@ -1,5 +1,6 @@
 /* index/reader.h: the internals of an open index, shared by reader.c, merge.c, check.c and
- * (later) the query evaluator, which reads postings and lengths without indirection.
+ * the query evaluator, which moves cursors inside their decoded blocks and reads lengths
+ * without indirection (kq__cursor_seek and the functions after it).
  */
 #ifndef KQ_INDEX_READER_H
 #define KQ_INDEX_READER_H
