@@ -19,8 +19,16 @@
  * The floor (-F CMD): an engine answering at once (kq_game --null), measured the same
  * way; its p50 and p99 are what the driver and the pipes cost per query.
  *
- * Usage: game_driver [-n RUNS] [-w WARMUPS] [-c COMMAND]... [-F FLOOR_CMD] [-r RAW]
+ * Awake CPUs (-A): while it runs, the driver holds /dev/cpu_dma_latency at 0 µs (the PM
+ * QoS request of tuned's latency-performance profile), so that an idle CPU polls instead
+ * of halting. An engine blocks on its pipe between queries; on a virtual machine a halted
+ * CPU gives its core back to the host, and the query that wakes it runs on cold caches,
+ * several times slower than warm (every engine pays this; the more a query touches, the
+ * more it pays). -A needs write access to the device (root).
+ *
+ * Usage: game_driver [-A] [-n RUNS] [-w WARMUPS] [-c COMMAND]... [-F FLOOR_CMD] [-r RAW]
  *                    [-P P99_US] [-t TITLE] QUERIES NAME=CMD...
+ *   -A            keeps the CPUs awake (above)
  *   -n RUNS       timed passes, best kept (default 5)
  *   -w WARMUPS    untimed passes first (default 1)
  *   -c COMMAND    a game command (repeatable; default TOP_10 then COUNT)
@@ -291,7 +299,7 @@ static const char *fmt_us(double us, char *buf, size_t size)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: game_driver [-n RUNS] [-w WARMUPS] [-c COMMAND]... [-F FLOOR_CMD]\n"
+    fprintf(out, "usage: game_driver [-A] [-n RUNS] [-w WARMUPS] [-c COMMAND]... [-F FLOOR_CMD]\n"
                  "                   [-r RAW] [-P P99_US] [-t TITLE] QUERIES NAME=CMD...\n");
 }
 
@@ -333,15 +341,36 @@ static int parse_int(int opt, const char *s)
     return (int)v;
 }
 
+/* The PM QoS request "no CPU idle state with an exit latency above 0 µs" (-A) lasts while
+ * this descriptor is open: until the driver exits. */
+static int qos_fd = -1;
+
+/* Opens qos_fd and makes the request. Returns 0 or -1 (message printed). */
+static int keep_cpus_awake(void)
+{
+    static const char dev[] = "/dev/cpu_dma_latency";
+    int fd = open(dev, O_WRONLY | O_CLOEXEC);
+    int32_t zero = 0;
+    if (fd < 0 || write(fd, &zero, sizeof zero) != (ssize_t)sizeof zero) {
+        fprintf(stderr, "game_driver: -A: %s: %s\n", dev, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    qos_fd = fd;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int runs = 5, warmups = 1, opt;
+    int runs = 5, warmups = 1, awake = 0, opt;
     const char *commands[MAX_COMMANDS];
     size_t n_commands = 0;
     const char *floor_cmd = NULL, *raw_path = NULL, *title = NULL;
     double p99_limit = 0;
-    while ((opt = getopt(argc, argv, "n:w:c:F:r:P:t:h")) != -1) {
+    while ((opt = getopt(argc, argv, "An:w:c:F:r:P:t:h")) != -1) {
         switch (opt) {
+        case 'A': awake = 1; break;
         case 'n': runs = parse_int(opt, optarg); break;
         case 'w': warmups = parse_int(opt, optarg); break;
         case 'c':
@@ -368,6 +397,8 @@ int main(int argc, char **argv)
         commands[n_commands++] = "COUNT";
     }
     signal(SIGPIPE, SIG_IGN);
+    if (awake && keep_cpus_awake() != 0)
+        return 2;
 
     /* The engines: NAME=CMD. */
     struct engine engines[MAX_ENGINES + 1];
@@ -464,6 +495,8 @@ int main(int argc, char **argv)
     printf("%zu queries, best of %d runs after %d warm-up pass(es); round-trip µs, nearest-rank "
            "percentiles; ratios are peer / %s.\n",
            n_q, runs, warmups, engines[0].name);
+    printf("CPUs %s.\n", awake ? "kept awake (/dev/cpu_dma_latency held at 0 µs: idle polls)"
+                                : "left to idle as configured (no -A)");
     for (size_t c = 0; c < n_commands; c++) {
         const char *cmd = commands[c];
         int failed[MAX_ENGINES] = {0};

@@ -21,6 +21,10 @@
 #   KQ_RUNS        timed runs per query, the fastest kept (default 5, as in the README)
 #   KQ_P99_US      the p99 target for kq, in µs (default 1100: the low end of the
 #                  game's published 1.1 to 11 ms p99 for tantivy, Lucene and PISA)
+#   KQ_CPU_IDLE    "poll" (the default when /dev/cpu_dma_latency is writable, as root): the
+#                  driver keeps the CPUs awake while it runs (game_driver -A: an idle CPU
+#                  polls instead of halting, so a query does not start on caches the host
+#                  took back); "halt": the CPUs idle as configured
 #   KQ_RESULTS     the results file (default: tools/bench/results/query-<date>-<time>.md)
 #   TMPDIR         the peers' indexes are cached under $TMPDIR/kq-bench-cache/<collection>
 #                  ({fts5.db,xapian} with a .ok marker once complete; delete to rebuild:
@@ -41,6 +45,12 @@ build=${KQ_BUILD_DIR:-$root/build}
 bench=$build/tools/bench
 runs=${KQ_RUNS:-5}
 p99_us=${KQ_P99_US:-1100}
+cpu_idle=${KQ_CPU_IDLE:-$([ -w /dev/cpu_dma_latency ] && echo poll || echo halt)}
+case $cpu_idle in
+poll) awake=(-A) ;;
+halt) awake=() ;;
+*) echo "query.sh: KQ_CPU_IDLE must be poll or halt, not '$cpu_idle'" >&2; exit 2 ;;
+esac
 cache=${TMPDIR:-/tmp}/kq-bench-cache
 
 die() { echo "query.sh: $*" >&2; exit 1; }
@@ -86,6 +96,9 @@ mkdir -p "$(dirname "$results")" "$cache"
     echo "- protocol: the game's (COMMAND<TAB>query in, one line out), one engine process per" \
         "command, 1 warm-up pass, best of $runs runs per query; TOP_10 answers 1 (the game's" \
         "convention), COUNT the exact count"
+    echo "- CPU idle: $cpu_idle ($([ "$cpu_idle" = poll ] && echo "the driver holds" \
+        "/dev/cpu_dma_latency at 0 µs" || echo "as configured"); cpuidle driver" \
+        "$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo '?'))"
 } | tee "$results"
 
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -148,7 +161,7 @@ for name in "${collections[@]}"; do
     echo "- $(wc -l <"$queries") queries" | tee -a "$results"
     echo | tee -a "$results"
 
-    "$bench/game_driver" -n "$runs" -c TOP_10 -c COUNT -P "$p99_us" \
+    "$bench/game_driver" "${awake[@]}" -n "$runs" -c TOP_10 -c COUNT -P "$p99_us" \
         -F "$bench/kq_game --null" -r "$work/$name.raw.tsv" "$queries" \
         "kq=$bench/kq_game $dir/kq" \
         "FTS5=$bench/fts5_game $dir/fts5.db" \
