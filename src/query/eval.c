@@ -79,13 +79,15 @@ struct node {
     kq_cursor *cur;
     double weight; /* boost * idf (PHRASE: boost * sum idf) */
     int field;
-    /* PHRASE: curs[i] is term i; order[] lists them rarest first */
-    uint32_t n_terms;
+    /* PHRASE: curs[i] is term i; order[] lists them rarest first. A candidate holds the
+     * terms order[0..n_req); the others, words in 90 % of the documents or more, are
+     * looked for when positions are read (phrase_freq) */
+    uint32_t n_terms, n_req;
     kq_cursor **curs;
     uint32_t *order;
     const uint32_t *rel_pos;
     uint32_t freq; /* matching start positions in the current document */
-    int unverified; /* doc holds every term, its positions not checked yet (two-phase) */
+    int unverified; /* doc is a candidate (PHRASE: n_req), its positions not checked yet */
     /* TERM, PHRASE of field text: the same leaf in the title, its score added to this one's
      * (TITLE WEIGHT in eval.h; ub includes its bound), or NULL */
     struct node *title;
@@ -285,6 +287,12 @@ static int compile_phrase(struct ev *ev, const struct kq_qnode *q, struct node *
     n->weight = q->boost * idf;
     n->ub = n->weight * ev->bf[q->field].k1p1;
     n->cost = df[n->order[0]];
+    /* requiring a word that nearly every document holds ("the" and "of" in "the book of
+     * life") costs a seek per candidate and removes few of them, fewer than the positions
+     * of the rarer words do; the two rarest are always required */
+    n->n_req = q->n_terms;
+    while (n->n_req > 2 && 10 * (uint64_t)df[n->order[n->n_req - 1]] >= 9 * (uint64_t)ev->n_docs)
+        n->n_req--;
     /* position readers, shared by all phrases (one is verified at a time) */
     if (q->n_terms > ev->n_prd) {
         if (!(ev->prd = ar_calloc(ev, q->n_terms, sizeof *ev->prd)))
@@ -502,20 +510,33 @@ static int64_t positions_error(struct ev *ev)
     return -1;
 }
 
-/* The number of start positions at which the phrase's terms all sit, for the document all
- * its cursors are on (1 for any number when only counting); -1 after an error (recorded in
- * ev->rc). Starts come from the term with the fewest positions there; the others, rarest
- * first, are opened when a start first needs them and read only as far as the starts need,
- * so a document whose first starts already fail at a rare term reads little of the common
- * ones. */
+/* Begins reading the positions in document d of the phrase's term order[k], whose cursor
+ * moves to d first when k >= n_req. Returns its tf there, 0 when it has none (or no
+ * positions), or KQ_ECORRUPT. */
+static inline int pos_begin(struct node *n, uint32_t k, uint32_t d, struct kq_pos_reader *r)
+{
+    kq_cursor *c = n->curs[n->order[k]];
+    if (k >= n->n_req && kq__cursor_seek(c, d) != d)
+        return 0;
+    return kq__cursor_pos_begin(c, r);
+}
+
+/* The number of start positions at which the phrase's terms all sit, for the candidate its
+ * cursors order[0..n_req) are on (1 for any number when only counting); -1 after an error
+ * (recorded in ev->rc). Starts come from the one of those terms with the fewest positions
+ * there; the others, rarest first, are opened when a start first needs them and read only
+ * as far as the starts need, so a document whose first starts already fail at a rare term
+ * reads little of the common ones (and the cursor of a term past n_req moves to the
+ * document only then). */
 static int64_t phrase_freq(struct ev *ev, struct node *n)
 {
-    uint32_t nt = n->n_terms, lead = 0, least = UINT32_MAX;
+    uint32_t nt = n->n_terms, lead = n->order[0], least = UINT32_MAX;
+    uint32_t d = n->curs[lead]->doc;
     struct kq_pos_reader *r = ev->prd;
-    for (uint32_t i = 0; i < nt; i++) {
-        uint32_t tf = kq__cursor_tf(n->curs[i]);
+    for (uint32_t k = 0; k < nt; k++) {
+        uint32_t i = n->order[k], tf;
         r[i].c = NULL; /* not begun */
-        if (tf < least) {
+        if (k < n->n_req && (tf = kq__cursor_tf(n->curs[i])) < least) {
             least = tf;
             lead = i;
         }
@@ -537,8 +558,8 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
             uint64_t want = start + n->rel_pos[i];
             if (want > UINT32_MAX)
                 return freq; /* no position is that large */
-            if (!r[i].c && (rc = kq__cursor_pos_begin(n->curs[i], &r[i])) <= 0)
-                return rc == 0 ? 0 : positions_error(ev);
+            if (!r[i].c && (rc = pos_begin(n, k, d, &r[i])) <= 0)
+                return rc == 0 ? 0 : positions_error(ev); /* no start matched yet */
             if ((rc = kq_pos_seek(&r[i], (uint32_t)want)) < 0)
                 return positions_error(ev);
             if (rc == 0)
@@ -552,12 +573,13 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
     return rc == 0 ? freq : positions_error(ev);
 }
 
-/* The first document >= target holding every term of the phrase (positions unchecked). */
+/* The first document >= target holding the phrase's terms order[0..n_req) (positions
+ * unchecked). */
 static uint32_t phrase_candidate(struct node *n, uint32_t target)
 {
     kq_cursor *lead = n->curs[n->order[0]];
     uint32_t d = kq__cursor_seek(lead, target);
-    for (uint32_t i = 1; i < n->n_terms && d != KQ_NO_DOC;) {
+    for (uint32_t i = 1; i < n->n_req && d != KQ_NO_DOC;) {
         uint32_t e = kq__cursor_seek(n->curs[n->order[i]], d);
         if (e == d) {
             i++;
@@ -571,9 +593,9 @@ static uint32_t phrase_candidate(struct node *n, uint32_t target)
     return d;
 }
 
-/* Reads the positions of the candidate a PHRASE sits on (every cursor on n->doc): on a
- * match, records the frequency and returns 1; otherwise moves to the next candidate,
- * unverified, and returns 0. */
+/* Reads the positions of the candidate a PHRASE sits on (n->doc): on a match, records the
+ * frequency and returns 1; otherwise moves to the next candidate, unverified, and returns
+ * 0. */
 static int verify_phrase(struct ev *ev, struct node *n)
 {
     int64_t f = phrase_freq(ev, n);
@@ -600,7 +622,7 @@ static uint32_t adv_phrase(struct ev *ev, struct node *n, uint32_t target)
 }
 
 /* Two-phase iteration, so that a conjunction reads positions only where all its clauses
- * agree: a PHRASE moves to its next document holding every term, unverified; other nodes
+ * agree: a PHRASE moves to its next candidate (phrase_candidate), unverified; other nodes
  * move as adv() does. */
 static uint32_t adv_approx(struct ev *ev, struct node *n, uint32_t target)
 {
@@ -710,7 +732,7 @@ static double score(struct ev *ev, struct node *n)
     switch (n->kind) {
     case N_TERM:
     case N_PHRASE: {
-        const kq_cursor *c = n->kind == N_TERM ? n->cur : n->curs[0];
+        const kq_cursor *c = n->kind == N_TERM ? n->cur : n->curs[n->order[0]];
         uint32_t dl = c->doc == n->doc && c->doc != KQ_NO_DOC
                           ? kq__cursor_dl(c, n->field)
                           : kq_index_doc_len(ev->ix, n->field, n->doc);
@@ -961,13 +983,13 @@ static void run_term(struct ev *ev, struct node *n, struct topk *t)
     }
 }
 
-/* A bound of the text score of a PHRASE on the candidate d all its cursors sit on: its
- * frequency there is at most the smallest tf of its terms. */
+/* A bound of the text score of a PHRASE on the candidate d: its frequency there is at most
+ * the smallest tf of the terms a candidate holds (their cursors sit on d). */
 static double phrase_bound(struct ev *ev, struct node *n, uint32_t d)
 {
     uint32_t tf = UINT32_MAX;
-    for (uint32_t i = 0; i < n->n_terms; i++) {
-        uint32_t x = kq__cursor_tf(n->curs[i]);
+    for (uint32_t k = 0; k < n->n_req; k++) {
+        uint32_t x = kq__cursor_tf(n->curs[n->order[k]]);
         tf = x < tf ? x : tf;
     }
     return n->weight * kq_bm25_tf(&ev->bf[n->field], tf, kq_index_doc_len(ev->ix, n->field, d));
