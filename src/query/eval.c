@@ -510,14 +510,17 @@ static int64_t positions_error(struct ev *ev)
     return -1;
 }
 
-/* Begins reading the positions in document d of the phrase's term order[k], whose cursor
- * moves to d first when k >= n_req. Returns its tf there, 0 when it has none (or no
- * positions), or KQ_ECORRUPT. */
-static inline int pos_begin(struct node *n, uint32_t k, uint32_t d, struct kq_pos_reader *r)
+/* Begins reading the positions of the phrase's term order[k] in the candidate (the
+ * document of order[0]), moving its cursor there first when k >= n_req. Returns its tf
+ * there, 0 when it has none (or no positions), or KQ_ECORRUPT. */
+static inline int pos_begin(struct node *n, uint32_t k, struct kq_pos_reader *r)
 {
     kq_cursor *c = n->curs[n->order[k]];
-    if (k >= n->n_req && kq__cursor_seek(c, d) != d)
-        return 0;
+    if (k >= n->n_req) {
+        uint32_t d = n->curs[n->order[0]]->doc;
+        if (kq_cursor_seek(c, d) != d) /* not inline: taken rarely */
+            return 0;
+    }
     return kq__cursor_pos_begin(c, r);
 }
 
@@ -531,7 +534,6 @@ static inline int pos_begin(struct node *n, uint32_t k, uint32_t d, struct kq_po
 static int64_t phrase_freq(struct ev *ev, struct node *n)
 {
     uint32_t nt = n->n_terms, lead = n->order[0], least = UINT32_MAX;
-    uint32_t d = n->curs[lead]->doc;
     struct kq_pos_reader *r = ev->prd;
     for (uint32_t k = 0; k < nt; k++) {
         uint32_t i = n->order[k], tf;
@@ -558,7 +560,7 @@ static int64_t phrase_freq(struct ev *ev, struct node *n)
             uint64_t want = start + n->rel_pos[i];
             if (want > UINT32_MAX)
                 return freq; /* no position is that large */
-            if (!r[i].c && (rc = pos_begin(n, k, d, &r[i])) <= 0)
+            if (!r[i].c && (rc = pos_begin(n, k, &r[i])) <= 0)
                 return rc == 0 ? 0 : positions_error(ev); /* no start matched yet */
             if ((rc = kq_pos_seek(&r[i], (uint32_t)want)) < 0)
                 return positions_error(ev);
