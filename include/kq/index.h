@@ -188,8 +188,9 @@ typedef struct kq_cursor kq_cursor;
 /* kq_cursor_open: a cursor over the postings of `term` in `field` in live documents, in
  * increasing global doc id order (deleted documents are skipped). `*out` is NULL when no
  * segment holds the term (returns 0); a cursor whose postings are all in deleted documents
- * is returned and yields KQ_NO_DOC at once. Returns 0,
- * KQ_ECORRUPT, KQ_ENOMEM. Close with kq_cursor_close (accepts NULL). */
+ * is returned and yields KQ_NO_DOC at once. It looks the term up; the postings themselves
+ * are read, and checked, by the moves (see kq_cursor_error). Returns 0, KQ_ECORRUPT,
+ * KQ_ENOMEM. Close with kq_cursor_close (accepts NULL). */
 int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
                    kq_cursor **out, kq_error *err);
 void kq_cursor_close(kq_cursor *c);
@@ -202,7 +203,8 @@ uint32_t kq_cursor_tf(const kq_cursor *c);
 /* Writes the current document's positions (tf of them) into `out`; returns tf, 0 when
  * the index has no positions, KQ_ECORRUPT. */
 int kq_cursor_positions(kq_cursor *c, uint32_t *out, uint32_t cap);
-/* KQ_ECORRUPT once a cursor met malformed data (it then reports KQ_NO_DOC), else 0. */
+/* KQ_ECORRUPT once a cursor met malformed data, KQ_ENOMEM once it could not allocate what
+ * its postings need (it then reports KQ_NO_DOC), else 0. */
 int kq_cursor_error(const kq_cursor *c);
 
 /* ---- documents ---- */

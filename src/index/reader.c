@@ -917,14 +917,8 @@ int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
         }
         if (rc)
             break;
-        c->s[i].has = 1;
+        c->s[i].has = 1; /* its postings are opened by the first move that needs them */
         any = 1;
-        const kq_seg *sg = &ix->segs[i];
-        rc = kq_postings_open(&c->s[i].pc, sg->f.sec[KQ_SEC_POST].p, sg->f.sec[KQ_SEC_POST].len,
-                              sg->f.sec[KQ_SEC_POSN].p, sg->f.sec[KQ_SEC_POSN].len,
-                              &c->s[i].meta, sg->f.pos_tables, err);
-        if (!rc)
-            c->s[i].opened = 1;
     }
     if (rc || !any) {
         kq_cursor_close(c);
@@ -962,6 +956,27 @@ void kq_cursor_close(kq_cursor *c)
     kq__free(c);
 }
 
+/* Opens the postings of segment i of the cursor, which holds the term: kq_cursor_open
+ * leaves them to the first move that needs them, so that a term a query only counts, or
+ * one a phrase looks for in a few documents, does not read its whole skip table. Returns
+ * 0, or -1 with c->err set (KQ_ECORRUPT, KQ_ENOMEM). */
+static int open_postings(kq_cursor *c, uint32_t i)
+{
+    struct cur_seg *s = &c->s[i];
+    if (s->opened)
+        return 0;
+    const kq_seg *sg = &c->ix->segs[i];
+    int rc = kq_postings_open(&s->pc, sg->f.sec[KQ_SEC_POST].p, sg->f.sec[KQ_SEC_POST].len,
+                              sg->f.sec[KQ_SEC_POSN].p, sg->f.sec[KQ_SEC_POSN].len, &s->meta,
+                              sg->f.pos_tables, NULL);
+    if (rc) {
+        c->err = rc;
+        return -1;
+    }
+    s->opened = 1;
+    return 0;
+}
+
 /* Moves within segments from the current one on until a posting >= local target. */
 static uint32_t cursor_advance(kq_cursor *c, uint32_t target, int seek)
 {
@@ -970,6 +985,8 @@ static uint32_t cursor_advance(kq_cursor *c, uint32_t target, int seek)
         struct cur_seg *s = &c->s[c->seg];
         const kq_seg *sg = &ix->segs[c->seg];
         if (s->has) {
+            if (open_postings(c, c->seg))
+                break;
             uint32_t d;
             if (seek) {
                 uint32_t local = target > sg->base ? target - sg->base : 0;
@@ -1010,7 +1027,7 @@ static uint32_t windowed(kq_cursor *c)
     const struct cur_seg *s = &c->s[c->seg];
     const kq_seg *sg = &c->ix->segs[c->seg];
     const kq_postings_cursor *pc = &s->pc;
-    if (!s->has || sg->del || !pc->started || pc->err || !pc->n_in || pc->i >= pc->n_in)
+    if (!s->opened || sg->del || !pc->started || pc->err || !pc->n_in || pc->i >= pc->n_in)
         return c->doc;
     uint32_t last = pc->docs_buf[pc->n_in - 1];
     if (last < sg->n_docs) {
@@ -1039,7 +1056,7 @@ uint32_t kq_cursor_next(kq_cursor *c)
         return KQ_NO_DOC;
     struct cur_seg *s = &c->s[c->seg];
     const kq_seg *sg = &c->ix->segs[c->seg];
-    if (s->has && !sg->del) {
+    if (s->opened && !sg->del) {
         uint32_t d = kq_postings_next(&s->pc);
         if (d != KQ_DOC_END) {
             fast_answer(c, sg, d);
@@ -1060,7 +1077,7 @@ uint32_t kq_cursor_seek(kq_cursor *c, uint32_t target)
         c->seg++;
     struct cur_seg *s = &c->s[c->seg];
     const kq_seg *sg = &c->ix->segs[c->seg];
-    if (s->has && !sg->del && target >= sg->base && target - sg->base < sg->n_docs) {
+    if (s->opened && !sg->del && target >= sg->base && target - sg->base < sg->n_docs) {
         uint32_t d = kq_postings_seek(&s->pc, target - sg->base);
         if (d != KQ_DOC_END) {
             fast_answer(c, sg, d);
@@ -1135,7 +1152,7 @@ void kq__cursor_block(kq_cursor *c, uint32_t target, uint32_t *last_doc, struct 
     }
     const kq_seg *sg = &ix->segs[s];
     *last_doc = sg->base + sg->n_docs - 1;
-    if (!c->s[s].has || c->err)
+    if (!c->s[s].has || c->err || open_postings(c, s))
         return;
     const struct kq_skip *sk = kq_postings_shallow(&c->s[s].pc, target - sg->base);
     if (!sk)

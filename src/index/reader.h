@@ -74,8 +74,8 @@ struct kq_cursor {
     uint8_t key[KQ_KEY_MAX]; /* the term's key, kl bytes */
     size_t kl;
     struct cur_seg {
-        int has;
-        int opened;
+        int has;    /* the segment holds the term (meta) */
+        int opened; /* pc is open: at the first move that needs it (reader.c, open_postings) */
         struct kq_term_meta meta;
         kq_postings_cursor pc;
     } s[];

@@ -1329,9 +1329,12 @@ int kq_eval_node(const kq_index *ix, const struct kq_qnode *root,
     }
     if (!rc)
         rc = ev.rc;
-    for (uint32_t i = 0; i < ev.n_curs && !rc; i++)
-        if (kq_cursor_error(ev.curs[i]))
-            rc = kq__error(err, KQ_ECORRUPT, -1, "malformed postings in the index");
+    for (uint32_t i = 0; i < ev.n_curs && !rc; i++) {
+        int ce = kq_cursor_error(ev.curs[i]);
+        if (ce)
+            rc = ce == KQ_ENOMEM ? kq__enomem(err)
+                                 : kq__error(err, KQ_ECORRUPT, -1, "malformed postings in the index");
+    }
     if (rc)
         goto out;
     out->total = t.total;
