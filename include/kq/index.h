@@ -136,6 +136,19 @@ typedef struct kq_index kq_index;
  * (the message names the file and section), KQ_EVERSION, KQ_EIO, KQ_ENOMEM.
  * The caller owns `*out`: kq_index_close (accepts NULL). */
 int kq_index_open(const char *dir, kq_index **out, kq_error *err);
+
+/* Flags of kq_index_open_ex. */
+#define KQ_INDEX_VERIFY_ON_USE 1u /* verify at open only the sections the open reads (META,
+    * TIDX, DLEN, DOCT, SRCS, DSIX, ZDIC); a segment's term dictionary (TDIC) at its first
+    * lookup, its postings (POST) when a cursor opens on a term it holds, its positions
+    * (POSN) when a phrase or kq_cursor_positions first reads them; a store block through
+    * the zstd checksum of its frame (in a segment written before those, the whole store
+    * section at the first block read). A damaged section is then reported, by name, by the
+    * call that first reads it. For a process that opens an index to answer one query: a
+    * full open reads every byte (310 MB on English Wikipedia). */
+
+/* kq_index_open_ex: kq_index_open with `flags` (0 or KQ_INDEX_VERIFY_ON_USE). */
+int kq_index_open_ex(const char *dir, unsigned flags, kq_index **out, kq_error *err);
 void kq_index_close(kq_index *ix);
 
 struct kq_index_info {

@@ -29,6 +29,9 @@ typedef struct kq_result kq_result;
 /* kq_searcher_open: opens (and verifies) the index in `dir`. The caller owns `*out`:
  * kq_searcher_close (accepts NULL). Errors as kq_index_open. */
 int kq_searcher_open(const char *dir, kq_searcher **out, kq_error *err);
+/* kq_searcher_open_ex: the same with kq_index_open_ex's `flags`: with
+ * KQ_INDEX_VERIFY_ON_USE, kq_search reports a damaged section it reads (KQ_ECORRUPT). */
+int kq_searcher_open_ex(const char *dir, unsigned flags, kq_searcher **out, kq_error *err);
 void kq_searcher_close(kq_searcher *s);
 /* The open index, valid until kq_searcher_close. */
 const kq_index *kq_searcher_index(const kq_searcher *s);

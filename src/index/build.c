@@ -1937,7 +1937,7 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     st.incremental = incremental;
 
     /* an update: what the previous generation holds decides what to read */
-    if (incremental && ((rc = kq__index_open(dir, KQ_OPEN_LIGHT, &oldix, err)) ||
+    if (incremental && ((rc = kq_index_open_ex(dir, KQ_INDEX_VERIFY_ON_USE, &oldix, err)) ||
                         (rc = kq__update_new(oldix, paths, n_paths, &bld.upd, err))))
         goto out;
     struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err, bld.upd};

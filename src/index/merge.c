@@ -728,7 +728,7 @@ static int merge_round(const char *dir, uint32_t max_segments, size_t spill,
                        size_t memory, struct kq_build_stats *st, int *done, kq_error *err)
 {
     kq_index *ix;
-    int rc = kq__index_open(dir, KQ_OPEN_LIGHT, &ix, err);
+    int rc = kq_index_open_ex(dir, KQ_INDEX_VERIFY_ON_USE, &ix, err);
     if (rc)
         return rc;
     uint32_t n = ix->n_segs;

@@ -2,21 +2,24 @@
  * prefix ranges, postings cursors across segments, the document table and the document
  * store.
  *
- * Everything read from a file is checked before use: section sizes at open, each
- * document-table entry and store block when read. A corrupt file yields KQ_ECORRUPT naming
- * the file and section, never a read outside the mapping.
+ * Everything read from a file is checked before use: section checksums and sizes at open,
+ * each document-table entry and store block when read. A corrupt file yields KQ_ECORRUPT
+ * naming the file and section, never a read outside the mapping. An index opened with
+ * KQ_INDEX_VERIFY_ON_USE verifies at open the sections the open parses, and a segment's
+ * TDIC, POST and POSN at their first use (seg_need: its `verified` mask is the other
+ * mutable part of a kq_index); a store block through the zstd checksum of its frame.
  *
  * Deleted documents (a segment's deletion bitmap) are invisible through this API: cursors
  * step over them, kq_index_doc and kq_index_doc_text answer KQ_ENOTFOUND, and every
  * statistic (document count, field lengths, df and cf) counts live documents only, so that
  * BM25 over an index with deletions equals BM25 over a fresh build of its live documents.
  * A term's live df in a segment with deletions is counted from its postings (exactly) and
- * kept in a cache of the open index, guarded by a mutex: the one mutable part of a
- * kq_index.
+ * kept in a cache of the open index, guarded by a mutex.
  */
 #include "index/reader.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
@@ -158,10 +161,10 @@ static int seg_parse(kq_seg *s, kq_error *err)
     return 0;
 }
 
-/* The sections a light open verifies: those the document table and lookups read. */
-#define LIGHT_SECTIONS                                                                     \
+/* The sections an open with KQ_INDEX_VERIFY_ON_USE verifies: those seg_parse reads. */
+#define OPEN_SECTIONS                                                                      \
     ((1u << KQ_SEC_META) | (1u << KQ_SEC_DLEN) | (1u << KQ_SEC_DOCT) | (1u << KQ_SEC_SRCS) | \
-     (1u << KQ_SEC_TIDX))
+     (1u << KQ_SEC_TIDX) | (1u << KQ_SEC_DSIX) | (1u << KQ_SEC_ZDIC))
 
 static int seg_open(kq_seg *s, const char *path, unsigned verify_mask, kq_error *err)
 {
@@ -183,13 +186,24 @@ int kq__seg_open(kq_seg *s, const char *path, int verify, kq_error *err)
     return seg_open(s, path, verify ? KQ_SEC_ALL : 0, err);
 }
 
+/* Verifies the checksums of the sections in `mask` of `s` not verified yet. Several threads
+ * may verify the same section at once, with the same result; `verified` only grows. */
+static int seg_need(const kq_seg *s, unsigned mask, kq_error *err)
+{
+    /* segments live in their index's heap array: const only as the readers see them */
+    _Atomic unsigned *v = (_Atomic unsigned *)&s->verified;
+    unsigned todo = mask & ~atomic_load_explicit(v, memory_order_acquire);
+    if (!todo)
+        return 0;
+    int rc = kq__segment_verify(&s->f, todo, err);
+    if (!rc)
+        atomic_fetch_or_explicit(v, todo, memory_order_release);
+    return rc;
+}
+
 int kq__seg_verify(kq_seg *s, kq_error *err)
 {
-    unsigned todo = KQ_SEC_ALL & ~s->verified;
-    int rc = todo ? kq__segment_verify(&s->f, todo, err) : 0;
-    if (!rc)
-        s->verified = KQ_SEC_ALL;
-    return rc;
+    return seg_need(s, KQ_SEC_ALL, err);
 }
 
 int kq__seg_open_bytes(kq_seg *s, const uint8_t *p, size_t size, kq_error *err)
@@ -197,6 +211,7 @@ int kq__seg_open_bytes(kq_seg *s, const uint8_t *p, size_t size, kq_error *err)
     memset(s, 0, sizeof *s);
     s->f.name = "fuzz";
     int rc = kq__segment_check_bytes(&s->f, p, size, 1, err);
+    s->verified = KQ_SEC_ALL;
     if (!rc && (rc = seg_parse(s, err)))
         kq__seg_close_bytes(s);
     return rc;
@@ -366,6 +381,12 @@ int kq__seg_block_dctx(const kq_seg *s, uint32_t blk, ZSTD_DCtx *dctx, uint8_t *
     /* the frame must state raw_len as its size (X2) before anything is allocated */
     if (ZSTD_getFrameContentSize(src, clen) != rlen)
         return corrupt(err, s, KQ_SEC_DSTO, "store block does not decompress");
+    /* A frame that carries its content checksum (the frame header descriptor's bit 2, after
+     * the 4-byte magic) is checked by zstd as it decompresses; without one, the section's
+     * checksum must have been (KQ_INDEX_VERIFY_ON_USE leaves it to the first such block). */
+    int rc = (src[4] & 4) ? 0 : seg_need(s, 1u << KQ_SEC_DSTO, err);
+    if (rc)
+        return rc;
     /* a context costs a few hundred KiB to set up: callers that read many blocks lend
      * theirs (the searcher's), the others get a new one for the block */
     ZSTD_DCtx *own = dctx ? NULL : ZSTD_createDCtx();
@@ -533,10 +554,13 @@ int kq__seg_live_stats(const kq_seg *s, const struct kq_term_meta *m, uint32_t *
     *cf = m->cf;
     if (!s->del)
         return 0;
+    int rc = seg_need(s, 1u << KQ_SEC_POST, err);
+    if (rc)
+        return rc;
     kq_postings_cursor pc;
-    int rc = kq_postings_open(&pc, s->f.sec[KQ_SEC_POST].p, s->f.sec[KQ_SEC_POST].len,
-                              s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, m,
-                              s->f.pos_tables, err);
+    rc = kq_postings_open(&pc, s->f.sec[KQ_SEC_POST].p, s->f.sec[KQ_SEC_POST].len,
+                          s->f.sec[KQ_SEC_POSN].p, s->f.sec[KQ_SEC_POSN].len, m, s->f.pos_tables,
+                          err);
     if (rc)
         return rc;
     uint32_t n = 0;
@@ -647,13 +671,13 @@ int kq__index_live(const kq_index *ix, uint32_t doc)
 
 int kq_index_open(const char *dir, kq_index **out, kq_error *err)
 {
-    return kq__index_open(dir, 0, out, err);
+    return kq_index_open_ex(dir, 0, out, err);
 }
 
-static int index_open(const char *dir, int flags, kq_index **out, uint64_t *gen,
+static int index_open(const char *dir, unsigned flags, kq_index **out, uint64_t *gen,
                       kq_error *err);
 
-int kq__index_open(const char *dir, int flags, kq_index **out, kq_error *err)
+int kq_index_open_ex(const char *dir, unsigned flags, kq_index **out, kq_error *err)
 {
     /* A writer removes the files of the previous generation right after its commit: a
      * reader that read the old MANIFEST may then miss one of them. When the MANIFEST
@@ -673,7 +697,7 @@ int kq__index_open(const char *dir, int flags, kq_index **out, kq_error *err)
     }
 }
 
-static int index_open(const char *dir, int flags, kq_index **out, uint64_t *gen,
+static int index_open(const char *dir, unsigned flags, kq_index **out, uint64_t *gen,
                       kq_error *err)
 {
     *out = NULL;
@@ -699,8 +723,8 @@ static int index_open(const char *dir, int flags, kq_index **out, uint64_t *gen,
         snprintf(path, sizeof path, "%s/%s", dir, name);
         kq_seg *s = &ix->segs[i];
         const struct kq_manifest_seg *me = &ix->man.segs[i];
-        if ((rc = seg_open(s, path, (flags & KQ_OPEN_LIGHT) ? LIGHT_SECTIONS : KQ_SEC_ALL,
-                           err)))
+        if ((rc = seg_open(s, path,
+                           (flags & KQ_INDEX_VERIFY_ON_USE) ? OPEN_SECTIONS : KQ_SEC_ALL, err)))
             goto fail;
         ix->n_segs++;
         s->number = me->number;
@@ -792,7 +816,9 @@ int kq_index_lookup(const kq_index *ix, int field, const char *term, size_t len,
         return kq__error(err, KQ_ENOTFOUND, -1, "term too long");
     for (uint32_t i = 0; i < ix->n_segs; i++) {
         struct kq_term_meta m;
-        int rc = kq_termdict_lookup(&ix->segs[i].td, key, kl, &m, err);
+        int rc = seg_need(&ix->segs[i], 1u << KQ_SEC_TDIC, err);
+        if (!rc)
+            rc = kq_termdict_lookup(&ix->segs[i].td, key, kl, &m, err);
         if (rc == KQ_ENOTFOUND)
             continue;
         uint32_t df;
@@ -834,7 +860,9 @@ int kq_index_prefix(const kq_index *ix, int field, const char *prefix, size_t le
     }
     /* k-way merge of the segments' sorted term ranges */
     for (uint32_t i = 0; i < n && !rc; i++) {
-        rc = kq_termdict_seek(&ix->segs[i].td, &its[i], key, kl, err);
+        rc = seg_need(&ix->segs[i], 1u << KQ_SEC_TDIC, err);
+        if (!rc)
+            rc = kq_termdict_seek(&ix->segs[i].td, &its[i], key, kl, err);
         if (!rc) {
             int r = kq_termdict_next(&its[i], &heads[i].key, &heads[i].len, &heads[i].meta, err);
             if (r < 0)
@@ -910,12 +938,15 @@ int kq_cursor_open(const kq_index *ix, int field, const char *term, size_t len,
     c->kl = kl;
     int any = 0, rc = 0;
     for (uint32_t i = 0; i < ix->n_segs && !rc; i++) {
-        rc = kq_termdict_lookup(&ix->segs[i].td, key, kl, &c->s[i].meta, err);
+        const kq_seg *sg = &ix->segs[i];
+        rc = seg_need(sg, 1u << KQ_SEC_TDIC, err);
+        if (!rc)
+            rc = kq_termdict_lookup(&sg->td, key, kl, &c->s[i].meta, err);
         if (rc == KQ_ENOTFOUND) {
             rc = 0;
             continue;
         }
-        if (rc)
+        if (rc || (rc = seg_need(sg, 1u << KQ_SEC_POST, err)))
             break;
         c->s[i].has = 1; /* its postings are opened by the first move that needs them */
         any = 1;
@@ -1098,10 +1129,22 @@ uint32_t kq_cursor_tf(const kq_cursor *c)
     return c->doc == KQ_NO_DOC ? 0 : kq_postings_tf(&c->s[c->seg].pc);
 }
 
+int kq__cursor_need_positions(const kq_cursor *c, kq_error *err)
+{
+    for (uint32_t i = 0; i < c->ix->n_segs; i++) {
+        int rc = c->s[i].has ? seg_need(&c->ix->segs[i], 1u << KQ_SEC_POSN, err) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int kq_cursor_positions(kq_cursor *c, uint32_t *out, uint32_t cap)
 {
     if (c->doc == KQ_NO_DOC)
         return 0;
+    if (seg_need(&c->ix->segs[c->seg], 1u << KQ_SEC_POSN, NULL))
+        return c->err = KQ_ECORRUPT; /* the section fails its checksum */
     uint32_t tf = kq_postings_tf(&c->s[c->seg].pc);
     if (tf > cap)
         return KQ_ELIMIT;

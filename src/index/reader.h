@@ -43,7 +43,7 @@ typedef struct kq_seg {
     uint64_t dict_hash;               /* XXH3 of the ZDIC bytes (0: none) */
     uint64_t *del;                    /* deletion bitmap (owned); NULL: nothing deleted */
     uint32_t n_del;                   /* bits set in `del` */
-    unsigned verified;                /* sections whose checksums were verified (1 << id) */
+    _Atomic unsigned verified;        /* sections whose checksums were verified (1 << id) */
 } kq_seg;
 
 struct kq_dfcache;
@@ -115,15 +115,13 @@ static inline uint32_t kq__cursor_tf(const kq_cursor *c)
     return c->win_end ? c->win->tfs_buf[c->win->i] : kq_cursor_tf(c);
 }
 
-/* Flags of kq__index_open. */
-#define KQ_OPEN_LIGHT 1 /* verify the checksums of META, DLEN, DOCT, SRCS and TIDX only (a
-                         * writer reading the document table; kq__seg_verify the rest
-                         * before reading postings or the store) */
-
-/* kq__index_open: kq_index_open with `flags`. */
-int kq__index_open(const char *dir, int flags, kq_index **out, kq_error *err);
 /* kq__seg_verify: checks the checksums of the sections of `s` not verified yet. */
 int kq__seg_verify(kq_seg *s, kq_error *err);
+/* kq__cursor_need_positions: verifies the positions section (POSN) of each segment holding
+ * the cursor's term, when an index opened with KQ_INDEX_VERIFY_ON_USE has not yet (a
+ * phrase calls it when it compiles, before kq__cursor_pos_begin). Returns 0 or
+ * KQ_ECORRUPT. */
+int kq__cursor_need_positions(const kq_cursor *c, kq_error *err);
 
 /* Whether global doc id `doc` (< ix->n_docs) is live. */
 int kq__index_live(const kq_index *ix, uint32_t doc);
@@ -202,7 +200,8 @@ void kq__cursor_block(kq_cursor *c, uint32_t target, uint32_t *last_doc, struct 
  * KQ_ENOMEM. */
 int kq__cursor_df(const kq_cursor *c, uint32_t *df, kq_error *err);
 /* kq__cursor_pos_begin: starts reading the current document's positions one at a time
- * (kq_pos_next); returns its tf, 0 when there are none, or KQ_ECORRUPT. */
+ * (kq_pos_next); returns its tf, 0 when there are none, or KQ_ECORRUPT. The caller has
+ * called kq__cursor_need_positions (kq_cursor_positions checks on each call instead). */
 int kq__cursor_pos_begin(kq_cursor *c, struct kq_pos_reader *r);
 
 #endif

@@ -56,9 +56,16 @@ int kq__storeblock_compress(kq_storeblock *sb, ZSTD_CCtx *cctx, const ZSTD_CDict
         kq_buf_release(&tmp);
         return kq__enomem(err);
     }
-    size_t r = cdict ? ZSTD_compress_usingCDict(cctx, out->p + out->len, bound, tmp.p, raw, cdict)
-                     : ZSTD_compressCCtx(cctx, out->p + out->len, bound, tmp.p, raw,
-                                         KQ_STORE_LEVEL);
+    /* the frame carries the checksum of its content (XXH64), which a reader that has not
+     * verified the whole DSTO section relies on */
+    size_t r = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+    if (!ZSTD_isError(r))
+        r = cdict ? ZSTD_CCtx_refCDict(cctx, cdict)
+                  : ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, KQ_STORE_LEVEL);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    if (!ZSTD_isError(r))
+        r = ZSTD_compress2(cctx, out->p + out->len, bound, tmp.p, raw);
     kq_buf_release(&tmp);
     if (ZSTD_isError(r))
         return kq__error(err, KQ_EINTERNAL, -1, "zstd: %s", ZSTD_getErrorName(r));

@@ -266,7 +266,7 @@ static int compile_phrase(struct ev *ev, const struct kq_qnode *q, struct node *
         int rc = 0;
         if (!n->curs[i]) {
             rc = open_cursor(ev, q->field, q->terms[i], q->lens[i], &n->curs[i]);
-            if (!rc && n->curs[i])
+            if (!rc && n->curs[i] && !(rc = kq__cursor_need_positions(n->curs[i], ev->err)))
                 rc = kq__cursor_df(n->curs[i], &df[i], ev->err);
         }
         if (rc)

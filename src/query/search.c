@@ -74,9 +74,14 @@ static int searcher_new(const kq_index *ix, kq_index *own, kq_searcher **out, kq
 
 int kq_searcher_open(const char *dir, kq_searcher **out, kq_error *err)
 {
+    return kq_searcher_open_ex(dir, 0, out, err);
+}
+
+int kq_searcher_open_ex(const char *dir, unsigned flags, kq_searcher **out, kq_error *err)
+{
     *out = NULL;
     kq_index *ix;
-    int rc = kq_index_open(dir, &ix, err);
+    int rc = kq_index_open_ex(dir, flags, &ix, err);
     return rc ? rc : searcher_new(ix, ix, out, err);
 }
 

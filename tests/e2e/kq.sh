@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/e2e/kq.sh: the real kq over an index of corpus/: ranked results whose snippets hold
 # the query's words and whose line numbers point at them, every output format, index
-# discovery, exit codes and syntax errors with a caret.
+# discovery, exit codes, syntax errors with a caret, and a damaged index.
 # Environment: KQ_SOURCE_DIR and KQ_BUILD_DIR (set by ctest).
 set -euo pipefail
 
@@ -110,4 +110,22 @@ run "$kq" --version
 run "$kq" --limit 0 x
 [ "$rc" -eq 2 ] || fail "--limit 0 exits $rc"
 ok "colour only when asked or on a terminal; --help, --version, bad options"
+
+# a damaged index: kq verifies the sections a query reads, as it reads them, and names the
+# one that is damaged; what the query does not read does not stop it
+seg=$(ls .kq/seg_*.kq)
+cp "$seg" "$tmp/seg.orig"
+for tag in TDIC POST POSN DSTO META; do
+    read -r off len < <(section "$seg" "$tag") || fail "no section $tag"
+    flip_byte "$seg" $((off + len / 2))
+    run "$kq" '"defense procurement"'
+    [ "$rc" -eq 2 ] && grep -q "'$tag'" <<<"$err" || fail "damaged $tag: exit $rc: $out $err"
+    cp "$tmp/seg.orig" "$seg"
+done
+read -r off len < <(section "$seg" DSTO)
+flip_byte "$seg" $((off + len / 2))
+run "$kq" --count '"defense procurement"'
+[ "$rc" -eq 0 ] && [ "$out" = 4 ] || fail "a count reads the store: $rc $out $err"
+cp "$tmp/seg.orig" "$seg"
+ok "a damaged section fails the query that reads it, by name (exit 2)"
 echo "kq.sh: $passed passed, 0 failed"

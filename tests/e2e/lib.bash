@@ -18,3 +18,24 @@ run() {
 expect_rc() { # expected, what
     [ "$rc" -eq "$1" ] || fail "$2: exit $rc, expected $1; stdout: $out; stderr: $err"
 }
+
+# the table entry of section $2 in segment $1: prints "offset length"
+section() {
+    local f=$1 tag=$2 n i t
+    n=$(od -An -tu4 -j12 -N4 "$f" | tr -d ' ')
+    for ((i = 0; i < n; i++)); do
+        t=$(dd if="$f" bs=1 skip=$((64 + 32 * i)) count=4 2>/dev/null)
+        if [ "$t" = "$tag" ]; then
+            echo "$(od -An -tu8 -j$((64 + 32 * i + 8)) -N8 "$f" | tr -d ' ')" \
+                "$(od -An -tu8 -j$((64 + 32 * i + 16)) -N8 "$f" | tr -d ' ')"
+            return 0
+        fi
+    done
+    return 1
+}
+
+flip_byte() { # file offset
+    local b
+    b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $((b ^ 0x5a)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}

@@ -4,7 +4,9 @@
  * The seed corpus is indexed once into a temporary directory; each test damages a copy of
  * the segment or the MANIFEST on disk, checks kq_index_open and kq_index_verify, and puts
  * the original bytes back:
- *   - one byte flipped in the middle of every section: KQ_ECORRUPT naming the section;
+ *   - one byte flipped in the middle of every section: KQ_ECORRUPT naming the section,
+ *     from the open, or with KQ_INDEX_VERIFY_ON_USE from the open or the first read of
+ *     TDIC, POST, POSN and DSTO (each store frame carries its zstd checksum);
  *   - bytes flipped in the header and the section table; the file truncated at several
  *     points; the MANIFEST flipped byte by byte, truncated and removed;
  *   - hostile contents under valid checksums (the section's XXH3, the header checksum and
@@ -26,10 +28,12 @@
 #include <xxhash.h>
 
 #include "index/manifest.h"
+#include "index/reader.h"
 #include "index/segment.h"
 #include "kq/index.h"
 #include "testutil.h"
 #include "util/bytes.h"
+#include "util/error.h"
 
 struct fx {
     char *tmp;
@@ -248,6 +252,125 @@ static void test_flip_each_section(void **state)
         flipped++;
     }
     assert_true(flipped >= 9);
+}
+
+/* Reads every section through an index opened with KQ_INDEX_VERIFY_ON_USE: term lookups
+ * and postings, the positions of phrase words, every stored document. Returns the first
+ * error (0: none). */
+static int use_everything(kq_index *ix, kq_error *err)
+{
+    static const char *terms[] = {"korea", "the", "alliance", "u.s", "of", "zzz"};
+    int rc = 0;
+    for (int f = 0; f < KQ_N_FIELDS && !rc; f++)
+        for (size_t t = 0; t < sizeof terms / sizeof *terms && !rc; t++) {
+            kq_cursor *c;
+            if ((rc = kq_cursor_open(ix, f, terms[t], strlen(terms[t]), &c, err)) || !c)
+                continue;
+            rc = kq__cursor_need_positions(c, err);
+            uint32_t pos[4096];
+            while (!rc && kq_cursor_next(c) != KQ_NO_DOC)
+                if (kq_cursor_tf(c) <= 4096 && kq_cursor_positions(c, pos, 4096) < 0)
+                    rc = kq__error(err, KQ_ECORRUPT, -1, "positions");
+            if (!rc && kq_cursor_error(c))
+                rc = kq__error(err, KQ_ECORRUPT, -1, "cursor");
+            kq_cursor_close(c);
+        }
+    struct kq_index_info info;
+    kq_index_get_info(ix, &info);
+    for (uint32_t d = 0; d < info.n_docs && !rc; d++) {
+        char *text;
+        size_t len;
+        if (!(rc = kq_index_doc_text(ix, d, &text, &len, err)))
+            kq_free(text);
+    }
+    return rc;
+}
+
+/* Opened with KQ_INDEX_VERIFY_ON_USE, the index reports KQ_ECORRUPT naming `tag`: from the
+ * open for a section the open reads, from the first read of a section it defers. */
+static void expect_use_fails(const char *tag)
+{
+    static const char *deferred[] = {"TDIC", "POST", "POSN", "DSTO"};
+    int defer = 0;
+    for (size_t i = 0; i < sizeof deferred / sizeof *deferred; i++)
+        defer |= !strcmp(tag, deferred[i]);
+    char needle[16];
+    snprintf(needle, sizeof needle, "'%s'", tag);
+    kq_index *ix;
+    kq_error err;
+    int rc = kq_index_open_ex(fx.dir, KQ_INDEX_VERIFY_ON_USE, &ix, &err);
+    if (defer && rc)
+        fail_msg("open verified %s: %s", tag, err.msg);
+    if (!rc) {
+        if (!defer)
+            fail_msg("open did not verify %s", tag);
+        rc = use_everything(ix, &err);
+        kq_index_close(ix);
+    }
+    if (rc != KQ_ECORRUPT || !strstr(err.msg, needle))
+        fail_msg("damaged %s: %d '%s'", tag, rc, rc ? err.msg : "");
+}
+
+static void test_flip_on_use(void **state)
+{
+    (void)state;
+    restore();
+    kq_index *ix;
+    kq_error err;
+    assert_int_equal(kq_index_open_ex(fx.dir, KQ_INDEX_VERIFY_ON_USE, &ix, &err), 0);
+    if (use_everything(ix, &err))
+        fail_msg("intact index: %s", err.msg);
+    kq_index_close(ix);
+    int flipped = 0;
+    for (uint32_t i = 0; i < n_sections(fx.seg); i++) {
+        char tag[5] = {0};
+        memcpy(tag, entry(fx.seg, i), 4);
+        uint64_t off = kq_get_le64(entry(fx.seg, i) + 8), len = kq_get_le64(entry(fx.seg, i) + 16);
+        if (!len)
+            continue;
+        uint8_t *s = seg_copy();
+        s[off + len / 2] ^= 0x5a;
+        write_file(fx.seg_path, s, fx.seg_len);
+        expect_use_fails(tag);
+        memcpy(s, fx.seg, fx.seg_len);
+        s[off + len - 1] ^= 0x80;
+        write_file(fx.seg_path, s, fx.seg_len);
+        expect_use_fails(tag);
+        free(s);
+        restore();
+        flipped++;
+    }
+    assert_true(flipped >= 9);
+}
+
+/* Every store frame carries its content checksum; one that does not (a segment written
+ * before them) makes the first read verify the whole DSTO section. */
+static void test_store_frame_checksums(void **state)
+{
+    (void)state;
+    restore();
+    uint64_t xoff, xlen, soff, slen;
+    find_section(fx.seg, "DSIX", &xoff, &xlen);
+    find_section(fx.seg, "DSTO", &soff, &slen);
+    for (uint64_t e = xoff; e < xoff + xlen; e += KQ_DSIX_ENTRY) {
+        const uint8_t *frame = fx.seg + soff + kq_get_le64(fx.seg + e + 8);
+        assert_int_equal(kq_get_le32(frame), 0xFD2FB528u); /* zstd's magic */
+        assert_true(frame[4] & 4);                         /* Content_Checksum_flag */
+    }
+    uint8_t *s = seg_copy();
+    s[soff + 4] &= (uint8_t)~4u; /* the first frame's flag cleared: no longer its checksum */
+    write_file(fx.seg_path, s, fx.seg_len);
+    kq_index *ix;
+    kq_error err;
+    assert_int_equal(kq_index_open_ex(fx.dir, KQ_INDEX_VERIFY_ON_USE, &ix, &err), 0);
+    char *text;
+    size_t len;
+    assert_int_equal(kq_index_doc_text(ix, 0, &text, &len, &err), KQ_ECORRUPT);
+    if (!strstr(err.msg, "checksum mismatch in section 'DSTO'"))
+        fail_msg("%s", err.msg);
+    kq_index_close(ix);
+    free(s);
+    restore();
 }
 
 static void test_flip_header_and_table(void **state)
@@ -634,6 +757,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intact),
         cmocka_unit_test(test_flip_each_section),
+        cmocka_unit_test(test_flip_on_use),
+        cmocka_unit_test(test_store_frame_checksums),
         cmocka_unit_test(test_flip_header_and_table),
         cmocka_unit_test(test_truncate_segment),
         cmocka_unit_test(test_manifest_damage),
