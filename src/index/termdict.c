@@ -265,8 +265,40 @@ static int get_meta(kq_termdict_iter *it, int first)
     return 0;
 }
 
-/* Decodes the next entry of the iteration into key/meta. Returns 1, 0 at the end, or -1. */
-static int advance(kq_termdict_iter *it)
+/* Moves past one meta, keeping only the offsets the next entry's are relative to: how a
+ * lookup passes the entries before its key (the df, cf and impacts of those it returns
+ * are decoded and checked by get_meta). */
+static inline const uint8_t *skip_varints(const uint8_t *p, const uint8_t *end, uint64_t n)
+{
+    for (; n && p < end; p++)
+        n -= !(*p & 0x80);
+    return n ? NULL : p;
+}
+
+static int skim_meta(kq_termdict_iter *it, int first)
+{
+    const uint8_t *p = skip_varints(it->p, it->end, 2), *end = it->end; /* df, cf */
+    uint64_t v[4], cnt;
+    size_t k;
+    for (int i = 0; i < 4 && p; i++)
+        p = (k = kq_varint_get(p, end, &v[i])) ? p + k : NULL;
+    if (!p || !(k = kq_varint_get(p, end, &cnt)) || cnt >= KQ_IMPACTS_MAX ||
+        !(p = skip_varints(p + k, end, 2 * (cnt + 1))))
+        return -1;
+    struct kq_term_meta *m = &it->meta;
+    uint64_t doc_end = m->doc_off + m->doc_len, pos_end = m->pos_off + m->pos_len;
+    m->doc_off = first ? v[0] : doc_end + unzigzag(v[0]);
+    m->doc_len = v[1];
+    m->pos_off = first ? v[2] : pos_end + unzigzag(v[2]);
+    m->pos_len = v[3];
+    it->p = p;
+    return 0;
+}
+
+/* Decodes the next entry of the iteration into key/meta; with `below` set, an entry whose
+ * key sorts before below[0, below_len) gets only its key and offsets (skim_meta). Returns
+ * 1, 2 for such a skimmed entry, 0 at the end, or -1. */
+static int advance(kq_termdict_iter *it, const uint8_t *below, size_t below_len)
 {
     const kq_termdict *td = it->td;
     for (;;) {
@@ -284,10 +316,10 @@ static int advance(kq_termdict_iter *it)
             it->have_key = 1;
             it->p = td->blocks + block_off(td, it->block);
             it->end = td->blocks + block_end(td, it->block);
-            if (get_meta(it, 1))
-                return -1;
             it->in_block = 1;
-            return 1;
+            if (below && kq__key_cmp(it->key, it->key_len, below, below_len) < 0)
+                return skim_meta(it, 1) ? -1 : 2;
+            return get_meta(it, 1) ? -1 : 1;
         }
         if (it->in_block < block_terms(td, it->block)) {
             uint64_t shared, suffix;
@@ -307,10 +339,10 @@ static int advance(kq_termdict_iter *it)
             memcpy(it->key + shared, it->p, suffix);
             it->key_len = shared + suffix;
             it->p += suffix;
-            if (get_meta(it, 0))
-                return -1;
             it->in_block++;
-            return 1;
+            if (below && kq__key_cmp(it->key, it->key_len, below, below_len) < 0)
+                return skim_meta(it, 0) ? -1 : 2;
+            return get_meta(it, 0) ? -1 : 1;
         }
         if (it->p != it->end)
             return -1; /* T7: a block's entries fill it exactly */
@@ -353,12 +385,12 @@ int kq_termdict_seek(const kq_termdict *td, kq_termdict_iter *it, const uint8_t 
     if (len == 0)
         return 0;
     for (;;) {
-        int r = advance(it);
+        int r = advance(it, key, len);
         if (r < 0)
             return iter_corrupt(it, err);
         if (r == 0)
             return 0;
-        if (kq__key_cmp(it->key, it->key_len, key, len) >= 0) {
+        if (r == 1) { /* the first key >= key */
             it->pending = 1;
             return 0;
         }
@@ -371,7 +403,7 @@ int kq_termdict_next(kq_termdict_iter *it, const uint8_t **key, size_t *len,
     if (it->err)
         return kq__error(err, it->err, -1, "termdict: iterator met corrupt data");
     if (!it->pending) {
-        int r = advance(it);
+        int r = advance(it, NULL, 0);
         if (r < 0)
             return iter_corrupt(it, err);
         if (r == 0)
