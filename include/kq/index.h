@@ -147,7 +147,8 @@ int kq_index_open(const char *dir, kq_index **out, kq_error *err);
     * call that first reads it. For a process that opens an index to answer one query: a
     * full open reads every byte (310 MB on English Wikipedia). */
 
-/* kq_index_open_ex: kq_index_open with `flags` (0 or KQ_INDEX_VERIFY_ON_USE). */
+/* kq_index_open_ex: kq_index_open with `flags` (0 or KQ_INDEX_VERIFY_ON_USE; any other
+ * bit: KQ_EINVAL). */
 int kq_index_open_ex(const char *dir, unsigned flags, kq_index **out, kq_error *err);
 void kq_index_close(kq_index *ix);
 

@@ -679,6 +679,10 @@ static int index_open(const char *dir, unsigned flags, kq_index **out, uint64_t 
 
 int kq_index_open_ex(const char *dir, unsigned flags, kq_index **out, kq_error *err)
 {
+    if (flags & ~KQ_INDEX_VERIFY_ON_USE) {
+        *out = NULL;
+        return kq__error(err, KQ_EINVAL, -1, "unknown open flags %#x", flags);
+    }
     /* A writer removes the files of the previous generation right after its commit: a
      * reader that read the old MANIFEST may then miss one of them. When the MANIFEST
      * changed meanwhile, open the new generation instead of reporting a damage. */

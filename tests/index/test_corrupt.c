@@ -315,8 +315,10 @@ static void test_flip_on_use(void **state)
 {
     (void)state;
     restore();
-    kq_index *ix;
+    kq_index *ix = (kq_index *)1;
     kq_error err;
+    assert_int_equal(kq_index_open_ex(fx.dir, 2, &ix, &err), KQ_EINVAL);
+    assert_null(ix);
     assert_int_equal(kq_index_open_ex(fx.dir, KQ_INDEX_VERIFY_ON_USE, &ix, &err), 0);
     if (use_everything(ix, &err))
         fail_msg("intact index: %s", err.msg);
