@@ -265,9 +265,8 @@ static int get_meta(kq_termdict_iter *it, int first)
     return 0;
 }
 
-/* Moves past one meta, keeping only the offsets the next entry's are relative to: how a
- * lookup passes the entries before its key (the df, cf and impacts of those it returns
- * are decoded and checked by get_meta). */
+/* Past `n` varints from p, or NULL when they run past `end` (a meta's few short ones:
+ * kq__skip_varints is made for long runs). */
 static inline const uint8_t *skip_varints(const uint8_t *p, const uint8_t *end, uint64_t n)
 {
     for (; n && p < end; p++)
@@ -275,6 +274,9 @@ static inline const uint8_t *skip_varints(const uint8_t *p, const uint8_t *end, 
     return n ? NULL : p;
 }
 
+/* Moves past one meta, keeping only the offsets the next entry's are relative to: how a
+ * lookup passes the entries before its key (the df, cf and impacts of those it returns
+ * are decoded and checked by get_meta). */
 static int skim_meta(kq_termdict_iter *it, int first)
 {
     const uint8_t *p = skip_varints(it->p, it->end, 2), *end = it->end; /* df, cf */
