@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "text/text.h"
 #include "util/alloc.h"
@@ -586,6 +589,29 @@ static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
     return p + 1;
 }
 
+/* The first byte in [p, end) that inline markup starts at ('\\', '`', '[', '<' or '&'),
+ * or end: sixteen bytes a step where SSE2 is there (most of a line is ordinary text). */
+static size_t md_next_markup(const uint8_t *b, size_t p, size_t end)
+{
+#ifdef __SSE2__
+    const __m128i bsl = _mm_set1_epi8('\\'), tick = _mm_set1_epi8('`'),
+                  brk = _mm_set1_epi8('['), lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&');
+    for (; end - p >= 16; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, bsl), _mm_cmpeq_epi8(v, tick)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, brk),
+                                                _mm_or_si128(_mm_cmpeq_epi8(v, lt),
+                                                             _mm_cmpeq_epi8(v, amp))));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m)
+            return p + (size_t)__builtin_ctz(m);
+    }
+#endif
+    while (p < end && b[p] != '\\' && b[p] != '`' && b[p] != '[' && b[p] != '<' && b[p] != '&')
+        p++;
+    return p;
+}
+
 /* Processes inline markup of [p, line_end). Returns where the next line starts (past
  * line_end, or further when a comment spans lines). */
 static size_t md_inline(struct md *m, size_t p, size_t line_end)
@@ -640,7 +666,7 @@ static size_t md_inline(struct md *m, size_t p, size_t line_end)
             break;
         }
         default:
-            p++;
+            p = md_next_markup(b, p + 1, line_end);
         }
     }
     return line_end + 1;
