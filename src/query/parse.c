@@ -504,7 +504,8 @@ static int parse_primary(struct parser *p, int field, struct kq_qnode **out)
 {
     *out = NULL;
     size_t start = p->pos;
-    p->pos += (size_t)field_prefix(p, &field);
+    int fielded = field_prefix(p, &field);
+    p->pos += (size_t)fielded;
     int rc;
     double boost;
     if (p->s[p->pos] == '(') {
@@ -566,6 +567,8 @@ static int parse_primary(struct parser *p, int field, struct kq_qnode **out)
                 : text_node(p, from, to, field, start, out);
     if (rc)
         return rc;
+    if (fielded)
+        p->last_stop = 0; /* a word given a field is meant */
     return multiply_boost(p, *out, boost, start);
 }
 

@@ -78,10 +78,11 @@
  *    `+a AND b`); a clause that is a BOOL of MUST_NOT clauses only is spliced as those
  *    MUST_NOT clauses. Each splice keeps matching and BM25 scores (scores add) unchanged.
  *  - Stop words: an unquoted word of a sequence that is a SHOULD clause, has no boost and
- *    is a stop word of the index's language (text/stopwords.c: `the`, `of`, `what`...) is
- *    dropped when the sequence holds another clause that is not MUST_NOT: `the cost of
- *    war` is (cost war), while `the who`, `"the" war`, `+the war`, `the^1.5 war` and
- *    `"war of the worlds"` keep every word. A ranked OR gains nothing from a word with
+ *    no field prefix of its own and is a stop word of the index's language
+ *    (text/stopwords.c: `the`, `of`, `what`...) is dropped when the sequence holds another
+ *    clause that is not MUST_NOT: `the cost of war` is (cost war), while `the who`,
+ *    `"the" war`, `+the war`, `the^1.5 war`, `title:the war` and `"war of the worlds"`
+ *    keep every word. A ranked OR gains nothing from a word with
  *    an idf near 0 that matches most documents, but loses precision and time (SQLite
  *    FTS5 reaches the same end by flooring such idfs at 0; Anserini removes the words at
  *    indexing time, which breaks phrases). Documents keep every word.

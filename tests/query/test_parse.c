@@ -279,6 +279,10 @@ static void test_fields(void **state)
         {"title:organiz*", "title:organiz*"},
         {"title:U.S.-ROK", "title:\"us rok\""},
         {"title:(e b)^2", "(title:e title:b)^2"},
+        /* a stop word given a field is meant: it stays, where a bare one goes */
+        {"title:the music", "(title:the text:music)"},
+        {"body:the music", "(text:the text:music)"},
+        {"the music", "text:music"},
         /* not a field prefix: no term directly after, or an unknown name */
         {"title: war", "(text:titl text:war)"},
         {"title:", "text:titl"},
