@@ -343,14 +343,44 @@ static int on_expansion(void *ctx, const char *term, size_t len, const struct kq
     return 0;
 }
 
+/* kq__prefix_expand's count of the terms it reported. */
+struct counted {
+    int (*fn)(void *ctx, const char *term, size_t len, const struct kq_term_stats *st);
+    void *ctx;
+    size_t n;
+};
+
+static int count_term(void *ctx, const char *term, size_t len, const struct kq_term_stats *st)
+{
+    struct counted *c = ctx;
+    c->n++;
+    return c->fn(c->ctx, term, len, st);
+}
+
+int kq__prefix_expand(const kq_index *ix, int field, const struct kq_qnode *q, size_t max,
+                      int (*fn)(void *ctx, const char *term, size_t len,
+                                const struct kq_term_stats *st),
+                      void *ctx, kq_error *err)
+{
+    struct counted c = {fn, ctx, 0};
+    int rc = kq_index_prefix(ix, field, q->terms[0], q->lens[0], max, count_term, &c, err);
+    if (rc || !q->stem || (q->stem_len >= q->lens[0] && !memcmp(q->stem, q->terms[0], q->lens[0])))
+        return rc; /* no stem, or one the range held */
+    struct kq_term_stats st;
+    if ((rc = kq_index_lookup(ix, field, q->stem, q->stem_len, &st, err)))
+        return rc == KQ_ENOTFOUND ? 0 : rc;
+    if (max && c.n == max)
+        return KQ_ELIMIT;
+    return fn(ctx, q->stem, q->stem_len, &st);
+}
+
 static int finish_bool(struct ev *ev, struct node *n, struct node **kids, const uint8_t *occ,
                        uint32_t n_kids, struct node **out);
 
 static int compile_prefix(struct ev *ev, const struct kq_qnode *q, struct node **out)
 {
     struct expansion x = {ev, NULL, NULL, NULL, 0, 0};
-    int rc = kq_index_prefix(ev->ix, q->field, q->terms[0], q->lens[0], ev->max_exp,
-                             on_expansion, &x, ev->err);
+    int rc = kq__prefix_expand(ev->ix, q->field, q, ev->max_exp, on_expansion, &x, ev->err);
     if (rc == KQ_ELIMIT)
         return kq__error(ev->err, KQ_ELIMIT, q->offset, "prefix '%.*s' matches more than %u terms",
                          (int)q->lens[0], q->terms[0], ev->max_exp);

@@ -113,6 +113,15 @@ int kq_eval(const kq_index *ix, const kq_query *q, const struct kq_search_opts *
 int kq_eval_node(const kq_index *ix, const struct kq_qnode *root,
                  const struct kq_search_opts *opt, struct kq_results *out, kq_error *err);
 
+/* kq__prefix_expand: calls `fn` for each term of `field` a PREFIX node `q` matches: those
+ * starting with q->terms[0] (as kq_index_prefix, in byte order), then q->stem when a live
+ * document holds it and it is not among them; at most `max` calls (0: no limit). Returns
+ * as kq_index_prefix: 0, KQ_ELIMIT when more terms match, KQ_ECORRUPT, or fn's value. */
+int kq__prefix_expand(const kq_index *ix, int field, const struct kq_qnode *q, size_t max,
+                      int (*fn)(void *ctx, const char *term, size_t len,
+                                const struct kq_term_stats *st),
+                      void *ctx, kq_error *err);
+
 /* kq_results_release: frees the hits and empties `r`. Accepts NULL and an empty `r`. */
 void kq_results_release(struct kq_results *r);
 

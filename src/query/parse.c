@@ -393,6 +393,12 @@ static int prefix_node(struct parser *p, size_t from, size_t to, int field, size
     if ((rc = new_leaf(p, KQ_QN_PREFIX, field, pre_off, n_fold - 1, 1, &pre)) ||
         (rc = push_raw(p, KQ_MUST, pre)))
         return rc;
+    const struct tok *fold = &p->tk[n_fold - 1], *stem = &p->tk[p->n_tk - 1];
+    if (p->n_tk > n_fold && stem->pos == last_pos &&
+        (stem->len != fold->len || memcmp(stem->term, fold->term, fold->len))) {
+        pre->stem = stem->term;
+        pre->stem_len = stem->len;
+    }
     return finish_bool(p, mark, off, out);
 }
 

@@ -62,7 +62,11 @@
  *    positions. A phrase that analyses to one token is a TERM. Gaps the analyser leaves
  *    (an over-long term dropped) stay in rel_pos. There are no escapes inside quotes.
  *  - Prefix: `organiz*` is a PREFIX node whose term is folded but not stemmed
- *    (KQ_ANALYZE_NOSTEM), since stems of the full words are unknowable from a prefix. When
+ *    (KQ_ANALYZE_NOSTEM), since stems of the full words are unknowable from a prefix; it
+ *    matches the terms starting with it and, in a stemming index, the stem of the word
+ *    itself (the node's `stem`): the words that start with a whole word mostly share its
+ *    stem, which the folded text is not a prefix of (`procurement*` finds `procur`, the
+ *    term of procurement and procure; `procure*` too). When
  *    the text before `*` analyses to several tokens (`co-prod*`), the last one is the
  *    prefix and the others are stemmed TERMs, all MUST in one BOOL: (+text:co
  *    +text:prod*) -- phrase-prefix matching would need a node type of its own for a rare
@@ -146,6 +150,10 @@ struct kq_qnode {
     const char **terms;
     const size_t *lens;
     const uint32_t *rel_pos;
+    /* PREFIX: the analyser's stem of the whole word before `*` when it is another term
+     * (`procurement*`: terms[0] "procurement", stem "procur"), else NULL and 0. */
+    const char *stem;
+    size_t stem_len;
     /* BOOL: n_clauses >= 2, or 1 when the only clause is MUST_NOT; clauses[i] is never
      * NULL and is combined with occurs[i]. Leaves: 0 and NULL arrays. */
     uint32_t n_clauses;

@@ -183,7 +183,7 @@ static void collect_terms(struct sterms *st, const struct kq_qnode *n)
         break;
     }
     case KQ_QN_PREFIX:
-        kq_index_prefix(st->ix, KQ_FIELD_TEXT, n->terms[0], n->lens[0], 32, on_prefix, st, NULL);
+        kq__prefix_expand(st->ix, KQ_FIELD_TEXT, n, 32, on_prefix, st, NULL);
         break;
     case KQ_QN_BOOL:
         for (uint32_t i = 0; i < n->n_clauses; i++)

@@ -420,6 +420,11 @@ static void ref_eval(struct ref *R, const struct kq_qnode *q, uint8_t *m, double
         assert_int_equal(kq_index_prefix(R->ix, q->field, q->terms[0], q->lens[0], 0, on_pfx, &x,
                                          NULL),
                          0);
+        /* then the word's stem, when the range did not hold it */
+        struct kq_term_stats st;
+        if (q->stem && !(q->stem_len >= q->lens[0] && !memcmp(q->stem, q->terms[0], q->lens[0])) &&
+            kq_index_lookup(R->ix, q->field, q->stem, q->stem_len, &st, NULL) == 0)
+            on_pfx(&x, q->stem, q->stem_len, &st);
         if (x.n > R->max_exp)
             R->too_many = 1;
         return;

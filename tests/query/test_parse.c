@@ -374,7 +374,28 @@ static void test_node_fields(void **state)
     assert_int_equal(pre->type, KQ_QN_PREFIX);
     assert_int_equal(pre->offset, 29);
     assert_string_equal(pre->terms[0], "org");
+    assert_null(pre->stem); /* org stems to itself */
     kq_query_free(q);
+
+    /* a prefix carries the stem of the whole word when it is another term */
+    static const struct {
+        const char *q, *fold, *stem;
+        int en;
+    } st[] = {{"Procurement*", "procurement", "procur", 1}, {"procur*", "procur", NULL, 1},
+              {"co-running*", "running", "run", 1},       {"procurement*", "procurement", NULL, 0}};
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
+        assert_int_equal(parse_n(st[i].en ? en : none, st[i].q, strlen(st[i].q), 0, NULL, &q, &err), 0);
+        r = kq_query_root(q);
+        if (r->type == KQ_QN_BOOL)
+            r = r->clauses[r->n_clauses - 1];
+        assert_int_equal(r->type, KQ_QN_PREFIX);
+        assert_string_equal(r->terms[0], st[i].fold);
+        if (st[i].stem)
+            assert_true(r->stem_len == strlen(st[i].stem) && !memcmp(r->stem, st[i].stem, r->stem_len));
+        else
+            assert_null(r->stem);
+        kq_query_free(q);
+    }
 
     /* a phrase keeps the gap of a term too long to index */
     char big[200];

@@ -176,11 +176,80 @@ static void test_jsonl(void **state)
     free(dir);
 }
 
+/* The ids of the hits of `q` (k 10), in rank order, comma-separated. */
+static void hit_ids(kq_searcher *s, const char *q, char *out, size_t cap)
+{
+    struct kq_search_request req = {q, strlen(q), 10, 0, 0, -1, -1, 0};
+    kq_result *r;
+    kq_error err;
+    assert_int_equal(kq_search(s, &req, &r, &err), 0);
+    size_t n = 0;
+    out[0] = 0;
+    for (uint32_t i = 0; i < kq_result_count(r); i++) {
+        struct kq_search_hit h;
+        kq_result_hit(r, i, &h);
+        n += (size_t)snprintf(out + n, cap - n, "%s%.*s", i ? "," : "", (int)h.id_len, h.id);
+        if (!strcmp(q, "procurement*")) { /* the snippets mark the words found */
+            assert_true(h.n_highlights >= 1);
+            for (uint32_t j = 0; j < h.n_highlights; j++)
+                assert_memory_equal(h.snippet + h.highlights[j].start, "procure", 7);
+        }
+    }
+    kq_result_free(r);
+}
+
+/* A prefix of a whole word also finds the words that share its stem (English). */
+static void test_prefix_stems(void **state)
+{
+    (void)state;
+    char *tmp0 = kqt_tmpdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/docs.jsonl", tmp0);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"_id\":\"a\",\"text\":\"we procure parts\"}\n", f);
+    fputs("{\"_id\":\"b\",\"text\":\"procurements and procurements\"}\n", f);
+    fputs("{\"_id\":\"c\",\"text\":\"a procedure\"}\n", f);
+    fputs("{\"_id\":\"d\",\"text\":\"running late\"}\n", f);
+    fclose(f);
+    const char *paths[] = {path};
+    char *tmp, *dir = build_index(paths, 1, &tmp);
+    kq_searcher *s;
+    kq_error err;
+    assert_int_equal(kq_searcher_open(dir, &s, &err), 0);
+    static const struct {
+        const char *q, *ids;
+    } cases[] = {
+        {"procurement*", "b,a"}, /* the stem procur: procure, procurements */
+        {"procurements*", "b,a"},
+        {"procure*", "b,a"},
+        {"procur*", "b,a"},     /* the stem is the text: the range alone */
+        {"proc*", "c,b,a"},
+        {"procedures*", "c"},
+        {"runs*", "d"},         /* run: a stem shorter than the text */
+        {"procurementz*", ""},  /* its stem is itself: nothing starts with it */
+        {"+procurement* +we", "a"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[64];
+        hit_ids(s, cases[i].q, got, sizeof got);
+        if (strcmp(got, cases[i].ids))
+            fail_msg("%s: got [%s], want [%s]", cases[i].q, got, cases[i].ids);
+    }
+    kq_searcher_close(s);
+    kqt_rmrf(tmp);
+    kqt_rmrf(tmp0);
+    free(tmp);
+    free(tmp0);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_jsonl),
+        cmocka_unit_test(test_prefix_stems),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
