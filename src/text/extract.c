@@ -367,6 +367,42 @@ static size_t find_close(const uint8_t *b, size_t p, size_t len, const char *nam
     return find_ci(b, p, len, lit);
 }
 
+static size_t min_sz(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* A footnote marker's content: digits, commas, hyphens, spaces (and NULs). */
+static int footnote_content(const uint8_t *b, size_t s, size_t e)
+{
+    if (s == e)
+        return 0;
+    for (size_t i = s; i < e; i++)
+        if (!is_digit(b[i]) && b[i] != ',' && b[i] != '-' && b[i] != ' ' && b[i] != 0)
+            return 0;
+    return 1;
+}
+
+/* Whether the HTML b[s, e) (a <sup>'s content) is a footnote marker: its text, tags left
+ * out, is footnote_content (`<sup>12</sup>`, `<sup><a href="#fn1">1</a></sup>`). */
+static int html_footnote(const uint8_t *b, size_t s, size_t e)
+{
+    int text = 0;
+    for (size_t i = s; i < e; i++) {
+        if (b[i] == '<') {
+            const uint8_t *gt = memchr(b + i, '>', e - i);
+            if (!gt)
+                return 0;
+            i = (size_t)(gt - b);
+        } else if (!footnote_content(b, i, i + 1)) {
+            return 0;
+        } else {
+            text = 1;
+        }
+    }
+    return text;
+}
+
 static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body)
 {
     int have_title = 0, have_h1 = 0;
@@ -443,6 +479,15 @@ static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body)
             p = close;
             continue;
         }
+        if (!strcmp(name, "sup")) {
+            size_t lim = min_sz(len, e + MD_SPAN_MAX);
+            size_t close = find_close(b, e, lim, "sup");
+            if (close < lim && html_footnote(b, e, close)) {
+                blank(b, e, close); /* the closing tag goes as tags do */
+                p = close;
+                continue;
+            }
+        }
         if (!strcmp(name, "h1") && h1_start == SIZE_MAX)
             h1_start = e;
         p = e;
@@ -483,22 +528,6 @@ static size_t match_bracket(const uint8_t *b, size_t p, size_t end, uint8_t open
         }
     }
     return end;
-}
-
-static size_t min_sz(size_t a, size_t b)
-{
-    return a < b ? a : b;
-}
-
-/* A footnote marker's content: digits, commas, hyphens, spaces (and NULs). */
-static int footnote_content(const uint8_t *b, size_t s, size_t e)
-{
-    if (s == e)
-        return 0;
-    for (size_t i = s; i < e; i++)
-        if (!is_digit(b[i]) && b[i] != ',' && b[i] != '-' && b[i] != ' ' && b[i] != 0)
-            return 0;
-    return 1;
 }
 
 struct md {

@@ -295,6 +295,14 @@ static void test_html(void **state)
     assert_int_equal(x.title_in_body, 1);
     kq_extracted_release(&x);
 
+    /* <sup> footnote markers go with their content, links in them too; other <sup>s keep
+     * their text */
+    s = "<p>Korea exports chips.<sup>12</sup> 4<sup>th</sup> x<SUP><a href=\"#f\">3, 4</a></SUP> "
+        "y<sup>5";
+    extract(KQ_FORMAT_HTML, s, strlen(s), &x);
+    assert_string_equal(terms_of(x.body, x.body_len), "korea exports chips 4 th x y 5");
+    kq_extracted_release(&x);
+
     /* unterminated constructs blank to the end */
     const char *u[] = {"a <script>b c", "a <!-- b c", "a <p title=\"b>c",
                        "a <title>b c",  "a <h1>b c",  "a < b & c &#; &#99999999; &",
