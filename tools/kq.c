@@ -202,6 +202,17 @@ static void put_flat(json_t *obj, const char *prefix)
 }
 
 /* kq --stats, kq --ping: these need the daemon. */
+/* Flushes standard output: `status`, or 2 after saying why the output was not written
+ * (a full disk, a closed descriptor), as grep does. */
+static int flush_out(int status)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return status;
+    fprintf(stderr, "kq: write error%s%s\n", errno ? ": " : "", errno ? strerror(errno) : "");
+    return 2;
+}
+
 static int daemon_info(const char *dir, int stats, int json_out)
 {
     char sock[KQ_SOCKET_PATH_MAX];
@@ -255,9 +266,7 @@ static int daemon_info(const char *dir, int stats, int json_out)
     }
     json_decref(o);
     kq_client_close(c);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        return 2;
-    return status;
+    return flush_out(status);
 }
 
 int main(int argc, char **argv)
@@ -281,7 +290,7 @@ int main(int argc, char **argv)
     struct kq_search_request req = {0};
     req.k = 10;
     req.k1 = req.b = -1;
-    enum { OUT_HUMAN, OUT_JSON, OUT_VIMGREP, OUT_FILES, OUT_COUNT } mode = OUT_HUMAN;
+    enum out { OUT_HUMAN, OUT_JSON, OUT_VIMGREP, OUT_FILES, OUT_COUNT } mode = OUT_HUMAN;
     int color = -1; /* -1 auto */
     int no_daemon = 0, info = 0; /* info: 1 --stats, 2 --ping */
     int c;
@@ -312,17 +321,20 @@ int main(int argc, char **argv)
             req.flags |= KQ_SEARCH_PLAIN;
             break;
         case OPT_COUNT:
-            mode = OUT_COUNT;
-            break;
         case OPT_JSON:
-            mode = OUT_JSON;
-            break;
         case OPT_VIMGREP:
-            mode = OUT_VIMGREP;
+        case 'l': {
+            enum out m = c == OPT_COUNT ? OUT_COUNT
+                    : c == OPT_JSON ? OUT_JSON
+                    : c == OPT_VIMGREP ? OUT_VIMGREP
+                                       : OUT_FILES;
+            if (mode != OUT_HUMAN && mode != m) {
+                fprintf(stderr, "kq: --count, --json, --vimgrep and -l exclude each other\n");
+                return 2;
+            }
+            mode = m;
             break;
-        case 'l':
-            mode = OUT_FILES;
-            break;
+        }
         case OPT_COLOR:
             if (!strcmp(optarg, "always"))
                 color = 1;
@@ -365,10 +377,10 @@ int main(int argc, char **argv)
             break;
         case 'h':
             fputs(usage, stdout);
-            return 0;
+            return flush_out(0);
         case 'V':
             printf("kq %s\n", KQ_VERSION);
-            return 0;
+            return flush_out(0);
         default:
             fputs(usage, stderr);
             return 2;
@@ -503,7 +515,5 @@ int main(int argc, char **argv)
     kq_hits_free(r);
     free(json);
     free(query);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        return 2;
-    return status;
+    return flush_out(status);
 }

@@ -109,7 +109,17 @@ run "$kq" --version
 [ "$rc" -eq 0 ] || fail "--version"
 run "$kq" --limit 0 x
 [ "$rc" -eq 2 ] || fail "--limit 0 exits $rc"
-ok "colour only when asked or on a terminal; --help, --version, bad options"
+run "$kq" --json --count "$q"
+[ "$rc" -eq 2 ] && grep -q 'exclude each other' <<<"$err" || fail "--json --count: $rc $out $err"
+run "$kq" -l -l "$q"
+[ "$rc" -eq 0 ] || fail "-l twice: $rc $err"
+if [ -w /dev/full ]; then
+    for args in "$q" "--help"; do
+        run bash -c "'$kq' $args >/dev/full"
+        [ "$rc" -eq 2 ] && grep -q 'kq: write error' <<<"$err" || fail "kq $args >/dev/full: $rc $err"
+    done
+fi
+ok "colour only when asked or on a terminal; --help, --version, bad options, output modes that exclude each other, write errors"
 
 # a damaged index: kq verifies the sections a query reads, as it reads them, and names the
 # one that is damaged; what the query does not read does not stop it
