@@ -108,6 +108,13 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A folder or file the walk went through, by identity. */
+struct devino {
+    dev_t dev;
+    ino_t ino;
+    int used;
+};
+
 struct walk {
     struct kq_inputs *in;
     const struct kq_build_opts *opts;
@@ -115,13 +122,62 @@ struct walk {
     ino_t index_ino;
     uint64_t skipped;
     kq_error *err;
-    kq_update *upd; /* an update: files known unchanged are neither probed nor listed */
+    kq_update *upd;     /* an update: files known unchanged are neither probed nor listed */
+    struct devino *seen; /* open addressing, cap_seen (a power of 2) slots at most half full */
+    size_t n_seen, cap_seen;
 };
 
 static void warn(const struct kq_build_opts *o, const char *path, const char *msg)
 {
     if (o->warn)
         o->warn(o->ctx, path, msg);
+}
+
+static size_t devino_slot(dev_t dev, ino_t ino, size_t cap)
+{
+    uint64_t h = ((uint64_t)ino ^ ((uint64_t)dev << 29)) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (cap - 1);
+}
+
+/* Records the folder or file (dev, ino) as walked: 1 the first time, 0 when the walk went
+ * through it already (a symlink loop, a path named twice, a hard link), -1 out of memory. */
+static int walk_first(struct walk *w, dev_t dev, ino_t ino)
+{
+    if (2 * (w->n_seen + 1) > w->cap_seen) {
+        size_t cap = w->cap_seen ? 2 * w->cap_seen : 256;
+        struct devino *v = kq__calloc(cap, sizeof *v);
+        if (!v)
+            return -1;
+        for (size_t i = 0; i < w->cap_seen; i++) {
+            if (!w->seen[i].used)
+                continue;
+            size_t j = devino_slot(w->seen[i].dev, w->seen[i].ino, cap);
+            while (v[j].used)
+                j = (j + 1) & (cap - 1);
+            v[j] = w->seen[i];
+        }
+        kq__free(w->seen);
+        w->seen = v;
+        w->cap_seen = cap;
+    }
+    size_t j = devino_slot(dev, ino, w->cap_seen);
+    for (; w->seen[j].used; j = (j + 1) & (w->cap_seen - 1))
+        if (w->seen[j].dev == dev && w->seen[j].ino == ino)
+            return 0;
+    w->seen[j] = (struct devino){dev, ino, 1};
+    w->n_seen++;
+    return 1;
+}
+
+/* Skips `path` with a warning; in an update, the documents under it stay as they are when
+ * `keep` (it could not be read, which does not mean it is gone). */
+static void skip(struct walk *w, const char *path, const char *why, int keep)
+{
+    char msg[256];
+    keep = keep && w->upd && kq__update_under(w->upd, path, 1);
+    snprintf(msg, sizeof msg, "%s, skipped%s", why, keep ? " (its documents stay as they were)" : "");
+    warn(w->opts, path, msg);
+    w->skipped++;
 }
 
 /* A file whose first bytes hold a NUL is binary (git's and grep's rule). */
@@ -140,18 +196,28 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
+        int e = errno;
+        if (top && e == ENOENT && w->upd && kq__update_under(w->upd, path, 0)) {
+            warn(w->opts, path, "not found: its documents are deleted");
+            return 0;
+        }
         if (top)
-            return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path, strerror(errno));
-        warn(w->opts, path, strerror(errno));
-        w->skipped++;
+            return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path, strerror(e));
+        skip(w, path, strerror(e), e != ENOENT); /* ENOENT: a dangling link, or gone */
         return 0;
     }
     if (S_ISDIR(st.st_mode)) {
         if (st.st_dev == w->index_dev && st.st_ino == w->index_ino)
             return 0; /* never index the index */
+        int first = walk_first(w, st.st_dev, st.st_ino);
+        if (first < 0)
+            return kq__enomem(w->err);
+        if (!first) {
+            skip(w, path, "a folder walked already (a symlink loop, or named twice)", 0);
+            return 0;
+        }
         if (depth > 64) {
-            warn(w->opts, path, "directory nesting too deep, skipped");
-            w->skipped++;
+            skip(w, path, "directory nesting too deep", 0);
             return 0;
         }
         DIR *d = opendir(path);
@@ -159,8 +225,7 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
             if (top)
                 return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path,
                                  strerror(errno));
-            warn(w->opts, path, strerror(errno));
-            w->skipped++;
+            skip(w, path, strerror(errno), 1);
             return 0;
         }
         char **names = NULL;
@@ -179,8 +244,7 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
                     if (stat(hidden, &hs) == 0 && hs.st_dev == w->index_dev &&
                         hs.st_ino == w->index_ino)
                         continue;
-                    warn(w->opts, hidden, "hidden, skipped");
-                    w->skipped++;
+                    skip(w, hidden, "hidden", 0);
                 }
                 continue;
             }
@@ -221,15 +285,20 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
         return rc;
     }
     if (!S_ISREG(st.st_mode)) {
-        if (top) {
-            warn(w->opts, path, "not a regular file, skipped");
-            w->skipped++;
-        }
+        if (top)
+            skip(w, path, "not a regular file", 0);
+        return 0;
+    }
+    int first = walk_first(w, st.st_dev, st.st_ino);
+    if (first < 0)
+        return kq__enomem(w->err);
+    if (!first) {
+        skip(w, path, "the same file as one indexed already (named twice, or a hard link)",
+             0);
         return 0;
     }
     if (access(path, R_OK) != 0) {
-        warn(w->opts, path, "permission denied, skipped");
-        w->skipped++;
+        skip(w, path, "permission denied", 1);
         return 0;
     }
     int jsonl = ends_with(path, ".jsonl");
@@ -238,8 +307,7 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
                          (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec))
         return 0; /* its document stays as it is: nothing to read */
     if (!jsonl && looks_binary(path)) {
-        warn(w->opts, path, "binary file, skipped");
-        w->skipped++;
+        skip(w, path, "binary file", 0);
         return 0;
     }
     if (inputs_add(w->in, path, &st, jsonl))
@@ -406,6 +474,7 @@ struct builder {
     int dict_done;
     size_t spill; /* bytes a section of a segment being written keeps in memory */
     kq_update *upd; /* an update: the previous generation's documents (NULL: full build) */
+    uint64_t unreadable; /* inputs skipped because reading them failed */
     int64_t start_ns; /* when the run started (racy_mtime) */
 };
 
@@ -1581,6 +1650,31 @@ static int train_dict(struct builder *bld, struct batch *b, kq_error *err)
     return 0;
 }
 
+/* A rebuild in another language than the index's (`from`) analyses every document again,
+ * so it may only leave out documents when asked (--full): refuses when the index holds
+ * documents of files outside the paths. */
+static int same_documents(const char *dir, const char *const *paths, size_t n_paths,
+                          const char *from, const char *to, kq_error *err)
+{
+    kq_index *ix;
+    kq_update *u = NULL;
+    int rc = kq_index_open_ex(dir, KQ_INDEX_VERIFY_ON_USE, &ix, err);
+    if (!rc && !(rc = kq__update_new(ix, paths, n_paths, &u, err))) {
+        struct kq_index_info info;
+        kq_index_get_info(ix, &info);
+        uint64_t outside = info.n_docs - kq__update_candidates(u);
+        if (outside)
+            rc = kq__error(err, KQ_EINVAL, -1,
+                           "the index is in '%s' and holds %llu document%s outside the paths "
+                           "given: '%s' analyses every document again, so give every path it "
+                           "holds, or --full to keep only the paths given",
+                           from, (unsigned long long)outside, outside == 1 ? "" : "s", to);
+    }
+    kq__update_free(u);
+    kq_index_close(ix);
+    return rc;
+}
+
 /* ---- the lock ---- */
 
 int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), void *ctx,
@@ -1697,7 +1791,21 @@ struct reader {
     size_t lcap;
 };
 
-/* Fills `b` with the next documents. Returns 0 (b->n == 0 at the end of input) or error. */
+/* Skips the input `path` that could not be opened or read (KQ_EIO in `err`) with a warning;
+ * in an update its documents stay as they are. */
+static void unreadable(struct builder *bld, const char *path, const kq_error *err)
+{
+    char msg[sizeof err->msg + 64];
+    int keep = bld->upd && kq__update_under(bld->upd, path, 1);
+    snprintf(msg, sizeof msg, "%s, skipped%s", err->msg,
+             keep ? " (its documents stay as they were)" : "");
+    if (bld->opts->warn)
+        bld->opts->warn(bld->opts->ctx, path, msg);
+    bld->unreadable++;
+}
+
+/* Fills `b` with the next documents. Returns 0 (b->n == 0 at the end of input) or error;
+ * an input that cannot be opened, or a whole file that cannot be read, is skipped. */
 static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, kq_error *err)
 {
     while (b->n < BATCH_DOCS && b->bytes < BATCH_BYTES && rd->input < bld->in.n) {
@@ -1707,6 +1815,11 @@ static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, k
         d->input = rd->input;
         if (!in->jsonl) {
             int rc = read_file(in->path, &d->bytes, &d->len, err);
+            if (rc == KQ_EIO) {
+                unreadable(bld, in->path, err);
+                rd->input++;
+                continue;
+            }
             if (rc)
                 return rc;
             d->line = 1;
@@ -1717,9 +1830,12 @@ static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, k
         }
         if (!rd->jf) {
             rd->jf = fopen(in->path, "rb");
-            if (!rd->jf)
-                return kq__error(err, KQ_EIO, -1, "cannot open '%s': %s", in->path,
-                                 strerror(errno));
+            if (!rd->jf) {
+                kq__error(err, KQ_EIO, -1, "cannot open '%s': %s", in->path, strerror(errno));
+                unreadable(bld, in->path, err);
+                rd->input++;
+                continue;
+            }
             /* fewer, larger reads (glibc ignores the size without a buffer) */
             if (!rd->jbuf && !(rd->jbuf = kq__malloc(JSONL_READ)))
                 return kq__enomem(err);
@@ -1935,14 +2051,18 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     }
     snprintf(bld.language, sizeof bld.language, "%s", opts.language);
     st.incremental = incremental;
+    if (have_old && !opts.full && !incremental &&
+        (rc = same_documents(dir, paths, n_paths, old.language, opts.language, err)))
+        goto out;
 
     /* an update: what the previous generation holds decides what to read */
     if (incremental && ((rc = kq_index_open_ex(dir, KQ_INDEX_VERIFY_ON_USE, &oldix, err)) ||
                         (rc = kq__update_new(oldix, paths, n_paths, &bld.upd, err))))
         goto out;
-    struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err, bld.upd};
+    struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err, bld.upd, NULL, 0, 0};
     for (size_t i = 0; i < n_paths && !rc; i++)
         rc = walk_path(&w, paths[i], 1, 0);
+    kq__free(w.seen);
     st.skipped = w.skipped;
     if (rc)
         goto out;
@@ -2122,6 +2242,7 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     threads_started = 0;
     pipeline_release(&bld); /* what is left to do is writing: give the memory back */
     trim_heap();
+    st.skipped += bld.unreadable;
 indexed:
     if (opts.progress)
         opts.progress(opts.ctx, st.documents, st.input_bytes, bld.in.bytes);

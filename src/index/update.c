@@ -496,6 +496,43 @@ int kq__update_keep_line(kq_update *u, int32_t upd, uint32_t line, uint64_t hash
     return 0;
 }
 
+uint64_t kq__update_under(kq_update *u, const char *path, int keep)
+{
+    uint64_t n = 0;
+    for (size_t k = 0; k < u->n_ents; k++) {
+        uint32_t doc = u->ents[k].doc;
+        struct kq_doc d;
+        if (!kq__del_test(u->cand, doc) || kq_index_doc(u->ix, doc, &d, NULL) ||
+            !under(d.path, d.path_len, path))
+            continue;
+        n++;
+        if (keep)
+            cand_clear(u, doc);
+    }
+    for (size_t k = 0; k < u->n_runs; k++) {
+        const struct srun *r = &u->runs[k];
+        const kq_seg *s = &u->ix->segs[r->seg];
+        const struct kq_src *src = &s->srcs[r->src - 1];
+        if (!under(src->path, src->path_len, path))
+            continue;
+        for (uint32_t d = r->first; d < r->first + r->n; d++) {
+            if (!kq__del_test(u->cand, s->base + d))
+                continue;
+            n++;
+            if (keep)
+                cand_clear(u, s->base + d);
+        }
+    }
+    if (keep)
+        u->kept += n;
+    return n;
+}
+
+uint64_t kq__update_candidates(const kq_update *u)
+{
+    return u->n_cand;
+}
+
 uint64_t kq__update_kept(const kq_update *u)
 {
     return u->kept;

@@ -44,6 +44,15 @@ int kq__update_filter(kq_update *u, struct kq_inputs *in, uint64_t *unchanged, k
  * kept, and the line need not be indexed again). */
 int kq__update_keep_line(kq_update *u, int32_t upd, uint32_t line, uint64_t hash);
 
+/* kq__update_under: the candidate documents whose file is `path` or lies under it as a
+ * folder; with `keep`, they are kept too. The walk keeps those of a path it cannot read
+ * (permission denied, an I/O error: that is not the file's absence), and counts those of
+ * a PATH given that is gone. */
+uint64_t kq__update_under(kq_update *u, const char *path, int keep);
+
+/* The live documents of the previous generation under the paths (the candidates). */
+uint64_t kq__update_candidates(const kq_update *u);
+
 /* The documents of the previous generation kept by the filter and by keep_line so far. */
 uint64_t kq__update_kept(const kq_update *u);
 /* The documents the update deletes: candidates that were not kept. */

@@ -165,6 +165,40 @@ run "$kqi" -i "$tmp/none" --merge
 expect_rc 2 "--merge of no index"
 ok "--merge=N, --optimize and --merge merge segments and drop deletions"
 
+# what the walk cannot read or finds twice, and a PATH that is gone
+w=$tmp/walk
+mkdir -p "$w/d/sub" "$w/keep"
+printf 'wombat one\n' >"$w/d/a.txt"
+printf 'wombat two\n' >"$w/d/sub/b.txt"
+ln -s .. "$w/d/sub/loop"
+printf 'numbat\n' >"$w/gone.txt"
+printf 'quokka\n' >"$w/keep/q.txt"
+wx=$tmp/wx
+run "$kqi" -i "$wx" "$w/d" "$w/d/a.txt" "$w/d/sub" "$w/gone.txt" "$w/keep"
+expect_rc 0 "a walk with a loop and paths named twice"
+grep -q 'a folder walked already' <<<"$err" && grep -q 'the same file as one indexed already' <<<"$err" ||
+    fail "no warning for the loop or the second path: $err"
+[ "$("$kq" -i "$wx" --count wombat)" = 2 ] || fail "a loop or a second path indexed a file twice"
+# a file that cannot be read any more (root reads anything: /proc/self/mem fails with EIO)
+# keeps its document; a PATH that is gone has its documents deleted
+ln -sf /proc/self/mem "$w/keep/q.txt"
+rm "$w/gone.txt"
+run "$kqi" -i "$wx" "$w/d" "$w/gone.txt" "$w/keep"
+expect_rc 0 "an update with an unreadable file and a PATH gone"
+grep -q 'q.txt: .*skipped (its documents stay as they were)' <<<"$err" ||
+    fail "no warning for the unreadable file: $err"
+grep -q 'gone.txt: not found: its documents are deleted' <<<"$err" || fail "no warning for gone.txt: $err"
+[ "$("$kq" -i "$wx" --count quokka)" = 1 ] || fail "an unreadable file lost its document"
+[ "$("$kq" -i "$wx" --count numbat)" = 0 ] || fail "the document of a PATH gone stayed"
+run "$kqi" -i "$wx" "$tmp/never-there"
+expect_rc 2 "a PATH that never held documents"
+# another language analyses every document again: refused while documents lie outside the paths
+run "$kqi" -i "$wx" --language none "$w/d"
+expect_rc 2 "another language over part of the index"
+grep -q "outside the paths given" <<<"$err" || fail "language change: $err"
+[ "$("$kq" -i "$wx" --count wombat)" = 2 ] || fail "a refused language change lost documents"
+ok "the walk: loops and paths named twice once, unreadable files kept, PATHs gone deleted, a partial change of language refused"
+
 # --full
 printf 'extra 4 fig\n' >"$docs/a/x4.txt"
 run "$kqi" -q -i "$ix" --no-merge "$docs"
