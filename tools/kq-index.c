@@ -8,6 +8,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,7 @@ static int parse_double(const char *s, double *out)
         return -1;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end)
+    if (errno || end == s || *end || !isfinite(v)) /* nan and inf compare false with any bound */
         return -1;
     *out = v;
     return 0;
@@ -159,8 +160,9 @@ static void print_summary(const char *dir, const struct kq_build_stats *stp, int
         printf("  documents      %llu in %u segment%s\n", (unsigned long long)st.live,
                st.segments, st.segments == 1 ? "" : "s");
         if (st.merges)
-            printf("  merged         %u segments in %u merge%s (%.2f s)\n", st.merged_segments,
-                   st.merges, st.merges == 1 ? "" : "s", st.merge_seconds);
+            printf("  merged         %u segment%s in %u merge%s (%.2f s)\n", st.merged_segments,
+                   st.merged_segments == 1 ? "" : "s", st.merges, st.merges == 1 ? "" : "s",
+                   st.merge_seconds);
         printf("  time           %.2f s, %.1f MB/s over %.2f MB read\n", st.seconds, mbs,
                (double)st.input_bytes / 1e6);
     } else if (!quiet) {
@@ -488,8 +490,8 @@ int main(int argc, char **argv)
         }
         case 'j': {
             double n;
-            if (parse_double(optarg, &n) || n < 1 || n > 64) {
-                fprintf(stderr, "kq-index: --threads wants 1 to 64\n");
+            if (parse_double(optarg, &n) || n < 1 || n > 64 || n != (int)n) {
+                fprintf(stderr, "kq-index: --threads wants a whole number from 1 to 64\n");
                 return 2;
             }
             opts.n_threads = (int)n;

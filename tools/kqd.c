@@ -75,10 +75,12 @@ static int parse_count(const char *s, const char *name, unsigned long long max, 
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (sizes && (*end == 'K' || *end == 'k'))
-        v <<= 10, end++;
-    else if (sizes && (*end == 'M' || *end == 'm'))
-        v <<= 20, end++;
+    int shift = !sizes ? 0 : *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : 0;
+    if (shift && v > max >> shift)
+        v = max + 1; /* too large, and shifting it could wrap */
+    else
+        v <<= shift;
+    end += shift != 0;
     if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max) {
         fprintf(stderr, "kqd: %s wants a number from 1 to %llu\n", name, max);
         return -1;

@@ -85,6 +85,10 @@ run "$kqi" -i "$tmp/ix2" --memory 0 "$src/corpus"
 expect_rc 2 "--memory 0"
 run "$kqi" -i "$tmp/ix2" --k1 abc "$src/corpus"
 expect_rc 2 "--k1 abc"
+for bad in "--memory nan" "--memory inf" "-j nan" "-j 2.7" "--k1 nan" "--b -nan"; do
+    run "$kqi" -i "$tmp/ix2" $bad "$src/corpus"
+    expect_rc 2 "$bad"
+done
 ok "unknown options, missing paths and bad values exit 2 with a message"
 
 # ---- hidden and binary files ----

@@ -116,6 +116,8 @@ run "$kqd" --version
 [ "$rc" -eq 0 ] && grep -q '^kqd 0.1.0' <<<"$out" || fail "--version"
 run "$kqd" --threads 0
 [ "$rc" -eq 2 ] || fail "--threads 0 exits $rc"
+run "$kqd" --max-line 18014398509481985K # 2^54 + 1 KiB: the KiB shift would wrap to 1 KiB
+[ "$rc" -eq 2 ] && grep -q 'max-line wants a number' <<<"$err" || fail "--max-line wrap: $rc $err"
 run bash -c "cd '$tmp' && '$kqd' -f"
 [ "$rc" -eq 2 ] && grep -q 'no index found' <<<"$err" || fail "no index: $rc $err"
 ok "logs with levels on stderr; --help, --version, bad options, no index"
