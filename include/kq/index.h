@@ -154,6 +154,8 @@ void kq_index_close(kq_index *ix);
 
 struct kq_index_info {
     uint64_t generation;
+    uint64_t manifest_checksum;      /* tells apart two generations of the same number (a
+                                        rebuild from scratch starts again at 1) */
     uint32_t n_segments;
     uint32_t n_docs;                 /* live documents (BM25's N) */
     uint32_t n_deleted;              /* documents marked deleted, not yet merged away */

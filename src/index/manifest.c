@@ -58,6 +58,7 @@ int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_e
         return kq__error(err, KQ_ECORRUPT, 12, "manifest: %u segments do not fit %zu bytes", n,
                          len);
     m->generation = kq_get_le64(p + 16);
+    m->checksum = kq_get_le64(p + len - 8);
     m->next_segment = kq_get_le64(p + 24);
     m->k1 = get_f64(p + 32);
     m->b = get_f64(p + 40);

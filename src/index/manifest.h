@@ -34,6 +34,7 @@ struct kq_manifest {
     char language[32];
     uint32_t n_segs;
     struct kq_manifest_seg *segs; /* owned */
+    uint64_t checksum; /* the XXH3 the parsed bytes end with (unused by the writer) */
 };
 
 /* Parses manifest bytes (version 1 or 2). Returns 0, KQ_ECORRUPT, KQ_EVERSION, KQ_ENOMEM. */

@@ -792,6 +792,7 @@ void kq_index_get_info(const kq_index *ix, struct kq_index_info *info)
 {
     memset(info, 0, sizeof *info);
     info->generation = ix->man.generation;
+    info->manifest_checksum = ix->man.checksum;
     info->n_segments = ix->n_segs;
     info->n_docs = ix->n_live;
     info->n_deleted = ix->n_docs - ix->n_live;

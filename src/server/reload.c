@@ -75,6 +75,7 @@ static int build_map(struct kq_gen *g, kq_error *err)
     struct kq_index_info info;
     kq_index_get_info(ix, &info);
     g->generation = info.generation;
+    g->manifest_checksum = info.manifest_checksum;
     g->n_segments = info.n_segments;
     uint64_t cap = 16;
     while (cap < 2 * (uint64_t)info.n_docs)

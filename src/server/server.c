@@ -318,7 +318,8 @@ static void reload_done(struct kq__task *t)
         kq__log(s, KQ_LOG_ERROR,
                 "reload refused, still serving generation %llu: %s",
                 (unsigned long long)s->gen->generation, r->err.msg);
-    } else if (r->gen->generation == s->gen->generation) {
+    } else if (r->gen->generation == s->gen->generation &&
+               r->gen->manifest_checksum == s->gen->manifest_checksum) {
         kq__log(s, KQ_LOG_DEBUG, "reload: generation %llu is the one served",
                 (unsigned long long)r->gen->generation);
         kq__gen_unref(r->gen);

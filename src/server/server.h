@@ -36,6 +36,7 @@
 struct kq_gen {
     int refs;
     uint64_t generation;
+    uint64_t manifest_checksum; /* with the number, what tells generations apart */
     uint32_t n_docs;     /* documents that can be found (deleted ones left out) */
     uint32_t n_segments;
     kq_index *ix;

@@ -119,6 +119,31 @@ wait_log 'SIGHUP: reloading the index' 1
 wait_log 'reload: generation [0-9]* is the one served' 1
 ok "after a repair the next commit is served; SIGHUP reloads (nothing new: nothing swapped)"
 
+# ---- another index of the same generation number (a rebuild from scratch counts from 1
+# again) is another index: swapped in under the daemon, it is served ----
+gen=$(stat_of "$sock" generation)
+mkdir -p "$tmp/other"
+n=0
+while :; do
+    n=$((n + 1))
+    printf 'bumblebees hum %s\n' "$n" >"$tmp/other/b.txt"
+    "$kqi" -q -i "$tmp/fresh" "$tmp/other"
+    [ "$(od -An -tu8 -j16 -N8 "$tmp/fresh/MANIFEST" | tr -d ' ')" -lt "$gen" ] || break
+done
+[ "$(od -An -tu8 -j16 -N8 "$tmp/fresh/MANIFEST" | tr -d ' ')" -eq "$gen" ] || fail "no twin generation"
+rm -f .kq/seg_*
+mv "$tmp"/fresh/seg_* .kq/
+mv "$tmp/fresh/MANIFEST" .kq/MANIFEST
+kill -HUP "$pid"
+wait_log 'SIGHUP: reloading the index' 2
+for i in $(seq 50); do
+    run "$client" "$sock" send <<<'{"id":1,"op":"count","query":"bumblebees"}'
+    grep -q '"total":1' <<<"$out" && break
+    sleep 0.1
+done
+grep -q '"total":1' <<<"$out" || fail "another index of generation $gen is not served: $out"
+ok "another index of the generation number served (a rebuild from scratch) is served"
+
 stop_kqd "$pid"
 [ "$rc" -eq 0 ] || fail "kqd exit $rc"
 echo "kqd_reload.sh: $passed passed, 0 failed"
