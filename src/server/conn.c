@@ -50,6 +50,7 @@ struct kq__conn {
     uint32_t n_writes;  /* uv_write requests not completed */
     int handles;        /* open libuv handles: pipe and timer */
     unsigned counted : 1, reading : 1, eof : 1, final : 1, closing : 1;
+    atomic_int gone; /* `closing`, for the pool threads: a job not started yet is skipped */
 };
 
 struct wreq {
@@ -63,8 +64,9 @@ struct kq__job {
     struct kq_gen *gen;
     struct kq_request req;
     uint64_t t0_ns;
-    kq_buf out; /* the answer, with its newline */
-    int rc;     /* 0, or the code of the error answered */
+    kq_buf out;  /* the answer, with its newline */
+    int rc;      /* 0, or the code of the error answered */
+    int skipped; /* not run: its connection had closed */
 };
 
 static void conn_pump(struct kq__conn *c);
@@ -108,6 +110,7 @@ void kq__conn_close(struct kq__conn *c)
         return;
     struct kq_server *s = c->srv;
     c->closing = 1;
+    atomic_store_explicit(&c->gone, 1, memory_order_relaxed);
     c->reading = 0;
     if (c->prev)
         c->prev->next = c->next;
@@ -272,6 +275,10 @@ static void job_work(struct kq__task *t)
     kq_error err;
     kq_error_clear(&err);
     int rc;
+    if (atomic_load_explicit(&j->conn->gone, memory_order_relaxed)) {
+        j->skipped = 1; /* nobody to answer: the connection closed while the job waited */
+        return;
+    }
     if (j->req.op == KQ_OP_DOC) {
         rc = doc_answer(j, &err);
     } else {
@@ -300,7 +307,7 @@ static void job_done(struct kq__task *t)
     struct kq__conn *c = j->conn;
     struct kq_server *s = c->srv;
     s->queued--;
-    if (j->req.op != KQ_OP_DOC)
+    if (j->req.op != KQ_OP_DOC && !j->skipped)
         kq__stats_query(s, (uv_hrtime() - j->t0_ns) / 1000);
     if (j->rc)
         s->errors++;

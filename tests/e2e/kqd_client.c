@@ -14,7 +14,8 @@
  *                                      prints what comes back and when the server closed
  *   kqd_client SOCK big BYTES          sends a request line of BYTES bytes, prints the
  *                                      answer and whether the server closed
- *   kqd_client SOCK vanish N REQ       sends N copies of REQ and closes without reading
+ *   kqd_client SOCK vanish N REQ       sends N copies of REQ and resets the connection
+ *                                      (SO_LINGER 0: an RST) without reading
  *   kqd_client SOCK loop SECONDS REQ   one request after another for SECONDS; every answer
  *                                      must be a result; prints the count
  *   kqd_client SOCK hold SECONDS       connects, sends nothing, prints what the server says
@@ -417,6 +418,9 @@ static int mode_vanish(long n, const char *req)
         request_with_id(&b, req, j);
     if (send(fd, b.p, b.len, MSG_NOSIGNAL) != (ssize_t)b.len)
         die("send: %s", strerror(errno));
+    struct linger l = {1, 0};
+    if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) != 0)
+        die("SO_LINGER: %s", strerror(errno));
     close(fd);
     free(b.p);
     puts("gone");

@@ -53,6 +53,23 @@ run "$kqd" -f -i .kq --socket "$tmp/plain-file"
 [ -f "$tmp/plain-file" ] || fail "kqd removed a file that was not a socket"
 ok "a live socket is never taken, a stale one is replaced, a plain file is left alone"
 
+# ---- the queued queries of a client that vanished are not run ----
+q0=$(stat_of "$sock2" queries)
+heavy='{"id":0,"op":"search","query":"alliance defense korea semiconductor procurement","k":10000}'
+for i in 1 2 3; do
+    run "$client" "$sock2" vanish 100 "$heavy"
+    expect_rc 0 "vanish"
+done
+q1=-1
+for _ in $(seq 100); do # until the daemon is idle again
+    q=$(stat_of "$sock2" queries)
+    [ "$q" = "$q1" ] && break
+    q1=$q
+    sleep 0.2
+done
+[ $((q1 - q0)) -lt 150 ] || fail "$((q1 - q0)) of the 300 queries of clients that vanished were run"
+ok "of 300 queries queued by clients that vanished, $((q1 - q0)) ran"
+
 # ---- a clean stop: in-flight work finishes, then shutting_down, socket removed ----
 req='{"id":0,"op":"search","query":"alliance defense korea semiconductor procurement","snippets":false}'
 for i in $(seq 500); do echo "${req/\"id\":0/\"id\":$i}"; done >"$tmp/reqs"
