@@ -17,7 +17,8 @@
  * answers are not read (writes pending, no progress) after idle_timeout too, without a
  * message since it would not be read either. A final error (too_large, timeout,
  * overloaded, shutting_down) is written and the connection closed once it is out, or after
- * a second at most.
+ * a second at most; too_large and shutting_down come after the answers of the requests
+ * read before them (P2: each of those gets its answer).
  *
  * Lifetime: a connection is freed when both its handles are closed and no job refers to
  * it; jobs only look at `closing` before touching it.
@@ -50,6 +51,7 @@ struct kq__conn {
     uint32_t n_writes;  /* uv_write requests not completed */
     int handles;        /* open libuv handles: pipe and timer */
     unsigned counted : 1, reading : 1, eof : 1, final : 1, closing : 1;
+    unsigned overlong : 1; /* a line was too long: too_large once the jobs in flight answer */
     atomic_int gone; /* `closing`, for the pool threads: a job not started yet is skipped */
 };
 
@@ -436,7 +438,7 @@ static void conn_pump(struct kq__conn *c)
     struct kq_server *s = c->srv;
     if (c->closing)
         return;
-    while (!c->final && !s->stopping && !paused(c) && c->head < c->in.len) {
+    while (!c->final && !c->overlong && !s->stopping && !paused(c) && c->head < c->in.len) {
         uint8_t *p = c->in.p + c->head;
         size_t avail = c->in.len - c->head, len;
         uint8_t *nl = memchr(p + c->scanned, '\n', avail - c->scanned);
@@ -455,7 +457,7 @@ static void conn_pump(struct kq__conn *c)
         if (len && p[len - 1] == '\r')
             len--;
         if (len > s->opt.max_line) {
-            too_large(c);
+            c->overlong = 1;
             break;
         }
         if (!blank(p, len))
@@ -477,11 +479,14 @@ static void conn_pump(struct kq__conn *c)
     }
     if (c->in.len && !c->line_start)
         c->line_start = now_ms(c);
-    if (!c->final && c->scanned == c->in.len && c->in.len > s->opt.max_line + 1)
-        too_large(c); /* no newline in sight and already too long */
-    if (c->closing)
-        return;
-    int want = !c->final && !c->eof && !s->stopping && !paused(c);
+    if (c->scanned == c->in.len && c->in.len > s->opt.max_line + 1)
+        c->overlong = 1; /* no newline in sight and already too long */
+    if (c->overlong) { /* nothing more is read or handled */
+        c->in.len = c->head = c->scanned = 0;
+        c->line_start = 0;
+        kq_buf_release(&c->in);
+    }
+    int want = !c->final && !c->overlong && !c->eof && !s->stopping && !paused(c);
     if (want != c->reading) {
         if (want && uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
             kq__conn_close(c);
@@ -493,6 +498,10 @@ static void conn_pump(struct kq__conn *c)
     }
     if (c->final)
         return;
+    if (c->overlong && !c->in_flight) {
+        too_large(c); /* the last answer, after those of the requests before the line */
+        return;
+    }
     if (s->stopping && !c->in_flight) {
         conn_final(c, KQ_ESHUTDOWN, "kqd is stopping", -1);
         return;

@@ -121,6 +121,18 @@ grep -qx '{"id":null,"error":{"code":"too_large","message":"request line longer 
 grep -q '^closed$' <<<"$out" || fail "10 MiB line: not closed: $out"
 ok "a 10 MiB line gets too_large and the connection closes"
 
+# the requests before an over-long line are answered first (P2), too_large comes last
+{
+    echo '{"id":"first","op":"search","query":"korea","k":1}'
+    printf '{"id":2,"op":"ping","pad":"%s"}\n' "$(head -c 70000 /dev/zero | tr '\0' x)"
+} >"$tmp/overlong"
+run "$client" "$sock" send 2 <"$tmp/overlong"
+expect_rc 0 "a search, then an over-long line"
+[ "$(sed -n 1p <<<"$out" | cut -c1-24)" = '{"id":"first","result":{' ] &&
+    grep -q '"code":"too_large"' < <(sed -n 2p <<<"$out") && [ "$(sed -n 3p <<<"$out")" = EOF ] ||
+    fail "a search before an over-long line: $(cut -c1-100 <<<"$out")"
+ok "a search pipelined before an over-long line is answered, then too_large"
+
 run "$client" "$sock" slow '{"id":1,"op":"ping"}' 1000
 expect_rc 0 "slow client"
 grep -q '^{"id":null,"error":{"code":"timeout","message":"request line not finished within 1.5 s","offset":-1}}' <<<"$out" ||
