@@ -247,28 +247,40 @@ void kq__stats_query(struct kq_server *s, uint64_t us)
     s->lat_pos = (s->lat_pos + 1) % KQ_LATENCY_RING;
     if (s->n_lat < KQ_LATENCY_RING)
         s->n_lat++;
+    s->lat_changed = 1;
 }
 
-static int cmp_u32(const void *a, const void *b)
+/* The k-th smallest (from 0, k < n) of v[0, n): a radix select on 11, 11, then 10 bits,
+ * three passes over v whatever the values (stats runs on the loop thread: a client asking
+ * for it again and again must cost the others nothing, and sorting 10,000 values took
+ * half a millisecond). */
+static uint32_t kth_smallest(const uint32_t *v, uint32_t n, uint32_t k)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
+    static const unsigned shift[3] = {21, 10, 0}, width[3] = {11, 11, 10};
+    uint32_t prefix = 0, mask = 0; /* the bits decided so far */
+    for (int p = 0; p < 3; p++) {
+        uint32_t count[1u << 11] = {0}, digit = (1u << width[p]) - 1;
+        for (uint32_t i = 0; i < n; i++)
+            if ((v[i] & mask) == prefix)
+                count[v[i] >> shift[p] & digit]++;
+        uint32_t b = 0;
+        while (k >= count[b])
+            k -= count[b++];
+        prefix |= b << shift[p];
+        mask |= digit << shift[p];
+    }
+    return prefix;
 }
 
 int kq__stats_json(struct kq_server *s, kq_buf *out)
 {
-    uint32_t p50 = 0, p99 = 0;
-    if (s->n_lat) {
-        uint32_t *v = kq__malloc(s->n_lat * sizeof *v);
-        if (!v)
-            return KQ_ENOMEM;
-        memcpy(v, s->lat, s->n_lat * sizeof *v);
-        qsort(v, s->n_lat, sizeof *v, cmp_u32);
+    if (s->lat_changed) {
         /* nearest rank: the smallest value with at least p% of the values at or below */
-        p50 = v[(s->n_lat * 50 + 99) / 100 - 1];
-        p99 = v[(s->n_lat * 99 + 99) / 100 - 1];
-        kq__free(v);
+        s->p50 = kth_smallest(s->lat, s->n_lat, (s->n_lat * 50 + 99) / 100 - 1);
+        s->p99 = kth_smallest(s->lat, s->n_lat, (s->n_lat * 99 + 99) / 100 - 1);
+        s->lat_changed = 0;
     }
+    uint32_t p50 = s->p50, p99 = s->p99;
     char num[512];
     int n = snprintf(num, sizeof num, "{\"protocol\":%d,\"server\":\"%s\",\"uptime_s\":%llu,"
                                       "\"index\":{\"path\":",

@@ -154,6 +154,8 @@ struct kq_server {
     uint64_t queries, errors;
     uint32_t *lat; /* ring of KQ_LATENCY_RING latencies (µs) of searches and counts */
     uint32_t n_lat, lat_pos;
+    uint32_t p50, p99; /* of the ring, unless lat_changed */
+    int lat_changed;
 
     char rbuf[KQ_READ_CHUNK]; /* reads land here: libuv calls alloc then read at once */
 };
