@@ -52,6 +52,10 @@ struct kq__conn {
     int handles;        /* open libuv handles: pipe and timer */
     unsigned counted : 1, reading : 1, eof : 1, final : 1, closing : 1;
     unsigned overlong : 1; /* a line was too long: too_large once the jobs in flight answer */
+    unsigned held : 1;     /* on srv->held: not read again before the next loop turn */
+    struct kq__conn *next_held;
+    uint64_t turn;     /* srv->turn when turn_bytes started */
+    size_t turn_bytes; /* bytes read in that turn */
     atomic_int gone; /* `closing`, for the pool threads: a job not started yet is skipped */
 };
 
@@ -111,6 +115,13 @@ void kq__conn_close(struct kq__conn *c)
     if (c->closing)
         return;
     struct kq_server *s = c->srv;
+    if (c->held) {
+        struct kq__conn **p = &s->held;
+        while (*p != c)
+            p = &(*p)->next_held;
+        *p = c->next_held;
+        c->held = 0;
+    }
     c->closing = 1;
     atomic_store_explicit(&c->gone, 1, memory_order_relaxed);
     c->reading = 0;
@@ -486,7 +497,7 @@ static void conn_pump(struct kq__conn *c)
         c->line_start = 0;
         kq_buf_release(&c->in);
     }
-    int want = !c->final && !c->overlong && !c->eof && !s->stopping && !paused(c);
+    int want = !c->final && !c->overlong && !c->held && !c->eof && !s->stopping && !paused(c);
     if (want != c->reading) {
         if (want && uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
             kq__conn_close(c);
@@ -522,6 +533,43 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->srv->rbuf, sizeof c->srv->rbuf);
 }
 
+/* Each loop turn, libuv reads a readable connection up to 32 times; a client that keeps
+ * its socket full (of requests costly to parse, say) would then hold the loop thread for
+ * 32 reads' worth of parsing while every other client waits. So a connection that read
+ * KQ_READ_CHUNK bytes in this turn is held: conn_pump stops reading it, and the resume
+ * idle handle (which also keeps the loop from sleeping) reads it again next turn. */
+static void on_resume(uv_idle_t *h)
+{
+    struct kq_server *s = h->data;
+    struct kq__conn *list = s->held;
+    s->held = NULL;
+    s->turn++;
+    uv_idle_stop(h);
+    /* all off the list before any is pumped (pumping one may close another, and a closed
+     * connection is only freed in a later turn, so the list stays valid) */
+    for (struct kq__conn *c = list; c; c = c->next_held)
+        c->held = 0;
+    for (struct kq__conn *c = list; c; c = c->next_held)
+        conn_pump(c);
+}
+
+static void hold_maybe(struct kq__conn *c, size_t n)
+{
+    struct kq_server *s = c->srv;
+    if (c->turn != s->turn) {
+        c->turn = s->turn;
+        c->turn_bytes = 0;
+    }
+    c->turn_bytes += n;
+    if (c->held || c->turn_bytes < KQ_READ_CHUNK)
+        return;
+    c->held = 1;
+    c->next_held = s->held;
+    s->held = c;
+    if (!uv_is_active((uv_handle_t *)&s->resume))
+        uv_idle_start(&s->resume, on_resume);
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct kq__conn *c = st->data;
@@ -544,6 +592,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     c->idle_since = now_ms(c);
+    hold_maybe(c, (size_t)n);
     conn_pump(c);
 }
 

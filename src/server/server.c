@@ -413,6 +413,7 @@ void kq__maybe_done(struct kq_server *s)
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_hup);
     close_handle((uv_handle_t *)&s->stop_timer);
+    close_handle((uv_handle_t *)&s->resume);
 }
 
 static void force_close_all(struct kq_server *s)
@@ -508,6 +509,8 @@ int kq_server_run(kq_server *s, kq_error *err)
     }
     uv_timer_init(&s->loop, &s->stop_timer);
     s->stop_timer.data = s;
+    uv_idle_init(&s->loop, &s->resume);
+    s->resume.data = s;
     uv_fs_event_init(&s->loop, &s->watch);
     s->watch.data = s;
     if ((e = uv_fs_event_start(&s->watch, on_fs_event, s->index_dir, 0)))

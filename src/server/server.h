@@ -23,7 +23,8 @@
 #include "util/buf.h"
 
 #define KQ_LATENCY_RING 10000 /* stats: percentiles over the last this many queries */
-#define KQ_READ_CHUNK 65536   /* bytes one read hands to a connection */
+#define KQ_READ_CHUNK 65536   /* bytes one read hands to a connection, and its share of a
+                                 loop turn (conn.c: on_read) */
 
 /* ---- generations (reload.c) ---- */
 
@@ -146,6 +147,9 @@ struct kq_server {
     int reload_again;          /* another reload was asked for while one ran */
 
     struct kq__conn *conns; /* every open connection, overloaded ones included */
+    struct kq__conn *held;  /* connections that read their share of this loop turn (conn.c) */
+    uv_idle_t resume;       /* active while `held` is not empty: resumes them next turn */
+    uint64_t turn;          /* loop turns that resumed held connections */
     uint32_t n_conns;       /* connections counted against max_connections */
     uint32_t queued;        /* jobs submitted to `pool` and not done */
     int stopping;           /* 1: draining; 2: forced */
