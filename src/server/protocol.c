@@ -309,6 +309,29 @@ static int read_request(json_t *root, const char *line, size_t len, struct kq_re
     }
 }
 
+/* At least the number of JSON values in `s`, counted without parsing: one, plus each '{',
+ * '[' and ',' outside strings. The parser runs on the loop thread and costs about a
+ * microsecond a value (an allocation each): a line of 20,000 empty objects took 7 ms. */
+static size_t json_values(const char *s, size_t len)
+{
+    size_t n = 1;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[' || c == ',') {
+            n++;
+        }
+    }
+    return n;
+}
+
 int kq__request_parse(const char *line, size_t len, struct kq_request *req, kq_error *err)
 {
     memset(req, 0, sizeof *req);
@@ -322,6 +345,9 @@ int kq__request_parse(const char *line, size_t len, struct kq_request *req, kq_e
     if (nul)
         return kq__error(err, KQ_EBADJSON, nul - line, "invalid JSON at byte %lld: a NUL byte",
                          (long long)(nul - line));
+    if (json_values(line, len) > KQ_REQUEST_VALUES_MAX)
+        return kq__error(err, KQ_ELIMIT, -1, "a request holds at most %d JSON values",
+                         KQ_REQUEST_VALUES_MAX);
     kq__json_alloc_init();
     json_error_t je;
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);

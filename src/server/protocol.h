@@ -12,6 +12,7 @@
 #include "util/buf.h"
 
 #define KQ_REQUEST_ID_MAX 256     /* bytes of an id as JSON text (P1) */
+#define KQ_REQUEST_VALUES_MAX 1024 /* JSON values in a request line (P6) */
 #define KQ_REQUEST_K_MAX 10000    /* search: k */
 #define KQ_REQUEST_OFFSET_MAX 100000
 #define KQ_REQUEST_K1_MAX 10.0

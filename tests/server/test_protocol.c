@@ -219,6 +219,46 @@ static void test_errors(void **state)
     }
 }
 
+/* A request of more JSON values than KQ_REQUEST_VALUES_MAX is refused before it is parsed;
+ * commas, brackets and quotes inside strings do not count. */
+static void test_values_limit(void **state)
+{
+    (void)state;
+    kq_buf b = KQ_BUF_INIT;
+    struct kq_request r;
+    kq_error e;
+    /* {"id":1,"op":"ping","x":[{},...]}: 1 + 2 commas + 1 '{' + 1 '[' + n '{' + n - 1 ',' */
+    for (int n = 510; n <= 511; n++) {
+        b.len = 0;
+        const char *head = "{\"id\":1,\"op\":\"ping\",\"x\":[";
+        assert_int_equal(kq_buf_append(&b, head, strlen(head)), 0);
+        for (int i = 0; i < n; i++)
+            assert_int_equal(kq_buf_append(&b, i ? ",{}" : "{}", i ? 3 : 2), 0);
+        assert_int_equal(kq_buf_append(&b, "]}", 3), 0); /* with the NUL */
+        int rc = parse((const char *)b.p, &r, &e);
+        if (n == 510) { /* 1 + 2 + 1 + 1 + 510 + 509 = 1024: the most allowed */
+            if (rc)
+                fail_msg("%d values: %s", n, e.msg);
+        } else {
+            assert_int_equal(rc, KQ_ELIMIT);
+            assert_non_null(strstr(e.msg, "at most 1024 JSON values"));
+        }
+        kq__request_release(&r);
+    }
+    /* the same bytes inside a string: one value */
+    b.len = 0;
+    const char *head = "{\"id\":1,\"op\":\"count\",\"query\":\"", *text = "{[,\\\"";
+    assert_int_equal(kq_buf_append(&b, head, strlen(head)), 0);
+    for (int i = 0; i < 600; i++) /* 1800 of '{', '[' and ',' in 3000 bytes of query */
+        assert_int_equal(kq_buf_append(&b, text, strlen(text)), 0);
+    assert_int_equal(kq_buf_append(&b, "\"}", 3), 0);
+    if (parse((const char *)b.p, &r, &e))
+        fail_msg("a query of brackets: %s", e.msg);
+    assert_int_equal(r.op, KQ_OP_COUNT);
+    kq__request_release(&r);
+    kq_buf_release(&b);
+}
+
 /* The wire codes of the new errors come from the one table. */
 static void test_wire_codes(void **state)
 {
@@ -408,7 +448,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),      cmocka_unit_test(test_id_bytes),
-        cmocka_unit_test(test_errors),      cmocka_unit_test(test_wire_codes),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_values_limit),
+        cmocka_unit_test(test_wire_codes),
         cmocka_unit_test(test_truncation),  cmocka_unit_test(test_byte_flips),
         cmocka_unit_test(test_alloc_failures), cmocka_unit_test(test_json_member),
         cmocka_unit_test(test_answers),
