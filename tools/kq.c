@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "kq/client.h"
 #include "kq/search.h"
@@ -62,16 +63,24 @@ static const char usage[] =
     "\n"
     "exit status: 0 results found; 1 none; 2 error (--stats, --ping: no daemon running).\n";
 
-/* Prints the query with a caret under byte `off` (columns counted in code points). */
+/* Prints the query with a caret under byte `off`: each character before it takes the
+ * columns a terminal gives it (2 for Hangul and Han, 0 for a combining mark; an invalid
+ * byte 1). */
 static void show_caret(const char *q, size_t len, int64_t off)
 {
     fputs("  ", stderr);
     for (size_t i = 0; i < len; i++)
         fputc((unsigned char)q[i] < 0x20 ? ' ' : q[i], stderr);
     fputs("\n  ", stderr);
-    for (size_t i = 0; i < len && (int64_t)i < off; i++)
-        if (((unsigned char)q[i] & 0xc0) != 0x80)
+    for (size_t i = 0; i < len && (int64_t)i < off;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)q + i,
+                                              (utf8proc_ssize_t)(len - i), &cp);
+        int width = n > 0 ? utf8proc_charwidth(cp) : 1;
+        i += n > 0 ? (size_t)n : 1;
+        for (int k = 0; k < width; k++)
             fputc(' ', stderr);
+    }
     fputs("^\n", stderr);
 }
 

@@ -85,6 +85,8 @@ run "$kq" zzzzqqqxx
 run "$kq" "(foo bar"
 [ "$rc" -eq 2 ] || fail "a syntax error exits $rc"
 grep -q "unbalanced '('" <<<"$err" && grep -q '^  \^$' <<<"$err" || fail "no caret: $err"
+run "$kq" '한국어 반도체 (수출' # Hangul takes two columns a character
+grep -qx '                ^' <<<"$err" || fail "the caret under a query of Hangul: $err"
 run "$kq" --plain "(foo U.S.-ROK"
 [ "$rc" -eq 0 ] || fail "--plain takes any text: $rc $err"
 run "$kq" "U.S.-ROK alliance" "Korea's"
