@@ -1854,6 +1854,10 @@ static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, k
         }
         rd->line++;
         size_t l = (size_t)n;
+        if (rd->line == 1 && l >= 3 && !memcmp(rd->lbuf, "\xef\xbb\xbf", 3)) {
+            l -= 3; /* a byte order mark before the first object (RFC 8259 lets readers skip it) */
+            memmove(rd->lbuf, rd->lbuf + 3, l);
+        }
         while (l && (rd->lbuf[l - 1] == '\n' || rd->lbuf[l - 1] == '\r'))
             l--;
         size_t s = 0;

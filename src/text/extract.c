@@ -804,6 +804,8 @@ int kq_extract(enum kq_format fmt, const char *src, size_t len, struct kq_extrac
     if (len)
         memcpy(b, src, len);
     b[len] = '\0';
+    if (len >= 3 && !memcmp(b, "\xef\xbb\xbf", 3))
+        blank(b, 0, 3); /* a byte order mark is no text (nor part of the title) */
     switch (fmt) {
     case KQ_FORMAT_MARKDOWN:
         rc = extract_markdown(b, len, &t);

@@ -104,6 +104,15 @@ grep -q 'warning.*\.hidden\.txt' <<<"$err" || fail "no warning for the hidden fi
 grep -q 'warning.*blob\.txt' <<<"$err" || fail "no warning for the binary file: $err"
 ok "a hidden file and a binary file are skipped with a warning"
 
+# a byte order mark is not text: a JSON-lines file keeps its first document
+bom=$tmp/bom
+mkdir -p "$bom"
+printf '\xef\xbb\xbf{"_id":"1","text":"alpha"}\n{"_id":"2","text":"beta"}\n' >"$bom/a.jsonl"
+run "$kqi" -i "$tmp/ixbom" "$bom"
+expect_rc 0 "a JSON-lines file with a byte order mark"
+grep -Eq 'documents +2\b' <<<"$out" && [ -z "$err" ] || fail "a byte order mark: $out $err"
+ok "a byte order mark before the first JSON line is skipped"
+
 # the index inside the folder it indexes (kq-index . makes .kq/ there) is skipped silently
 run "$kqi" -i "$in/.kq" "$in"
 expect_rc 0 "build into the folder's own .kq/"

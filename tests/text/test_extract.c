@@ -102,6 +102,20 @@ static void test_format_for_path(void **state)
     assert_string_equal(kq_format_name(KQ_FORMAT_PLAIN), "plain");
 }
 
+/* A byte order mark is blanked: it is neither text nor part of the title. */
+static void test_bom(void **state)
+{
+    (void)state;
+    struct kq_extracted x;
+    extract(KQ_FORMAT_PLAIN, "\xef\xbb\xbf" "bom november\nline", 21, &x);
+    assert_string_equal(x.title, "bom november");
+    assert_memory_equal(x.body, "   bom", 6);
+    kq_extracted_release(&x);
+    extract(KQ_FORMAT_MARKDOWN, "\xef\xbb\xbf# Heading\ntext", 17, &x);
+    assert_string_equal(x.title, "Heading");
+    kq_extracted_release(&x);
+}
+
 /* <sup>n</sup> footnote markers are blanked with their content. */
 static void test_md_sup(void **state)
 {
@@ -373,6 +387,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_for_path),
         cmocka_unit_test(test_md_sup),
+        cmocka_unit_test(test_bom),
         cmocka_unit_test(test_md_links),
         cmocka_unit_test(test_md_autolinks),
         cmocka_unit_test(test_md_inline_html),
