@@ -2258,7 +2258,9 @@ indexed:
     if (incremental)
         st.unchanged = kq__update_kept(bld.upd); /* the filter's and the line filter's */
     if (incremental && !st.documents && !deleted && opts.k1 == old.k1 && opts.b == old.b) {
-        /* an unchanged corpus: nothing to commit */
+        /* an unchanged corpus: nothing to commit, but what a writer that died left behind
+         * goes (the lock is ours, and `old` is the committed generation) */
+        kq__manifest_cleanup(dir, &old);
         st.generation = old.generation;
         st.live = oldix->n_live;
         st.segments = old.n_segs;

@@ -223,7 +223,12 @@ expect_rc 0 "an update over orphans"
 run "$kqi" --check "$ix"
 expect_rc 0 "--check after an update over orphans"
 [ "$(segments "$ix")" -eq 2 ] || fail "orphan segments: $(ls "$ix")"
-ok "an update over a dead writer's orphans replaces and removes them"
+# with nothing to commit too
+printf 'junk' >"$ix/.tmp-99998-run-1.kq"
+run "$kqi" -i "$ix" --no-merge "$docs"
+grep -q 'nothing to commit' <<<"$out" || fail "expected nothing to commit: $out"
+[ ! -e "$ix/.tmp-99998-run-1.kq" ] || fail "a temporary survived an update with nothing to commit"
+ok "an update over a dead writer's orphans replaces and removes them, with or without a commit"
 
 # a damaged manifest (a future version is refused the same way: tests/index/test_deletes.c,
 # which can reseal the checksum, checks that one)
