@@ -14,6 +14,7 @@
 
 #include "index/deletes.h"
 #include "index/segment.h"
+#include "text/text.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/bytes.h"
@@ -62,11 +63,13 @@ int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_e
     m->next_segment = kq_get_le64(p + 24);
     m->k1 = get_f64(p + 32);
     m->b = get_f64(p + 40);
-    if (!(m->k1 >= 0 && m->k1 <= 100) || !(m->b >= 0 && m->b <= 1))
+    if (!(m->k1 > 0 && m->k1 <= 100) || !(m->b >= 0 && m->b <= 1))
         return kq__error(err, KQ_ECORRUPT, 32, "manifest: BM25 settings out of range");
     memcpy(m->language, p + 48, 32);
     if (m->language[31] != '\0')
         return kq__error(err, KQ_ECORRUPT, 48, "manifest: language not terminated");
+    if (!kq_language_valid(m->language))
+        return kq__error(err, KQ_ECORRUPT, 48, "manifest: unknown language '%s'", m->language);
     m->segs = kq__calloc(n ? n : 1, sizeof *m->segs);
     if (!m->segs)
         return kq__enomem(err);

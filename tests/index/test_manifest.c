@@ -180,7 +180,7 @@ static void fix_checksum(uint8_t *p, size_t len)
 static void expect_sane(const struct kq_manifest *m)
 {
     assert_true(m->n_segs <= KQ_MANIFEST_MAX_SEGMENTS);
-    assert_true(m->k1 >= 0 && m->k1 <= 100);
+    assert_true(m->k1 > 0 && m->k1 <= 100);
     assert_true(m->b >= 0 && m->b <= 1);
     assert_true(strlen(m->language) < sizeof m->language);
     for (uint32_t i = 0; i < m->n_segs; i++) {
@@ -297,6 +297,8 @@ static void test_bad_fields(void **state)
     REPARSE(kq_put_le32(q + 12, 4), KQ_ECORRUPT);
     REPARSE(kq_put_le32(q + 12, 0xffffffffu), KQ_ECORRUPT);
     REPARSE(memset(q + 48, 'a', 32), KQ_ECORRUPT);            /* language not terminated */
+    REPARSE(memcpy(q + 48, "klingon", 8), KQ_ECORRUPT);       /* no such stemmer */
+    REPARSE(memcpy(q + 48, "none\0\0\0", 8), 0);
     REPARSE(kq_put_le64(q + 24, 13), KQ_ECORRUPT);            /* number 13 >= next 13 */
     REPARSE(kq_put_le64(q + 24, 14), 0);
     REPARSE(kq_put_le64(q + KQ_MANIFEST_HEAD + KQ_MANIFEST_ENTRY, 3), KQ_ECORRUPT); /* dup */
@@ -322,6 +324,11 @@ static void test_bad_fields(void **state)
     kq_put_le16(b + 8, KQ_MANIFEST_VERSION);
     kq_put_le32(b + 12, KQ_MANIFEST_MAX_SEGMENTS + 1);
     kq_put_le64(b + 24, 1u << 20);
+    double k1 = 0.9; /* M4: k1 > 0 and a language */
+    uint64_t k1_bits;
+    memcpy(&k1_bits, &k1, 8);
+    kq_put_le64(b + 32, k1_bits);
+    memcpy(b + 48, "none", 5);
     for (uint32_t i = 0; i <= KQ_MANIFEST_MAX_SEGMENTS; i++)
         kq_put_le64(b + KQ_MANIFEST_HEAD + (size_t)i * KQ_MANIFEST_ENTRY, i + 1);
     fix_checksum(b, big);
@@ -342,9 +349,9 @@ static void test_bm25_range(void **state)
     (void)state;
     struct kq_manifest_seg segs[1];
     struct kq_manifest m, r;
-    const double bad_k1[] = {-1.0, -0.0001, 100.0001, 1e300, NAN, INFINITY, -INFINITY};
+    const double bad_k1[] = {-1.0, -0.0001, 0.0, 100.0001, 1e300, NAN, INFINITY, -INFINITY};
     const double bad_b[] = {-0.1, 1.0001, 2.0, NAN, INFINITY, -INFINITY};
-    const double good_k1[] = {0.0, 0.9, 1.2, 100.0};
+    const double good_k1[] = {0.001, 0.9, 1.2, 100.0};
     const double good_b[] = {0.0, 0.4, 0.75, 1.0};
     kq_error err;
     for (size_t i = 0; i < sizeof bad_k1 / sizeof *bad_k1; i++) {
