@@ -59,6 +59,8 @@ int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_e
         return kq__error(err, KQ_ECORRUPT, 12, "manifest: %u segments do not fit %zu bytes", n,
                          len);
     m->generation = kq_get_le64(p + 16);
+    if (m->generation == 0)
+        return kq__error(err, KQ_ECORRUPT, 16, "manifest: generation 0");
     m->checksum = kq_get_le64(p + len - 8);
     m->next_segment = kq_get_le64(p + 24);
     m->k1 = get_f64(p + 32);
@@ -163,10 +165,23 @@ int kq__manifest_write(const char *dir, const struct kq_manifest *m, kq_error *e
         kq_buf_release(&b);
         return kq__enomem(err);
     }
+    /* never commit what a reader would refuse (a counter that wrapped, say) */
+    struct kq_manifest back;
+    kq_error why;
+    int rc = kq__manifest_parse(b.p, b.len, &back, &why);
+    kq__manifest_release(&back);
+    if (rc) {
+        kq_buf_release(&b);
+        return rc == KQ_ENOMEM ? kq__enomem(err)
+                               : kq__error(err, KQ_EINTERNAL, -1,
+                                           "refusing to commit a manifest that breaks the "
+                                           "format (generation %llu, next segment %llu): %s",
+                                           (unsigned long long)m->generation,
+                                           (unsigned long long)m->next_segment, why.msg);
+    }
     char tmp[4096], path[4096];
     snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%s", dir, (long)getpid(), KQ_MANIFEST_NAME);
     snprintf(path, sizeof path, "%s/%s", dir, KQ_MANIFEST_NAME);
-    int rc = 0;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = kq__error(err, kq__errno_code(errno), -1, "cannot create '%s': %s", tmp,

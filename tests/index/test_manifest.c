@@ -323,6 +323,7 @@ static void test_bad_fields(void **state)
     memcpy(b, KQ_MANIFEST_MAGIC, 8);
     kq_put_le16(b + 8, KQ_MANIFEST_VERSION);
     kq_put_le32(b + 12, KQ_MANIFEST_MAX_SEGMENTS + 1);
+    kq_put_le64(b + 16, 1);
     kq_put_le64(b + 24, 1u << 20);
     double k1 = 0.9; /* M4: k1 > 0 and a language */
     uint64_t k1_bits;
@@ -344,6 +345,30 @@ static void test_bad_fields(void **state)
     free(b);
 }
 
+/* A counter that wrapped makes a manifest the writer refuses to commit (M3). */
+static void test_counters_wrap(void **state)
+{
+    (void)state;
+    struct kq_manifest_seg segs[1];
+    struct kq_manifest m;
+    kq_error err;
+    char *dir = kqt_tmpdir();
+    make(&m, 1, segs);
+    m.generation = UINT64_MAX + (uint64_t)1; /* one commit after UINT64_MAX */
+    assert_int_equal(kq__manifest_write(dir, &m, &err), KQ_EINTERNAL);
+    assert_non_null(strstr(err.msg, "generation 0"));
+    make(&m, 1, segs);
+    segs[0].number = UINT64_MAX; /* the last number, and next_segment wrapped to 0 */
+    m.next_segment = 0;
+    assert_int_equal(kq__manifest_write(dir, &m, &err), KQ_EINTERNAL);
+    assert_non_null(strstr(err.msg, "segment numbers"));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, KQ_MANIFEST_NAME);
+    assert_int_equal(access(path, F_OK), -1); /* nothing was committed */
+    kqt_rmrf(dir);
+    free(dir);
+}
+
 static void test_bm25_range(void **state)
 {
     (void)state;
@@ -354,23 +379,29 @@ static void test_bm25_range(void **state)
     const double good_k1[] = {0.001, 0.9, 1.2, 100.0};
     const double good_b[] = {0.0, 0.4, 0.75, 1.0};
     kq_error err;
-    for (size_t i = 0; i < sizeof bad_k1 / sizeof *bad_k1; i++) {
+    for (size_t i = 0; i < sizeof bad_k1 / sizeof *bad_k1 + sizeof bad_b / sizeof *bad_b; i++) {
+        int is_k1 = i < sizeof bad_k1 / sizeof *bad_k1;
+        double v = is_k1 ? bad_k1[i] : bad_b[i - sizeof bad_k1 / sizeof *bad_k1];
         make(&m, 1, segs);
-        m.k1 = bad_k1[i];
         size_t len;
         uint8_t *p = written_bytes(&m, &len);
+        uint64_t bits;
+        memcpy(&bits, &v, 8);
+        kq_put_le64(p + (is_k1 ? 32 : 40), bits);
+        fix_checksum(p, len);
         assert_int_equal(kq__manifest_parse(p, len, &r, &err), KQ_ECORRUPT);
         assert_non_null(strstr(err.msg, "BM25"));
         free(p);
-    }
-    for (size_t i = 0; i < sizeof bad_b / sizeof *bad_b; i++) {
-        make(&m, 1, segs);
-        m.b = bad_b[i];
-        size_t len;
-        uint8_t *p = written_bytes(&m, &len);
-        assert_int_equal(kq__manifest_parse(p, len, &r, &err), KQ_ECORRUPT);
+        /* and the writer refuses to commit it */
+        if (is_k1)
+            m.k1 = v;
+        else
+            m.b = v;
+        char *dir = kqt_tmpdir();
+        assert_int_equal(kq__manifest_write(dir, &m, &err), KQ_EINTERNAL);
         assert_non_null(strstr(err.msg, "BM25"));
-        free(p);
+        kqt_rmrf(dir);
+        free(dir);
     }
     for (size_t i = 0; i < 4; i++) {
         make(&m, 1, segs);
@@ -473,8 +504,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_golden_layout),
         cmocka_unit_test(test_flip_and_truncate), cmocka_unit_test(test_bad_fields),
-        cmocka_unit_test(test_bm25_range),      cmocka_unit_test(test_read_errors),
-        cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_bm25_range),      cmocka_unit_test(test_counters_wrap),
+        cmocka_unit_test(test_read_errors),     cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
