@@ -32,7 +32,7 @@ static int add_term(void *ctx, const struct kq_token *t)
     if (n_terms == 16)
         return 0;
     memcpy(bufs[n_terms], t->term, t->len + 1);
-    terms[n_terms] = (struct kq_snippet_term){bufs[n_terms], t->len, 1.0 + (double)n_terms};
+    terms[n_terms] = (struct kq_snippet_term){bufs[n_terms], t->len, 1.0 + (double)n_terms, 0};
     n_terms++;
     return 0;
 }
@@ -83,6 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(doc, data + 2, len);
     const uint32_t line0 = 5;
+    for (size_t i = 0; i < n_terms; i++) /* some terms marked only inside phrases */
+        terms[i].phrase_only = data[1] >> (i % 8) & 1;
     struct kq_snippet s;
     kq_error err;
     if (kq_snippet_make(en, f, doc, len, line0, terms, n_terms, &opt, &s, &err) != 0)

@@ -126,11 +126,13 @@ struct sterms {
 };
 
 /* Adds a term (once); returns its index in st->t, or -1 when it could not be added. */
-static int sterm_add(struct sterms *st, const char *term, size_t len, int copy)
+static int sterm_add(struct sterms *st, const char *term, size_t len, int copy, int in_phrase)
 {
     for (size_t i = 0; i < st->n; i++)
-        if (st->t[i].len == len && !memcmp(st->t[i].term, term, len))
+        if (st->t[i].len == len && !memcmp(st->t[i].term, term, len)) {
+            st->t[i].phrase_only &= in_phrase;
             return (int)i;
+        }
     if (st->n == SNIPPET_TERMS_MAX)
         return -1;
     if (copy) {
@@ -149,13 +151,14 @@ static int sterm_add(struct sterms *st, const char *term, size_t len, int copy)
     st->t[st->n].term = term;
     st->t[st->n].len = len;
     st->t[st->n].weight = idf > 0 ? idf : 0.01;
+    st->t[st->n].phrase_only = in_phrase;
     return (int)st->n++;
 }
 
 static int on_prefix(void *ctx, const char *term, size_t len, const struct kq_term_stats *ts)
 {
     (void)ts;
-    sterm_add(ctx, term, len, 1);
+    sterm_add(ctx, term, len, 1, 0);
     return 0;
 }
 
@@ -164,12 +167,12 @@ static void collect_terms(struct sterms *st, const struct kq_qnode *n)
 {
     switch (n->type) {
     case KQ_QN_TERM:
-        sterm_add(st, n->terms[0], n->lens[0], 0);
+        sterm_add(st, n->terms[0], n->lens[0], 0, 0);
         break;
     case KQ_QN_PHRASE: {
         int keep = st->n_ph < KQ_SNIPPET_MAX_PHRASES && n->n_terms <= KQ_SNIPPET_PHRASE_MAX_TERMS;
         for (uint32_t i = 0; i < n->n_terms; i++) {
-            int k = sterm_add(st, n->terms[i], n->lens[i], 0);
+            int k = sterm_add(st, n->terms[i], n->lens[i], 0, 1);
             if (k < 0)
                 keep = 0;
             else if (keep)

@@ -57,12 +57,14 @@ struct dterm {
     size_t len;
     int64_t weight; /* fixed point, WEIGHT_ONE = 1.0 */
     uint32_t count; /* occurrences in the current window */
+    int phrase_only; /* marked only inside a phrase occurrence */
 };
 
 struct tok {
     size_t start, end; /* body bytes */
     int32_t qi;        /* distinct term index, -1 when the token matches no term */
     uint32_t n_start;  /* counted phrase occurrences starting at this token */
+    int in_phrase;     /* part of a phrase occurrence (found by the time it was copied) */
 };
 
 /* A distinct phrase, as shift-and tables (see the top of the file). */
@@ -168,6 +170,7 @@ static int terms_init(struct scan *sc, const struct kq_snippet_term *terms, size
         if (k >= 0) {
             if (w > sc->dt[k].weight)
                 sc->dt[k].weight = w;
+            sc->dt[k].phrase_only &= t->phrase_only != 0;
             continue;
         }
         uint64_t h = hash_term(t->term, t->len);
@@ -175,7 +178,7 @@ static int terms_init(struct scan *sc, const struct kq_snippet_term *terms, size
             h++;
         sc->slots[h & sc->mask] = (int32_t)sc->n_dt;
         sc->by_first[(uint8_t)t->term[0]] |= (uint64_t)1 << (t->len - 1);
-        sc->dt[sc->n_dt++] = (struct dterm){t->term, t->len, w, 0};
+        sc->dt[sc->n_dt++] = (struct dterm){t->term, t->len, w, 0, t->phrase_only != 0};
     }
     return 0;
 }
@@ -306,6 +309,8 @@ static void phrases_step(struct scan *sc, uint64_t i, int32_t qi, uint32_t pos)
         if (f->state >> (f->n - 1) & 1 && f->n <= sc->w) {
             sc->ring[(i + 1 - f->n) % sc->ring_cap].n_start++;
             sc->cur_phr++;
+            for (uint64_t k = i + 1 - f->n; k <= i; k++) /* n <= w: all in the ring */
+                sc->ring[k % sc->ring_cap].in_phrase = 1;
         }
     }
 }
@@ -352,7 +357,7 @@ static int on_token(void *ctx, const struct kq_token *t)
                 sc->cur_sum -= sc->dt[gone->qi].weight;
         }
     }
-    sc->ring[i % sc->ring_cap] = (struct tok){t->start, t->end, qi, 0};
+    sc->ring[i % sc->ring_cap] = (struct tok){t->start, t->end, qi, 0, 0};
     if (qi >= 0) {
         sc->cur_total++;
         if (sc->dt[qi].count++ == 0)
@@ -549,9 +554,11 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
                 s = 0;
         }
         uint64_t e = s + sc.w - 1 < sc.n_tok - 1 ? s + sc.w - 1 : sc.n_tok - 1;
-        for (uint64_t i = s; i <= e; i++)
-            if (tok_at(&sc, i)->qi >= 0)
-                m[n_m++] = tok_at(&sc, i);
+        for (uint64_t i = s; i <= e; i++) {
+            const struct tok *k = tok_at(&sc, i);
+            if (k->qi >= 0 && (!sc.dt[k->qi].phrase_only || k->in_phrase))
+                m[n_m++] = k; /* marked: a word of the query, or of a phrase that occurs */
+        }
 
         /* Widen over adjoining punctuation, stopping at whitespace and neighbour tokens. */
         const uint8_t *b = (const uint8_t *)x.body;

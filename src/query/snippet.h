@@ -40,11 +40,15 @@
  * normally its idf. For a prefix or other expanding query pass the index terms it matched.
  * Terms that are empty or longer than KQ_TERM_MAX can never match. A term listed twice
  * counts once, with the larger weight. Weights <= 0 or NaN count as 0 (the word is still
- * marked); weights are compared with a resolution of 2^-20 and capped at 2^20. */
+ * marked); weights are compared with a resolution of 2^-20 and capped at 2^20.
+ * `phrase_only`: the query holds the term only inside phrases, so a token of it is marked
+ * only as part of an occurrence of one of opt->phrases (a term listed twice is phrase_only
+ * when both say so). */
 struct kq_snippet_term {
     const char *term; /* `len` bytes, need not be NUL-terminated; read during the call only */
     size_t len;
     double weight;
+    int phrase_only;
 };
 
 #define KQ_SNIPPET_WINDOW_WORDS 30     /* default window, in tokens */

@@ -51,7 +51,7 @@ static int add_term(void *ctx, const struct kq_token *tok)
     struct qterms *q = ctx;
     assert_true(q->n < MAXQ);
     memcpy(q->buf[q->n], tok->term, tok->len + 1);
-    q->t[q->n] = (struct kq_snippet_term){q->buf[q->n], tok->len, 1.0};
+    q->t[q->n] = (struct kq_snippet_term){q->buf[q->n], tok->len, 1.0, 0};
     q->n++;
     return 0;
 }
@@ -127,6 +127,10 @@ static int check_token(void *ctx, const struct kq_token *tok)
     struct tokcheck *c = ctx;
     if (!is_query_term(c->q, tok->term, tok->len))
         return 0;
+    for (size_t i = 0; i < c->q->n; i++)
+        if (c->q->t[i].len == tok->len && !memcmp(c->q->t[i].term, tok->term, tok->len) &&
+            c->q->t[i].phrase_only)
+            return 0; /* marked only inside a phrase occurrence: test_phrase_only_marks */
     /* a query word of the text is exactly one span, unless the cap cut it (last word) */
     int found = 0;
     for (uint32_t i = 0; i < c->s->n_spans; i++)
@@ -690,6 +694,38 @@ static void test_phrase_wins(void **state)
     kq_snippet_release(&s);
 }
 
+/* The words of phrase_only terms are marked only where the phrase occurs; a term of its
+ * own as well is marked anywhere. */
+static void test_phrase_only_marks(void **state)
+{
+    (void)state;
+    const char *doc = "co-development and co-production of missiles, co-sustainment";
+    struct qterms q;
+    query(&q, "co production");
+    struct qphrase p;
+    struct kq_snippet_phrase ph;
+    phrase(&p, &ph, &q, "co production");
+    struct kq_snippet_opts opt = {.phrases = &ph, .n_phrases = 1};
+    for (int only = 0; only <= 1; only++) {
+        q.t[0].phrase_only = q.t[1].phrase_only = only;
+        struct kq_snippet s;
+        assert_int_equal(make(KQ_FORMAT_PLAIN, doc, strlen(doc), 1, &q, &opt, &s), 0);
+        assert_int_equal(s.n_spans, only ? 2 : 4); /* co production, or every co too */
+        const char *first = only ? "co-production" : "co-development";
+        assert_memory_equal(s.text + s.spans[0].start, "co", 2);
+        assert_int_equal(s.spans[0].start, strstr(s.text, first) - s.text);
+        assert_int_equal(s.match_col, (uint32_t)(strstr(doc, first) - doc + 1));
+        kq_snippet_release(&s);
+    }
+    /* the term given alone as well ("co" in the query besides the phrase) */
+    q.t[0].phrase_only = 0;
+    q.t[1].phrase_only = 1;
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, strlen(doc), 1, &q, &opt, &s), 0);
+    assert_int_equal(s.n_spans, 4); /* co, co production, co */
+    kq_snippet_release(&s);
+}
+
 /* A phrase as the very first or very last tokens of the body. */
 static void test_phrase_edges(void **state)
 {
@@ -1154,6 +1190,7 @@ int main(void)
         cmocka_unit_test(test_errors),           cmocka_unit_test(test_alloc_failure_sweep),
         cmocka_unit_test(test_phrase_wins),      cmocka_unit_test(test_phrase_edges),
         cmocka_unit_test(test_phrase_too_long),  cmocka_unit_test(test_phrase_overlap),
+        cmocka_unit_test(test_phrase_only_marks),
         cmocka_unit_test(test_phrase_and_terms), cmocka_unit_test(test_phrase_gap),
         cmocka_unit_test(test_phrase_limits),    cmocka_unit_test(test_phrase_brute_force),
     };
