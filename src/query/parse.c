@@ -268,6 +268,23 @@ static int multiply_boost(struct parser *p, struct kq_qnode *node, double boost,
     return 0;
 }
 
+/* Checks that the boosts of every leaf, multiplied along its path from the root, stay
+ * within [KQ_QUERY_BOOST_MIN, KQ_QUERY_BOOST_MAX], so that no score can overflow to
+ * infinity (a score that JSON cannot carry) or sink to 0. Recurses as deep as the tree,
+ * which the depth limit bounds. */
+static int boosts_in_range(struct parser *p, const struct kq_qnode *n, double product)
+{
+    product *= n->boost;
+    if (!(product >= KQ_QUERY_BOOST_MIN && product <= KQ_QUERY_BOOST_MAX))
+        return syntax(p, (size_t)n->offset, "boost out of range");
+    for (uint32_t i = 0; i < n->n_clauses; i++) {
+        int rc = boosts_in_range(p, n->clauses[i], product);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* Drops the stop-word clauses of p->cl[mark..] when another clause that is not MUST_NOT
  * remains (query.h, "Stop words"). */
 static void drop_stop_words(struct parser *p, size_t mark)
@@ -731,6 +748,8 @@ int kq_query_parse(const char *q, size_t len, kq_analyzer *an, int flags,
         rc = parse_or(&p, KQ_FIELD_TEXT, &p.q->root, &units);
         if (!rc && p.pos < p.len) /* parse_or stops only at the end or a ')' */
             rc = syntax(&p, p.pos, "')' without '('");
+        if (!rc && p.q->root)
+            rc = boosts_in_range(&p, p.q->root, 1.0);
     }
     kq__free(p.cl);
     kq__free(p.tk);

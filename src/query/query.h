@@ -74,7 +74,8 @@
  *  - Boost: `^number` after a word, phrase or group multiplies the scores of the node;
  *    positive and finite (`x^0`, `x^2x`, `x^1e999` are KQ_ESYNTAX). `^` followed by anything
  *    but a digit or `.digit` is ordinary text (`x^y` = phrase "x y"), and so is `^2` alone.
- *    Nested boosts multiply.
+ *    Nested boosts multiply; a word's product from the root MUST lie within 1e-6 and 1e6
+ *    (KQ_QUERY_BOOST_MIN/MAX), so that every score is a finite, nonzero number.
  *  - Simplification: a BOOL of no clause disappears (an empty group `()` or `(¹)`); a BOOL
  *    of one SHOULD or MUST clause is that clause (boosts multiplied); a SHOULD clause that
  *    is a pure-SHOULD BOOL (boost 1) is spliced into its parent (nested ORs flatten); a
@@ -111,7 +112,8 @@
  *   expected a term after 'AND' at byte N (also 'OR', 'NOT'): where the term should start
  *   expected a term before 'AND' at byte N (also 'OR'): the operator
  *   expected a positive number after '^' at byte N: the byte after '^'
- *   boost out of range at byte N          nested boosts multiply past the double range
+ *   boost out of range at byte N          a node whose boosts multiplied from the root
+ *                                         leave [1e-6, 1e6]
  *
  * Thread safety: a kq_query is immutable after parsing and may be shared by threads. The
  * parser uses the analyser, which one thread uses at a time (text/text.h).
@@ -170,6 +172,8 @@ struct kq_query_limits {
     uint32_t max_depth; /* default 32; at most KQ_QUERY_DEPTH_CAP */
 };
 
+#define KQ_QUERY_BOOST_MIN 1e-6 /* a leaf's boosts multiplied along its path: at least */
+#define KQ_QUERY_BOOST_MAX 1e6  /* and at most */
 #define KQ_QUERY_MAX_LEN 4096
 #define KQ_QUERY_MAX_TERMS 64
 #define KQ_QUERY_MAX_DEPTH 32

@@ -527,6 +527,11 @@ static void test_errors(void **state)
         {"(e)^0 b", KQ_ESYNTAX, 4, "expected a positive number after '^' at byte 4"},
         {"((e^1e300)^1e300)", KQ_ESYNTAX, 1, "boost out of range at byte 1"},
         {"(e^1e-300)^1e-300", KQ_ESYNTAX, 0, "boost out of range at byte 0"},
+        /* a word's boosts multiplied from the root stay within [1e-6, 1e6] */
+        {"korea^1e308", KQ_ESYNTAX, 0, "boost out of range at byte 0"},
+        {"x e^1000001", KQ_ESYNTAX, 2, "boost out of range at byte 2"},
+        {"x (y e^1000)^1001", KQ_ESYNTAX, 5, "boost out of range at byte 5"},
+        {"x e^0.0000009", KQ_ESYNTAX, 2, "boost out of range at byte 2"},
     };
     check_errors(e, sizeof e / sizeof e[0], 0);
 }
