@@ -311,6 +311,7 @@ struct kq__reload {
 };
 
 static void reload_start(struct kq_server *s);
+static void begin_stop(struct kq_server *s, const char *why);
 
 static void reload_work(struct kq__task *t)
 {
@@ -326,6 +327,12 @@ static void reload_done(struct kq__task *t)
     s->reload = NULL;
     if (s->stopping) {
         kq__gen_unref(r->gen);
+    } else if (r->rc && access(s->index_dir, F_OK) != 0 && errno == ENOENT) {
+        /* no client finds an index that is gone (nor, by default, its socket): serving it
+         * on would only leave a daemon nobody reaches */
+        kq__log(s, KQ_LOG_ERROR, "the index directory %s is gone", s->index_dir);
+        s->index_gone = 1;
+        begin_stop(s, "index removed");
     } else if (r->rc) {
         kq__log(s, KQ_LOG_ERROR,
                 "reload refused, still serving generation %llu: %s",
@@ -388,8 +395,9 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int stat
         kq__log(s, KQ_LOG_WARN, "watching %s: %s", s->index_dir, uv_strerror(status));
         return;
     }
-    if (name && strcmp(name, "MANIFEST"))
-        return; /* segments and temporary files being written */
+    if (name && strcmp(name, "MANIFEST") && access(s->index_dir, F_OK) == 0)
+        return; /* segments and temporary files being written (the folder itself going is
+                 * reloaded, to notice: reload_done) */
     kq__log(s, KQ_LOG_DEBUG, "MANIFEST changed");
     reload_start(s);
 }
@@ -433,7 +441,7 @@ static void on_stop_timer(uv_timer_t *t)
     kq__maybe_done(s);
 }
 
-static void begin_stop(struct kq_server *s, int signum)
+static void begin_stop(struct kq_server *s, const char *why)
 {
     if (s->stopping) {
         kq__log(s, KQ_LOG_WARN, "second signal: closing every connection now");
@@ -442,8 +450,8 @@ static void begin_stop(struct kq_server *s, int signum)
         kq__maybe_done(s);
         return;
     }
-    kq__log(s, KQ_LOG_INFO, "%s: stopping (%u connections, %u jobs in flight)",
-            signum == SIGINT ? "SIGINT" : "SIGTERM", s->n_conns, s->queued);
+    kq__log(s, KQ_LOG_INFO, "%s: stopping (%u connections, %u jobs in flight)", why,
+            s->n_conns, s->queued);
     s->stopping = 1;
     close_handle((uv_handle_t *)&s->listener);
     close_handle((uv_handle_t *)&s->watch);
@@ -464,7 +472,7 @@ static void on_signal(uv_signal_t *h, int signum)
         reload_start(s);
         return;
     }
-    begin_stop(s, signum);
+    begin_stop(s, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static void close_any(uv_handle_t *h, void *arg)
@@ -531,5 +539,8 @@ int kq_server_run(kq_server *s, kq_error *err)
     kq__dispatch_release(&s->pool);
     remove_socket(s);
     kq__log(s, KQ_LOG_INFO, "stopped after %llu queries", (unsigned long long)s->queries);
+    if (s->index_gone)
+        return kq__error(err, KQ_ENOTFOUND, -1, "the index directory %s was removed",
+                         s->index_dir);
     return 0;
 }

@@ -153,6 +153,7 @@ struct kq_server {
     uint32_t n_conns;       /* connections counted against max_connections */
     uint32_t queued;        /* jobs submitted to `pool` and not done */
     int stopping;           /* 1: draining; 2: forced */
+    int index_gone;         /* stopping because the index directory was removed */
 
     uint64_t start_ns;
     uint64_t queries, errors;

@@ -138,4 +138,25 @@ run "$kqd" --max-line 18014398509481985K # 2^54 + 1 KiB: the KiB shift would wra
 run bash -c "cd '$tmp' && '$kqd' -f"
 [ "$rc" -eq 2 ] && grep -q 'no index found' <<<"$err" || fail "no index: $rc $err"
 ok "logs with levels on stderr; --help, --version, bad options, no index"
+
+# ---- an index directory removed under kqd: nobody can reach it any more, so it stops ----
+cp -r .kq "$tmp/gone"
+rm -f "$tmp/gone/kqd.sock"
+start_kqd "$tmp/kqd_gone.log" -i "$tmp/gone"
+gpid=$kqd_pid
+wait_answer "$tmp/gone/kqd.sock"
+rm -rf "$tmp/gone"
+running() { [ -e "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
+for _ in $(seq 100); do running "$gpid" || break; sleep 0.1; done
+if running "$gpid"; then
+    kill -KILL "$gpid"
+    fail "kqd outlived its index directory: $(cat "$tmp/kqd_gone.log")"
+fi
+set +e
+wait "$gpid"
+rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q 'the index directory .* is gone' "$tmp/kqd_gone.log" ||
+    fail "kqd with its index removed: exit $rc: $(cat "$tmp/kqd_gone.log")"
+ok "kqd stops (exit 2) when its index directory is removed"
 echo "kqd_limits.sh: $passed passed, 0 failed"
