@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -475,6 +476,29 @@ static void on_signal(uv_signal_t *h, int signum)
     begin_stop(s, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* Raises the soft limit on open files to the hard one (as much as the connection limit
+ * needs): past it, libuv drops new connections without a word, and the common soft limit
+ * of 1024 is below --max-connections' default plus the index's files. Warns when even the
+ * hard limit is too low. */
+static void raise_file_limit(struct kq_server *s)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)s->opt.max_connections + 256; /* index files, pipes, the log */
+    if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want)
+        kq__log(s, KQ_LOG_WARN,
+                "the open-file limit (%llu) is below what %u connections need (%llu): "
+                "connections past it are dropped (raise ulimit -n)",
+                (unsigned long long)rl.rlim_cur, s->opt.max_connections,
+                (unsigned long long)want);
+}
+
 static void close_any(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -488,6 +512,7 @@ int kq_server_run(kq_server *s, kq_error *err)
         return kq__error(err, KQ_EIO, -1, "cannot start the event loop: %s", uv_strerror(e));
     s->loop_ready = 1;
     s->start_ns = uv_hrtime();
+    raise_file_limit(s);
     s->lat = kq__calloc(KQ_LATENCY_RING, sizeof *s->lat);
     if (!s->lat)
         return kq__enomem(err);

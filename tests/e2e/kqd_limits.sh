@@ -139,6 +139,19 @@ run bash -c "cd '$tmp' && '$kqd' -f"
 [ "$rc" -eq 2 ] && grep -q 'no index found' <<<"$err" || fail "no index: $rc $err"
 ok "logs with levels on stderr; --help, --version, bad options, no index"
 
+# ---- a soft open-file limit below what --max-connections needs is raised ----
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ] || [ "$hard" -ge 1280 ]; then
+    (ulimit -Sn 128 && exec "$kqd" -f -i .kq --socket "$tmp/fd.sock" 2>"$tmp/kqd_fd.log") &
+    fpid=$!
+    daemons+=("$fpid")
+    wait_answer "$tmp/fd.sock"
+    soft=$(awk '/^Max open files/ {print $4}' "/proc/$fpid/limits")
+    stop_kqd "$fpid"
+    [ "$soft" -ge 1280 ] || fail "the soft open-file limit stayed at $soft"
+    ok "a soft open-file limit of 128 is raised to $soft (1024 connections and the index)"
+fi
+
 # ---- an index directory removed under kqd: nobody can reach it any more, so it stops ----
 cp -r .kq "$tmp/gone"
 rm -f "$tmp/gone/kqd.sock"
