@@ -256,10 +256,15 @@ static int doc_answer(struct kq__job *j, kq_error *err)
     if (!rc)
         rc = kq_index_doc(ix, doc, &d, err);
     if (rc == KQ_ENOTFOUND) {
-        /* the id as JSON would be: quoted and escaped by the writer, cut to fit here */
-        int shown = j->req.text_len > 120 ? 120 : (int)j->req.text_len;
-        return kq__error(err, KQ_ENOTFOUND, -1, "no document '%.*s%s' in the index", shown,
-                         j->req.text, (size_t)shown < j->req.text_len ? "..." : "");
+        /* the id cut to fit, control bytes (a NUL would end it) shown as '?'; the writer
+         * escapes the rest for JSON */
+        char shown[121];
+        size_t n = j->req.text_len < sizeof shown - 1 ? j->req.text_len : sizeof shown - 1;
+        for (size_t i = 0; i < n; i++)
+            shown[i] = (unsigned char)j->req.text[i] < 0x20 ? '?' : j->req.text[i];
+        shown[n] = '\0';
+        return kq__error(err, KQ_ENOTFOUND, -1, "no document '%s%s' in the index", shown,
+                         n < j->req.text_len ? "..." : "");
     }
     if (rc)
         return rc;

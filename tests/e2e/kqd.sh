@@ -75,6 +75,7 @@ not json at all
 {"id":true,"op":"ping"}
 {"id":18,"op":"doc","doc":"/etc/passwd"}
 {"id":19,"op":"doc","doc":"../docs/003_b721ed12405fbad4.txt"}
+{"id":21,"op":"doc","doc":"docs/003_b721ed12405fbad4.txt\u0000x"}
 
    
 {"id":20,"op":"ping"}
@@ -93,6 +94,7 @@ expect '^{"id":17,"error":{"code":"parse_error","message":"unbalanced .(. at byt
 expect '^{"id":null,"error":{"code":"bad_request","message":"member .id. must be a string, a number or null"'
 expect '^{"id":18,"error":{"code":"not_found","message":"no document ./etc/passwd. in the index"'
 expect '^{"id":19,"error":{"code":"not_found"'
+expect '^{"id":21,"error":{"code":"not_found","message":"no document .docs/003_b721ed12405fbad4.txt?x. in the index"'
 expect '^{"id":20,"result":{"pong":true'
 ! grep -q EOF <<<"$out" || fail "the connection closed after bad requests: $out"
 words=$(for i in $(seq 70); do printf 'w%d ' "$i"; done)
