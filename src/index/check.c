@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "index/deletes.h"
+#include "index/manifest.h"
 #include "index/reader.h"
 #include "util/alloc.h"
 #include "util/bytes.h"
@@ -201,10 +202,33 @@ int kq_index_verify(const char *dir, void (*report)(void *ctx, const char *msg),
 {
     struct checker c = {report, ctx, 0};
     kq_index *ix;
-    int rc = kq_index_open(dir, &ix, err);
+    kq_error oe;
+    int rc = kq_index_open(dir, &ix, &oe);
+    if (rc == KQ_ECORRUPT) {
+        /* the open stops at the first damaged segment: name every one */
+        struct kq_manifest m;
+        if (kq__manifest_read(dir, &m, NULL) == 0) {
+            for (uint32_t i = 0; i < m.n_segs; i++) {
+                char name[64], path[4096];
+                kq__segment_name(m.segs[i].number, name, sizeof name);
+                snprintf(path, sizeof path, "%s/%s", dir, name);
+                kq_seg sg;
+                kq_error e;
+                if (kq__seg_open(&sg, path, 1, &e) == 0)
+                    kq__seg_close(&sg);
+                else
+                    problem(&c, "%s", e.msg);
+            }
+            kq__manifest_release(&m);
+        }
+        if (!c.problems) /* the damage is elsewhere (the manifest, a deletion file) */
+            problem(&c, "%s", oe.msg);
+        return kq__error(err, KQ_ECORRUPT, -1, "%llu problem%s found in '%s'",
+                         (unsigned long long)c.problems, c.problems == 1 ? "" : "s", dir);
+    }
     if (rc) {
-        if (report && err)
-            report(ctx, err->msg);
+        if (err)
+            *err = oe;
         return rc;
     }
     for (uint32_t i = 0; i < ix->n_segs && !rc; i++) {

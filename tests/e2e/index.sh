@@ -59,6 +59,23 @@ run "$kqi" --check "$ix"
 expect_rc 0 "--check after restoring"
 ok "a flipped byte makes --check exit 1 naming the section"
 
+# two damaged segments: --check names both, each once
+two=$tmp/two
+mkdir -p "$two/in"
+printf 'first alpha\n' >"$two/in/a.txt"
+"$kqi" -q -i "$two/ix" --no-merge "$two/in/a.txt"
+printf 'second alpha\n' >"$two/in/b.txt"
+"$kqi" -q -i "$two/ix" --no-merge "$two/in/a.txt" "$two/in/b.txt"
+for s in "$two"/ix/seg_*.kq; do
+    read -r off len < <(section "$s" DLEN)
+    flip_byte "$s" $((off + len / 2))
+done
+run "$kqi" --check "$two/ix"
+expect_rc 1 "--check of two damaged segments"
+[ "$(grep -c "checksum mismatch in section 'DLEN'" <<<"$out")" -eq 2 ] &&
+    grep -q '2 problems found' <<<"$err" || fail "two damaged segments: $out / $err"
+ok "--check names every damaged segment, not only the first"
+
 run "$kqi" --check "$tmp/nothing-here"
 [ "$rc" -ne 0 ] || fail "--check of a missing index exits 0"
 ok "--check of a missing index fails"
