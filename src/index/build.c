@@ -1675,6 +1675,33 @@ static int same_documents(const char *dir, const char *const *paths, size_t n_pa
     return rc;
 }
 
+/* An index directory holds what the writers put there (kq__manifest_cleanup removes what
+ * the manifest does not name): refuses a folder without a MANIFEST that holds anything
+ * else, a folder of the user's named by mistake (kq-index -i docs docs). */
+static int not_someone_elses(const char *dir, kq_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, KQ_MANIFEST_NAME);
+    if (access(path, F_OK) == 0)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0; /* the lock will say why */
+    char other[256] = "";
+    for (struct dirent *de; !other[0] && (de = readdir(d));) {
+        const char *n = de->d_name;
+        if (strcmp(n, ".") && strcmp(n, "..") && strcmp(n, "LOCK") && strncmp(n, ".tmp-", 5) &&
+            strncmp(n, "seg_", 4) && strcmp(n, "kqd.sock"))
+            snprintf(other, sizeof other, "%s", n);
+    }
+    closedir(d);
+    if (!other[0])
+        return 0;
+    return kq__error(err, KQ_EINVAL, -1,
+                     "'%s' is not an index but holds other files ('%s'): give --index a new "
+                     "or empty folder", dir, other);
+}
+
 /* ---- the lock ---- */
 
 int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), void *ctx,
@@ -1998,6 +2025,9 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
 
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return kq__error(err, KQ_EIO, -1, "cannot create '%s': %s", dir, strerror(errno));
+    int rc0 = not_someone_elses(dir, err);
+    if (rc0)
+        return rc0;
     struct stat dst;
     if (stat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode))
         return kq__error(err, KQ_EIO, -1, "'%s' is not a directory", dir);

@@ -106,7 +106,14 @@ for bad in "--memory nan" "--memory inf" "-j nan" "-j 2.7" "--k1 nan" "--b -nan"
     run "$kqi" -i "$tmp/ix2" $bad "$src/corpus"
     expect_rc 2 "$bad"
 done
-ok "unknown options, missing paths and bad values exit 2 with a message"
+mkdir -p "$tmp/mine"
+printf 'notes\n' >"$tmp/mine/notes.txt"
+printf 'mine\n' >"$tmp/mine/seg_00000009.kq"
+run "$kqi" -i "$tmp/mine" "$tmp/mine/notes.txt"
+expect_rc 2 "a folder of other files as the index"
+grep -q "is not an index but holds other files" <<<"$err" || fail "a folder of other files: $err"
+[ -f "$tmp/mine/seg_00000009.kq" ] && [ ! -e "$tmp/mine/MANIFEST" ] || fail "the folder was touched"
+ok "unknown options, missing paths, bad values and a folder that is not an index exit 2 with a message"
 
 # ---- hidden and binary files ----
 in=$tmp/in
