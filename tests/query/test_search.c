@@ -137,22 +137,46 @@ static void test_corpus(void **state)
     free(dir);
 }
 
+/* A searcher over an index of one JSON-lines file, docs.jsonl, holding `lines`. */
+struct jsonl_fixture {
+    char *tmp0, *tmp, *dir;
+    char path[4096];
+    kq_searcher *s;
+};
+
+static void jsonl_open(struct jsonl_fixture *x, const char *lines)
+{
+    x->tmp0 = kqt_tmpdir();
+    snprintf(x->path, sizeof x->path, "%s/docs.jsonl", x->tmp0);
+    FILE *f = fopen(x->path, "w");
+    assert_non_null(f);
+    fputs(lines, f);
+    fclose(f);
+    const char *paths[] = {x->path};
+    x->dir = build_index(paths, 1, &x->tmp);
+    kq_error err;
+    assert_int_equal(kq_searcher_open(x->dir, &x->s, &err), 0);
+}
+
+static void jsonl_close(struct jsonl_fixture *x)
+{
+    kq_searcher_close(x->s);
+    kqt_rmrf(x->tmp);
+    kqt_rmrf(x->tmp0);
+    free(x->tmp);
+    free(x->tmp0);
+    free(x->dir);
+}
+
 static void test_jsonl(void **state)
 {
     (void)state;
-    char *tmp0 = kqt_tmpdir();
-    char path[4096];
-    snprintf(path, sizeof path, "%s/docs.jsonl", tmp0);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"_id\":\"a\",\"title\":\"Apples\",\"text\":\"red apples and pears\"}\n\n", f);
-    fputs("{\"_id\":\"b\",\"title\":\"Pears\",\"text\":\"green pears\\nsecond line pears\"}\n", f);
-    fclose(f);
-    const char *paths[] = {path};
-    char *tmp, *dir = build_index(paths, 1, &tmp);
-    kq_searcher *s;
+    struct jsonl_fixture x;
+    jsonl_open(&x, "{\"_id\":\"a\",\"title\":\"Apples\",\"text\":\"red apples and pears\"}\n\n"
+                   "{\"_id\":\"b\",\"title\":\"Pears\",\"text\":\"green pears\\nsecond line "
+                   "pears\"}\n");
+    kq_searcher *s = x.s;
     kq_error err;
-    assert_int_equal(kq_searcher_open(dir, &s, &err), 0);
     struct kq_search_request req = {"pears", 5, 10, 0, 0, -1, -1, 0};
     kq_result *r;
     assert_int_equal(kq_search(s, &req, &r, &err), 0);
@@ -162,18 +186,13 @@ static void test_jsonl(void **state)
     assert_int_equal(h.id_len, 1);
     assert_memory_equal(h.id, "b", 1); /* tf 2 beats tf 1 */
     assert_int_equal(h.line, 3);       /* its line in docs.jsonl */
-    assert_int_equal(h.path_len, strlen(path));
+    assert_int_equal(h.path_len, strlen(x.path));
     assert_int_equal(h.title_len, 5);
     kq_result_hit(r, 1, &h);
     assert_memory_equal(h.id, "a", 1);
     assert_int_equal(h.line, 1);
     kq_result_free(r);
-    kq_searcher_close(s);
-    kqt_rmrf(tmp);
-    kqt_rmrf(tmp0);
-    free(tmp);
-    free(tmp0);
-    free(dir);
+    jsonl_close(&x);
 }
 
 /* The ids of the hits of `q` (k 10), in rank order, comma-separated. */
@@ -202,21 +221,11 @@ static void hit_ids(kq_searcher *s, const char *q, char *out, size_t cap)
 static void test_prefix_stems(void **state)
 {
     (void)state;
-    char *tmp0 = kqt_tmpdir();
-    char path[4096];
-    snprintf(path, sizeof path, "%s/docs.jsonl", tmp0);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"_id\":\"a\",\"text\":\"we procure parts\"}\n", f);
-    fputs("{\"_id\":\"b\",\"text\":\"procurements and procurements\"}\n", f);
-    fputs("{\"_id\":\"c\",\"text\":\"a procedure\"}\n", f);
-    fputs("{\"_id\":\"d\",\"text\":\"running late\"}\n", f);
-    fclose(f);
-    const char *paths[] = {path};
-    char *tmp, *dir = build_index(paths, 1, &tmp);
-    kq_searcher *s;
-    kq_error err;
-    assert_int_equal(kq_searcher_open(dir, &s, &err), 0);
+    struct jsonl_fixture x;
+    jsonl_open(&x, "{\"_id\":\"a\",\"text\":\"we procure parts\"}\n"
+                   "{\"_id\":\"b\",\"text\":\"procurements and procurements\"}\n"
+                   "{\"_id\":\"c\",\"text\":\"a procedure\"}\n"
+                   "{\"_id\":\"d\",\"text\":\"running late\"}\n");
     static const struct {
         const char *q, *ids;
     } cases[] = {
@@ -232,16 +241,11 @@ static void test_prefix_stems(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char got[64];
-        hit_ids(s, cases[i].q, got, sizeof got);
+        hit_ids(x.s, cases[i].q, got, sizeof got);
         if (strcmp(got, cases[i].ids))
             fail_msg("%s: got [%s], want [%s]", cases[i].q, got, cases[i].ids);
     }
-    kq_searcher_close(s);
-    kqt_rmrf(tmp);
-    kqt_rmrf(tmp0);
-    free(tmp);
-    free(tmp0);
-    free(dir);
+    jsonl_close(&x);
 }
 
 int main(void)
