@@ -260,8 +260,10 @@ static int doc_answer(struct kq__job *j, kq_error *err)
          * escapes the rest for JSON */
         char shown[121];
         size_t n = j->req.text_len < sizeof shown - 1 ? j->req.text_len : sizeof shown - 1;
+        memcpy(shown, j->req.text, n);
         for (size_t i = 0; i < n; i++)
-            shown[i] = (unsigned char)j->req.text[i] < 0x20 ? '?' : j->req.text[i];
+            if ((unsigned char)shown[i] < 0x20)
+                shown[i] = '?';
         shown[n] = '\0';
         return kq__error(err, KQ_ENOTFOUND, -1, "no document '%s%s' in the index", shown,
                          n < j->req.text_len ? "..." : "");
