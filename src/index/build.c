@@ -1841,14 +1841,18 @@ static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, k
         memset(d, 0, sizeof *d);
         d->input = rd->input;
         if (!in->jsonl) {
-            int rc = read_file(in->path, &d->bytes, &d->len, err);
+            kq_error re;
+            int rc = read_file(in->path, &d->bytes, &d->len, &re);
             if (rc == KQ_EIO) {
-                unreadable(bld, in->path, err);
+                unreadable(bld, in->path, &re);
                 rd->input++;
                 continue;
             }
-            if (rc)
+            if (rc) {
+                if (err)
+                    *err = re;
                 return rc;
+            }
             d->line = 1;
             b->n++;
             b->bytes += d->len;
@@ -1858,8 +1862,9 @@ static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, k
         if (!rd->jf) {
             rd->jf = fopen(in->path, "rb");
             if (!rd->jf) {
-                kq__error(err, KQ_EIO, -1, "cannot open '%s': %s", in->path, strerror(errno));
-                unreadable(bld, in->path, err);
+                kq_error re;
+                kq__error(&re, KQ_EIO, -1, "cannot open '%s': %s", in->path, strerror(errno));
+                unreadable(bld, in->path, &re);
                 rd->input++;
                 continue;
             }
