@@ -123,14 +123,15 @@ struct sterms {
     struct kq_snippet_phrase ph[KQ_SNIPPET_MAX_PHRASES]; /* rel_pos point into the query */
     uint32_t ph_terms[KQ_SNIPPET_MAX_PHRASES][KQ_SNIPPET_PHRASE_MAX_TERMS];
     size_t n_ph;
+    uint8_t alone[SNIPPET_TERMS_MAX]; /* the query holds the term outside a phrase too */
 };
 
 /* Adds a term (once); returns its index in st->t, or -1 when it could not be added. */
-static int sterm_add(struct sterms *st, const char *term, size_t len, int copy, int in_phrase)
+static int sterm_add(struct sterms *st, const char *term, size_t len, int copy, int alone)
 {
     for (size_t i = 0; i < st->n; i++)
         if (st->t[i].len == len && !memcmp(st->t[i].term, term, len)) {
-            st->t[i].phrase_only &= in_phrase;
+            st->alone[i] |= (uint8_t)alone;
             return (int)i;
         }
     if (st->n == SNIPPET_TERMS_MAX)
@@ -151,14 +152,14 @@ static int sterm_add(struct sterms *st, const char *term, size_t len, int copy, 
     st->t[st->n].term = term;
     st->t[st->n].len = len;
     st->t[st->n].weight = idf > 0 ? idf : 0.01;
-    st->t[st->n].phrase_only = in_phrase;
+    st->alone[st->n] = (uint8_t)alone;
     return (int)st->n++;
 }
 
 static int on_prefix(void *ctx, const char *term, size_t len, const struct kq_term_stats *ts)
 {
     (void)ts;
-    sterm_add(ctx, term, len, 1, 0);
+    sterm_add(ctx, term, len, 1, 1);
     return 0;
 }
 
@@ -167,12 +168,12 @@ static void collect_terms(struct sterms *st, const struct kq_qnode *n)
 {
     switch (n->type) {
     case KQ_QN_TERM:
-        sterm_add(st, n->terms[0], n->lens[0], 0, 0);
+        sterm_add(st, n->terms[0], n->lens[0], 0, 1);
         break;
     case KQ_QN_PHRASE: {
         int keep = st->n_ph < KQ_SNIPPET_MAX_PHRASES && n->n_terms <= KQ_SNIPPET_PHRASE_MAX_TERMS;
         for (uint32_t i = 0; i < n->n_terms; i++) {
-            int k = sterm_add(st, n->terms[i], n->lens[i], 0, 1);
+            int k = sterm_add(st, n->terms[i], n->lens[i], 0, 0);
             if (k < 0)
                 keep = 0;
             else if (keep)
@@ -262,8 +263,14 @@ int kq_search(kq_searcher *s, const struct kq_search_request *req, kq_result **o
             goto fail;
         }
         st->ix = s->ix;
-        if (!(req->flags & KQ_SEARCH_NO_SNIPPETS) && kq_query_root(q))
+        if (!(req->flags & KQ_SEARCH_NO_SNIPPETS) && kq_query_root(q)) {
             collect_terms(st, kq_query_root(q));
+            /* a term held only by phrases the snippet looks for is marked where they occur
+             * (one of a phrase left out, anywhere) */
+            for (size_t p = 0; p < st->n_ph; p++)
+                for (uint32_t i = 0; i < st->ph[p].n_terms; i++)
+                    st->t[st->ph_terms[p][i]].phrase_only = !st->alone[st->ph_terms[p][i]];
+        }
     }
     for (uint32_t i = 0; i < res.n; i++) {
         struct rhit *h = &r->hits[i];

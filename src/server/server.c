@@ -476,8 +476,8 @@ static void on_signal(uv_signal_t *h, int signum)
     begin_stop(s, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-/* Raises the soft limit on open files to the hard one (as much as the connection limit
- * needs): past it, libuv drops new connections without a word, and the common soft limit
+/* Raises the soft limit on open files to what the connection limit needs, the hard limit
+ * at most: past it libuv drops new connections without a word, and the common soft limit
  * of 1024 is below --max-connections' default plus the index's files. Warns when even the
  * hard limit is too low. */
 static void raise_file_limit(struct kq_server *s)

@@ -248,12 +248,41 @@ static void test_prefix_stems(void **state)
     jsonl_close(&x);
 }
 
+/* A word the query holds only inside a phrase is highlighted where the phrase occurs; one
+ * it also holds alone, anywhere. */
+static void test_phrase_highlights(void **state)
+{
+    (void)state;
+    struct jsonl_fixture x;
+    jsonl_open(&x, "{\"_id\":\"a\",\"text\":\"co-development and co-production\"}\n");
+    static const struct {
+        const char *q;
+        uint32_t n;
+    } cases[] = {{"\"co production\"", 2}, {"co-production", 2}, {"co \"co production\"", 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct kq_search_request req = {cases[i].q, strlen(cases[i].q), 10, 0, 0, -1, -1, 0};
+        kq_result *r;
+        kq_error err;
+        assert_int_equal(kq_search(x.s, &req, &r, &err), 0);
+        assert_int_equal(kq_result_count(r), 1);
+        struct kq_search_hit h;
+        kq_result_hit(r, 0, &h);
+        if (h.n_highlights != cases[i].n)
+            fail_msg("%s: %u highlights in '%s'", cases[i].q, h.n_highlights, h.snippet);
+        if (cases[i].n == 2) /* both in co-production */
+            assert_int_equal(h.highlights[0].start, strstr(h.snippet, "co-production") - h.snippet);
+        kq_result_free(r);
+    }
+    jsonl_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_jsonl),
         cmocka_unit_test(test_prefix_stems),
+        cmocka_unit_test(test_phrase_highlights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
