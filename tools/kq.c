@@ -76,7 +76,8 @@ static void show_caret(const char *q, size_t len, int64_t off)
         utf8proc_int32_t cp;
         utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)q + i,
                                               (utf8proc_ssize_t)(len - i), &cp);
-        int width = n > 0 ? utf8proc_charwidth(cp) : 1;
+        /* a control byte is shown as ' ' */
+        int width = n <= 0 || cp < 0x20 ? 1 : utf8proc_charwidth(cp);
         i += n > 0 ? (size_t)n : 1;
         for (int k = 0; k < width; k++)
             fputc(' ', stderr);
