@@ -457,6 +457,18 @@ static void count_lines(const char *doc, size_t from, size_t to, uint32_t *line,
     }
 }
 
+static int title_token(void *ctx, const struct kq_token *t)
+{
+    const struct scan *sc = ctx;
+    return sc->by_first[(uint8_t)t->term[0]] >> (t->len - 1) & 1 && lookup(sc, t->term, t->len) >= 0;
+}
+
+/* Whether the title holds a query term (it is at most 1024 bytes: analysed on demand). */
+static int title_matches(kq_analyzer *an, struct scan *sc, const char *title, size_t len)
+{
+    return kq_analyze(an, title, len, 0, 0, title_token, sc, NULL) == 1;
+}
+
 /* Nonzero when body[from, to) holds anything but whitespace, control bytes and NULs. */
 static int has_text(const char *body, size_t from, size_t to)
 {
@@ -594,7 +606,14 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
         count_lines(doc, 0, src_start, &line, &bol);
         mline = line;
         size_t at = n_m ? m[0]->start : src_start;
-        count_lines(doc, src_start, at, &mline, &bol);
+        if (!n_m && x.title_src != SIZE_MAX && title_matches(an, &sc, x.title, x.title_len)) {
+            at = x.title_src; /* the words were found in a title apart from the body */
+            mline = line0;
+            bol = 0;
+            count_lines(doc, 0, at, &mline, &bol);
+        } else {
+            count_lines(doc, src_start, at, &mline, &bol);
+        }
         mcol = at - bol + 1 > UINT32_MAX ? UINT32_MAX : (uint32_t)(at - bol + 1);
 
         if (collapse(x.body, src_start, src_end, m, n_m, &col, sp, &n_sp) != 0)

@@ -403,7 +403,7 @@ static int html_footnote(const uint8_t *b, size_t s, size_t e)
     return text;
 }
 
-static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body)
+static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body, size_t *title_src)
 {
     int have_title = 0, have_h1 = 0;
     size_t h1_start = SIZE_MAX; /* content start of the first open <h1> */
@@ -474,6 +474,10 @@ static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body)
                 if (rc)
                     goto out;
                 have_title = 1;
+                size_t ts = e;
+                while (ts < close && (is_space(b[ts]) || b[ts] == 0))
+                    ts++;
+                *title_src = ts;
             }
             blank(b, e, close);
             p = close;
@@ -497,6 +501,7 @@ static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body)
         *t = h1;
         h1.buf = (kq_buf)KQ_BUF_INIT;
         *in_body = 1;
+        *title_src = SIZE_MAX;
     } else {
         *in_body = 0;
     }
@@ -797,6 +802,7 @@ int kq_extract(enum kq_format fmt, const char *src, size_t len, struct kq_extrac
     memset(out, 0, sizeof *out);
     struct title t = {KQ_BUF_INIT, 0, 0};
     int in_body = 1;
+    size_t title_src = SIZE_MAX;
     int rc;
     uint8_t *b = kq__malloc(len + 1);
     if (!b)
@@ -811,7 +817,7 @@ int kq_extract(enum kq_format fmt, const char *src, size_t len, struct kq_extrac
         rc = extract_markdown(b, len, &t);
         break;
     case KQ_FORMAT_HTML:
-        rc = extract_html(b, len, &t, &in_body);
+        rc = extract_html(b, len, &t, &in_body, &title_src);
         break;
     default:
         rc = extract_plain(b, len, &t);
@@ -827,5 +833,6 @@ int kq_extract(enum kq_format fmt, const char *src, size_t len, struct kq_extrac
     }
     out->body = (char *)b;
     out->body_len = len;
+    out->title_src = out->title_len && !out->title_in_body ? title_src : SIZE_MAX;
     return 0;
 }

@@ -129,6 +129,9 @@ struct kq_extracted {
     /* 1 when the title is text of the body (first heading, first short line): index it
      * once, as body; 0 when it stands apart (HTML <title>, JSON title). */
     int title_in_body;
+    /* A title that stands apart in the source (HTML <title>): the byte offset where its
+     * text starts there; SIZE_MAX otherwise. */
+    size_t title_src;
 };
 
 /* kq_extract: reduces `len` bytes of `src` in format `fmt` to title and body.

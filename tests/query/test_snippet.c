@@ -726,6 +726,29 @@ static void test_phrase_only_marks(void **state)
     kq_snippet_release(&s);
 }
 
+/* A word found only in an HTML <title>, which stands apart from the body: the line and
+ * column to jump to are the title's. */
+static void test_title_match(void **state)
+{
+    (void)state;
+    const char *doc = "<html><head>\n<title>Wombat Facts</title>\n</head>\n<body>\n"
+                      "<p>Marsupials dig burrows.</p>\n</body></html>\n";
+    struct qterms q;
+    query(&q, "wombat");
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_HTML, doc, strlen(doc), 1, &q, NULL, &s), 0);
+    assert_int_equal(s.n_spans, 0);
+    assert_int_equal(s.match_line, 2);
+    assert_int_equal(s.match_col, 8);
+    assert_int_equal(s.line, 5); /* the passage is the body's */
+    kq_snippet_release(&s);
+    query(&q, "burrows"); /* a match in the body wins */
+    assert_int_equal(make(KQ_FORMAT_HTML, doc, strlen(doc), 1, &q, NULL, &s), 0);
+    assert_int_equal(s.match_line, 5);
+    assert_int_equal(s.match_col, 19);
+    kq_snippet_release(&s);
+}
+
 /* A phrase as the very first or very last tokens of the body. */
 static void test_phrase_edges(void **state)
 {
@@ -1191,6 +1214,7 @@ int main(void)
         cmocka_unit_test(test_phrase_wins),      cmocka_unit_test(test_phrase_edges),
         cmocka_unit_test(test_phrase_too_long),  cmocka_unit_test(test_phrase_overlap),
         cmocka_unit_test(test_phrase_only_marks),
+        cmocka_unit_test(test_title_match),
         cmocka_unit_test(test_phrase_and_terms), cmocka_unit_test(test_phrase_gap),
         cmocka_unit_test(test_phrase_limits),    cmocka_unit_test(test_phrase_brute_force),
     };

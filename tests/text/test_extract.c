@@ -302,11 +302,19 @@ static void test_html(void **state)
     assert_memory_equal(x.body + (ea - html_doc), "\xc3\xa9\0\0\0\0\0\0", 8);
     kq_extracted_release(&x);
 
+    /* the title's text in the source: where it starts */
+    const char *tt = "<head>\n<title>\n  Wombat Facts</title></head><p>body</p>";
+    extract(KQ_FORMAT_HTML, tt, strlen(tt), &x);
+    assert_string_equal(x.title, "Wombat Facts");
+    assert_int_equal(x.title_src, strstr(tt, "Wombat") - tt);
+    kq_extracted_release(&x);
+
     /* no <title>: the first <h1>, which is body text */
     const char *s = "<p>intro</p><H1 id=x>First &amp; <b>best</b></H1><h1>Second</h1>";
     extract(KQ_FORMAT_HTML, s, strlen(s), &x);
     assert_string_equal(x.title, "First & best");
     assert_int_equal(x.title_in_body, 1);
+    assert_true(x.title_src == SIZE_MAX); /* in the body */
     kq_extracted_release(&x);
 
     /* <sup> footnote markers go with their content, links in them too; other <sup>s keep
