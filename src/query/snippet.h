@@ -117,8 +117,9 @@ struct kq_snippet {
      * src_start. Saturates at UINT32_MAX. */
     uint32_t line;
     /* Where an editor should jump: the 1-based line and 1-based byte column of the first
-     * matched word of the passage (what `--vimgrep` prints); of the passage start when
-     * nothing matched. The column counts bytes from the start of that source line. */
+     * matched word of the passage (what `--vimgrep` prints); when the passage marks none,
+     * of an HTML <title> that holds a query word, else of the passage start. The column
+     * counts bytes from the start of that source line. */
     uint32_t match_line;
     uint32_t match_col;
 };
