@@ -169,14 +169,20 @@ static int walk_first(struct walk *w, dev_t dev, ino_t ino)
     return 1;
 }
 
-/* Skips `path` with a warning; in an update, the documents under it stay as they are when
- * `keep` (it could not be read, which does not mean it is gone). */
+/* Warns that `path` is skipped for `why`; in an update (`upd`), the documents under it
+ * stay as they are when `keep` (it could not be read, which does not mean it is gone). */
+static void warn_skipped(const struct kq_build_opts *o, kq_update *upd, const char *path,
+                         const char *why, int keep)
+{
+    char msg[sizeof ((kq_error *)0)->msg + 64];
+    keep = keep && upd && kq__update_under(upd, path, 1);
+    snprintf(msg, sizeof msg, "%s, skipped%s", why, keep ? " (its documents stay as they were)" : "");
+    warn(o, path, msg);
+}
+
 static void skip(struct walk *w, const char *path, const char *why, int keep)
 {
-    char msg[256];
-    keep = keep && w->upd && kq__update_under(w->upd, path, 1);
-    snprintf(msg, sizeof msg, "%s, skipped%s", why, keep ? " (its documents stay as they were)" : "");
-    warn(w->opts, path, msg);
+    warn_skipped(w->opts, w->upd, path, why, keep);
     w->skipped++;
 }
 
@@ -1822,12 +1828,7 @@ struct reader {
  * in an update its documents stay as they are. */
 static void unreadable(struct builder *bld, const char *path, const kq_error *err)
 {
-    char msg[sizeof err->msg + 64];
-    int keep = bld->upd && kq__update_under(bld->upd, path, 1);
-    snprintf(msg, sizeof msg, "%s, skipped%s", err->msg,
-             keep ? " (its documents stay as they were)" : "");
-    if (bld->opts->warn)
-        bld->opts->warn(bld->opts->ctx, path, msg);
+    warn_skipped(bld->opts, bld->upd, path, err->msg, 1);
     bld->unreadable++;
 }
 
