@@ -103,6 +103,49 @@ static void put_safe(const char *s, size_t len)
     }
 }
 
+/* The current directory, which paths are shown relative to: the shell's ($PWD, when it is
+ * this directory: a folder reached through a symbolic link keeps that name) and the
+ * kernel's (getcwd); "" when unknown. */
+struct here {
+    char pwd[4096], cwd[4096];
+};
+
+static void here_init(struct here *h)
+{
+    const char *pwd = getenv("PWD");
+    struct stat a, b;
+    h->pwd[0] = h->cwd[0] = '\0';
+    if (pwd && pwd[0] == '/' && strlen(pwd) < sizeof h->pwd && stat(pwd, &a) == 0 &&
+        stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        strcpy(h->pwd, pwd);
+    if (!getcwd(h->cwd, sizeof h->cwd))
+        h->cwd[0] = '\0';
+}
+
+/* Writes a hit's (absolute) path relative to the current directory when it lies under it,
+ * else as it is. */
+static void put_path(const struct here *here, const struct kq_search_hit *h)
+{
+    const char *rest = NULL;
+    if (here->pwd[0])
+        rest = kq_path_under(here->pwd, h->path);
+    if (!rest && here->cwd[0])
+        rest = kq_path_under(here->cwd, h->path);
+    if (rest && *rest)
+        put_safe(rest, h->path_len - (size_t)(rest - h->path));
+    else
+        put_safe(h->path, h->path_len);
+}
+
+/* Whether `h` is a whole file's hit: its id is then the file's name in the index, which its
+ * path ends with (a JSON-lines document's id is its "_id"). */
+static int file_hit(const struct kq_search_hit *h)
+{
+    return h->id_len && h->id_len <= h->path_len &&
+           !memcmp(h->path + h->path_len - h->id_len, h->id, h->id_len) &&
+           (h->id_len == h->path_len || h->path[h->path_len - h->id_len - 1] == '/');
+}
+
 static void put_snippet(const struct kq_search_hit *h, const struct style *st)
 {
     uint32_t at = 0;
@@ -464,6 +507,8 @@ int main(int argc, char **argv)
     uint32_t n = kq_hits_count(r);
     int status = (mode == OUT_COUNT ? kq_hits_total(r) > 0 : n > 0) ? 0 : 1;
     struct kq_search_hit h;
+    struct here here;
+    here_init(&here);
     switch (mode) {
     case OUT_COUNT:
         printf("%llu\n", (unsigned long long)kq_hits_total(r));
@@ -483,7 +528,7 @@ int main(int argc, char **argv)
                 seen = p.path_len == h.path_len && !memcmp(p.path, h.path, h.path_len);
             }
             if (!seen) {
-                put_safe(h.path, h.path_len);
+                put_path(&here, &h);
                 putchar('\n');
             }
         }
@@ -491,7 +536,7 @@ int main(int argc, char **argv)
     case OUT_VIMGREP:
         for (uint32_t i = 0; i < n; i++) {
             kq_hits_get(r, i, &h);
-            put_safe(h.path, h.path_len);
+            put_path(&here, &h);
             printf(":%u:%u:", h.line, h.col);
             put_safe(h.snippet, h.snippet_len);
             putchar('\n');
@@ -501,14 +546,17 @@ int main(int argc, char **argv)
         for (uint32_t i = 0; i < n; i++) {
             kq_hits_get(r, i, &h);
             printf("%u. %s", req.offset + i + 1, st->title);
+            int file = file_hit(&h);
             if (h.title_len)
                 put_safe(h.title, h.title_len);
+            else if (file)
+                put_path(&here, &h);
             else
                 put_safe(h.id, h.id_len);
             printf("%s  %s(%.3f)%s\n   %s", st->reset, st->dim, h.score, st->reset, st->path);
-            put_safe(h.path, h.path_len);
+            put_path(&here, &h);
             printf("%s:%s%u%s", st->reset, st->line, h.line, st->reset);
-            if (h.path != h.id) {
+            if (!file) {
                 fputs("  ", stdout);
                 put_safe(h.id, h.id_len);
             }

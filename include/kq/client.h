@@ -116,10 +116,16 @@ uint64_t kq_hits_total(const kq_hits *h);
 uint64_t kq_hits_took_us(const kq_hits *h);
 uint32_t kq_hits_count(const kq_hits *h);
 
-/* kq_hits_get: hit `i` (0-based, best first) in the form kq_result_hit gives: `doc` is
- * KQ_NO_DOC (the wire carries no internal id); `id` and `path` are the same pointer when
- * their bytes are equal (a file, not a JSON-lines document), as they are in kq_result_hit.
- * The pointers are valid until kq_hits_free. Returns 0 or KQ_ENOTFOUND (i out of range). */
+/* kq_path_under: when the absolute path `path` (of a hit) is the directory `dir` (absolute,
+ * without "." or ".." components) or lies under it, what follows "dir/" in `path` ("" for
+ * `dir` itself), else NULL: how a client shows paths relative to its current directory. */
+const char *kq_path_under(const char *dir, const char *path);
+
+/* kq_hits_get: hit `i` (0-based, best first) in the form kq_result_hit gives, but for
+ * `doc`, KQ_NO_DOC (the wire carries no internal id), and `path`, absolute (as
+ * kq_result_json writes it): a whole file's hit has the path that ends with "/" and its id,
+ * or equals it. The strings are NUL-terminated and valid until kq_hits_free. Returns 0 or
+ * KQ_ENOTFOUND (i out of range). */
 int kq_hits_get(const kq_hits *h, uint32_t i, struct kq_search_hit *hit);
 
 #ifdef __cplusplus

@@ -101,14 +101,18 @@ struct kq_build_stats {
  * into a new segment, and the documents they replace are marked deleted. A JSON-lines file
  * is compared document by document (by line and hash, so the line numbers kept stay true).
  * A live document whose file lies under one of `paths` (the path itself, or below it as a
- * directory; paths compare as spelled, so give them the same way each time) and was not
- * found again is deleted; documents of files outside `paths` stay. An unchanged corpus
+ * directory) and was not found again is deleted; documents of files outside `paths` stay.
+ * Files are named by their path relative to the index's root (kq_index_root) when they
+ * lie under it, else by their absolute path, after `.` and `..` are taken out lexically
+ * (symbolic links are not resolved): however a path is spelled, and wherever the run
+ * starts, a file keeps its one name. An unchanged corpus
  * commits nothing (stats->committed = 0). After a commit the tiered merge policy runs
  * (unless opts->no_merge). language NULL, k1 0 and b -1 keep the index's settings.
  *
  * Returns 0; KQ_ELOCKED; KQ_EIO/KQ_ENOSPC with `err` naming the file; KQ_EINVAL (no
  * documents in a new index, bad options); KQ_ECORRUPT/KQ_EVERSION (the existing index cannot
- * be read; --full rebuilds it); KQ_ENOMEM. `stats` may be NULL. */
+ * be read, or names files as an older kq-index did, relative to where it ran; --full
+ * rebuilds it); KQ_ENOMEM. `stats` may be NULL. */
 int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
                    const struct kq_build_opts *opts, struct kq_build_stats *stats,
                    kq_error *err);
@@ -151,6 +155,11 @@ int kq_index_open(const char *dir, kq_index **out, kq_error *err);
  * bit: KQ_EINVAL). */
 int kq_index_open_ex(const char *dir, unsigned flags, kq_index **out, kq_error *err);
 void kq_index_close(kq_index *ix);
+
+/* kq_index_root: the folder holding the index directory, as a clean absolute path (without
+ * `.` and `..`; symbolic links not resolved). A document's path is relative to it unless it
+ * starts with '/'. Valid until kq_index_close. */
+const char *kq_index_root(const kq_index *ix);
 
 struct kq_index_info {
     uint64_t generation;
@@ -228,7 +237,8 @@ int kq_cursor_error(const kq_cursor *c);
 struct kq_doc {
     const char *id;    /* JSON-lines "_id", or the file's path as indexed */
     size_t id_len;
-    const char *path;  /* the file holding the document */
+    const char *path;  /* the file holding the document, relative to kq_index_root unless
+                        * absolute (see kq_index_build) */
     size_t path_len;
     const char *title;
     size_t title_len;

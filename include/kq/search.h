@@ -70,7 +70,7 @@ struct kq_search_hit {
     double score;       /* BM25 */
     const char *id;     /* JSON-lines "_id", or the file's path as indexed */
     size_t id_len;
-    const char *path;   /* the file holding the document */
+    const char *path;   /* the file holding the document, as struct kq_doc's */
     size_t path_len;
     const char *title;
     size_t title_len;
@@ -95,8 +95,8 @@ void kq_result_free(kq_result *r);
 
 /* kq_result_json: the result as one JSON object,
  * {"total":N,"took_us":N,"hits":[{"id":…,"path":…,"title":…,"score":…,
- *  "line":…,"col":…,"snippet":…,"highlights":[[s,e],…]}]}, without a newline. Strings are
- * valid JSON whatever bytes the documents hold (invalid UTF-8 becomes U+FFFD). The text is
+ *  "line":…,"col":…,"snippet":…,"highlights":[[s,e],…]}]}, without a newline; "path" is
+ * absolute (kq_index_root joined with a relative path). Strings are valid JSON whatever bytes the documents hold (invalid UTF-8 becomes U+FFFD). The text is
  * allocated and owned by the caller: kq_free. Returns 0 or KQ_ENOMEM. */
 int kq_result_json(const kq_result *r, char **json, size_t *len, kq_error *err);
 

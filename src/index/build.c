@@ -46,6 +46,7 @@
 #include "util/buf.h"
 #include "util/bytes.h"
 #include "util/error.h"
+#include "util/path.h"
 
 #define BATCH_DOCS 256
 /* The memory budget covers the whole process (see "Memory" in kq_index_build): */
@@ -67,7 +68,8 @@
 
 /* ---- inputs ---- */
 
-static int inputs_add(struct kq_inputs *in, const char *path, const struct stat *st, int jsonl)
+static int inputs_add(struct kq_inputs *in, const char *path, const char *name,
+                      const struct stat *st, int jsonl)
 {
     if (in->n == in->cap) {
         size_t cap = in->cap ? 2 * in->cap : 64;
@@ -80,6 +82,10 @@ static int inputs_add(struct kq_inputs *in, const char *path, const struct stat 
     struct kq_input *e = &in->v[in->n];
     if (!(e->path = kq__strndup(path, strlen(path))))
         return KQ_ENOMEM;
+    if (!(e->name = kq__strndup(name, strlen(name)))) {
+        kq__free(e->path);
+        return KQ_ENOMEM;
+    }
     e->jsonl = jsonl;
     e->upd = -1;
     e->size = (uint64_t)st->st_size;
@@ -91,8 +97,10 @@ static int inputs_add(struct kq_inputs *in, const char *path, const struct stat 
 
 static void inputs_release(struct kq_inputs *in)
 {
-    for (size_t i = 0; i < in->n; i++)
+    for (size_t i = 0; i < in->n; i++) {
         kq__free(in->v[i].path);
+        kq__free(in->v[i].name);
+    }
     kq__free(in->v);
     memset(in, 0, sizeof *in);
 }
@@ -125,6 +133,8 @@ struct walk {
     kq_update *upd;     /* an update: files known unchanged are neither probed nor listed */
     struct devino *seen; /* open addressing, cap_seen (a power of 2) slots at most half full */
     size_t n_seen, cap_seen;
+    size_t top_len;       /* the PATH being walked: its length as given */
+    const char *top_name; /* and the name the index gives it */
 };
 
 static void warn(const struct kq_build_opts *o, const char *path, const char *msg)
@@ -170,20 +180,47 @@ static int walk_first(struct walk *w, dev_t dev, ino_t ino)
 }
 
 /* Warns that `path` is skipped for `why`; in an update (`upd`), the documents under it
- * stay as they are when `keep` (it could not be read, which does not mean it is gone). */
+ * (`name`, as the index names it) stay as they are when `keep` (it could not be read, which
+ * does not mean it is gone). */
 static void warn_skipped(const struct kq_build_opts *o, kq_update *upd, const char *path,
-                         const char *why, int keep)
+                         const char *name, const char *why, int keep)
 {
     char msg[sizeof ((kq_error *)0)->msg + 64];
-    keep = keep && upd && kq__update_under(upd, path, 1);
+    keep = keep && upd && kq__update_under(upd, name, 1);
     snprintf(msg, sizeof msg, "%s, skipped%s", why, keep ? " (its documents stay as they were)" : "");
     warn(o, path, msg);
 }
 
-static void skip(struct walk *w, const char *path, const char *why, int keep)
+/* The name the index gives what the walk reached as `path`, below the PATH being walked.
+ * The caller owns it (kq__free); NULL when out of memory. */
+static char *walk_name(const struct walk *w, const char *path)
 {
-    warn_skipped(w->opts, w->upd, path, why, keep);
+    const char *rest = path + w->top_len;
+    while (*rest == '/')
+        rest++;
+    size_t tl = strlen(w->top_name), rl = strlen(rest);
+    char *s = kq__malloc(tl + rl + 2);
+    if (!s)
+        return NULL;
+    memcpy(s, w->top_name, tl);
+    size_t n = tl;
+    if (rl && tl && w->top_name[tl - 1] != '/')
+        s[n++] = '/';
+    memcpy(s + n, rest, rl);
+    s[n + rl] = '\0';
+    return s;
+}
+
+/* Skips `path` with a warning (see warn_skipped). Returns 0 or KQ_ENOMEM. */
+static int skip(struct walk *w, const char *path, const char *why, int keep)
+{
+    char *name = NULL;
+    if (keep && w->upd && !(name = walk_name(w, path)))
+        return kq__enomem(w->err);
+    warn_skipped(w->opts, w->upd, path, name, why, keep);
+    kq__free(name);
     w->skipped++;
+    return 0;
 }
 
 /* A file whose first bytes hold a NUL is binary (git's and grep's rule). */
@@ -203,14 +240,13 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
     struct stat st;
     if (stat(path, &st) != 0) {
         int e = errno;
-        if (top && e == ENOENT && w->upd && kq__update_under(w->upd, path, 0)) {
+        if (top && e == ENOENT && w->upd && kq__update_under(w->upd, w->top_name, 0)) {
             warn(w->opts, path, "not found: its documents are deleted");
             return 0;
         }
         if (top)
             return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path, strerror(e));
-        skip(w, path, strerror(e), e != ENOENT); /* ENOENT: a dangling link, or gone */
-        return 0;
+        return skip(w, path, strerror(e), e != ENOENT); /* ENOENT: a dangling link, or gone */
     }
     if (S_ISDIR(st.st_mode)) {
         if (st.st_dev == w->index_dev && st.st_ino == w->index_ino)
@@ -218,21 +254,16 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
         int first = walk_first(w, st.st_dev, st.st_ino);
         if (first < 0)
             return kq__enomem(w->err);
-        if (!first) {
-            skip(w, path, "a folder walked already (a symlink loop, or named twice)", 0);
-            return 0;
-        }
-        if (depth > 64) {
-            skip(w, path, "directory nesting too deep", 0);
-            return 0;
-        }
+        if (!first)
+            return skip(w, path, "a folder walked already (a symlink loop, or named twice)", 0);
+        if (depth > 64)
+            return skip(w, path, "directory nesting too deep", 0);
         DIR *d = opendir(path);
         if (!d) {
             if (top)
                 return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path,
                                  strerror(errno));
-            skip(w, path, strerror(errno), 1);
-            return 0;
+            return skip(w, path, strerror(errno), 1);
         }
         char **names = NULL;
         size_t n = 0, cap = 0;
@@ -250,7 +281,7 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
                     if (stat(hidden, &hs) == 0 && hs.st_dev == w->index_dev &&
                         hs.st_ino == w->index_ino)
                         continue;
-                    skip(w, hidden, "hidden", 0);
+                    (void)skip(w, hidden, "hidden", 0); /* nothing kept: never fails */
                 }
                 continue;
             }
@@ -290,35 +321,31 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
         kq__free(names);
         return rc;
     }
-    if (!S_ISREG(st.st_mode)) {
-        if (top)
-            skip(w, path, "not a regular file", 0);
-        return 0;
-    }
+    if (!S_ISREG(st.st_mode))
+        return top ? skip(w, path, "not a regular file", 0) : 0;
     int first = walk_first(w, st.st_dev, st.st_ino);
     if (first < 0)
         return kq__enomem(w->err);
-    if (!first) {
-        skip(w, path, "the same file as one indexed already (named twice, or a hard link)",
-             0);
-        return 0;
-    }
-    if (access(path, R_OK) != 0) {
-        skip(w, path, "permission denied", 1);
-        return 0;
-    }
+    if (!first)
+        return skip(w, path, "the same file as one indexed already (named twice, or a hard link)",
+                    0);
+    if (access(path, R_OK) != 0)
+        return skip(w, path, "permission denied", 1);
     int jsonl = ends_with(path, ".jsonl");
-    if (w->upd && !jsonl &&
-        kq__update_known(w->upd, path, (uint64_t)st.st_size,
-                         (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec))
-        return 0; /* its document stays as it is: nothing to read */
-    if (!jsonl && looks_binary(path)) {
-        skip(w, path, "binary file", 0);
-        return 0;
-    }
-    if (inputs_add(w->in, path, &st, jsonl))
+    char *name = walk_name(w, path);
+    if (!name)
         return kq__enomem(w->err);
-    return 0;
+    int rc = 0;
+    if (w->upd && !jsonl &&
+        kq__update_known(w->upd, name, (uint64_t)st.st_size,
+                         (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec))
+        ; /* its document stays as it is: nothing to read */
+    else if (!jsonl && looks_binary(path))
+        rc = skip(w, path, "binary file", 0);
+    else if (inputs_add(w->in, path, name, &st, jsonl))
+        rc = kq__enomem(w->err);
+    kq__free(name);
+    return rc;
 }
 
 /* ---- batches ---- */
@@ -1411,7 +1438,7 @@ static int flush_docs(struct builder *bld, struct docrun *r, kq_segbuild *sb, kq
         struct kq_docrec rec = {0};
         if (in->jsonl) {
             if (md->input != last_input) {
-                struct kq_srcrec src = {in->path, strlen(in->path), in->size,
+                struct kq_srcrec src = {in->name, strlen(in->name), in->size,
                                         racy_mtime(bld, in->mtime_ns), 0};
                 uint32_t s;
                 if ((rc = kq__segbuild_source(sb, &src, &s, err)))
@@ -1423,8 +1450,8 @@ static int flush_docs(struct builder *bld, struct docrun *r, kq_segbuild *sb, kq
             rec.id = r->strs.p ? (const char *)r->strs.p + md->id_off : "";
             rec.id_len = md->id_len;
         } else {
-            rec.id = in->path;
-            rec.id_len = strlen(in->path);
+            rec.id = in->name;
+            rec.id_len = strlen(in->name);
         }
         /* strs.p is NULL while every id and title of the run is empty */
         rec.title = r->strs.p ? (const char *)r->strs.p + md->title_off : "";
@@ -1824,11 +1851,11 @@ struct reader {
     size_t lcap;
 };
 
-/* Skips the input `path` that could not be opened or read (KQ_EIO in `err`) with a warning;
+/* Skips the input `in` that could not be opened or read (KQ_EIO in `err`) with a warning;
  * in an update its documents stay as they are. */
-static void unreadable(struct builder *bld, const char *path, const kq_error *err)
+static void unreadable(struct builder *bld, const struct kq_input *in, const kq_error *err)
 {
-    warn_skipped(bld->opts, bld->upd, path, err->msg, 1);
+    warn_skipped(bld->opts, bld->upd, in->path, in->name, err->msg, 1);
     bld->unreadable++;
 }
 
@@ -1845,7 +1872,7 @@ static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, k
             kq_error re;
             int rc = read_file(in->path, &d->bytes, &d->len, &re);
             if (rc == KQ_EIO) {
-                unreadable(bld, in->path, &re);
+                unreadable(bld, in, &re);
                 rd->input++;
                 continue;
             }
@@ -1865,7 +1892,7 @@ static int fill_batch(struct builder *bld, struct reader *rd, struct batch *b, k
             if (!rd->jf) {
                 kq_error re;
                 kq__error(&re, KQ_EIO, -1, "cannot open '%s': %s", in->path, strerror(errno));
-                unreadable(bld, in->path, &re);
+                unreadable(bld, in, &re);
                 rd->input++;
                 continue;
             }
@@ -2060,6 +2087,8 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     char **runs = NULL;
     size_t n_runs = 0;
     int threads_started = 0;
+    char *root = NULL;
+    char **names = NULL; /* the names the index gives `paths` (util/path.h) */
     pthread_mutex_init(&bld.mu, NULL);
     pthread_cond_init(&bld.work_cv, NULL);
     pthread_cond_init(&bld.done_cv, NULL);
@@ -2072,6 +2101,23 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
         rc = 0;
         old.next_segment = next_free_number(dir);
     }
+    if (rc)
+        goto out;
+    if (have_old && old.paths_as_given && !opts.full) {
+        rc = kq__error(err, KQ_EVERSION, -1,
+                       "the index in '%s' names files as they were given to an older "
+                       "kq-index, relative to where it ran; rebuild it once with --full",
+                       dir);
+        goto out;
+    }
+    if ((rc = kq__path_root(dir, &root, err)))
+        goto out;
+    if (!(names = kq__calloc(n_paths, sizeof *names))) {
+        rc = kq__enomem(err);
+        goto out;
+    }
+    for (size_t i = 0; i < n_paths && !rc; i++)
+        rc = kq__path_name(root, paths[i], &names[i], err);
     if (rc)
         goto out;
     /* settings not given are the index's; another analyser means analysing everything */
@@ -2092,16 +2138,21 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     snprintf(bld.language, sizeof bld.language, "%s", opts.language);
     st.incremental = incremental;
     if (have_old && !opts.full && !incremental &&
-        (rc = same_documents(dir, paths, n_paths, old.language, opts.language, err)))
+        (rc = same_documents(dir, (const char *const *)names, n_paths, old.language,
+                             opts.language, err)))
         goto out;
 
     /* an update: what the previous generation holds decides what to read */
     if (incremental && ((rc = kq_index_open_ex(dir, KQ_INDEX_VERIFY_ON_USE, &oldix, err)) ||
-                        (rc = kq__update_new(oldix, paths, n_paths, &bld.upd, err))))
+                        (rc = kq__update_new(oldix, (const char *const *)names, n_paths,
+                                             &bld.upd, err))))
         goto out;
-    struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err, bld.upd, NULL, 0, 0};
-    for (size_t i = 0; i < n_paths && !rc; i++)
+    struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err, bld.upd, NULL, 0, 0, 0, NULL};
+    for (size_t i = 0; i < n_paths && !rc; i++) {
+        w.top_len = strlen(paths[i]);
+        w.top_name = names[i];
         rc = walk_path(&w, paths[i], 1, 0);
+    }
     kq__free(w.seen);
     st.skipped = w.skipped;
     if (rc)
@@ -2419,6 +2470,10 @@ out:
     kq__update_free(bld.upd);
     kq_index_close(oldix);
     kq__free(man.segs);
+    for (size_t i = 0; names && i < n_paths; i++)
+        kq__free(names[i]);
+    kq__free(names);
+    kq__free(root);
     if (rdr.jf)
         fclose(rdr.jf);
     kq__free(rdr.jbuf); /* the stream's buffer: after the stream */

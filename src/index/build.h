@@ -16,7 +16,8 @@
 
 /* One input file found by the walk. */
 struct kq_input {
-    char *path;
+    char *path;       /* as the walk reached it (relative to the current directory) */
+    char *name;       /* as the index names it (util/path.h) */
     int jsonl;        /* a JSON-lines file: one document per line */
     int32_t upd;      /* an update: the JSON-lines file's line filter (kq__update_keep_line),
                          -1 when every line is read */

@@ -49,10 +49,11 @@ int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_e
     if (XXH3_64bits(p, len - 8) != kq_get_le64(p + len - 8))
         return kq__error(err, KQ_ECORRUPT, (int64_t)len - 8, "manifest: checksum mismatch");
     uint16_t version = kq_get_le16(p + 8);
-    if (version != 1 && version != KQ_MANIFEST_VERSION)
+    if (version < 1 || version > KQ_MANIFEST_VERSION)
         return kq__error(err, KQ_EVERSION, 8,
-                         "manifest: format version %u is not supported (this reads 1 and %d)",
+                         "manifest: format version %u is not supported (this reads 1 to %d)",
                          version, KQ_MANIFEST_VERSION);
+    m->paths_as_given = version < 3;
     uint32_t n = kq_get_le32(p + 12);
     if (n > KQ_MANIFEST_MAX_SEGMENTS ||
         len != KQ_MANIFEST_HEAD + (size_t)n * KQ_MANIFEST_ENTRY + 8)
@@ -144,7 +145,7 @@ int kq__manifest_write(const char *dir, const struct kq_manifest *m, kq_error *e
     if (kq_buf_put_zeros(&b, KQ_MANIFEST_HEAD + (size_t)m->n_segs * KQ_MANIFEST_ENTRY))
         return kq__enomem(err);
     memcpy(b.p, KQ_MANIFEST_MAGIC, 8);
-    kq_put_le16(b.p + 8, KQ_MANIFEST_VERSION);
+    kq_put_le16(b.p + 8, m->paths_as_given ? 2 : KQ_MANIFEST_VERSION);
     kq_put_le32(b.p + 12, m->n_segs);
     kq_put_le64(b.p + 16, m->generation);
     kq_put_le64(b.p + 24, m->next_segment);

@@ -12,7 +12,8 @@
 
 #define KQ_MANIFEST_NAME "MANIFEST"
 #define KQ_MANIFEST_MAGIC "KQMANIF\0"
-#define KQ_MANIFEST_VERSION 2     /* written; version 1 (no deletions) is still read */
+#define KQ_MANIFEST_VERSION 3     /* written; versions 1 (no deletions) and 2 (paths as
+                                   * given) are still read */
 #define KQ_MANIFEST_HEAD 80
 #define KQ_MANIFEST_ENTRY 48
 #define KQ_MANIFEST_MAX_SEGMENTS 4096
@@ -32,12 +33,15 @@ struct kq_manifest {
     uint64_t next_segment;
     double k1, b;
     char language[32];
+    int paths_as_given; /* version 1 or 2: files are named as given to kq-index (relative to
+                         * where it ran), not as util/path.h says; the writer then writes
+                         * version 2, so that updating such an index keeps its meaning */
     uint32_t n_segs;
     struct kq_manifest_seg *segs; /* owned */
     uint64_t checksum; /* the XXH3 the parsed bytes end with (unused by the writer) */
 };
 
-/* Parses manifest bytes (version 1 or 2). Returns 0, KQ_ECORRUPT, KQ_EVERSION, KQ_ENOMEM. */
+/* Parses manifest bytes (version 1, 2 or 3). Returns 0, KQ_ECORRUPT, KQ_EVERSION, KQ_ENOMEM. */
 int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_error *err);
 /* Reads dir/MANIFEST. KQ_ENOTFOUND when there is none. */
 int kq__manifest_read(const char *dir, struct kq_manifest *m, kq_error *err);

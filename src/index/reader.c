@@ -28,6 +28,7 @@
 #include "util/alloc.h"
 #include "util/bytes.h"
 #include "util/error.h"
+#include "util/path.h"
 
 size_t kq__make_key(uint8_t *key, int field, const char *term, size_t len)
 {
@@ -713,7 +714,8 @@ static int index_open(const char *dir, unsigned flags, kq_index **out, uint64_t 
         rc = kq__enomem(err);
         goto fail;
     }
-    if ((rc = kq__manifest_read(dir, &ix->man, err)))
+    if ((rc = kq__path_root(dir, &ix->root, err)) ||
+        (rc = kq__manifest_read(dir, &ix->man, err)))
         goto fail;
     *gen = ix->man.generation;
     ix->segs = kq__calloc(ix->man.n_segs ? ix->man.n_segs : 1, sizeof *ix->segs);
@@ -785,7 +787,13 @@ void kq_index_close(kq_index *ix)
     dfcache_free(ix->dfc);
     kq__manifest_release(&ix->man);
     kq__free(ix->dir);
+    kq__free(ix->root);
     kq__free(ix);
+}
+
+const char *kq_index_root(const kq_index *ix)
+{
+    return ix->root;
 }
 
 void kq_index_get_info(const kq_index *ix, struct kq_index_info *info)

@@ -50,6 +50,7 @@ struct kq_dfcache;
 
 struct kq_index {
     char *dir;
+    char *root; /* the folder holding dir, clean and absolute (kq_index_root) */
     struct kq_manifest man;
     kq_seg *segs;
     uint32_t n_segs;

@@ -79,9 +79,13 @@ struct kq_update {
     uint64_t kept, n_cand;
 };
 
+/* Whether the file named `p` (`n` bytes) is `g` or lies under it; names and `g` are as
+ * util/path.h makes them, so "" (the root) holds every relative name. */
 static int under(const char *p, size_t n, const char *g)
 {
     size_t gl = strlen(g);
+    if (gl == 0)
+        return n && p[0] != '/';
     if (n < gl || memcmp(p, g, gl) != 0)
         return 0;
     return n == gl || (gl && g[gl - 1] == '/') || p[gl] == '/';
@@ -310,8 +314,8 @@ static size_t lower_bound(const struct pent *v, size_t n, uint64_t h)
 /* Decides for one whole file; *keep_input = 0 when its document is kept. */
 static int filter_file(kq_update *u, const struct kq_input *in, int *keep_input, kq_error *err)
 {
-    size_t plen = strlen(in->path);
-    uint64_t h = XXH3_64bits(in->path, plen);
+    size_t plen = strlen(in->name);
+    uint64_t h = XXH3_64bits(in->name, plen);
     int have_hash = 0, hash_ok = 0;
     uint64_t fh = 0, fsize = 0;
     *keep_input = 1;
@@ -323,7 +327,7 @@ static int filter_file(kq_update *u, const struct kq_input *in, int *keep_input,
         int rc = kq_index_doc(u->ix, doc, &d, err);
         if (rc)
             return rc;
-        if (d.path != d.id || d.id_len != plen || memcmp(d.id, in->path, plen) != 0 ||
+        if (d.path != d.id || d.id_len != plen || memcmp(d.id, in->name, plen) != 0 ||
             d.size != in->size)
             continue;
         if (d.mtime_ns != in->mtime_ns) {
@@ -364,8 +368,8 @@ int kq__update_known(kq_update *u, const char *path, uint64_t size, int64_t mtim
 /* Decides for one JSON-lines file: unchanged as a whole, or read with a line filter. */
 static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_error *err)
 {
-    size_t plen = strlen(in->path);
-    uint64_t h = XXH3_64bits(in->path, plen);
+    size_t plen = strlen(in->name);
+    uint64_t h = XXH3_64bits(in->name, plen);
     *keep_input = 1;
     /* the newest record of the file */
     const struct kq_src *best = NULL;
@@ -379,7 +383,7 @@ static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_e
     }
     for (size_t k = lo; k < u->n_srcs && u->srcs[k].h == h; k++) {
         const struct kq_src *r = &u->ix->segs[u->srcs[k].seg].srcs[u->srcs[k].src];
-        if (r->path_len == plen && !memcmp(r->path, in->path, plen) &&
+        if (r->path_len == plen && !memcmp(r->path, in->name, plen) &&
             (!best || r->mtime_ns > best->mtime_ns))
             best = r;
     }
@@ -398,7 +402,7 @@ static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_e
         const struct srun *r = &u->runs[k];
         const kq_seg *s = &u->ix->segs[r->seg];
         const struct kq_src *src = &s->srcs[r->src - 1];
-        if (src->path_len != plen || memcmp(src->path, in->path, plen) != 0)
+        if (src->path_len != plen || memcmp(src->path, in->name, plen) != 0)
             continue;
         for (uint32_t d = r->first; d < r->first + r->n; d++) {
             uint32_t g = s->base + d;
@@ -462,6 +466,7 @@ int kq__update_filter(kq_update *u, struct kq_inputs *in, uint64_t *unchanged, k
             rc = e->jsonl ? filter_jsonl(u, e, &keep, err) : filter_file(u, e, &keep, err);
         if (!keep) {
             kq__free(e->path);
+            kq__free(e->name);
             continue;
         }
         in->bytes += e->size;

@@ -23,12 +23,13 @@ typedef struct kq_update kq_update;
 
 /* kq__update_new: the state of an update of the open index `old` (borrowed: it must stay
  * open until kq__update_free) over `paths`: every live document of a file under one of the
- * paths starts as a candidate for deletion. */
+ * paths starts as a candidate for deletion. Here and below, paths are names as the index
+ * gives files (util/path.h), not as the walk reaches them. */
 int kq__update_new(const kq_index *old, const char *const *paths, size_t n_paths, kq_update **out,
                    kq_error *err);
 void kq__update_free(kq_update *u);
 
-/* kq__update_known: whether the whole file `path` of `size` bytes modified at `mtime_ns`
+/* kq__update_known: whether the whole file named `path` of `size` bytes modified at `mtime_ns`
  * (as the walk found it) has a candidate document of that size and time: it is then kept,
  * and the walk need not look at the file any further (1). 0: the filter decides. */
 int kq__update_known(kq_update *u, const char *path, uint64_t size, int64_t mtime_ns);

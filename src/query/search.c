@@ -25,6 +25,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/path.h"
 
 #define SNIPPET_TERMS_MAX 256 /* query terms (prefix expansions included) a snippet weighs */
 
@@ -363,12 +364,13 @@ int kq_result_json(const kq_result *r, char **json, size_t *len, kq_error *err)
     int n = snprintf(num, sizeof num, "{\"total\":%llu,\"took_us\":%llu,\"hits\":[",
                      (unsigned long long)r->total, (unsigned long long)r->took_us);
     int rc = kq_buf_append(&b, num, (size_t)n);
+    const char *root = kq_index_root(r->s->ix);
     for (uint32_t i = 0; i < r->n && !rc; i++) {
         struct kq_search_hit h;
         kq_result_hit(r, i, &h);
         rc = kq_buf_append(&b, i ? ",{\"id\":" : "{\"id\":", i ? 7 : 6) ||
              kq__json_string(&b, h.id, h.id_len) || kq_buf_append(&b, ",\"path\":", 8) ||
-             kq__json_string(&b, h.path, h.path_len) || kq_buf_append(&b, ",\"title\":", 9) ||
+             kq__path_json(&b, root, h.path, h.path_len) || kq_buf_append(&b, ",\"title\":", 9) ||
              kq__json_string(&b, h.title, h.title_len) || kq_buf_append(&b, ",\"score\":", 9) ||
              kq__json_number(&b, h.score);
         if (rc)

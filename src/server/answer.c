@@ -13,6 +13,7 @@
 #include "server/protocol.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/path.h"
 
 int kq_error_from_wire(const char *code, size_t len)
 {
@@ -255,7 +256,7 @@ int kq_hits_get(const kq_hits *h, uint32_t i, struct kq_search_hit *hit)
     hit->score = x->score;
     hit->path = x->path;
     hit->path_len = x->path_len;
-    hit->id = x->id_len == x->path_len && !memcmp(x->id, x->path, x->id_len) ? x->path : x->id;
+    hit->id = x->id;
     hit->id_len = x->id_len;
     hit->title = x->title;
     hit->title_len = x->title_len;
@@ -313,4 +314,9 @@ int kq_search_request_json(const struct kq_search_request *req, uint64_t id, cha
     json_decref(q);
     json_decref(o);
     return rc;
+}
+
+const char *kq_path_under(const char *dir, const char *path)
+{
+    return kq__path_under(dir, path);
 }

@@ -317,17 +317,21 @@ if mount_tmpfs "$mnt" 4m; then
     sm=$mnt/ix
     rdocs=$tmp/rdocs
     corpus "$rdocs" 100 13
-    "$kqi" -q -j 1 -i "$tmp/sm-base" "$rdocs"
+    # the base's root ($tmp/base) and the copy's ($mnt) both hold neither: the documents
+    # are named by absolute paths, the same in the copy
+    smbase=$tmp/base/sm-base
+    mkdir -p "$tmp/base"
+    "$kqi" -q -j 1 -i "$smbase" "$rdocs"
     edit "$rdocs" 1
-    want_state=$(state "$tmp/sm-base")
-    want_answers=$(answers "$tmp/sm-base")
+    want_state=$(state "$smbase")
+    want_answers=$(answers "$smbase")
     page=$(stat -f -c %S "$mnt")
     n_fail=0
     declare -A real_kinds=()
     for op in full update; do
         rm -rf "$sm"
         mount -o remount,size=4m "$mnt"
-        cp -a "$tmp/sm-base" "$sm"
+        cp -a "$smbase" "$sm"
         args=(-q -j 1 -i "$sm" --no-merge "$rdocs")
         [ "$op" = update ] || args=(-q -j 1 -i "$sm" --full "$rdocs")
         frees="0 1 2 3 4 5 6 8 10 12 16 20 24 32 48 64 96 128 256"

@@ -232,7 +232,7 @@ ok "an update over a dead writer's orphans replaces and removes them, with or wi
 
 # a damaged manifest (a future version is refused the same way: tests/index/test_deletes.c,
 # which can reseal the checksum, checks that one)
-printf '\x03' | dd of="$ix/MANIFEST" bs=1 seek=8 conv=notrunc 2>/dev/null
+printf '\x09' | dd of="$ix/MANIFEST" bs=1 seek=8 conv=notrunc 2>/dev/null
 run "$kqi" --check "$ix"
 expect_rc 1 "--check of a damaged manifest"
 grep -q 'manifest' <<<"$out$err" || fail "manifest message: $out $err"

@@ -51,7 +51,7 @@ ok "--vimgrep lines and columns point at the matched words"
 
 run "$kq" --json -n 2 "$q"
 [ "$rc" -eq 0 ] || fail "--json exits $rc"
-grep -q '^{"total":5,"took_us":[0-9]*,"hits":\[{"id":"docs/000_2d90944b1258bdb7.txt","path":"docs/000_2d90944b1258bdb7.txt","title":"Reciprocating Trust' <<<"$out" ||
+grep -q '^{"total":5,"took_us":[0-9]*,"hits":\[{"id":"docs/000_2d90944b1258bdb7.txt","path":"'"$tmp"'/work/docs/000_2d90944b1258bdb7.txt","title":"Reciprocating Trust' <<<"$out" ||
     fail "--json: $out"
 [ "$(grep -o '"snippet":' <<<"$out" | wc -l)" -eq 2 ] || fail "--json -n 2 does not hold 2 hits"
 ok "--json prints one object with total, took_us and the hits"

@@ -46,15 +46,15 @@ EOF
 expect_rc 0 "send"
 grep -qx '{"id":1,"result":{"pong":true,"protocol":1,"server":"kqd 0.1.0"}}' <<<"$out" ||
     fail "ping: $out"
-grep -q '^{"id":"a","result":{"total":6,"took_us":[0-9]*,"hits":\[{"id":"docs/000_2d90944b1258bdb7.txt","path":"docs/000_2d90944b1258bdb7.txt","title":"Reciprocating Trust' <<<"$out" ||
+grep -q '^{"id":"a","result":{"total":6,"took_us":[0-9]*,"hits":\[{"id":"docs/000_2d90944b1258bdb7.txt","path":"'"$tmp"'/work/docs/000_2d90944b1258bdb7.txt","title":"Reciprocating Trust' <<<"$out" ||
     fail "search: $out"
 [ "$(grep '^{"id":"a"' <<<"$out" | grep -o '"snippet":' | wc -l)" -eq 1 ] || fail "k=1: $out"
 grep -q '^{"id":2,"result":{"total":6,"took_us":[0-9]*}}$' <<<"$out" || fail "count: $out"
-grep -q '^{"id":3,"result":{"id":"docs/003_b721ed12405fbad4.txt","path":"docs/003_b721ed12405fbad4.txt","title":"","size":[0-9]*,"mtime_ns":[0-9]*,"text":".*Korea-US alliance' <<<"$out" ||
+grep -q '^{"id":3,"result":{"id":"docs/003_b721ed12405fbad4.txt","path":"'"$tmp"'/work/docs/003_b721ed12405fbad4.txt","title":"","size":[0-9]*,"mtime_ns":[0-9]*,"text":".*Korea-US alliance' <<<"$out" ||
     fail "doc: $out"
 grep -q '^{"id":4,"result":{"protocol":1,"server":"kqd 0.1.0","uptime_s":[0-9]*,"index":{"path":"'"$tmp"'/work/.kq","generation":1,"documents":6,"segments":1},"connections":[0-9]*,"queries":[0-9]*,"errors":[0-9]*,"latency_us":{"p50":[0-9]*,"p99":[0-9]*}}}$' <<<"$out" ||
     fail "stats: $out"
-grep -q '^{"id":5,"result":{"id":"j1","path":"docs/notes.jsonl","title":"Alliance notes",.*"text":"alliance defense zebracorn"}}$' <<<"$out" ||
+grep -q '^{"id":5,"result":{"id":"j1","path":"'"$tmp"'/work/docs/notes.jsonl","title":"Alliance notes",.*"text":"alliance defense zebracorn"}}$' <<<"$out" ||
     fail "doc of a JSON-lines document: $out"
 grep -q '^{"id":6,"result":{"total":1,.*"snippet":"","highlights":\[\]}\]}}$' <<<"$out" ||
     fail "search with options: $out"

@@ -5,9 +5,11 @@
  * common words' blocks have as many position bytes as a format 2 block with a table would,
  * so a reader that took it for format 2 would misread them. The index must pass
  * kq_index_verify and give every term's postings and positions exactly as a fresh build
- * of the same corpus does; after an update and a merge down to one segment, the rewritten
- * segment is format 2 and still equals a fresh build. Its store frames, written before
- * they carried zstd checksums, read as well through an index verified on use.
+ * of the same corpus does; merged, the rewritten segment is format 2 and still equals a
+ * fresh build. Its store frames, written before they carried zstd checksums, read as well
+ * through an index verified on use. Its manifest (version 2) names files as they were
+ * given to kq-index: an update is refused, a merge keeps that (version 2), and a rebuild
+ * with `full` makes it an index of this version (3).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,9 +22,11 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "kq/index.h"
 #include "testutil.h"
+#include "util/bytes.h"
 
 static void copy_file(const char *from, const char *to)
 {
@@ -34,6 +38,36 @@ static void copy_file(const char *from, const char *to)
     assert_int_equal(fwrite(s, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
     free(s);
+}
+
+static int manifest_version(const char *dir)
+{
+    char path[8192 + 16];
+    snprintf(path, sizeof path, "%s/MANIFEST", dir);
+    size_t len;
+    char *s = kqt_read_file(path, &len);
+    assert_non_null(s);
+    assert_true(len >= 10);
+    int v = (uint8_t)s[8] | (uint8_t)s[9] << 8;
+    free(s);
+    return v;
+}
+
+/* Marks the index's manifest version `v` (its checksum made to match). */
+static void set_manifest_version(const char *dir, int v)
+{
+    char path[8192 + 16];
+    snprintf(path, sizeof path, "%s/MANIFEST", dir);
+    size_t len;
+    uint8_t *m = (uint8_t *)kqt_read_file(path, &len);
+    assert_non_null(m);
+    kq_put_le16(m + 8, (uint16_t)v);
+    kq_put_le64(m + len - 8, XXH3_64bits(m, len - 8));
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(m, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    free(m);
 }
 
 /* The major version of the index's one segment file. */
@@ -129,14 +163,21 @@ static uint64_t same_postings(const char *dir_a, const char *dir_b)
     return compared;
 }
 
-static void build(const char *dir, const char *const *paths, size_t n)
+static int build_rc(const char *dir, const char *const *paths, size_t n, int full,
+                    kq_error *err)
 {
     struct kq_build_opts o;
     memset(&o, 0, sizeof o);
     o.n_threads = 1;
     o.b = -1;
+    o.full = full;
+    return kq_index_build(dir, paths, n, &o, NULL, err);
+}
+
+static void build(const char *dir, const char *const *paths, size_t n)
+{
     kq_error err;
-    assert_int_equal(kq_index_build(dir, paths, n, &o, NULL, &err), 0);
+    assert_int_equal(build_rc(dir, paths, n, 0, &err), 0);
 }
 
 static void test_format1(void **state)
@@ -179,7 +220,8 @@ static void test_format1(void **state)
     print_message("format 1 index: %llu positions as a fresh build's\n", (unsigned long long)n);
     assert_true(n > 500);
 
-    /* an update adds a format 2 segment; merged into one, everything is format 2 */
+    /* an update is refused (the names could be relative to anywhere), a merge keeps them
+     * (version 2) and makes the segment format 2; --full rebuilds it in this version */
     snprintf(extra, sizeof extra, "%s/extra.jsonl", tmp);
     FILE *f = fopen(extra, "wb");
     assert_non_null(f);
@@ -191,13 +233,29 @@ static void test_format1(void **state)
     }
     assert_int_equal(fclose(f), 0);
     const char *ex[] = {extra};
-    build(old, ex, 1);
-    assert_int_equal(kq_index_merge(old, 1, NULL, NULL, &err), 0);
-    assert_int_equal(segment_major(old), 2);
-    assert_int_equal(kq_index_verify(old, NULL, NULL, &err), 0);
-    kqt_rmrf(fresh);
+    assert_int_equal(manifest_version(old), 2);
+    assert_int_equal(build_rc(old, ex, 1, 0, &err), KQ_EVERSION);
+    assert_non_null(strstr(err.msg, "--full"));
+    assert_int_equal(segment_major(old), 1);
+    assert_int_equal(same_postings(old, fresh), n);
     const char *both[] = {corpus, extra};
+    assert_int_equal(build_rc(old, both, 2, 1, &err), 0);
+    assert_int_equal(manifest_version(old), 3);
+    assert_int_equal(segment_major(old), 2);
+    kqt_rmrf(fresh);
     build(fresh, both, 2);
+    assert_true(same_postings(old, fresh) > n);
+
+    /* a merge keeps a version 2 manifest's meaning: two segments, marked version 2 */
+    kqt_rmrf(fresh);
+    build(fresh, one, 1);
+    build(fresh, ex, 1);
+    set_manifest_version(fresh, 2);
+    assert_int_equal(build_rc(fresh, ex, 1, 0, &err), KQ_EVERSION);
+    assert_int_equal(kq_index_merge(fresh, 1, NULL, NULL, &err), 0);
+    assert_int_equal(segment_major(fresh), 2);
+    assert_int_equal(manifest_version(fresh), 2);
+    assert_int_equal(kq_index_verify(fresh, NULL, NULL, &err), 0);
     assert_true(same_postings(old, fresh) > n);
 
     kqt_rmrf(tmp);

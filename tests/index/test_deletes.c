@@ -448,14 +448,14 @@ static void test_in_index(void **state)
     char man[4400];
     snprintf(man, sizeof man, "%s/MANIFEST", ix);
     uint8_t *m = (uint8_t *)kqt_read_file(man, &len);
-    kq_put_le16(m + 8, 3);
+    kq_put_le16(m + 8, 4);
     kq_put_le64(m + len - 8, XXH3_64bits(m, len - 8));
     g = fopen(man, "wb");
     fwrite(m, 1, len, g);
     fclose(g);
     free(m);
     assert_int_equal(kq_index_open(ix, &x, &err), KQ_EVERSION);
-    assert_non_null(strstr(err.msg, "version 3 is not supported"));
+    assert_non_null(strstr(err.msg, "version 4 is not supported"));
     char docs[4300];
     snprintf(docs, sizeof docs, "%s/docs", tmp);
     const char *paths[] = {docs};

@@ -155,7 +155,7 @@ static void test_golden_layout(void **state)
         assert_int_equal(e[k], 0);
     assert_int_equal(kq_get_le64(p + len - 8), XXH3_64bits(p, len - 8));
     /* the golden bytes of the header */
-    static const uint8_t head[16] = {'K', 'Q', 'M', 'A', 'N', 'I', 'F', 0, 2, 0, 0, 0, 2, 0, 0, 0};
+    static const uint8_t head[16] = {'K', 'Q', 'M', 'A', 'N', 'I', 'F', 0, 3, 0, 0, 0, 2, 0, 0, 0};
     assert_memory_equal(p, head, 16);
     free(p);
 
@@ -281,9 +281,22 @@ static void test_bad_fields(void **state)
         kq__manifest_release(&r);                                                          \
     } while (0)
     REPARSE(q[0] = 'X', KQ_ECORRUPT);
-    REPARSE(kq_put_le16(q + 8, 3), KQ_EVERSION);
+    REPARSE(kq_put_le16(q + 8, 4), KQ_EVERSION);
     REPARSE(kq_put_le16(q + 8, 0), KQ_EVERSION);
     REPARSE(kq_put_le16(q + 8, 1), 0); /* version 1 is still read: no deletions */
+    /* versions 1 and 2 name files as given; the writer keeps that meaning (version 2) */
+    for (uint16_t v = 1; v <= KQ_MANIFEST_VERSION; v++) {
+        memcpy(q, p, len);
+        kq_put_le16(q + 8, v);
+        fix_checksum(q, len);
+        assert_int_equal(kq__manifest_parse(q, len, &r, &err), 0);
+        assert_int_equal(r.paths_as_given, v < 3);
+        size_t wl;
+        uint8_t *w = written_bytes(&r, &wl);
+        assert_int_equal(kq_get_le16(w + 8), v < 3 ? 2 : 3);
+        free(w);
+        kq__manifest_release(&r);
+    }
     /* M6: deletions of the second entry (1 of 11 deleted, generation 2) */
     const size_t e1 = KQ_MANIFEST_HEAD + KQ_MANIFEST_ENTRY;
     REPARSE(kq_put_le32(q + e1 + 20, 11), KQ_ECORRUPT);  /* every document deleted */

@@ -694,30 +694,29 @@ With RESET, count from the top."
   (interactive)
   (kq kq--query kq--plain))
 
-(defun kq--hit-file (hit target)
-  "The file HIT points at.
-Its path as indexed, when absolute, else relative to the folder of the index of
-TARGET, or to the current one."
-  (let ((path (alist-get 'path hit)))
-    (if (file-name-absolute-p path)
-        path
-      (let* ((index (plist-get target :index))
-             (bases (delq nil (list (and index (file-name-directory index)) default-directory))))
-        (or (cl-loop for b in bases
-                     for f = (expand-file-name path b)
-                     when (file-exists-p f) return f)
-            (expand-file-name path (car bases)))))))
+(defun kq--file-hit-p (hit)
+  "Whether HIT is a whole file's.
+Its id is then the file's path as indexed, which its absolute path ends with; a
+JSON-lines document's id is its \"_id\"."
+  (let ((id (alist-get 'id hit))
+        (path (alist-get 'path hit)))
+    (or (not (stringp id)) (equal id path)
+        (and (not (string-empty-p id)) (string-suffix-p (concat "/" id) path)))))
 
 (defun kq--insert-hit (hit target)
   (let* ((path (alist-get 'path hit))
          (id (alist-get 'id hit))
-         (jsonl (and (stringp id) (not (equal id path))))
+         (jsonl (not (kq--file-hit-p hit)))
          (line (or (alist-get 'line hit) 0))
          (col (or (alist-get 'col hit) 0))
          (snippet (replace-regexp-in-string "[\0-\37]" " " (or (alist-get 'snippet hit) "")))
          (start (point))
-         (file (and (not jsonl) (kq--hit-file hit target))))
-    (insert (propertize path 'face 'compilation-info))
+         (file (and (not jsonl) path)))
+    ;; the path (absolute), relative to the current folder when it lies under it
+    (insert (propertize (if (string-prefix-p (file-name-as-directory default-directory) path)
+                            (file-relative-name path)
+                          path)
+                        'face 'compilation-info))
     ;; a JSON-lines document: its line and column count in the document's text
     (when jsonl (insert (propertize (format "[%s]" id) 'face 'compilation-info)))
     (insert ":" (propertize (number-to-string line) 'face 'compilation-line-number)

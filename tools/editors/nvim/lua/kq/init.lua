@@ -241,25 +241,14 @@ local function with_server(o, fn, started)
   end)
 end
 
--- the file a hit points at: its path as indexed, absolute, or relative to the folder
--- holding the index, or to the current directory
-local function hit_file(hit, t)
-  local path = hit.path
-  if type(path) ~= 'string' or path:sub(1, 1) == '/' then
-    return path
+-- whether a hit is a whole file's: its id is then the file's path as indexed, which its
+-- (absolute) path ends with; a JSON-lines document's id is its "_id"
+local function file_hit(h)
+  local id, path = h.id, h.path
+  if type(id) ~= 'string' or type(path) ~= 'string' or id == path then
+    return true
   end
-  local bases = {}
-  if t.index then
-    bases[#bases + 1] = t.index:match('^(.*)/[^/]*$')
-  end
-  bases[#bases + 1] = uv.cwd()
-  for _, b in ipairs(bases) do
-    local p = (b == '' and '' or b) .. '/' .. path
-    if uv.fs_stat(p) then
-      return p
-    end
-  end
-  return path
+  return id ~= '' and #id < #path and path:sub(-#id - 1) == '/' .. id
 end
 
 -- JSON-lines documents have no file of their own: a hit opens the buffer kq://<id>,
@@ -342,11 +331,11 @@ local function qf_items(hits, t, o)
       text = h.title
     end
     local file
-    if type(h.id) == 'string' and h.id ~= h.path then
+    if not file_hit(h) then
       -- a JSON-lines document: its line and column count in the document's text
       file = doc_buffer(h, t, o)
     else
-      file = hit_file(h, t)
+      file = h.path
     end
     local item = { filename = file, lnum = tonumber(h.line) or 0, col = tonumber(h.col) or 0,
                    text = text }

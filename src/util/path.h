@@ -1,0 +1,46 @@
+/* util/path.h: file names as an index stores them (FORMAT.md, "Paths").
+ *
+ * A path is made absolute against the current directory and cleaned lexically: no empty,
+ * "." or ".." components and no trailing '/', as git and Go's filepath.Clean do. Symbolic
+ * links are not resolved (a link keeps the name it was given). An index names a file by
+ * its path relative to the index's root, the folder holding the index directory, when the
+ * file lies under it, and by its absolute path otherwise: one name a file, however it was
+ * spelled and wherever kq-index ran.
+ */
+#ifndef KQ_UTIL_PATH_H
+#define KQ_UTIL_PATH_H
+
+#include <stddef.h>
+
+#include "kq/error.h"
+#include "util/buf.h"
+
+/* kq__path_clean: `p` made absolute against `base` (an absolute path; ignored when `p` is
+ * absolute) and cleaned. The caller owns the result (kq__free); NULL when out of memory. */
+char *kq__path_clean(const char *base, const char *p);
+
+/* kq__path_absolute: `p` made absolute against the current directory and cleaned, into
+ * `*out` (the caller's, kq__free). Returns 0, KQ_EIO (the current directory is unreadable),
+ * KQ_ENOMEM. */
+int kq__path_absolute(const char *p, char **out, kq_error *err);
+
+/* kq__path_root: the root of the index in `index_dir`: the clean absolute path of the
+ * folder that holds it. Allocated into `*out` as kq__path_absolute. */
+int kq__path_root(const char *index_dir, char **out, kq_error *err);
+
+/* kq__path_under: when the clean absolute path `p` is `dir` (clean, absolute) or lies
+ * under it, what follows "dir/" in `p` ("" for `dir` itself), else NULL (also when either
+ * is not absolute). */
+const char *kq__path_under(const char *dir, const char *p);
+
+/* kq__path_name: the name an index of root `root` gives the file or folder at `p`
+ * (relative to the current directory unless absolute): relative to the root when under
+ * it ("" for the root itself), else absolute; clean either way. Allocated into `*out` as
+ * kq__path_absolute. */
+int kq__path_name(const char *root, const char *p, char **out, kq_error *err);
+
+/* kq__path_json: appends the absolute path of the file an index names `name` (`len`
+ * bytes; relative to `root` unless absolute) as a JSON string. Returns 0 or KQ_ENOMEM. */
+int kq__path_json(kq_buf *out, const char *root, const char *name, size_t len);
+
+#endif

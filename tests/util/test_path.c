@@ -1,0 +1,162 @@
+/* tests/util/test_path.c: clean absolute paths, the names an index gives files, and the
+ * absolute paths written for them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "util/alloc.h"
+#include "util/path.h"
+
+static void test_clean(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *base, *p, *want;
+    } c[] = {
+        {"/home/u", "corpus", "/home/u/corpus"},
+        {"/home/u", "corpus/", "/home/u/corpus"},
+        {"/home/u", "./corpus//a.txt", "/home/u/corpus/a.txt"},
+        {"/home/u", "corpus/../corpus/./a.txt", "/home/u/corpus/a.txt"},
+        {"/home/u", "..", "/home"},
+        {"/home/u", "../../../..", "/"},
+        {"/home/u", ".", "/home/u"},
+        {"/home/u", "", "/home/u"},
+        {"/home/u", "/abs//x/./y/..", "/abs/x"},
+        {"/", "a", "/a"},
+        {"/", "/", "/"},
+        {"/home/u/", "a", "/home/u/a"},
+        {"/home/./u/../v", "a", "/home/v/a"}, /* the base is cleaned too */
+        {"/home/u", "...", "/home/u/..."},    /* only "." and ".." are special */
+        {"/home/u", "a/..b", "/home/u/a/..b"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        char *got = kq__path_clean(c[i].base, c[i].p);
+        assert_non_null(got);
+        if (strcmp(got, c[i].want) != 0)
+            fail_msg("clean('%s', '%s') = '%s', want '%s'", c[i].base, c[i].p, got, c[i].want);
+        kq__free(got);
+    }
+}
+
+static void test_absolute_and_root(void **state)
+{
+    (void)state;
+    char cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    char *a;
+    assert_int_equal(kq__path_absolute("x/./y/", &a, NULL), 0);
+    char want[4200];
+    snprintf(want, sizeof want, "%s/x/y", strcmp(cwd, "/") ? cwd : "");
+    assert_string_equal(a, want);
+    kq__free(a);
+    assert_int_equal(kq__path_root(".kq", &a, NULL), 0);
+    assert_string_equal(a, cwd);
+    kq__free(a);
+    assert_int_equal(kq__path_root("/srv/notes/.kq/", &a, NULL), 0);
+    assert_string_equal(a, "/srv/notes");
+    kq__free(a);
+    assert_int_equal(kq__path_root("/.kq", &a, NULL), 0);
+    assert_string_equal(a, "/");
+    kq__free(a);
+}
+
+static void test_under(void **state)
+{
+    (void)state;
+    assert_string_equal(kq__path_under("/a/b", "/a/b/c/d"), "c/d");
+    assert_string_equal(kq__path_under("/a/b", "/a/b"), "");
+    assert_null(kq__path_under("/a/b", "/a/bc"));
+    assert_null(kq__path_under("/a/b", "/a"));
+    assert_null(kq__path_under("/a/b", "/x/a/b"));
+    assert_string_equal(kq__path_under("/", "/a"), "a");
+    assert_null(kq__path_under("/", "a"));
+    assert_null(kq__path_under("", "/a"));
+    assert_null(kq__path_under("a", "a/b")); /* not absolute: never */
+}
+
+static void test_name(void **state)
+{
+    (void)state;
+    char cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    char *root = kq__path_clean(cwd, "..");
+    assert_non_null(root);
+    const char *base = strrchr(cwd, '/') + 1; /* the current folder's name */
+    char want[4200], given[4200];
+    static const char *const spellings[] = {"a.txt", "./a.txt", "x/../a.txt", "a.txt/."};
+    snprintf(want, sizeof want, "%s%sa.txt", base, *base ? "/" : "");
+    for (size_t i = 0; *base && i < sizeof spellings / sizeof *spellings; i++) {
+        char *n;
+        assert_int_equal(kq__path_name(root, spellings[i], &n, NULL), 0);
+        assert_string_equal(n, want);
+        kq__free(n);
+        snprintf(given, sizeof given, "%s/%s", cwd, spellings[i]);
+        assert_int_equal(kq__path_name(root, given, &n, NULL), 0);
+        assert_string_equal(n, want);
+        kq__free(n);
+    }
+    char *n;
+    assert_int_equal(kq__path_name(root, root, &n, NULL), 0);
+    assert_string_equal(n, ""); /* the root itself */
+    kq__free(n);
+    assert_int_equal(kq__path_name("/srv/notes", "/srv/notes2/a", &n, NULL), 0);
+    assert_string_equal(n, "/srv/notes2/a"); /* outside: absolute */
+    kq__free(n);
+    assert_int_equal(kq__path_name("/", "/srv//a/", &n, NULL), 0);
+    assert_string_equal(n, "srv/a");
+    kq__free(n);
+    kq_alloc_fail_after(0);
+    assert_int_equal(kq__path_name("/srv", "/srv/a", &n, NULL), -1);
+    kq_alloc_fail_after(-1);
+    kq__free(root);
+}
+
+static void check_json(const char *root, const char *name, const char *want)
+{
+    kq_buf b = KQ_BUF_INIT;
+    assert_int_equal(kq__path_json(&b, root, name, strlen(name)), 0);
+    assert_int_equal(b.len, strlen(want));
+    assert_memory_equal(b.p, want, b.len);
+    kq_buf_release(&b);
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    check_json("/srv/notes", "a/b.md", "\"/srv/notes/a/b.md\"");
+    check_json("/", "a/b.md", "\"/a/b.md\"");
+    check_json("/srv/notes", "/etc/x.txt", "\"/etc/x.txt\"");
+    check_json("/srv/notes", "", "\"/srv/notes\"");
+    check_json("/srv/notes", "q\"\n.txt", "\"/srv/notes/q\\\"\\n.txt\"");
+    char longname[3000];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    kq_buf b = KQ_BUF_INIT;
+    assert_int_equal(kq__path_json(&b, "/r", longname, strlen(longname)), 0);
+    assert_int_equal(b.len, strlen(longname) + 5); /* quotes, "/r/" */
+    kq_buf_release(&b);
+    /* out of memory past the stack buffer */
+    kq_alloc_fail_after(0);
+    assert_int_equal(kq__path_json(&b, "/r", longname, strlen(longname)), -1);
+    kq_alloc_fail_after(-1);
+    kq_buf_release(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clean),
+        cmocka_unit_test(test_absolute_and_root),
+        cmocka_unit_test(test_under),
+        cmocka_unit_test(test_name),
+        cmocka_unit_test(test_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
