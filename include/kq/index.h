@@ -104,8 +104,9 @@ struct kq_build_stats {
  * directory) and was not found again is deleted; documents of files outside `paths` stay.
  * Files are named by their path relative to the index's root (kq_index_root) when they
  * lie under it, else by their absolute path, after `.` and `..` are taken out lexically
- * (symbolic links are not resolved): however a path is spelled, and wherever the run
- * starts, a file keeps its one name. An unchanged corpus
+ * (a symbolic link keeps its name; a path under the root only once links are resolved
+ * counts as under it): however a path is spelled, and wherever the run starts, a file
+ * keeps its one name. An unchanged corpus
  * commits nothing (stats->committed = 0). After a commit the tiered merge policy runs
  * (unless opts->no_merge). language NULL, k1 0 and b -1 keep the index's settings.
  *

@@ -2,6 +2,7 @@
 #include "util/path.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,13 +77,20 @@ int kq__path_name(const char *root, const char *p, char **out, kq_error *err)
     if (rc)
         return rc;
     const char *rest = kq__path_under(root, abs);
-    if (!rest) {
+    char *real = NULL, *real_root = NULL;
+    if (!rest && (real = realpath(abs, NULL)) && (real_root = realpath(root, NULL)))
+        rest = kq__path_under(real_root, real); /* under the root through a symbolic link */
+    if (!rest)
         *out = abs;
-        return 0;
+    else if ((*out = kq__strndup(rest, strlen(rest))))
+        kq__free(abs);
+    free(real);
+    free(real_root);
+    if (!*out) {
+        kq__free(abs);
+        return kq__enomem(err);
     }
-    *out = kq__strndup(rest, strlen(rest));
-    kq__free(abs);
-    return *out ? 0 : kq__enomem(err);
+    return 0;
 }
 
 const char *kq__path_under(const char *dir, const char *p)

@@ -2,7 +2,8 @@
  *
  * A path is made absolute against the current directory and cleaned lexically: no empty,
  * "." or ".." components and no trailing '/', as git and Go's filepath.Clean do. Symbolic
- * links are not resolved (a link keeps the name it was given). An index names a file by
+ * links are not resolved (a link keeps the name it was given; kq__path_name resolves
+ * them only to tell whether a path lies under the root). An index names a file by
  * its path relative to the index's root, the folder holding the index directory, when the
  * file lies under it, and by its absolute path otherwise: one name a file, however it was
  * spelled and wherever kq-index ran.
@@ -35,8 +36,10 @@ const char *kq__path_under(const char *dir, const char *p);
 
 /* kq__path_name: the name an index of root `root` gives the file or folder at `p`
  * (relative to the current directory unless absolute): relative to the root when under
- * it ("" for the root itself), else absolute; clean either way. Allocated into `*out` as
- * kq__path_absolute. */
+ * it ("" for the root itself), else absolute; clean either way. A `p` that is not under
+ * the root as spelled but is once symbolic links are resolved in both (`~/notes/docs`
+ * where /home is a link, the root reached through it or not) is named relative to the
+ * root too. Allocated into `*out` as kq__path_absolute. */
 int kq__path_name(const char *root, const char *p, char **out, kq_error *err);
 
 /* kq__path_json: appends the absolute path of the file an index names `name` (`len`

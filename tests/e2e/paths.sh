@@ -41,6 +41,12 @@ done
 (cd "$tmp/elsewhere" && run "$kqi" -i "$proj/.kq" ../proj/docs/sub/note.md &&
     expect_rc 0 "an update from elsewhere" &&
     { grep -q 'nothing to commit' <<<"$out" || fail "from elsewhere: $out"; })
+# through a symbolic link to the root's folder (a $HOME reached through /home -> /data)
+ln -s "$proj" "$tmp/link"
+run "$kqi" -i "$proj/.kq" "$tmp/link/docs"
+grep -q 'nothing to commit' <<<"$out" || fail "through a link to the root: $out"
+run "$kqi" -i "$tmp/link/.kq" "$proj/docs"
+grep -q 'nothing to commit' <<<"$out" || fail "the index through a link: $out"
 [ "$("$kq" --count "$q")" = 3 ] || fail "documents counted twice: $("$kq" --count "$q")"
 # a file removed, updated from a subfolder by its folder's name: deleted, once
 rm docs/sub/note.md

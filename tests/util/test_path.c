@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -112,6 +113,34 @@ static void test_name(void **state)
     assert_int_equal(kq__path_name("/", "/srv//a/", &n, NULL), 0);
     assert_string_equal(n, "srv/a");
     kq__free(n);
+    /* a folder reached through a symbolic link, the root not (or the other way round) */
+    char tmpl[] = "/tmp/kq-path-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    char real[4200], link[4200], file[4300], via[4300];
+    snprintf(real, sizeof real, "%s/real", tmpl);
+    snprintf(link, sizeof link, "%s/link", tmpl);
+    snprintf(file, sizeof file, "%s/docs", real);
+    assert_int_equal(mkdir(real, 0700), 0);
+    assert_int_equal(mkdir(file, 0700), 0);
+    assert_int_equal(symlink(real, link), 0);
+    snprintf(via, sizeof via, "%s/./docs/", link);
+    assert_int_equal(kq__path_name(real, via, &n, NULL), 0);
+    assert_string_equal(n, "docs");
+    kq__free(n);
+    assert_int_equal(kq__path_name(link, file, &n, NULL), 0);
+    assert_string_equal(n, "docs");
+    kq__free(n);
+    /* a link under the root keeps its name, wherever it points */
+    snprintf(via, sizeof via, "%s/out", real);
+    assert_int_equal(symlink("/", via), 0);
+    assert_int_equal(kq__path_name(real, via, &n, NULL), 0);
+    assert_string_equal(n, "out");
+    kq__free(n);
+    assert_int_equal(unlink(via), 0);
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(rmdir(file), 0);
+    assert_int_equal(rmdir(real), 0);
+    assert_int_equal(rmdir(tmpl), 0);
     kq_alloc_fail_after(0);
     assert_int_equal(kq__path_name("/srv", "/srv/a", &n, NULL), -1);
     kq_alloc_fail_after(-1);
