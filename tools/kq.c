@@ -117,7 +117,7 @@ static void here_init(struct here *h)
     h->pwd[0] = h->cwd[0] = '\0';
     if (pwd && pwd[0] == '/' && strlen(pwd) < sizeof h->pwd && stat(pwd, &a) == 0 &&
         stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-        strcpy(h->pwd, pwd);
+        snprintf(h->pwd, sizeof h->pwd, "%s", pwd);
     if (!getcwd(h->cwd, sizeof h->cwd))
         h->cwd[0] = '\0';
 }

@@ -25,8 +25,8 @@ static void add_components(char *out, size_t *n, const char *p)
                 (*n)--;
         } else if (cl && !(cl == 1 && p[0] == '.')) {
             out[(*n)++] = '/';
-            memcpy(out + *n, p, cl);
-            *n += cl;
+            for (size_t k = 0; k < cl; k++)
+                out[(*n)++] = p[k];
         }
         p += cl + (e != NULL);
     }
@@ -72,24 +72,27 @@ int kq__path_root(const char *index_dir, char **out, kq_error *err)
 
 int kq__path_name(const char *root, const char *p, char **out, kq_error *err)
 {
+    *out = NULL;
     char *abs;
     int rc = kq__path_absolute(p, &abs, err);
     if (rc)
         return rc;
     const char *rest = kq__path_under(root, abs);
     char *real = NULL, *real_root = NULL;
-    if (!rest && (real = realpath(abs, NULL)) && (real_root = realpath(root, NULL)))
-        rest = kq__path_under(real_root, real); /* under the root through a symbolic link */
-    if (!rest)
-        *out = abs;
-    else if ((*out = kq__strndup(rest, strlen(rest))))
-        kq__free(abs);
+    if (!rest) { /* under the root through a symbolic link? */
+        real = realpath(abs, NULL);
+        real_root = real ? realpath(root, NULL) : NULL;
+        if (real_root)
+            rest = kq__path_under(real_root, real);
+    }
+    char *name = rest ? kq__strndup(rest, strlen(rest)) : abs;
     free(real);
     free(real_root);
-    if (!*out) {
+    if (name != abs)
         kq__free(abs);
+    if (!name)
         return kq__enomem(err);
-    }
+    *out = name;
     return 0;
 }
 
