@@ -271,7 +271,7 @@ static void test_table_rules(void **state)
         kq_put_le32(e + 4, 0);
         fix_header(q);
         assert_int_equal(check(q, len, 1, &err), KQ_ECORRUPT);
-        char needle[16];
+        char needle[32];
         snprintf(needle, sizeof needle, "'%s' is missing", tag);
         if (!strstr(err.msg, needle))
             fail_msg("'%s' does not say %s", err.msg, needle);
