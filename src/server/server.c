@@ -35,6 +35,7 @@
 #include "util/json.h"
 
 #define LISTEN_FDS_START 3
+#define KQ_WHERE_MS 2000 /* how often the index directory is looked for (on_where_timer) */
 
 void kq_server_opts_init(struct kq_server_opts *o)
 {
@@ -456,6 +457,7 @@ static void begin_stop(struct kq_server *s, const char *why)
     s->stopping = 1;
     close_handle((uv_handle_t *)&s->listener);
     close_handle((uv_handle_t *)&s->watch);
+    close_handle((uv_handle_t *)&s->where_timer);
     remove_socket(s);
     for (struct kq__conn *c = s->conns, *n; c; c = n) {
         n = kq__conn_next(c);
@@ -463,6 +465,22 @@ static void begin_stop(struct kq_server *s, const char *why)
     }
     uv_timer_start(&s->stop_timer, on_stop_timer, s->opt.stop_grace_ms, 0);
     kq__maybe_done(s);
+}
+
+/* The index directory moved with a folder above it (its socket too, so clients reach this
+ * daemon at the new place) or went away: the paths it answers with, made from where it
+ * was, would open nothing. It stops, and clients search in-process until a daemon runs
+ * at the new place. */
+static void on_where_timer(uv_timer_t *t)
+{
+    struct kq_server *s = t->data;
+    struct stat st;
+    if (s->stopping ||
+        (stat(s->index_dir, &st) == 0 && st.st_dev == s->dir_dev && st.st_ino == s->dir_ino))
+        return;
+    kq__log(s, KQ_LOG_ERROR, "the index directory %s is gone (moved or removed)", s->index_dir);
+    s->index_gone = 1;
+    begin_stop(s, "index moved or removed");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -542,6 +560,14 @@ int kq_server_run(kq_server *s, kq_error *err)
     }
     uv_timer_init(&s->loop, &s->stop_timer);
     s->stop_timer.data = s;
+    struct stat dst;
+    uv_timer_init(&s->loop, &s->where_timer);
+    s->where_timer.data = s;
+    if (stat(s->index_dir, &dst) == 0) {
+        s->dir_dev = dst.st_dev;
+        s->dir_ino = dst.st_ino;
+        uv_timer_start(&s->where_timer, on_where_timer, KQ_WHERE_MS, KQ_WHERE_MS);
+    }
     uv_idle_init(&s->loop, &s->resume);
     s->resume.data = s;
     uv_fs_event_init(&s->loop, &s->watch);
@@ -565,7 +591,7 @@ int kq_server_run(kq_server *s, kq_error *err)
     remove_socket(s);
     kq__log(s, KQ_LOG_INFO, "stopped after %llu queries", (unsigned long long)s->queries);
     if (s->index_gone)
-        return kq__error(err, KQ_ENOTFOUND, -1, "the index directory %s was removed",
+        return kq__error(err, KQ_ENOTFOUND, -1, "the index directory %s was moved or removed",
                          s->index_dir);
     return 0;
 }

@@ -142,6 +142,10 @@ struct kq_server {
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_fs_event_t watch;
     uv_timer_t stop_timer;
+    uv_timer_t where_timer;    /* checks now and then that the index directory is where it
+                                * was: a folder above it moved sends no event */
+    dev_t dir_dev;             /* the index directory's identity when serving began */
+    ino_t dir_ino;
     struct kq__dispatch pool;  /* searches, counts, documents and reloads run through it */
     struct kq__reload *reload; /* running reload work, or NULL */
     int reload_again;          /* another reload was asked for while one ran */
@@ -153,7 +157,7 @@ struct kq_server {
     uint32_t n_conns;       /* connections counted against max_connections */
     uint32_t queued;        /* jobs submitted to `pool` and not done */
     int stopping;           /* 1: draining; 2: forced */
-    int index_gone;         /* stopping because the index directory was removed */
+    int index_gone;         /* stopping because the index directory moved or was removed */
 
     uint64_t start_ns;
     uint64_t queries, errors;

@@ -172,4 +172,25 @@ set -e
 [ "$rc" -eq 2 ] && grep -q 'the index directory .* is gone' "$tmp/kqd_gone.log" ||
     fail "kqd with its index removed: exit $rc: $(cat "$tmp/kqd_gone.log")"
 ok "kqd stops (exit 2) when its index directory is removed"
+
+# ---- a folder above the index moved: the socket moves along, the paths would not ----
+mkdir -p "$tmp/above/in"
+cp -r .kq "$tmp/above/in/.kq"
+rm -f "$tmp/above/in/.kq/kqd.sock"
+start_kqd "$tmp/kqd_moved.log" -i "$tmp/above/in/.kq"
+mpid=$kqd_pid
+wait_answer "$tmp/above/in/.kq/kqd.sock"
+mv "$tmp/above" "$tmp/moved"
+for _ in $(seq 100); do running "$mpid" || break; sleep 0.1; done
+if running "$mpid"; then
+    kill -KILL "$mpid"
+    fail "kqd outlived the move of its folder: $(cat "$tmp/kqd_moved.log")"
+fi
+set +e
+wait "$mpid"
+rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q 'is gone (moved or removed)' "$tmp/kqd_moved.log" ||
+    fail "kqd with its folder moved: exit $rc: $(cat "$tmp/kqd_moved.log")"
+ok "kqd stops (exit 2) when a folder above its index directory moves"
 echo "kqd_limits.sh: $passed passed, 0 failed"
