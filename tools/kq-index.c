@@ -258,14 +258,16 @@ static int watch_dir(struct watch *w, const char *path)
 }
 
 /* Watches `path` and, recursively, its folders (as the walk of kq_index_build goes: hidden
- * entries and the index directory left out). A file is followed through its folder. */
+ * entries and the index directory left out). A file is followed through its folder, and so
+ * is a PATH that is gone, so that it is seen coming back. */
 static int watch_tree(struct watch *w, const char *path, int top, int depth)
 {
     struct stat st;
     int added = 0;
-    if (stat(path, &st) != 0 || depth > 64)
+    int gone = stat(path, &st) != 0;
+    if ((gone && !top) || depth > 64)
         return 0;
-    if (!S_ISDIR(st.st_mode)) {
+    if (gone || !S_ISDIR(st.st_mode)) {
         if (top) {
             char *parent = strdup(path), *slash = parent ? strrchr(parent, '/') : NULL;
             if (slash)
@@ -415,6 +417,7 @@ static int watch_run(const char *dir, char **paths, size_t n_paths,
     w.json = json;
     w.quiet = quiet;
     opts->progress = NULL; /* no progress bar between the summary lines */
+    opts->missing_ok = 1;  /* a PATH may go and come back */
     uv_timer_init(w.loop, &w.debounce);
     uv_timer_init(w.loop, &w.rescan);
     uv_timer_start(&w.rescan, on_rescan, WATCH_RESCAN_MS, WATCH_RESCAN_MS);

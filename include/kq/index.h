@@ -55,6 +55,8 @@ struct kq_build_opts {
     void *ctx;
     int full;                /* 1: rebuild from scratch, ignoring what the index holds */
     int no_merge;            /* 1: no merge policy after an update's commit */
+    int missing_ok;          /* 1: a path that does not exist is no error (what a watch
+                              * wants: a path may go and come back) */
 };
 
 struct kq_build_stats {

@@ -244,6 +244,8 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
             warn(w->opts, path, "not found: its documents are deleted");
             return 0;
         }
+        if (top && e == ENOENT && w->opts->missing_ok)
+            return 0;
         if (top)
             return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path, strerror(e));
         return skip(w, path, strerror(e), e != ENOENT); /* ENOENT: a dangling link, or gone */

@@ -41,7 +41,9 @@ printf 'Apples\nred apples and green pears\n' >"$docs/a.txt"
 printf 'Boats\nboats in the harbour\n' >"$docs/sub/b.txt"
 echo '{"_id":"j1","title":"One","text":"plums and figs"}' >"$docs/data.jsonl"
 ix=$tmp/ix
-"$kqi" -i "$ix" --watch "$docs" >"$tmp/watch.out" 2>"$tmp/watch.err" &
+mkdir "$tmp/one"
+printf 'Lone\na lone walrus\n' >"$tmp/one/x.txt"
+"$kqi" -i "$ix" --watch "$docs" "$tmp/one/x.txt" >"$tmp/watch.out" 2>"$tmp/watch.err" &
 w=$!
 pids=("$w")
 for _ in $(seq 1 100); do
@@ -49,9 +51,10 @@ for _ in $(seq 1 100); do
     kill -0 "$w" 2>/dev/null || fail "kq-index --watch exited: $(cat "$tmp/watch.err")"
     sleep 0.05
 done
-grep -q '^watching 2 folders' "$tmp/watch.out" || fail "watch output: $(cat "$tmp/watch.out")"
-[ "$(hits apples)" = 1 ] || fail "the first update did not index the folder"
-ok "--watch indexes, then watches the folder and its subfolder"
+grep -q '^watching 3 folders' "$tmp/watch.out" || fail "watch output: $(cat "$tmp/watch.out")"
+[ "$(hits apples)" = 1 ] && [ "$(hits walrus)" = 1 ] ||
+    fail "the first update did not index the folder and the file"
+ok "--watch indexes, then watches the folder, its subfolder and the file's folder"
 
 printf 'Apples\nred apples and ripe quinces\n' >"$docs/a.txt"
 within_3s quinces 1 "a modified file"
@@ -71,6 +74,15 @@ echo '{"_id":"j1","title":"One","text":"plums and dates"}' >"$docs/data.jsonl"
 within_3s dates 1 "a changed JSON line"
 within_3s figs 0 "a changed JSON line's old words"
 ok "a changed JSON-lines document is searchable within 3 s"
+
+# a file PATH that goes and comes back: the updates go on in between
+rm "$tmp/one/x.txt"
+within_3s walrus 0 "a file PATH deleted"
+printf 'Late\na late heron\n' >"$docs/late.txt"
+within_3s heron 1 "a file added after a file PATH was deleted"
+printf 'Lone\na lone walrus\n' >"$tmp/one/x.txt"
+within_3s walrus 1 "a file PATH back"
+ok "a file PATH deleted and created again: its document goes and comes back, the rest is followed"
 
 kill -TERM "$w"
 rc=0
