@@ -137,13 +137,11 @@ static void put_path(const struct here *here, const struct kq_search_hit *h)
         put_safe(h->path, h->path_len);
 }
 
-/* Whether `h` is a whole file's hit: its id is then the file's name in the index, which its
- * path ends with (a JSON-lines document's id is its "_id"). */
+/* Whether `h` is a whole file's hit, whose id is the file's name in the index: kq-index
+ * reads every file named *.jsonl as JSON lines, whose documents' ids are their "_id". */
 static int file_hit(const struct kq_search_hit *h)
 {
-    return h->id_len && h->id_len <= h->path_len &&
-           !memcmp(h->path + h->path_len - h->id_len, h->id, h->id_len) &&
-           (h->id_len == h->path_len || h->path[h->path_len - h->id_len - 1] == '/');
+    return !(h->path_len >= 6 && !memcmp(h->path + h->path_len - 6, ".jsonl", 6));
 }
 
 static void put_snippet(const struct kq_search_hit *h, const struct style *st)

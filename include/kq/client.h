@@ -123,8 +123,8 @@ const char *kq_path_under(const char *dir, const char *path);
 
 /* kq_hits_get: hit `i` (0-based, best first) in the form kq_result_hit gives, but for
  * `doc`, KQ_NO_DOC (the wire carries no internal id), and `path`, absolute (as
- * kq_result_json writes it): a whole file's hit has the path that ends with "/" and its id,
- * or equals it. The strings are NUL-terminated and valid until kq_hits_free. Returns 0 or
+ * kq_result_json writes it): a JSON-lines document's path ends with ".jsonl" (its id is
+ * its "_id"); a whole file's never does, and ends with "/" and its id (or equals it). The strings are NUL-terminated and valid until kq_hits_free. Returns 0 or
  * KQ_ENOTFOUND (i out of range). */
 int kq_hits_get(const kq_hits *h, uint32_t i, struct kq_search_hit *hit);
 

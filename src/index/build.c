@@ -135,6 +135,8 @@ struct walk {
     size_t n_seen, cap_seen;
     size_t top_len;       /* the PATH being walked: its length as given */
     const char *top_name; /* and the name the index gives it */
+    const char *root;     /* the index's root (util/path.h) */
+    int root_in_top;      /* top_name is absolute and holds the root */
 };
 
 static void warn(const struct kq_build_opts *o, const char *path, const char *msg)
@@ -208,6 +210,9 @@ static char *walk_name(const struct walk *w, const char *path)
         s[n++] = '/';
     memcpy(s + n, rest, rl);
     s[n + rl] = '\0';
+    const char *in_root = w->root_in_top ? kq__path_under(w->root, s) : NULL;
+    if (in_root) /* a PATH above the root: what lies in the root is named relative to it */
+        memmove(s, in_root, strlen(in_root) + 1);
     return s;
 }
 
@@ -2108,7 +2113,7 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     if (have_old && old.paths_as_given && !opts.full) {
         rc = kq__error(err, KQ_EVERSION, -1,
                        "the index in '%s' names files as they were given to an older "
-                       "kq-index, relative to where it ran; rebuild it once with --full",
+                       "kq-index, relative to where it ran: it must be rebuilt once",
                        dir);
         goto out;
     }
@@ -2149,10 +2154,12 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
                         (rc = kq__update_new(oldix, (const char *const *)names, n_paths,
                                              &bld.upd, err))))
         goto out;
-    struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err, bld.upd, NULL, 0, 0, 0, NULL};
+    struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err, bld.upd, NULL, 0, 0,
+                     0, NULL, root, 0};
     for (size_t i = 0; i < n_paths && !rc; i++) {
         w.top_len = strlen(paths[i]);
         w.top_name = names[i];
+        w.root_in_top = names[i][0] == '/' && kq__path_under(names[i], root);
         rc = walk_path(&w, paths[i], 1, 0);
     }
     kq__free(w.seen);

@@ -37,6 +37,7 @@
 #include "index/reader.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/path.h"
 
 struct pent {
     uint64_t h;   /* XXH3 of the file's path */
@@ -79,13 +80,14 @@ struct kq_update {
     uint64_t kept, n_cand;
 };
 
-/* Whether the file named `p` (`n` bytes) is `g` or lies under it; names and `g` are as
- * util/path.h makes them, so "" (the root) holds every relative name. */
-static int under(const char *p, size_t n, const char *g)
+/* Whether the file named `p` (`n` bytes) is `g` or lies under it, in the index `ix`;
+ * names and `g` are as util/path.h makes them: relative ones are under the root, so ""
+ * (the root) and an absolute `g` that holds the root hold every relative name. */
+static int under(const kq_index *ix, const char *p, size_t n, const char *g)
 {
     size_t gl = strlen(g);
-    if (gl == 0)
-        return n && p[0] != '/';
+    if (gl == 0 || (g[0] == '/' && n && p[0] != '/'))
+        return n && p[0] != '/' && (gl == 0 || kq__path_under(g, kq_index_root(ix)));
     if (n < gl || memcmp(p, g, gl) != 0)
         return 0;
     return n == gl || (gl && g[gl - 1] == '/') || p[gl] == '/';
@@ -170,7 +172,7 @@ int kq__update_new(const kq_index *ix, const char *const *paths, size_t n_paths,
                     const struct kq_src *r = &s->srcs[src - 1];
                     *in = 2;
                     for (size_t k = 0; k < n_paths && *in == 2; k++)
-                        if (under(r->path, r->path_len, paths[k]))
+                        if (under(ix, r->path, r->path_len, paths[k]))
                             *in = 1;
                 }
                 if (*in != 1) {
@@ -207,7 +209,7 @@ int kq__update_new(const kq_index *ix, const char *const *paths, size_t n_paths,
                 break;
             int in = 0;
             for (size_t k = 0; k < n_paths && !in; k++)
-                in = under(doc.path, doc.path_len, paths[k]);
+                in = under(ix, doc.path, doc.path_len, paths[k]);
             if (!in)
                 continue;
             if (u->n_ents == cap) {
@@ -508,7 +510,7 @@ uint64_t kq__update_under(kq_update *u, const char *path, int keep)
         uint32_t doc = u->ents[k].doc;
         struct kq_doc d;
         if (!kq__del_test(u->cand, doc) || kq_index_doc(u->ix, doc, &d, NULL) ||
-            !under(d.path, d.path_len, path))
+            !under(u->ix, d.path, d.path_len, path))
             continue;
         n++;
         if (keep)
@@ -518,7 +520,7 @@ uint64_t kq__update_under(kq_update *u, const char *path, int keep)
         const struct srun *r = &u->runs[k];
         const kq_seg *s = &u->ix->segs[r->seg];
         const struct kq_src *src = &s->srcs[r->src - 1];
-        if (!under(src->path, src->path_len, path))
+        if (!under(u->ix, src->path, src->path_len, path))
             continue;
         for (uint32_t d = r->first; d < r->first + r->n; d++) {
             if (!kq__del_test(u->cand, s->base + d))

@@ -48,6 +48,21 @@ char *kq__path_clean(const char *base, const char *p)
     return out;
 }
 
+/* The end of the last ".." component of `p`; 0 when it has none. */
+static size_t last_dotdot_end(const char *p)
+{
+    size_t end = 0;
+    for (size_t i = 0; p[i];) {
+        size_t j = i;
+        while (p[j] && p[j] != '/')
+            j++;
+        if (j - i == 2 && p[i] == '.' && p[i + 1] == '.')
+            end = j;
+        i = p[j] ? j + 1 : j;
+    }
+    return end;
+}
+
 int kq__path_absolute(const char *p, char **out, kq_error *err)
 {
     *out = NULL;
@@ -55,19 +70,98 @@ int kq__path_absolute(const char *p, char **out, kq_error *err)
     if (p[0] != '/' && !getcwd(cwd, sizeof cwd))
         return kq__error(err, KQ_EIO, -1, "cannot read the current directory: %s",
                          strerror(errno));
-    if (!(*out = kq__path_clean(cwd, p)))
-        return kq__enomem(err);
-    return 0;
+    /* ".." after a symbolic link is the parent of where the link leads, as the kernel
+     * has it: the path up to the last ".." is resolved when it exists */
+    size_t dd = last_dotdot_end(p);
+    char *real = NULL;
+    if (dd) {
+        char *head = kq__malloc(strlen(cwd) + dd + 2);
+        if (!head)
+            return kq__enomem(err);
+        size_t n = 0;
+        if (p[0] != '/') {
+            n = strlen(cwd);
+            memcpy(head, cwd, n);
+            head[n++] = '/';
+        }
+        memcpy(head + n, p, dd);
+        head[n + dd] = '\0';
+        real = realpath(head, NULL);
+        kq__free(head);
+    }
+    if (real) {
+        const char *tail = p + dd;
+        while (*tail == '/')
+            tail++;
+        *out = kq__path_clean(real, tail);
+        free(real);
+    } else {
+        *out = kq__path_clean(cwd, p);
+    }
+    return *out ? 0 : kq__enomem(err);
 }
 
 int kq__path_root(const char *index_dir, char **out, kq_error *err)
 {
-    int rc = kq__path_absolute(index_dir, out, err);
+    /* where the index directory is, links resolved: however it is reached, one root */
+    char *real = realpath(index_dir, NULL);
+    int rc = 0;
+    if (!real)
+        rc = kq__path_absolute(index_dir, out, err);
+    else if (!(*out = kq__strndup(real, strlen(real))))
+        rc = kq__enomem(err);
+    free(real);
     if (rc)
         return rc;
     char *slash = strrchr(*out, '/');
     slash[slash == *out] = '\0'; /* "/a/.kq" -> "/a", "/.kq" -> "/" */
     return 0;
+}
+
+/* When a prefix of the clean absolute path `abs` leads to the root or below it through
+ * symbolic links, the name relative to the root into `*out`: the shortest such prefix
+ * is resolved, the links past it keep their names. `*out` NULL when there is none.
+ * Returns 0 or KQ_ENOMEM. */
+static int linked_name(const char *root, const char *abs, char **out)
+{
+    *out = NULL;
+    char *real_root = realpath(root, NULL);
+    if (!real_root)
+        return 0;
+    size_t n = strlen(abs);
+    char *prefix = kq__malloc(n + 1);
+    int rc = prefix ? 0 : KQ_ENOMEM;
+    for (size_t i = 1; i <= n && !rc; i++) {
+        if (i < n && abs[i] != '/')
+            continue; /* prefixes end with a component */
+        memcpy(prefix, abs, i);
+        prefix[i] = '\0';
+        char *real = realpath(prefix, NULL);
+        if (!real)
+            break; /* nothing under it exists either */
+        const char *r = kq__path_under(real_root, real);
+        if (r) {
+            const char *tail = abs + i;
+            while (*tail == '/')
+                tail++;
+            size_t rl = strlen(r), tl = strlen(tail), k = rl;
+            if ((*out = kq__malloc(rl + tl + 2))) {
+                memcpy(*out, r, rl);
+                if (rl && tl)
+                    (*out)[k++] = '/';
+                memcpy(*out + k, tail, tl);
+                (*out)[k + tl] = '\0';
+            } else {
+                rc = KQ_ENOMEM;
+            }
+            free(real);
+            break;
+        }
+        free(real);
+    }
+    kq__free(prefix);
+    free(real_root);
+    return rc;
 }
 
 int kq__path_name(const char *root, const char *p, char **out, kq_error *err)
@@ -78,16 +172,11 @@ int kq__path_name(const char *root, const char *p, char **out, kq_error *err)
     if (rc)
         return rc;
     const char *rest = kq__path_under(root, abs);
-    char *real = NULL, *real_root = NULL;
-    if (!rest) { /* under the root through a symbolic link? */
-        real = realpath(abs, NULL);
-        real_root = real ? realpath(root, NULL) : NULL;
-        if (real_root)
-            rest = kq__path_under(real_root, real);
-    }
-    char *name = rest ? kq__strndup(rest, strlen(rest)) : abs;
-    free(real);
-    free(real_root);
+    char *name = NULL;
+    if (rest)
+        name = kq__strndup(rest, strlen(rest));
+    else if (!(rc = linked_name(root, abs, &name)) && !name)
+        name = abs; /* outside the root */
     if (name != abs)
         kq__free(abs);
     if (!name)

@@ -1,9 +1,9 @@
 /* util/path.h: file names as an index stores them (FORMAT.md, "Paths").
  *
  * A path is made absolute against the current directory and cleaned lexically: no empty,
- * "." or ".." components and no trailing '/', as git and Go's filepath.Clean do. Symbolic
- * links are not resolved (a link keeps the name it was given; kq__path_name resolves
- * them only to tell whether a path lies under the root). An index names a file by
+ * "." or ".." components and no trailing '/', as git and Go's filepath.Clean do. A
+ * symbolic link keeps the name it was reached by (the links before a ".." and those that
+ * lead to the root are resolved, see below). An index names a file by
  * its path relative to the index's root, the folder holding the index directory, when the
  * file lies under it, and by its absolute path otherwise: one name a file, however it was
  * spelled and wherever kq-index ran.
@@ -21,12 +21,15 @@
 char *kq__path_clean(const char *base, const char *p);
 
 /* kq__path_absolute: `p` made absolute against the current directory and cleaned, into
- * `*out` (the caller's, kq__free). Returns 0, KQ_EIO (the current directory is unreadable),
- * KQ_ENOMEM. */
+ * `*out` (the caller's, kq__free). A ".." is taken as the kernel takes it: the part of `p`
+ * up to its last ".." is resolved (symbolic links followed) when it exists, so that
+ * `link/../x` names the x beside where the link leads. Returns 0, KQ_EIO (the current
+ * directory is unreadable), KQ_ENOMEM. */
 int kq__path_absolute(const char *p, char **out, kq_error *err);
 
-/* kq__path_root: the root of the index in `index_dir`: the clean absolute path of the
- * folder that holds it. Allocated into `*out` as kq__path_absolute. */
+/* kq__path_root: the root of the index in `index_dir`: the folder that holds it, where
+ * symbolic links lead (so that every way to reach an index gives one root). Allocated
+ * into `*out` as kq__path_absolute. */
 int kq__path_root(const char *index_dir, char **out, kq_error *err);
 
 /* kq__path_under: when the clean absolute path `p` is `dir` (clean, absolute) or lies
@@ -36,10 +39,10 @@ const char *kq__path_under(const char *dir, const char *p);
 
 /* kq__path_name: the name an index of root `root` gives the file or folder at `p`
  * (relative to the current directory unless absolute): relative to the root when under
- * it ("" for the root itself), else absolute; clean either way. A `p` that is not under
- * the root as spelled but is once symbolic links are resolved in both (`~/notes/docs`
- * where /home is a link, the root reached through it or not) is named relative to the
- * root too. Allocated into `*out` as kq__path_absolute. */
+ * it ("" for the root itself), else absolute; clean either way. A `p` that reaches the
+ * root through a symbolic link (`~/notes/docs` where /home is a link) is named relative
+ * to the root too; links past the root keep their names. Allocated into `*out` as
+ * kq__path_absolute. */
 int kq__path_name(const char *root, const char *p, char **out, kq_error *err);
 
 /* kq__path_json: appends the absolute path of the file an index names `name` (`len`

@@ -47,6 +47,20 @@ run "$kqi" -i "$proj/.kq" "$tmp/link/docs"
 grep -q 'nothing to commit' <<<"$out" || fail "through a link to the root: $out"
 run "$kqi" -i "$tmp/link/.kq" "$proj/docs"
 grep -q 'nothing to commit' <<<"$out" || fail "the index through a link: $out"
+# links past the root keep their names, also reached through a link to the root
+ln -s docs alias
+run "$kqi" alias
+grep -q 'indexed *3 new' <<<"$out" || fail "a link inside the root: $out"
+run "$kqi" -i "$tmp/link/.kq" "$tmp/link/alias"
+grep -q 'nothing to commit' <<<"$out" || fail "a link inside the root, reached through a link: $out"
+rm alias
+run "$kqi" alias
+grep -q 'deleted *3' <<<"$out" || fail "a link PATH gone: $out"
+# ".." after a link is the parent of where it leads: subl/.. is docs, not the root
+ln -s docs/sub subl
+run "$kqi" subl/..
+grep -q 'nothing to commit' <<<"$out" || fail "'subl/..': $out"
+rm subl
 [ "$("$kq" --count "$q")" = 3 ] || fail "documents counted twice: $("$kq" --count "$q")"
 # a file removed, updated from a subfolder by its folder's name: deleted, once
 rm docs/sub/note.md
@@ -55,6 +69,21 @@ rm docs/sub/note.md
 printf 'a note on reciprocal defense procurement\n' >docs/sub/note.md
 run "$kqi" docs
 ok "a file keeps one name however its path is spelled and wherever kq-index runs"
+
+# a PATH above the root: what lies in the root keeps its relative names
+mkdir -p "$tmp/up/r/docs"
+printf 'alpha zed\n' >"$tmp/up/r/docs/z.txt"
+printf 'alpha out\n' >"$tmp/up/o.txt"
+(cd "$tmp/up/r" && "$kqi" -q docs)
+(cd "$tmp/up" && run "$kqi" -i r/.kq . && expect_rc 0 "an update above the root" &&
+    { grep -q 'indexed *1 new' <<<"$out" || fail "above the root: $out"; })
+run "$kq" -i "$tmp/up/r/.kq" --json alpha
+grep -q '"id":"docs/z.txt"' <<<"$out" && grep -q '"id":"'"$tmp"'/up/o.txt"' <<<"$out" ||
+    fail "names above the root: $out"
+rm "$tmp/up/r/docs/z.txt"
+(cd "$tmp/up" && run "$kqi" -i r/.kq . && expect_rc 0 "a deletion above the root")
+[ "$("$kq" -i "$tmp/up/r/.kq" --count alpha)" = 1 ] || fail "a file in the root not deleted"
+ok "a PATH above the root: files in the root are named relative to it, and deleted"
 
 # 2. shown relative to the current directory, absolute outside it; --json absolute
 run "$kq" -l "$q"
@@ -75,6 +104,11 @@ grep -q '^   docs/sub/note.md:1$' <<<"$out" || fail "human output: $out"
 grep -q '^[0-9]\. docs/003_b721ed12405fbad4.txt  (' <<<"$out" ||
     fail "a file without a title is named by its shown path: $out"
 ok "kq shows paths relative to the current folder, absolute outside it; --json absolute"
+
+# a JSON-lines document whose _id looks like its file's path is still shown by its _id
+printf '{"_id":"n.jsonl","title":"","text":"omega one"}\n' >"$tmp/elsewhere/n.jsonl"
+(cd "$tmp/elsewhere" && "$kqi" -q n.jsonl && run "$kq" omega &&
+    { grep -q '^   n.jsonl:1  n.jsonl$' <<<"$out" || fail "a JSON-lines hit: $out"; })
 
 # 3. a folder moved with its index: the names still hold, an update changes nothing
 mv "$proj" "$tmp/moved"

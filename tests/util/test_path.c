@@ -130,6 +130,33 @@ static void test_name(void **state)
     assert_int_equal(kq__path_name(link, file, &n, NULL), 0);
     assert_string_equal(n, "docs");
     kq__free(n);
+    /* ".." after a link is the parent of where it leads; a link to an index directory
+     * has the root of the index directory */
+    char dd[4400];
+    snprintf(dd, sizeof dd, "%s/../docs/./", link);
+    snprintf(via, sizeof via, "%s/docs", tmpl); /* lexically, "link/../docs" */
+    assert_int_equal(kq__path_absolute(dd, &n, NULL), 0);
+    assert_string_equal(n, via); /* link is a link to a folder of tmpl: the same here */
+    kq__free(n);
+    snprintf(via, sizeof via, "%s/dl", tmpl);
+    assert_int_equal(symlink(file, via), 0); /* dl -> real/docs */
+    snprintf(dd, sizeof dd, "%s/dl/../x", tmpl);
+    assert_int_equal(kq__path_absolute(dd, &n, NULL), 0);
+    snprintf(dd, sizeof dd, "%s/x", real);
+    assert_string_equal(n, dd); /* not tmpl/x */
+    kq__free(n);
+    assert_int_equal(kq__path_root(via, &n, NULL), 0);
+    assert_string_equal(n, real); /* dl reaches real/docs: its folder is real */
+    kq__free(n);
+    assert_int_equal(unlink(via), 0);
+    /* links past the root keep their names when the root is reached through a link */
+    snprintf(via, sizeof via, "%s/alias", real);
+    assert_int_equal(symlink("docs", via), 0);
+    snprintf(dd, sizeof dd, "%s/alias/f.txt", link);
+    assert_int_equal(kq__path_name(real, dd, &n, NULL), 0);
+    assert_string_equal(n, "alias/f.txt"); /* not docs/f.txt; and f.txt need not exist */
+    kq__free(n);
+    assert_int_equal(unlink(via), 0);
     /* a link under the root keeps its name, wherever it points */
     snprintf(via, sizeof via, "%s/out", real);
     assert_int_equal(symlink("/", via), 0);

@@ -695,13 +695,11 @@ With RESET, count from the top."
   (kq kq--query kq--plain))
 
 (defun kq--file-hit-p (hit)
-  "Whether HIT is a whole file's.
-Its id is then the file's path as indexed, which its absolute path ends with; a
-JSON-lines document's id is its \"_id\"."
-  (let ((id (alist-get 'id hit))
-        (path (alist-get 'path hit)))
-    (or (not (stringp id)) (equal id path)
-        (and (not (string-empty-p id)) (string-suffix-p (concat "/" id) path)))))
+  "Whether HIT is a whole file's, whose id is the file's path as indexed.
+kq-index reads every *.jsonl file as JSON lines, whose documents' ids are their
+\"_id\"."
+  (let ((path (alist-get 'path hit)))
+    (not (and (stringp path) (string-suffix-p ".jsonl" path)))))
 
 (defun kq--insert-hit (hit target)
   (let* ((path (alist-get 'path hit))

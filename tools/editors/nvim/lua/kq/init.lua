@@ -241,14 +241,10 @@ local function with_server(o, fn, started)
   end)
 end
 
--- whether a hit is a whole file's: its id is then the file's path as indexed, which its
--- (absolute) path ends with; a JSON-lines document's id is its "_id"
+-- whether a hit is a whole file's (its id is the file's path as indexed): kq-index reads
+-- every *.jsonl file as JSON lines, whose documents' ids are their "_id"
 local function file_hit(h)
-  local id, path = h.id, h.path
-  if type(id) ~= 'string' or type(path) ~= 'string' or id == path then
-    return true
-  end
-  return id ~= '' and #id < #path and path:sub(-#id - 1) == '/' .. id
+  return type(h.path) ~= 'string' or h.path:sub(-6) ~= '.jsonl'
 end
 
 -- JSON-lines documents have no file of their own: a hit opens the buffer kq://<id>,
