@@ -175,7 +175,7 @@ int kq__path_name(const char *root, const char *p, char **out, kq_error *err)
     char *name = NULL;
     if (rest)
         name = kq__strndup(rest, strlen(rest));
-    else if (!(rc = linked_name(root, abs, &name)) && !name)
+    else if (!linked_name(root, abs, &name) && !name)
         name = abs; /* outside the root */
     if (name != abs)
         kq__free(abs);
