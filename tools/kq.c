@@ -447,8 +447,11 @@ int main(int argc, char **argv)
     kq_error err;
     kq_error_clear(&err);
     if (kq_index_find(index_opt, dir, sizeof dir, &err)) {
-        fprintf(stderr, "kq: no index found (no .kq/ here or above; build one with "
-                        "'kq-index PATH', or use --index or KQ_INDEX)\n");
+        if (err.code == KQ_ENOTFOUND)
+            fprintf(stderr, "kq: no index found (no .kq/ here or above; build one with "
+                            "'kq-index PATH', or use --index or KQ_INDEX)\n");
+        else
+            fprintf(stderr, "kq: %s\n", err.msg);
         return 2;
     }
     if (info)

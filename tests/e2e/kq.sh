@@ -99,7 +99,11 @@ run env KQ_INDEX="$tmp/work/.kq" bash -c "cd / && '$kq' --count defense"
 [ "$out" = 5 ] || fail "KQ_INDEX: $out $err"
 run bash -c "cd '$tmp' && '$kq' defense"
 [ "$rc" -eq 2 ] && grep -q 'no index found' <<<"$err" || fail "no index: $rc $err"
-ok "index discovery: upwards, KQ_INDEX, and a clear error"
+mkdir "$tmp/work/docs/gone"
+run bash -c "cd '$tmp/work/docs/gone' && rmdir '$tmp/work/docs/gone' && '$kq' defense"
+[ "$rc" -eq 2 ] && grep -q 'cannot read the current directory' <<<"$err" ||
+    fail "from a folder removed: $rc $err"
+ok "index discovery: upwards, KQ_INDEX, and clear errors"
 
 run "$kq" --color=always "$q"
 grep -q $'\033\[1;31m' <<<"$out" || fail "--color=always does not highlight"
