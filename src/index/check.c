@@ -21,6 +21,7 @@
 #include "util/alloc.h"
 #include "util/bytes.h"
 #include "util/error.h"
+#include "util/path.h"
 
 struct checker {
     void (*report)(void *ctx, const char *msg);
@@ -155,7 +156,9 @@ out:
     return rc;
 }
 
-static int check_docs(struct checker *c, const kq_seg *s, kq_error *err)
+/* Checks the document table and the store of `s`; `names` (a version 3 index): files'
+ * names must be clean (D4, R2). */
+static int check_docs(struct checker *c, const kq_seg *s, int names, kq_error *err)
 {
     for (uint32_t d = 0; d < s->n_docs; d++) {
         struct kq_doc doc;
@@ -167,7 +170,17 @@ static int check_docs(struct checker *c, const kq_seg *s, kq_error *err)
         if (doc.format > 2)
             problem(c, "segment '%s': document %u has unknown format %d in section 'DOCT'",
                     s->f.name, d, doc.format);
+        if (names && doc.path == doc.id && !kq__path_is_name(doc.id, doc.id_len))
+            problem(c, "segment '%s': document %u: '%.*s' is not a clean path in section "
+                       "'DOCT'",
+                    s->f.name, d, (int)(doc.id_len < 200 ? doc.id_len : 200), doc.id);
     }
+    for (uint32_t i = 0; names && i < s->n_srcs; i++)
+        if (!kq__path_is_name(s->srcs[i].path, s->srcs[i].path_len))
+            problem(c, "segment '%s': source %u: '%.*s' is not a clean path in section 'SRCS'",
+                    s->f.name, i,
+                    (int)(s->srcs[i].path_len < 200 ? s->srcs[i].path_len : 200),
+                    s->srcs[i].path);
     for (uint32_t k = 0; k < s->n_blocks; k++) {
         uint8_t *raw;
         size_t raw_len;
@@ -243,7 +256,7 @@ int kq_index_verify(const char *dir, void (*report)(void *ctx, const char *msg),
         }
         rc = check_terms(&c, &ix->segs[i], err);
         if (!rc)
-            rc = check_docs(&c, &ix->segs[i], err);
+            rc = check_docs(&c, &ix->segs[i], !ix->man.paths_as_given, err);
     }
     kq_index_close(ix);
     if (rc)

@@ -199,6 +199,25 @@ const char *kq__path_under(const char *dir, const char *p)
     return p[dl] == '/' ? p + dl + 1 : NULL;
 }
 
+int kq__path_is_name(const char *p, size_t len)
+{
+    size_t i = len && p[0] == '/';
+    if (i == len)
+        return 0;
+    for (;;) {
+        size_t j = i;
+        while (j < len && p[j] != '/')
+            if (!p[j++])
+                return 0;
+        size_t cl = j - i;
+        if (cl == 0 || (cl == 1 && p[i] == '.') || (cl == 2 && p[i] == '.' && p[i + 1] == '.'))
+            return 0;
+        if (j == len)
+            return 1;
+        i = j + 1;
+    }
+}
+
 int kq__path_json(kq_buf *out, const char *root, const char *name, size_t len)
 {
     if (len && name[0] == '/')

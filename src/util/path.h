@@ -45,6 +45,11 @@ const char *kq__path_under(const char *dir, const char *p);
  * kq__path_absolute. */
 int kq__path_name(const char *root, const char *p, char **out, kq_error *err);
 
+/* kq__path_is_name: whether the `len` bytes at `p` are a name as an index of version 3
+ * gives a file: not empty, no NUL byte, no empty, "." or ".." component, no trailing '/'
+ * (a leading '/' makes it absolute). */
+int kq__path_is_name(const char *p, size_t len);
+
 /* kq__path_json: appends the absolute path of the file an index names `name` (`len`
  * bytes; relative to `root` unless absolute) as a JSON string. Returns 0 or KQ_ENOMEM. */
 int kq__path_json(kq_buf *out, const char *root, const char *name, size_t len);

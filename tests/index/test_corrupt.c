@@ -566,6 +566,13 @@ static void test_hostile_doct(void **state)
     s[off + e1 - 1] = 9;
     write_fixed(s, fx.seg_len);
     expect_verify_fails("format");
+    /* a file's name that is not a clean path (D4): its id is absolute (the corpus lies
+     * outside the index's root), "/x..." made "//..." */
+    memcpy(s, fx.seg, fx.seg_len);
+    assert_true(s[off] > 2 && s[off] < 0x80 && s[off + 1] == '/');
+    s[off + 2] = '/';
+    write_fixed(s, fx.seg_len);
+    expect_verify_fails("not a clean path in section 'DOCT'");
     free(s);
     restore();
     expect_ok();

@@ -174,6 +174,32 @@ static void test_name(void **state)
     kq__free(root);
 }
 
+static void test_is_name(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"a", "a/b.txt", "/abs/x", "a..b/.c", "...", "x/ y "};
+    static const char *const bad[] = {"", "/", "a/", "./a", "a/./b", "a/../b", "..", "a//b",
+                                      "/a/", "//a", "a/.."};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        if (!kq__path_is_name(good[i], strlen(good[i])))
+            fail_msg("'%s' is a name", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (kq__path_is_name(bad[i], strlen(bad[i])))
+            fail_msg("'%s' is not a name", bad[i]);
+    assert_false(kq__path_is_name("a\0b", 3));
+    assert_true(kq__path_is_name("ab/c", 2)); /* only `len` bytes count */
+    assert_false(kq__path_is_name("a/", 2));
+    /* every name kq__path_name gives is one */
+    static const char *const given[] = {"/srv/notes/a", "/srv/notes/./b/../c//d/", "/x/y",
+                                        "/srv/notes2/z"};
+    for (size_t i = 0; i < sizeof given / sizeof *given; i++) {
+        char *n;
+        assert_int_equal(kq__path_name("/srv/notes", given[i], &n, NULL), 0);
+        assert_true(kq__path_is_name(n, strlen(n)));
+        kq__free(n);
+    }
+}
+
 static void check_json(const char *root, const char *name, const char *want)
 {
     kq_buf b = KQ_BUF_INIT;
@@ -212,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_absolute_and_root),
         cmocka_unit_test(test_under),
         cmocka_unit_test(test_name),
+        cmocka_unit_test(test_is_name),
         cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
