@@ -190,6 +190,9 @@ static void print_summary(const char *dir, const struct kq_build_stats *stp, int
 struct watched {
     uv_fs_event_t ev;
     char *path;
+    dev_t dev; /* the folder watched: a folder of that path made anew is another */
+    ino_t ino;
+    int dead;  /* it reported its own removal (its inode may come back, reused) */
     int seen;
     struct watched *next;
 };
@@ -214,10 +217,13 @@ static void schedule(struct watch *w);
 
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)
 {
-    (void)events;
     struct watch *w = h->loop->data;
+    struct watched *x = h->data;
     if (status == 0 && name && name[0] == '.')
         return; /* hidden entries are not indexed (and the index itself is one, often) */
+    const char *base = strrchr(x->path, '/');
+    if ((events & UV_RENAME) && name && !strcmp(name, base ? base + 1 : x->path))
+        x->dead = 1; /* the folder itself went (or an entry of its name: watched anew) */
     schedule(w);
 }
 
@@ -232,8 +238,11 @@ static void on_closed(uv_handle_t *h)
  * started a watch. */
 static int watch_dir(struct watch *w, const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
     for (struct watched *x = w->ws; x; x = x->next)
-        if (!strcmp(x->path, path)) {
+        if (!x->dead && !strcmp(x->path, path) && x->dev == st.st_dev && x->ino == st.st_ino) {
             x->seen = 1;
             return 0;
         }
@@ -251,6 +260,8 @@ static int watch_dir(struct watch *w, const char *path)
         uv_close((uv_handle_t *)&x->ev, on_closed);
         return 0;
     }
+    x->dev = st.st_dev;
+    x->ino = st.st_ino;
     x->seen = 1;
     x->next = w->ws;
     w->ws = x;

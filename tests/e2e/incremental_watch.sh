@@ -70,6 +70,14 @@ rm -r "$docs/new"
 within_3s dunes 0 "a removed folder"
 ok "files added in a new folder, deleted, and a folder removed: within 3 s"
 
+# a folder removed and made again at once: the new one is watched
+rm -r "$docs/sub"
+mkdir "$docs/sub"
+sleep 1.5 # the update of the change above has run
+printf 'Owls\nowls in the barn\n' >"$docs/sub/o.txt"
+within_3s barn 1 "a file in a folder made again"
+ok "a folder removed and made again is watched anew"
+
 echo '{"_id":"j1","title":"One","text":"plums and dates"}' >"$docs/data.jsonl"
 within_3s dates 1 "a changed JSON line"
 within_3s figs 0 "a changed JSON line's old words"
