@@ -133,10 +133,7 @@ struct walk {
     kq_update *upd;     /* an update: files known unchanged are neither probed nor listed */
     struct devino *seen; /* open addressing, cap_seen (a power of 2) slots at most half full */
     size_t n_seen, cap_seen;
-    size_t top_len;       /* the PATH being walked: its length as given */
-    const char *top_name; /* and the name the index gives it */
-    const char *root;     /* the index's root (util/path.h) */
-    int root_in_top;      /* top_name is absolute and holds the root */
+    const char *root;   /* the index's root (util/path.h) */
 };
 
 static void warn(const struct kq_build_opts *o, const char *path, const char *msg)
@@ -193,37 +190,33 @@ static void warn_skipped(const struct kq_build_opts *o, kq_update *upd, const ch
     warn(o, path, msg);
 }
 
-/* The name the index gives what the walk reached as `path`, below the PATH being walked.
- * The caller owns it (kq__free); NULL when out of memory. */
-static char *walk_name(const struct walk *w, const char *path)
+/* The name the index gives the entry `entry` of the folder named `parent`: the two
+ * joined, made relative when that puts it in the root (a PATH above the root). A link met
+ * on the way keeps its name, as a link inside the root does. The caller owns it
+ * (kq__free); NULL when out of memory. */
+static char *child_name(const struct walk *w, const char *parent, const char *entry)
 {
-    const char *rest = path + w->top_len;
-    while (*rest == '/')
-        rest++;
-    size_t tl = strlen(w->top_name), rl = strlen(rest);
-    char *s = kq__malloc(tl + rl + 2);
+    size_t pl = strlen(parent), el = strlen(entry), n = pl;
+    char *s = kq__malloc(pl + el + 2);
     if (!s)
         return NULL;
-    memcpy(s, w->top_name, tl);
-    size_t n = tl;
-    if (rl && tl && w->top_name[tl - 1] != '/')
+    memcpy(s, parent, pl);
+    if (pl && parent[pl - 1] != '/')
         s[n++] = '/';
-    memcpy(s + n, rest, rl);
-    s[n + rl] = '\0';
-    const char *in_root = w->root_in_top ? kq__path_under(w->root, s) : NULL;
-    if (in_root) /* a PATH above the root: what lies in the root is named relative to it */
+    memcpy(s + n, entry, el);
+    s[n + el] = '\0';
+    if (s[0] != '/')
+        return s; /* in the root */
+    const char *in_root = kq__path_under(w->root, s);
+    if (in_root)
         memmove(s, in_root, strlen(in_root) + 1);
     return s;
 }
 
-/* Skips `path` with a warning (see warn_skipped). Returns 0 or KQ_ENOMEM. */
-static int skip(struct walk *w, const char *path, const char *why, int keep)
+/* Skips `path` (named `name`) with a warning (see warn_skipped). Returns 0. */
+static int skip(struct walk *w, const char *path, const char *name, const char *why, int keep)
 {
-    char *name = NULL;
-    if (keep && w->upd && !(name = walk_name(w, path)))
-        return kq__enomem(w->err);
     warn_skipped(w->opts, w->upd, path, name, why, keep);
-    kq__free(name);
     w->skipped++;
     return 0;
 }
@@ -240,12 +233,13 @@ static int looks_binary(const char *path)
     return n > 0 && memchr(buf, '\0', (size_t)n) != NULL;
 }
 
-static int walk_path(struct walk *w, const char *path, int top, int depth)
+/* Walks `path`, which the index names `name`. */
+static int walk_path(struct walk *w, const char *path, const char *name, int top, int depth)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
         int e = errno;
-        if (top && e == ENOENT && w->upd && kq__update_under(w->upd, w->top_name, 0)) {
+        if (top && e == ENOENT && w->upd && kq__update_under(w->upd, name, 0)) {
             warn(w->opts, path, "not found: its documents are deleted");
             return 0;
         }
@@ -253,7 +247,7 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
             return 0;
         if (top)
             return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path, strerror(e));
-        return skip(w, path, strerror(e), e != ENOENT); /* ENOENT: a dangling link, or gone */
+        return skip(w, path, name, strerror(e), e != ENOENT); /* ENOENT: a dangling link, or gone */
     }
     if (S_ISDIR(st.st_mode)) {
         if (st.st_dev == w->index_dev && st.st_ino == w->index_ino)
@@ -262,15 +256,16 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
         if (first < 0)
             return kq__enomem(w->err);
         if (!first)
-            return skip(w, path, "a folder walked already (a symlink loop, or named twice)", 0);
-        if (depth > 64)
-            return skip(w, path, "directory nesting too deep", 0);
+            return skip(w, path, name, "a folder walked already (a symlink loop, or named twice)",
+                        0);
+        if (depth > 64) /* its documents stay: a PATH deeper down may have indexed them */
+            return skip(w, path, name, "directory nesting too deep", 1);
         DIR *d = opendir(path);
         if (!d) {
             if (top)
                 return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path,
                                  strerror(errno));
-            return skip(w, path, strerror(errno), 1);
+            return skip(w, path, name, strerror(errno), 1);
         }
         char **names = NULL;
         size_t n = 0, cap = 0;
@@ -288,7 +283,7 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
                     if (stat(hidden, &hs) == 0 && hs.st_dev == w->index_dev &&
                         hs.st_ino == w->index_ino)
                         continue;
-                    (void)skip(w, hidden, "hidden", 0); /* nothing kept: never fails */
+                    skip(w, hidden, NULL, "hidden", 0);
                 }
                 continue;
             }
@@ -320,7 +315,9 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
                 break;
             }
             snprintf(child, l, "%s%s%s", path, slash ? "" : "/", names[i]);
-            rc = walk_path(w, child, 0, depth + 1);
+            char *cname = child_name(w, name, names[i]);
+            rc = cname ? walk_path(w, child, cname, 0, depth + 1) : kq__enomem(w->err);
+            kq__free(cname);
             kq__free(child);
         }
         for (size_t i = 0; i < n; i++)
@@ -329,29 +326,25 @@ static int walk_path(struct walk *w, const char *path, int top, int depth)
         return rc;
     }
     if (!S_ISREG(st.st_mode))
-        return top ? skip(w, path, "not a regular file", 0) : 0;
+        return top ? skip(w, path, name, "not a regular file", 0) : 0;
     int first = walk_first(w, st.st_dev, st.st_ino);
     if (first < 0)
         return kq__enomem(w->err);
     if (!first)
-        return skip(w, path, "the same file as one indexed already (named twice, or a hard link)",
-                    0);
+        return skip(w, path, name,
+                    "the same file as one indexed already (named twice, or a hard link)", 0);
     if (access(path, R_OK) != 0)
-        return skip(w, path, "permission denied", 1);
+        return skip(w, path, name, "permission denied", 1);
     int jsonl = ends_with(path, ".jsonl");
-    char *name = walk_name(w, path);
-    if (!name)
-        return kq__enomem(w->err);
     int rc = 0;
     if (w->upd && !jsonl &&
         kq__update_known(w->upd, name, (uint64_t)st.st_size,
                          (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec))
         ; /* its document stays as it is: nothing to read */
     else if (!jsonl && looks_binary(path))
-        rc = skip(w, path, "binary file", 0);
+        rc = skip(w, path, name, "binary file", 0);
     else if (inputs_add(w->in, path, name, &st, jsonl))
         rc = kq__enomem(w->err);
-    kq__free(name);
     return rc;
 }
 
@@ -1747,6 +1740,8 @@ static int not_someone_elses(const char *dir, kq_error *err)
 int kq__lock_acquire(const char *dir, int wait, void (*waiting)(void *, long), void *ctx,
                      int *fd_out, kq_error *err)
 {
+    if (kq__index_dir_check(dir, err))
+        return KQ_ELIMIT;
     char path[4096];
     snprintf(path, sizeof path, "%s/LOCK", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -2062,6 +2057,11 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
     size_t budget = opts.memory_bytes ? opts.memory_bytes : (size_t)256 << 20;
     if (!n_paths)
         return kq__error(err, KQ_EINVAL, -1, "nothing to index");
+    for (size_t i = 0; i < n_paths; i++)
+        if (!paths[i][0]) /* a variable that was not set: not the current folder */
+            return kq__error(err, KQ_EINVAL, -1, "an empty path to index");
+    if (kq__index_dir_check(dir, err))
+        return KQ_ELIMIT;
 
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return kq__error(err, KQ_EIO, -1, "cannot create '%s': %s", dir, strerror(errno));
@@ -2155,13 +2155,9 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
                                              &bld.upd, err))))
         goto out;
     struct walk w = {&bld.in, &opts, dst.st_dev, dst.st_ino, 0, err, bld.upd, NULL, 0, 0,
-                     0, NULL, root, 0};
-    for (size_t i = 0; i < n_paths && !rc; i++) {
-        w.top_len = strlen(paths[i]);
-        w.top_name = names[i];
-        w.root_in_top = names[i][0] == '/' && kq__path_under(names[i], root);
-        rc = walk_path(&w, paths[i], 1, 0);
-    }
+                     root};
+    for (size_t i = 0; i < n_paths && !rc; i++)
+        rc = walk_path(&w, paths[i], names[i], 1, 0);
     kq__free(w.seen);
     st.skipped = w.skipped;
     if (rc)

@@ -107,9 +107,21 @@ int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_e
     return 0;
 }
 
+int kq__index_dir_check(const char *dir, kq_error *err)
+{
+    size_t n = strlen(dir);
+    if (n <= KQ_INDEX_DIR_MAX)
+        return 0;
+    return kq__error(err, KQ_ELIMIT, -1,
+                     "index directory path too long (%zu bytes, the limit is %d): '%.40s...'",
+                     n, KQ_INDEX_DIR_MAX, dir);
+}
+
 int kq__manifest_read(const char *dir, struct kq_manifest *m, kq_error *err)
 {
     memset(m, 0, sizeof *m);
+    if (kq__index_dir_check(dir, err))
+        return KQ_ELIMIT;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, KQ_MANIFEST_NAME);
     int fd = open(path, O_RDONLY | O_CLOEXEC);

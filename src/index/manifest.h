@@ -41,6 +41,16 @@ struct kq_manifest {
     uint64_t checksum; /* the XXH3 the parsed bytes end with (unused by the writer) */
 };
 
+/* The longest index directory path: its files' paths (the directory, '/' and a name of at
+ * most 63 bytes, "seg_<number>_<gen>.del" or a temporary's) fit the 4096-byte buffers
+ * the index code joins them in. */
+#define KQ_INDEX_DIR_MAX (4096 - 64)
+
+/* kq__index_dir_check: KQ_ELIMIT (with `err`) when the path `dir` is longer than
+ * KQ_INDEX_DIR_MAX, else 0. Every entry point that takes an index directory calls it
+ * (kq__manifest_read does) before joining file names to it. */
+int kq__index_dir_check(const char *dir, kq_error *err);
+
 /* Parses manifest bytes (version 1, 2 or 3). Returns 0, KQ_ECORRUPT, KQ_EVERSION, KQ_ENOMEM. */
 int kq__manifest_parse(const uint8_t *p, size_t len, struct kq_manifest *m, kq_error *err);
 /* Reads dir/MANIFEST. KQ_ENOTFOUND when there is none. */

@@ -87,7 +87,10 @@ int kq__path_absolute(const char *p, char **out, kq_error *err)
         memcpy(head + n, p, dd);
         head[n + dd] = '\0';
         real = realpath(head, NULL);
+        int e = errno;
         kq__free(head);
+        if (!real) /* the kernel cannot follow it either: no name to give */
+            return kq__error(err, KQ_EIO, -1, "cannot read '%s': %s", p, strerror(e));
     }
     if (real) {
         const char *tail = p + dd;
@@ -173,10 +176,18 @@ int kq__path_name(const char *root, const char *p, char **out, kq_error *err)
         return rc;
     const char *rest = kq__path_under(root, abs);
     char *name = NULL;
-    if (rest)
+    if (rest) {
         name = kq__strndup(rest, strlen(rest));
-    else if (!linked_name(root, abs, &name) && !name)
-        name = abs; /* outside the root */
+    } else if (!linked_name(root, abs, &name) && !name) {
+        /* outside the root; a folder above it reached through a link is named where it
+         * is, so that the names of what it holds in the root start with the root's */
+        char *real = realpath(abs, NULL);
+        if (real && strcmp(real, abs) != 0 && kq__path_under(real, root))
+            name = kq__strndup(real, strlen(real));
+        else
+            name = abs;
+        free(real);
+    }
     if (name != abs)
         kq__free(abs);
     if (!name)

@@ -24,7 +24,8 @@ char *kq__path_clean(const char *base, const char *p);
  * `*out` (the caller's, kq__free). A ".." is taken as the kernel takes it: the part of `p`
  * up to its last ".." is resolved (symbolic links followed) when it exists, so that
  * `link/../x` names the x beside where the link leads. Returns 0, KQ_EIO (the current
- * directory is unreadable), KQ_ENOMEM. */
+ * directory is unreadable, or the part up to a ".." cannot be followed: `gone/../x`),
+ * KQ_ENOMEM. */
 int kq__path_absolute(const char *p, char **out, kq_error *err);
 
 /* kq__path_root: the root of the index in `index_dir`: the folder that holds it, where
@@ -41,8 +42,9 @@ const char *kq__path_under(const char *dir, const char *p);
  * (relative to the current directory unless absolute): relative to the root when under
  * it ("" for the root itself), else absolute; clean either way. A `p` that reaches the
  * root through a symbolic link (`~/notes/docs` where /home is a link) is named relative
- * to the root too; links past the root keep their names. Allocated into `*out` as
- * kq__path_absolute. */
+ * to the root too; links past the root keep their names. A `p` above the root is named
+ * by where it is, links resolved (`root` must be too, as kq__path_root gives it).
+ * Allocated into `*out` as kq__path_absolute. */
 int kq__path_name(const char *root, const char *p, char **out, kq_error *err);
 
 /* kq__path_is_name: whether the `len` bytes at `p` are a name as an index of version 3

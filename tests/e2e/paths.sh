@@ -83,7 +83,38 @@ grep -q '"id":"docs/z.txt"' <<<"$out" && grep -q '"id":"'"$tmp"'/up/o.txt"' <<<"
 rm "$tmp/up/r/docs/z.txt"
 (cd "$tmp/up" && run "$kqi" -i r/.kq . && expect_rc 0 "a deletion above the root")
 [ "$("$kq" -i "$tmp/up/r/.kq" --count alpha)" = 1 ] || fail "a file in the root not deleted"
+# the same PATH through a link to it: nothing new
+ln -s "$tmp/up" "$tmp/uplink"
+printf 'alpha zed\n' >"$tmp/up/r/docs/z.txt"
+(cd "$tmp/up" && run "$kqi" -i r/.kq .)
+run "$kqi" -i "$tmp/up/r/.kq" "$tmp/uplink"
+grep -q 'nothing to commit' <<<"$out" || fail "above the root through a link: $out"
 ok "a PATH above the root: files in the root are named relative to it, and deleted"
+
+# PATHs that name nothing are refused, nothing deleted: empty (a variable not set), a
+# folder before '..' that does not exist (the kernel cannot follow it)
+before=$("$kq" --count "$q")
+for bad in "" nonexistent/../docs docs/nope/..; do
+    run "$kqi" "$bad"
+    [ "$rc" -eq 2 ] && grep -q "empty path\|cannot read" <<<"$err" || fail "PATH '$bad': $rc $err"
+done
+[ "$("$kq" --count "$q")" = "$before" ] || fail "a refused PATH deleted documents"
+# an index directory whose files' paths would not fit: refused, nothing written
+long=$tmp/long
+while [ ${#long} -lt 4050 ]; do long=$long/$(printf 'l%.0s' $(seq 200)); done
+long=${long:0:4050}
+mkdir -p "$(dirname "$long")"
+run "$kqi" -i "$long" docs
+[ "$rc" -eq 2 ] && grep -q 'path too long' <<<"$err" && [ ! -e "$long" ] ||
+    fail "a long index directory: $rc $err"
+# below the nesting limit (64 folders), a file a deeper PATH indexed stays
+deep=$tmp/deep/$(printf 'd/%.0s' $(seq 70))
+mkdir -p "$deep"
+printf 'sigma deep\n' >"$deep/s.txt"
+"$kqi" -q -i "$tmp/deep/.kq" "$deep"
+run "$kqi" -i "$tmp/deep/.kq" "$tmp/deep"
+[ "$("$kq" -i "$tmp/deep/.kq" --count sigma)" = 1 ] || fail "the nesting limit deleted a file: $out $err"
+ok "an empty PATH, 'gone/..', a too long index path are refused; the nesting limit deletes nothing"
 
 # 2. shown relative to the current directory, absolute outside it; --json absolute
 run "$kq" -l "$q"

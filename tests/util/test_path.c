@@ -91,7 +91,9 @@ static void test_name(void **state)
     assert_non_null(root);
     const char *base = strrchr(cwd, '/') + 1; /* the current folder's name */
     char want[4200], given[4200];
-    static const char *const spellings[] = {"a.txt", "./a.txt", "x/../a.txt", "a.txt/."};
+    char up[4200];
+    snprintf(up, sizeof up, "../%s/a.txt", base); /* ".." of a folder that exists */
+    const char *const spellings[] = {"a.txt", "./a.txt", up, "a.txt/."};
     snprintf(want, sizeof want, "%s%sa.txt", base, *base ? "/" : "");
     for (size_t i = 0; *base && i < sizeof spellings / sizeof *spellings; i++) {
         char *n;
@@ -168,6 +170,11 @@ static void test_name(void **state)
     assert_int_equal(rmdir(file), 0);
     assert_int_equal(rmdir(real), 0);
     assert_int_equal(rmdir(tmpl), 0);
+    /* what comes before a ".." must exist: the kernel could not follow it either */
+    kq_error err;
+    assert_int_equal(kq__path_name("/srv", "/nonexistent-kq/../srv/a", &n, &err), KQ_EIO);
+    assert_null(n);
+    assert_non_null(strstr(err.msg, "nonexistent-kq/.."));
     kq_alloc_fail_after(0);
     assert_int_equal(kq__path_name("/srv", "/srv/a", &n, NULL), -1);
     kq_alloc_fail_after(-1);
@@ -190,7 +197,7 @@ static void test_is_name(void **state)
     assert_true(kq__path_is_name("ab/c", 2)); /* only `len` bytes count */
     assert_false(kq__path_is_name("a/", 2));
     /* every name kq__path_name gives is one */
-    static const char *const given[] = {"/srv/notes/a", "/srv/notes/./b/../c//d/", "/x/y",
+    static const char *const given[] = {"/srv/notes/a", "/srv/notes/./b/.//c//d/", "/x/y",
                                         "/srv/notes2/z"};
     for (size_t i = 0; i < sizeof given / sizeof *given; i++) {
         char *n;
