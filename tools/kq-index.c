@@ -215,11 +215,29 @@ struct watch {
 
 static void schedule(struct watch *w);
 
+/* Whether `name` (an entry of a folder watched) is the last component of a PATH: a
+ * hidden folder given as a PATH is indexed, and its going is a change. */
+static int names_path(const struct watch *w, const char *name)
+{
+    for (size_t i = 0; i < w->n_paths; i++) {
+        const char *p = w->paths[i];
+        size_t n = strlen(p);
+        while (n > 1 && p[n - 1] == '/')
+            n--;
+        size_t b = n;
+        while (b && p[b - 1] != '/')
+            b--;
+        if (n - b == strlen(name) && !memcmp(p + b, name, n - b))
+            return 1;
+    }
+    return 0;
+}
+
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)
 {
     struct watch *w = h->loop->data;
     struct watched *x = h->data;
-    if (status == 0 && name && name[0] == '.')
+    if (status == 0 && name && name[0] == '.' && !names_path(w, name))
         return; /* hidden entries are not indexed (and the index itself is one, often) */
     const char *base = strrchr(x->path, '/');
     if ((events & UV_RENAME) && name && !strcmp(name, base ? base + 1 : x->path))
@@ -268,30 +286,56 @@ static int watch_dir(struct watch *w, const char *path)
     return 1;
 }
 
+/* Watches the folder that holds `path` (the nearest one that exists, when that is gone):
+ * it sees `path` go, come back, or, a link, lead elsewhere. */
+static int watch_above(struct watch *w, const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return 0;
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    int added = 0;
+    struct stat st;
+    for (;;) {
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+            added = watch_dir(w, ".");
+            break;
+        }
+        slash[slash == p] = '\0'; /* "/a" -> "/" */
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            added = watch_dir(w, p);
+            break;
+        }
+        if (slash == p)
+            break;
+    }
+    free(p);
+    return added;
+}
+
 /* Watches `path` and, recursively, its folders (as the walk of kq_index_build goes: hidden
- * entries and the index directory left out). A file is followed through its folder, and so
- * is a PATH that is gone, so that it is seen coming back. */
+ * entries and the index directory left out). A PATH is also followed through the folder
+ * holding it (watch_above), and a file PATH that is a link through its target's folder. */
 static int watch_tree(struct watch *w, const char *path, int top, int depth)
 {
     struct stat st;
-    int added = 0;
+    int added = top ? watch_above(w, path) : 0;
     int gone = stat(path, &st) != 0;
-    if ((gone && !top) || depth > 64)
-        return 0;
-    if (gone || !S_ISDIR(st.st_mode)) {
-        if (top) {
-            char *parent = strdup(path), *slash = parent ? strrchr(parent, '/') : NULL;
-            if (slash)
-                *(slash == parent ? slash + 1 : slash) = '\0';
-            if (parent)
-                added = watch_dir(w, slash ? parent : ".");
-            free(parent);
-        }
+    if (gone || depth > 64)
+        return added;
+    if (!S_ISDIR(st.st_mode)) {
+        char *real = top ? realpath(path, NULL) : NULL;
+        if (real)
+            added += watch_above(w, real);
+        free(real);
         return added;
     }
     if (st.st_dev == w->ix_dev && st.st_ino == w->ix_ino)
-        return 0;
-    added = watch_dir(w, path);
+        return added;
+    added += watch_dir(w, path);
     DIR *d = opendir(path);
     if (!d)
         return added;

@@ -51,10 +51,10 @@ for _ in $(seq 1 100); do
     kill -0 "$w" 2>/dev/null || fail "kq-index --watch exited: $(cat "$tmp/watch.err")"
     sleep 0.05
 done
-grep -q '^watching 3 folders' "$tmp/watch.out" || fail "watch output: $(cat "$tmp/watch.out")"
+grep -q '^watching 4 folders' "$tmp/watch.out" || fail "watch output: $(cat "$tmp/watch.out")"
 [ "$(hits apples)" = 1 ] && [ "$(hits walrus)" = 1 ] ||
     fail "the first update did not index the folder and the file"
-ok "--watch indexes, then watches the folder, its subfolder and the file's folder"
+ok "--watch indexes, then watches the folder, its subfolder, and the folders holding the PATHs"
 
 printf 'Apples\nred apples and ripe quinces\n' >"$docs/a.txt"
 within_3s quinces 1 "a modified file"
@@ -101,6 +101,41 @@ grep -q 'generation' "$tmp/watch.out" || fail "no commit lines: $(cat "$tmp/watc
 run "$kqi" --check "$ix"
 expect_rc 0 "--check after watching"
 ok "SIGTERM stops --watch with exit 0; the index checks ok"
+
+# PATHs followed through the folders holding them: a link pointed elsewhere, a PATH
+# whose folder goes and comes back, a hidden folder moved away
+w2=$tmp/w2
+mkdir -p "$w2/A" "$w2/B" "$w2/p/sub" "$w2/.hid"
+printf 'Aa\nantelope\n' >"$w2/A/a.txt"
+printf 'Bb\nbison\n' >"$w2/B/b.txt"
+printf 'Ss\nstork\n' >"$w2/p/sub/s.txt"
+printf 'Hh\nheron\n' >"$w2/.hid/h.txt"
+ln -s A "$w2/lnk"
+ix=$tmp/ix2
+(cd "$w2" && exec "$kqi" -q -i "$ix" --watch lnk p/sub .hid >"$tmp/watch2.out" 2>&1) &
+w=$!
+pids=("$w")
+for _ in $(seq 1 100); do
+    [ "$(hits heron)" = 1 ] && break
+    sleep 0.05
+done
+[ "$(hits antelope)" = 1 ] && [ "$(hits stork)" = 1 ] && [ "$(hits heron)" = 1 ] ||
+    fail "the second watch's first update: $(cat "$tmp/watch2.out")"
+sleep 1.5
+ln -sfn B "$w2/lnk"
+within_3s bison 1 "a link PATH pointed elsewhere"
+within_3s antelope 0 "a link PATH pointed elsewhere, its old target"
+rm -r "$w2/p"
+within_3s stork 0 "a PATH whose folder went"
+mkdir -p "$w2/p/sub"
+printf 'Tt\ntern\n' >"$w2/p/sub/t.txt"
+within_3s tern 1 "a PATH whose folder came back"
+mv "$w2/.hid" "$tmp/away"
+within_3s heron 0 "a hidden PATH moved away"
+kill -TERM "$w"
+wait "$w" || true
+pids=()
+ok "a link PATH pointed elsewhere, a PATH's folder gone and back, a hidden PATH moved: within 3 s"
 
 run "$kqi" -i "$ix" --watch --merge
 expect_rc 2 "--watch with --merge"
