@@ -474,9 +474,16 @@ static void begin_stop(struct kq_server *s, const char *why)
 static void on_where_timer(uv_timer_t *t)
 {
     struct kq_server *s = t->data;
+    if (s->stopping)
+        return;
+    /* the same folder, still reached by the same resolved path (a link left at the old
+     * place leads to it, but the paths answered would go through the link's folder) */
     struct stat st;
-    if (s->stopping ||
-        (stat(s->index_dir, &st) == 0 && st.st_dev == s->dir_dev && st.st_ino == s->dir_ino))
+    char *real = realpath(s->index_dir, NULL);
+    int here = real && !strcmp(real, s->index_dir) && stat(real, &st) == 0 &&
+               st.st_dev == s->dir_dev && st.st_ino == s->dir_ino;
+    free(real);
+    if (here)
         return;
     kq__log(s, KQ_LOG_ERROR, "the index directory %s is gone (moved or removed)", s->index_dir);
     s->index_gone = 1;
