@@ -192,5 +192,20 @@ rc=$?
 set -e
 [ "$rc" -eq 2 ] && grep -q 'is gone (moved or removed)' "$tmp/kqd_moved.log" ||
     fail "kqd with its folder moved: exit $rc: $(cat "$tmp/kqd_moved.log")"
+# the same with a link left at the old place: the index is reached, but not where it was
+mkdir -p "$tmp/above2/in"
+cp -r .kq "$tmp/above2/in/.kq"
+rm -f "$tmp/above2/in/.kq/kqd.sock"
+start_kqd "$tmp/kqd_moved2.log" -i "$tmp/above2/in/.kq"
+mpid=$kqd_pid
+wait_answer "$tmp/above2/in/.kq/kqd.sock"
+mv "$tmp/above2" "$tmp/moved2"
+ln -s moved2 "$tmp/above2"
+for _ in $(seq 100); do running "$mpid" || break; sleep 0.1; done
+if running "$mpid"; then
+    kill -KILL "$mpid"
+    fail "kqd served on through a link left at the old place: $(cat "$tmp/kqd_moved2.log")"
+fi
+wait "$mpid" || true
 ok "kqd stops (exit 2) when a folder above its index directory moves"
 echo "kqd_limits.sh: $passed passed, 0 failed"
