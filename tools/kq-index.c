@@ -473,6 +473,7 @@ static int watch_run(const char *dir, char **paths, size_t n_paths,
     w.quiet = quiet;
     opts->progress = NULL; /* no progress bar between the summary lines */
     opts->missing_ok = 1;  /* a PATH may go and come back */
+    opts->full = 0;        /* --full was the first build's: the changes are updates */
     uv_timer_init(w.loop, &w.debounce);
     uv_timer_init(w.loop, &w.rescan);
     uv_timer_start(&w.rescan, on_rescan, WATCH_RESCAN_MS, WATCH_RESCAN_MS);

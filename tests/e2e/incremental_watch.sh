@@ -137,6 +137,23 @@ wait "$w" || true
 pids=()
 ok "a link PATH pointed elsewhere, a PATH's folder gone and back, a hidden PATH moved: within 3 s"
 
+# --full is the first build's: the watch's changes are updates (a rebuild of an empty
+# folder would fail, and the deleted file's document stay)
+mkdir "$tmp/w3"
+printf 'Ff\nflamingo\n' >"$tmp/w3/f.txt"
+ix=$tmp/ix3
+"$kqi" -q -i "$ix" --full --watch "$tmp/w3" >"$tmp/watch3.out" 2>&1 &
+w=$!
+pids=("$w")
+within_3s flamingo 1 "--full --watch, the first build"
+sleep 1
+rm "$tmp/w3/f.txt"
+within_3s flamingo 0 "--full --watch, the file deleted"
+kill -TERM "$w"
+wait "$w" || true
+pids=()
+ok "--full --watch: a file deleted afterwards is deleted from the index"
+
 run "$kqi" -i "$ix" --watch --merge
 expect_rc 2 "--watch with --merge"
 echo "incremental_watch.sh: $passed passed, 0 failed"
