@@ -152,60 +152,43 @@ if [ "$hard" = unlimited ] || [ "$hard" -ge 1280 ]; then
     ok "a soft open-file limit of 128 is raised to $soft (1024 connections and the index)"
 fi
 
-# ---- an index directory removed under kqd: nobody can reach it any more, so it stops ----
-cp -r .kq "$tmp/gone"
-rm -f "$tmp/gone/kqd.sock"
-start_kqd "$tmp/kqd_gone.log" -i "$tmp/gone"
-gpid=$kqd_pid
-wait_answer "$tmp/gone/kqd.sock"
-rm -rf "$tmp/gone"
+# ---- the index directory gone: kqd stops with status 2 ----
 running() { [ -e "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
-for _ in $(seq 100); do running "$gpid" || break; sleep 0.1; done
-if running "$gpid"; then
-    kill -KILL "$gpid"
-    fail "kqd outlived its index directory: $(cat "$tmp/kqd_gone.log")"
-fi
-set +e
-wait "$gpid"
-rc=$?
-set -e
-[ "$rc" -eq 2 ] && grep -q 'the index directory .* is gone' "$tmp/kqd_gone.log" ||
-    fail "kqd with its index removed: exit $rc: $(cat "$tmp/kqd_gone.log")"
+# serve DIR LOG: copies the index to DIR and starts a kqd on it ($kqd_pid)
+serve() {
+    mkdir -p "$(dirname "$1")"
+    cp -r .kq "$1"
+    rm -f "$1/kqd.sock"
+    start_kqd "$2" -i "$1"
+    wait_answer "$1/kqd.sock"
+}
+# stops PID LOG PATTERN WHAT: kqd PID exits 2 within 10 s, its log matching PATTERN
+stops() {
+    local rc=0 _
+    for _ in $(seq 100); do running "$1" || break; sleep 0.1; done
+    if running "$1"; then
+        kill -KILL "$1"
+        fail "kqd outlived $4: $(cat "$2")"
+    fi
+    wait "$1" || rc=$?
+    [ "$rc" -eq 2 ] && grep -q "$3" "$2" || fail "kqd after $4: exit $rc: $(cat "$2")"
+}
+# removed: nobody can reach it any more
+serve "$tmp/gone" "$tmp/kqd_gone.log"
+gpid=$kqd_pid
+rm -rf "$tmp/gone"
+stops "$gpid" "$tmp/kqd_gone.log" 'the index directory .* is gone' "its index directory removed"
 ok "kqd stops (exit 2) when its index directory is removed"
-
-# ---- a folder above the index moved: the socket moves along, the paths would not ----
-mkdir -p "$tmp/above/in"
-cp -r .kq "$tmp/above/in/.kq"
-rm -f "$tmp/above/in/.kq/kqd.sock"
-start_kqd "$tmp/kqd_moved.log" -i "$tmp/above/in/.kq"
+# a folder above it moved: the socket moves along, the paths answered would not; so with a
+# link left at the old place (the index is reached, but not where it was)
+serve "$tmp/above/in/.kq" "$tmp/kqd_moved.log"
 mpid=$kqd_pid
-wait_answer "$tmp/above/in/.kq/kqd.sock"
 mv "$tmp/above" "$tmp/moved"
-for _ in $(seq 100); do running "$mpid" || break; sleep 0.1; done
-if running "$mpid"; then
-    kill -KILL "$mpid"
-    fail "kqd outlived the move of its folder: $(cat "$tmp/kqd_moved.log")"
-fi
-set +e
-wait "$mpid"
-rc=$?
-set -e
-[ "$rc" -eq 2 ] && grep -q 'is gone (moved or removed)' "$tmp/kqd_moved.log" ||
-    fail "kqd with its folder moved: exit $rc: $(cat "$tmp/kqd_moved.log")"
-# the same with a link left at the old place: the index is reached, but not where it was
-mkdir -p "$tmp/above2/in"
-cp -r .kq "$tmp/above2/in/.kq"
-rm -f "$tmp/above2/in/.kq/kqd.sock"
-start_kqd "$tmp/kqd_moved2.log" -i "$tmp/above2/in/.kq"
+stops "$mpid" "$tmp/kqd_moved.log" 'is gone (moved or removed)' "the move of its folder"
+serve "$tmp/above2/in/.kq" "$tmp/kqd_moved2.log"
 mpid=$kqd_pid
-wait_answer "$tmp/above2/in/.kq/kqd.sock"
 mv "$tmp/above2" "$tmp/moved2"
 ln -s moved2 "$tmp/above2"
-for _ in $(seq 100); do running "$mpid" || break; sleep 0.1; done
-if running "$mpid"; then
-    kill -KILL "$mpid"
-    fail "kqd served on through a link left at the old place: $(cat "$tmp/kqd_moved2.log")"
-fi
-wait "$mpid" || true
+stops "$mpid" "$tmp/kqd_moved2.log" 'is gone (moved or removed)' "a link left at the old place"
 ok "kqd stops (exit 2) when a folder above its index directory moves"
 echo "kqd_limits.sh: $passed passed, 0 failed"
