@@ -196,18 +196,8 @@ static void warn_skipped(const struct kq_build_opts *o, kq_update *upd, const ch
  * (kq__free); NULL when out of memory. */
 static char *child_name(const struct walk *w, const char *parent, const char *entry)
 {
-    size_t pl = strlen(parent), el = strlen(entry), n = pl;
-    char *s = kq__malloc(pl + el + 2);
-    if (!s)
-        return NULL;
-    memcpy(s, parent, pl);
-    if (pl && parent[pl - 1] != '/')
-        s[n++] = '/';
-    memcpy(s + n, entry, el);
-    s[n + el] = '\0';
-    if (s[0] != '/')
-        return s; /* in the root */
-    const char *in_root = kq__path_under(w->root, s);
+    char *s = kq__path_join(parent, entry);
+    const char *in_root = s && s[0] == '/' ? kq__path_under(w->root, s) : NULL;
     if (in_root)
         memmove(s, in_root, strlen(in_root) + 1);
     return s;

@@ -48,6 +48,20 @@ char *kq__path_clean(const char *base, const char *p)
     return out;
 }
 
+char *kq__path_join(const char *a, const char *b)
+{
+    size_t al = strlen(a), bl = strlen(b), n = al;
+    char *s = kq__malloc(al + bl + 2);
+    if (!s)
+        return NULL;
+    memcpy(s, a, al);
+    if (al && bl && a[al - 1] != '/')
+        s[n++] = '/';
+    memcpy(s + n, b, bl);
+    s[n + bl] = '\0';
+    return s;
+}
+
 /* The end of the last ".." component of `p`; 0 when it has none. */
 static size_t last_dotdot_end(const char *p)
 {
@@ -71,7 +85,7 @@ int kq__path_absolute(const char *p, char **out, kq_error *err)
         return kq__error(err, KQ_EIO, -1, "cannot read the current directory: %s",
                          strerror(errno));
     /* ".." after a symbolic link is the parent of where the link leads, as the kernel
-     * has it: the path up to the last ".." is resolved when it exists */
+     * has it: the path up to the last ".." is resolved (it must exist) */
     size_t dd = last_dotdot_end(p);
     char *real = NULL;
     if (dd) {
@@ -147,16 +161,8 @@ static int linked_name(const char *root, const char *abs, char **out)
             const char *tail = abs + i;
             while (*tail == '/')
                 tail++;
-            size_t rl = strlen(r), tl = strlen(tail), k = rl;
-            if ((*out = kq__malloc(rl + tl + 2))) {
-                memcpy(*out, r, rl);
-                if (rl && tl)
-                    (*out)[k++] = '/';
-                memcpy(*out + k, tail, tl);
-                (*out)[k + tl] = '\0';
-            } else {
+            if (!(*out = kq__path_join(r, tail)))
                 rc = KQ_ENOMEM;
-            }
             free(real);
             break;
         }

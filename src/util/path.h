@@ -20,6 +20,10 @@
  * absolute) and cleaned. The caller owns the result (kq__free); NULL when out of memory. */
 char *kq__path_clean(const char *base, const char *p);
 
+/* kq__path_join: "a/b" (just `b` when `a` is "", just `a` when `b` is; one '/' between
+ * them). The caller owns it (kq__free); NULL when out of memory. */
+char *kq__path_join(const char *a, const char *b);
+
 /* kq__path_absolute: `p` made absolute against the current directory and cleaned, into
  * `*out` (the caller's, kq__free). A ".." is taken as the kernel takes it: the part of `p`
  * up to its last ".." is resolved (symbolic links followed) when it exists, so that

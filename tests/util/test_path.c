@@ -46,6 +46,19 @@ static void test_clean(void **state)
     }
 }
 
+static void test_join(void **state)
+{
+    (void)state;
+    static const char *const c[][3] = {{"a", "b", "a/b"}, {"a/", "b", "a/b"}, {"", "b", "b"},
+                                       {"a", "", "a"},    {"/", "b", "/b"},   {"", "", ""}};
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        char *s = kq__path_join(c[i][0], c[i][1]);
+        assert_non_null(s);
+        assert_string_equal(s, c[i][2]);
+        kq__free(s);
+    }
+}
+
 static void test_absolute_and_root(void **state)
 {
     (void)state;
@@ -242,6 +255,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clean),
+        cmocka_unit_test(test_join),
         cmocka_unit_test(test_absolute_and_root),
         cmocka_unit_test(test_under),
         cmocka_unit_test(test_name),
