@@ -326,16 +326,15 @@ static int walk_path(struct walk *w, const char *path, const char *name, int top
     if (access(path, R_OK) != 0)
         return skip(w, path, name, "permission denied", 1);
     int jsonl = ends_with(path, ".jsonl");
-    int rc = 0;
     if (w->upd && !jsonl &&
         kq__update_known(w->upd, name, (uint64_t)st.st_size,
                          (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec))
-        ; /* its document stays as it is: nothing to read */
-    else if (!jsonl && looks_binary(path))
-        rc = skip(w, path, name, "binary file", 0);
-    else if (inputs_add(w->in, path, name, &st, jsonl))
-        rc = kq__enomem(w->err);
-    return rc;
+        return 0; /* its document stays as it is: nothing to read */
+    if (!jsonl && looks_binary(path))
+        return skip(w, path, name, "binary file", 0);
+    if (inputs_add(w->in, path, name, &st, jsonl))
+        return kq__enomem(w->err);
+    return 0;
 }
 
 /* ---- batches ---- */

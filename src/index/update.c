@@ -86,8 +86,11 @@ struct kq_update {
 static int under(const kq_index *ix, const char *p, size_t n, const char *g)
 {
     size_t gl = strlen(g);
-    if (gl == 0 || (g[0] == '/' && n && p[0] != '/'))
-        return n && p[0] != '/' && (gl == 0 || kq__path_under(g, kq_index_root(ix)));
+    int relative = n && p[0] != '/';
+    if (gl == 0)
+        return relative;
+    if (g[0] == '/' && relative)
+        return kq__path_under(g, kq_index_root(ix)) != NULL;
     if (n < gl || memcmp(p, g, gl) != 0)
         return 0;
     return n == gl || (gl && g[gl - 1] == '/') || p[gl] == '/';
