@@ -103,34 +103,12 @@ static void put_safe(const char *s, size_t len)
     }
 }
 
-/* The current directory, which paths are shown relative to: the shell's ($PWD, when it is
- * this directory: a folder reached through a symbolic link keeps that name) and the
- * kernel's (getcwd); "" when unknown. */
-struct here {
-    char pwd[4096], cwd[4096];
-};
-
-static void here_init(struct here *h)
+/* Writes a hit's (absolute) path relative to the current directory `cwd` ("" when
+ * unknown) when it lies under it, else as it is. The paths of files in the index's root
+ * start with the root where it is, links resolved, as getcwd gives the current directory. */
+static void put_path(const char *cwd, const struct kq_search_hit *h)
 {
-    const char *pwd = getenv("PWD");
-    struct stat a, b;
-    h->pwd[0] = h->cwd[0] = '\0';
-    if (pwd && pwd[0] == '/' && strlen(pwd) < sizeof h->pwd && stat(pwd, &a) == 0 &&
-        stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-        snprintf(h->pwd, sizeof h->pwd, "%s", pwd);
-    if (!getcwd(h->cwd, sizeof h->cwd))
-        h->cwd[0] = '\0';
-}
-
-/* Writes a hit's (absolute) path relative to the current directory when it lies under it,
- * else as it is. */
-static void put_path(const struct here *here, const struct kq_search_hit *h)
-{
-    const char *rest = NULL;
-    if (here->pwd[0])
-        rest = kq_path_under(here->pwd, h->path);
-    if (!rest && here->cwd[0])
-        rest = kq_path_under(here->cwd, h->path);
+    const char *rest = cwd[0] ? kq_path_under(cwd, h->path) : NULL;
     if (rest && *rest)
         put_safe(rest, h->path_len - (size_t)(rest - h->path));
     else
@@ -508,8 +486,9 @@ int main(int argc, char **argv)
     uint32_t n = kq_hits_count(r);
     int status = (mode == OUT_COUNT ? kq_hits_total(r) > 0 : n > 0) ? 0 : 1;
     struct kq_search_hit h;
-    struct here here;
-    here_init(&here);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = '\0';
     switch (mode) {
     case OUT_COUNT:
         printf("%llu\n", (unsigned long long)kq_hits_total(r));
@@ -529,7 +508,7 @@ int main(int argc, char **argv)
                 seen = p.path_len == h.path_len && !memcmp(p.path, h.path, h.path_len);
             }
             if (!seen) {
-                put_path(&here, &h);
+                put_path(cwd, &h);
                 putchar('\n');
             }
         }
@@ -537,7 +516,7 @@ int main(int argc, char **argv)
     case OUT_VIMGREP:
         for (uint32_t i = 0; i < n; i++) {
             kq_hits_get(r, i, &h);
-            put_path(&here, &h);
+            put_path(cwd, &h);
             printf(":%u:%u:", h.line, h.col);
             put_safe(h.snippet, h.snippet_len);
             putchar('\n');
@@ -551,11 +530,11 @@ int main(int argc, char **argv)
             if (h.title_len)
                 put_safe(h.title, h.title_len);
             else if (file)
-                put_path(&here, &h);
+                put_path(cwd, &h);
             else
                 put_safe(h.id, h.id_len);
             printf("%s  %s(%.3f)%s\n   %s", st->reset, st->dim, h.score, st->reset, st->path);
-            put_path(&here, &h);
+            put_path(cwd, &h);
             printf("%s:%s%u%s", st->reset, st->line, h.line, st->reset);
             if (!file) {
                 fputs("  ", stdout);
