@@ -12,6 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_forceAttachDict */
+#include <zstd.h>
+
 #include "util/alloc.h"
 #include "util/bytes.h"
 #include "util/error.h"
@@ -64,6 +67,12 @@ int kq__storeblock_compress(kq_storeblock *sb, ZSTD_CCtx *cctx, const ZSTD_CDict
                   : ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, KQ_STORE_LEVEL);
     if (!ZSTD_isError(r))
         r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    /* Blocks just over zstd's cut-off (8 KiB for level 1) would otherwise get a copy of
+     * the dictionary's tables each, 60 k instructions a block; attached, the tables are
+     * read in place (a Cranfield build: 430 M instructions copying at 8 KiB, 420 M
+     * attaching, 421 M with 32 KiB blocks). Only a hint: a zstd without it copies. */
+    if (!ZSTD_isError(r) && cdict)
+        (void)ZSTD_CCtx_setParameter(cctx, ZSTD_c_forceAttachDict, ZSTD_dictForceAttach);
     if (!ZSTD_isError(r))
         r = ZSTD_compress2(cctx, out->p + out->len, bound, tmp.p, raw);
     kq_buf_release(&tmp);
