@@ -4,13 +4,15 @@
  * A search parses with the searcher's analyser, evaluates with kq_eval, then reads each
  * hit's stored text once to make its snippet. Snippet terms are the query's positive leaf
  * terms (prefixes expanded), weighted by idf so that rare words choose the passage; its
- * phrases are the query's positive phrases, so that a passage showing one wins. The
+ * phrases are the query's positive phrases, so that a passage showing one wins; the terms'
+ * positions in each hit come from the index, which spares the snippet stemming the body. The
  * searcher keeps one zstd decompression context for those reads (setting one up per block
  * cost about a tenth of a search with snippets).
  */
 #include "kq/search.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,6 +43,9 @@ struct rhit {
     double score;
     struct kq_doc d;
     struct kq_snippet snip;
+    int by_pos; /* mt holds the snippet terms' occurrences in the document */
+    struct kq_snippet_match *mt;
+    size_t n_mt, cap_mt;
 };
 
 struct kq_result {
@@ -198,6 +203,101 @@ static void collect_terms(struct sterms *st, const struct kq_qnode *n)
     }
 }
 
+static int cmp_match(const void *a, const void *b)
+{
+    const struct kq_snippet_match *x = a, *y = b;
+    return x->pos != y->pos ? (x->pos > y->pos) - (x->pos < y->pos)
+                            : (x->term > y->term) - (x->term < y->term);
+}
+
+static int cmp_doc(const void *a, const void *b)
+{
+    const uint32_t *x = a, *y = b; /* {doc, hit} */
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+static int postings_error(int code, kq_error *err)
+{
+    return code == KQ_ENOMEM ? kq__enomem(err)
+                             : kq__error(err, KQ_ECORRUPT, -1, "malformed postings in the index");
+}
+
+/* Reads the occurrences of the snippet terms in each hit from the index's positions, one
+ * cursor a term moved through the hits in document order, so that a snippet matches words
+ * by position instead of stemming the whole body (kq_snippet_opts.by_position). Leaves the
+ * hits without them when the index holds no positions. */
+static int find_matches(const kq_index *ix, const struct sterms *st, struct rhit *hits,
+                        uint32_t n, kq_error *err)
+{
+    uint32_t (*order)[2] = kq__malloc(n * sizeof *order);
+    uint32_t *pos = NULL;
+    size_t cap = 0;
+    int rc = 0, positions = 1;
+    if (!order)
+        return kq__enomem(err);
+    for (uint32_t i = 0; i < n; i++)
+        order[i][0] = hits[i].doc, order[i][1] = i;
+    qsort(order, n, sizeof *order, cmp_doc);
+    for (size_t t = 0; t < st->n && !rc && positions; t++) {
+        kq_cursor *c;
+        if ((rc = kq_cursor_open(ix, KQ_FIELD_TEXT, st->t[t].term, st->t[t].len, &c, err)))
+            break;
+        for (uint32_t i = 0; c && i < n && !rc && positions; i++) {
+            struct rhit *h = &hits[order[i][1]];
+            uint32_t d = kq_cursor_seek(c, h->doc);
+            if (d == KQ_NO_DOC)
+                break;
+            if (d != h->doc)
+                continue;
+            uint32_t tf = kq_cursor_tf(c);
+            if (tf > cap) {
+                uint32_t *v = kq__realloc(pos, tf * sizeof *v);
+                if (!v) {
+                    rc = kq__enomem(err);
+                    break;
+                }
+                pos = v;
+                cap = tf;
+            }
+            int got = kq_cursor_positions(c, pos, tf);
+            if (got < 0) {
+                rc = postings_error(got, err);
+                break;
+            }
+            if (got == 0) {
+                positions = 0;
+                break;
+            }
+            if (h->n_mt + (size_t)got > h->cap_mt) {
+                size_t want = h->cap_mt ? h->cap_mt : 16;
+                while (want < h->n_mt + (size_t)got)
+                    want *= 2;
+                struct kq_snippet_match *v = kq__realloc(h->mt, want * sizeof *v);
+                if (!v) {
+                    rc = kq__enomem(err);
+                    break;
+                }
+                h->mt = v;
+                h->cap_mt = want;
+            }
+            for (int k = 0; k < got; k++)
+                h->mt[h->n_mt++] = (struct kq_snippet_match){pos[k], (uint32_t)t};
+        }
+        if (c && !rc && kq_cursor_error(c))
+            rc = postings_error(kq_cursor_error(c), err);
+        kq_cursor_close(c);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct rhit *h = &hits[i];
+        h->by_pos = positions && !rc;
+        if (h->by_pos && h->n_mt > 1)
+            qsort(h->mt, h->n_mt, sizeof *h->mt, cmp_match);
+    }
+    kq__free(pos);
+    kq__free(order);
+    return rc;
+}
+
 static int make_snippet(kq_searcher *s, const struct sterms *st, struct rhit *h, kq_error *err)
 {
     char *text;
@@ -207,7 +307,15 @@ static int make_snippet(kq_searcher *s, const struct sterms *st, struct rhit *h,
     int rc = kq__index_doc_text_dctx(s->ix, h->doc, s->dctx, &text, &len, err);
     if (rc)
         return rc;
-    struct kq_snippet_opts opt = {.phrases = st->ph, .n_phrases = st->n_ph};
+    struct kq_snippet_opts opt = {.phrases = st->ph,
+                                  .n_phrases = st->n_ph,
+                                  .by_position = h->by_pos,
+                                  .matches = h->mt,
+                                  .n_matches = h->n_mt};
+    if (h->d.path != h->d.id) { /* a JSON-lines document: its title is not in its text */
+        opt.title = h->d.title ? h->d.title : "";
+        opt.title_len = h->d.title_len;
+    }
     rc = kq_snippet_make(s->an, (enum kq_format)h->d.format, text, len, h->d.line, st->t, st->n,
                          &opt, &h->snip, err);
     kq__free(text);
@@ -282,8 +390,18 @@ int kq_search(kq_searcher *s, const struct kq_search_request *req, kq_result **o
             goto fail;
         h->snip.match_line = h->d.line;
         h->snip.match_col = 1;
-        if (!(req->flags & KQ_SEARCH_NO_SNIPPETS) && (rc = make_snippet(s, st, h, err)))
+    }
+    if (res.n && !(req->flags & KQ_SEARCH_NO_SNIPPETS)) {
+        if ((rc = find_matches(s->ix, st, r->hits, r->n, err)))
             goto fail;
+        for (uint32_t i = 0; i < r->n; i++) {
+            struct rhit *h = &r->hits[i];
+            rc = make_snippet(s, st, h, err);
+            kq__free(h->mt);
+            h->mt = NULL;
+            if (rc)
+                goto fail;
+        }
     }
     if (st)
         for (size_t i = 0; i < st->n; i++)
@@ -349,8 +467,10 @@ void kq_result_free(kq_result *r)
 {
     if (!r)
         return;
-    for (uint32_t i = 0; i < r->n; i++)
+    for (uint32_t i = 0; i < r->n; i++) {
         kq_snippet_release(&r->hits[i].snip);
+        kq__free(r->hits[i].mt);
+    }
     kq__free(r->hits);
     kq__free(r);
 }

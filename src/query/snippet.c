@@ -49,6 +49,8 @@
 #define WIDEN_MAX 32         /* bytes of punctuation a passage may grow by at each end */
 #define ELLIPSIS "\xe2\x80\xa6"
 #define ELLIPSIS_LEN 3
+#define MISMATCH 1   /* on_token: the index's positions and the analysis disagree */
+#define MEMO_SIZE 64 /* fold -> stem checks remembered, direct mapped (a power of two) */
 
 _Static_assert(KQ_TERM_MAX <= 64, "by_first holds one bit per term length");
 
@@ -119,6 +121,20 @@ struct scan {
 
     struct tok *cap; /* copied tokens cap_first .. cap_first + n_cap - 1 */
     uint64_t cap_first, n_cap;
+
+    /* Matching by position (kq_snippet_opts.by_position): the occurrences mt[mi..n_mt) are
+     * still ahead; body token pos is position pos0 + pos of field text. */
+    int by_pos;
+    const struct kq_snippet_match *mt;
+    size_t n_mt, mi;
+    uint64_t pos0;
+    int32_t *term_dt; /* the distinct term of each term of the call, -1: can never match */
+    kq_analyzer *an;
+    struct memo {      /* a token fold whose stem was found to be dt[qi] */
+        int32_t qi;    /* -1: empty */
+        uint8_t len;
+        char fold[KQ_TERM_MAX];
+    } *memo;           /* MEMO_SIZE entries, made on first use */
 };
 
 static uint64_t hash_term(const char *s, size_t len)
@@ -157,12 +173,14 @@ static int terms_init(struct scan *sc, const struct kq_snippet_term *terms, size
         cap *= 2;
     sc->slots = kq__malloc(cap * sizeof *sc->slots);
     sc->dt = kq__calloc(n_terms ? n_terms : 1, sizeof *sc->dt);
-    if (!sc->slots || !sc->dt)
+    sc->term_dt = kq__malloc((n_terms ? n_terms : 1) * sizeof *sc->term_dt);
+    if (!sc->slots || !sc->dt || !sc->term_dt)
         return KQ_ENOMEM;
     memset(sc->slots, 0xff, cap * sizeof *sc->slots);
     sc->mask = (uint32_t)(cap - 1);
     for (size_t i = 0; i < n_terms; i++) {
         const struct kq_snippet_term *t = &terms[i];
+        sc->term_dt[i] = -1;
         if (t->len == 0 || t->len > KQ_TERM_MAX || !t->term)
             continue;
         int64_t w = fixed_weight(t->weight);
@@ -171,8 +189,10 @@ static int terms_init(struct scan *sc, const struct kq_snippet_term *terms, size
             if (w > sc->dt[k].weight)
                 sc->dt[k].weight = w;
             sc->dt[k].phrase_only &= t->phrase_only != 0;
+            sc->term_dt[i] = k;
             continue;
         }
+        sc->term_dt[i] = (int32_t)sc->n_dt;
         uint64_t h = hash_term(t->term, t->len);
         while (sc->slots[h & sc->mask] >= 0)
             h++;
@@ -208,6 +228,22 @@ static int phrases_check(const struct kq_snippet_phrase *ph, size_t n_ph, size_t
                 return kq__error(err, KQ_EINVAL, -1,
                                  "snippet phrase %zu: positions not 0 then increasing", p);
         }
+    }
+    return 0;
+}
+
+/* Checks the occurrences (kq_snippet_opts.matches) before anything is allocated. */
+static int matches_check(const struct kq_snippet_match *mt, size_t n, size_t n_terms,
+                         kq_error *err)
+{
+    if (!mt && n)
+        return kq__error(err, KQ_EINVAL, -1, "kq_snippet_make: NULL matches");
+    for (size_t i = 0; i < n; i++) {
+        if (mt[i].term >= n_terms)
+            return kq__error(err, KQ_EINVAL, -1, "snippet match %zu: term %u out of range", i,
+                             (unsigned)mt[i].term);
+        if (i > 0 && mt[i].pos < mt[i - 1].pos)
+            return kq__error(err, KQ_EINVAL, -1, "snippet matches not sorted by position");
     }
     return 0;
 }
@@ -341,13 +377,63 @@ static void consider(struct scan *sc, uint64_t end)
     sc->capture_until = end + sc->w;
 }
 
+/* The distinct term of token `t` of an unstemmed analysis, from the occurrences: `*qi`, -1
+ * when none is at its position. Returns 0, MISMATCH when an occurrence was passed without a
+ * token or the token's term is not the occurrence's, KQ_ENOMEM. */
+static int match_at(struct scan *sc, const struct kq_token *t, int32_t *qi)
+{
+    uint64_t p = sc->pos0 + t->pos;
+    *qi = -1;
+    if (sc->mi == sc->n_mt || sc->mt[sc->mi].pos > p)
+        return 0;
+    if (sc->mt[sc->mi].pos < p)
+        return MISMATCH;
+    int32_t k = sc->term_dt[sc->mt[sc->mi].term];
+    for (; sc->mi < sc->n_mt && sc->mt[sc->mi].pos == p; sc->mi++)
+        if (sc->term_dt[sc->mt[sc->mi].term] != k || k < 0)
+            return MISMATCH; /* one token, one term */
+    const struct dterm *d = &sc->dt[k];
+    if (t->len == d->len && !memcmp(t->term, d->term, d->len)) {
+        *qi = k;
+        return 0;
+    }
+    /* a word the stemming analysis stems: its stem must be the term */
+    if (!sc->memo) {
+        if (!(sc->memo = kq__malloc(MEMO_SIZE * sizeof *sc->memo)))
+            return KQ_ENOMEM;
+        for (size_t e = 0; e < MEMO_SIZE; e++)
+            sc->memo[e].qi = -1;
+    }
+    struct memo *m = &sc->memo[hash_term(t->term, t->len) & (MEMO_SIZE - 1)];
+    if (m->qi == k && m->len == t->len && !memcmp(m->fold, t->term, t->len)) {
+        *qi = k;
+        return 0;
+    }
+    const char *st;
+    size_t sl;
+    if (kq_analyzer_stem(sc->an, t->term, t->len, &st, &sl))
+        return KQ_ENOMEM;
+    if (sl != d->len || memcmp(st, d->term, sl))
+        return MISMATCH;
+    m->qi = k;
+    m->len = (uint8_t)t->len;
+    memcpy(m->fold, t->term, t->len);
+    *qi = k;
+    return 0;
+}
+
 static int on_token(void *ctx, const struct kq_token *t)
 {
     struct scan *sc = ctx;
-    uint64_t i = sc->n_tok++;
     int32_t qi = -1;
-    if (sc->by_first[(uint8_t)t->term[0]] >> (t->len - 1) & 1)
+    if (sc->by_pos) {
+        int rc = match_at(sc, t, &qi);
+        if (rc)
+            return rc;
+    } else if (sc->by_first[(uint8_t)t->term[0]] >> (t->len - 1) & 1) {
         qi = lookup(sc, t->term, t->len);
+    }
+    uint64_t i = sc->n_tok++;
     if (i >= sc->w) {
         const struct tok *gone = &sc->ring[(i - sc->w) % sc->ring_cap];
         sc->cur_phr -= gone->n_start;
@@ -371,6 +457,61 @@ static int on_token(void *ctx, const struct kq_token *t)
     if (sc->capturing && i == sc->capture_until)
         capture(sc, i);
     return 0;
+}
+
+static int count_token(void *ctx, const struct kq_token *t)
+{
+    (void)t;
+    ++*(uint32_t *)ctx;
+    return 0;
+}
+
+/* Forgets what a scan by position saw, for a scan by analysis. */
+static void scan_reset(struct scan *sc)
+{
+    for (uint32_t k = 0; k < sc->n_dt; k++)
+        sc->dt[k].count = 0;
+    for (uint32_t p = 0; p < sc->n_ph; p++)
+        sc->ph[p].state = sc->ph[p].at = 0;
+    sc->prev_pos = 0;
+    sc->n_tok = 0;
+    sc->cur_sum = 0;
+    sc->cur_phr = sc->cur_total = 0;
+    sc->have_best = 0;
+    sc->capturing = 0;
+    sc->by_pos = 0;
+}
+
+/* Feeds the body's tokens to on_token: matched by the occurrences when there are some and
+ * they agree with an analysis without stemming (see kq_snippet_opts), else by their stemmed
+ * terms. Returns 0 or an analyser failure. */
+static int scan_body(struct scan *sc, kq_analyzer *an, const struct kq_extracted *x,
+                     const struct kq_snippet_opts *opt)
+{
+    if (opt && opt->by_position) {
+        /* field text starts with a title that stands apart, then one unused position */
+        int apart = opt->title || !x->title_in_body;
+        uint32_t n = 0, next = 0;
+        int rc = kq_analyze(an, opt->title ? opt->title : x->title,
+                            !apart ? 0 : opt->title ? opt->title_len : x->title_len, 0, 0,
+                            count_token, &n, &next);
+        if (rc)
+            return rc;
+        sc->by_pos = 1;
+        sc->an = an;
+        sc->pos0 = n ? (uint64_t)next + 1 : 0;
+        sc->mt = opt->matches;
+        sc->n_mt = opt->n_matches;
+        for (sc->mi = 0; sc->mi < sc->n_mt && sc->mt[sc->mi].pos < sc->pos0; sc->mi++)
+            ; /* the title's */
+        rc = kq_analyze(an, x->body, x->body_len, 0, KQ_ANALYZE_NOSTEM, on_token, sc, NULL);
+        if (!rc && sc->mi == sc->n_mt)
+            return 0;
+        if (rc && rc != MISMATCH)
+            return rc;
+        scan_reset(sc);
+    }
+    return kq_analyze(an, x->body, x->body_len, 0, 0, on_token, sc, NULL);
 }
 
 static inline const struct tok *tok_at(const struct scan *sc, uint64_t i)
@@ -504,6 +645,11 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
     if ((rc = phrases_check(opt ? opt->phrases : NULL, opt ? opt->n_phrases : 0, n_terms, err)) !=
         0)
         return rc;
+    if (opt && opt->by_position &&
+        (rc = matches_check(opt->matches, opt->n_matches, n_terms, err)) != 0)
+        return rc;
+    if (opt && !opt->title && opt->title_len)
+        return kq__error(err, KQ_EINVAL, -1, "kq_snippet_make: NULL title");
 
     uint32_t w = opt && opt->window_words ? opt->window_words : KQ_SNIPPET_WINDOW_WORDS;
     if (w > KQ_SNIPPET_WINDOW_MAX)
@@ -529,7 +675,7 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
         goto nomem;
     if ((rc = kq_extract(format, doc ? doc : "", len, &x, err)) != 0)
         goto done;
-    rc = kq_analyze(an, x.body, x.body_len, 0, 0, on_token, &sc, NULL);
+    rc = scan_body(&sc, an, &x, opt);
     if (rc) {
         if (rc == KQ_ENOMEM)
             goto nomem;
@@ -713,6 +859,8 @@ done:
     kq__free(sc.ring);
     kq__free(sc.slots);
     kq__free(sc.dt);
+    kq__free(sc.term_dt);
+    kq__free(sc.memo);
     kq__free(sc.ph_qi);
     kq__free(sc.ph_delta);
     kq__free(sc.ph);

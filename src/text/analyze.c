@@ -916,3 +916,13 @@ out:
 #undef FLUSH
 #undef START_WORD
 }
+
+int kq_analyzer_stem(kq_analyzer *a, const char *term, size_t len, const char **out,
+                     size_t *out_len)
+{
+    const uint8_t *t = (const uint8_t *)term;
+    int rc = a->stemmer && len <= STEM_MAX ? snowball(a, &t, &len) : 0;
+    *out = (const char *)t;
+    *out_len = len;
+    return rc;
+}

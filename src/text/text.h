@@ -90,6 +90,15 @@ enum {
 int kq_analyze(kq_analyzer *a, const char *text, size_t len, uint32_t pos0, int flags,
                kq_token_fn fn, void *ctx, uint32_t *next_pos);
 
+/* kq_analyzer_stem: `term` (`len` bytes, as a KQ_ANALYZE_NOSTEM run delivered it) stemmed
+ * as a stemming run stems a word: the term that run delivers for a word it stems (a word
+ * with a letter, not Hangul, Han or Kana); unchanged with language "none". Not cached: a
+ * caller that meets a word often keeps its stem. `*out` (`*out_len` bytes, not
+ * NUL-terminated) is valid until the analyser's next use; the call may be made from a
+ * kq_analyze callback. Returns 0 or KQ_ENOMEM. */
+int kq_analyzer_stem(kq_analyzer *a, const char *term, size_t len, const char **out,
+                     size_t *out_len);
+
 /* ---- stop words (text/stopwords.c) ---- */
 
 /* kq__stopword_list: the stop words of `language`, sorted by strcmp, `*n` of them; NULL and

@@ -1127,6 +1127,238 @@ static void test_phrase_brute_force(void **state)
 #undef RND
 }
 
+/* ---- matching by position ---- */
+
+struct mcollect {
+    const struct qterms *q;
+    struct kq_snippet_match *v;
+    size_t n, cap;
+    uint32_t n_tok;
+};
+
+static int collect_match(void *ctx, const struct kq_token *tok)
+{
+    struct mcollect *m = ctx;
+    m->n_tok++;
+    for (size_t i = 0; i < m->q->n; i++)
+        if (m->q->t[i].len == tok->len && !memcmp(m->q->t[i].term, tok->term, tok->len)) {
+            if (m->n == m->cap) {
+                m->cap = m->cap ? 2 * m->cap : 64;
+                m->v = realloc(m->v, m->cap * sizeof *m->v);
+                assert_non_null(m->v);
+            }
+            m->v[m->n++] = (struct kq_snippet_match){tok->pos, (uint32_t)i};
+        }
+    return 0;
+}
+
+/* The occurrences of q's terms in field text as kq-index makes it (FORMAT.md, "Document
+ * analysis"): a title that stands apart (`title`, else the extracted one when it is not part
+ * of the body) first, one unused position, then the body. The caller frees m->v. */
+static void index_matches(enum kq_format f, const char *doc, size_t len, const char *title,
+                          const struct qterms *q, struct mcollect *m)
+{
+    struct kq_extracted x;
+    assert_int_equal(kq_extract(f, doc, len, &x, NULL), 0);
+    *m = (struct mcollect){q, NULL, 0, 0, 0};
+    uint32_t pos = 0;
+    if (title || !x.title_in_body) {
+        const char *t = title ? title : x.title;
+        assert_int_equal(kq_analyze(en, t, strlen(t), 0, 0, collect_match, m, &pos), 0);
+        pos = m->n_tok ? pos + 1 : 0;
+    }
+    assert_int_equal(kq_analyze(en, x.body, x.body_len, pos, 0, collect_match, m, NULL), 0);
+    kq_extracted_release(&x);
+}
+
+/* How many spans of `s` are words whose term is q's term `k`. */
+static size_t span_terms(const struct kq_snippet *s, const struct qterms *q, size_t k)
+{
+    size_t n = 0;
+    char w[256];
+    for (uint32_t i = 0; i < s->n_spans; i++) {
+        struct qterms one;
+        query(&one, span_text(s, i, w, sizeof w));
+        n += one.n == 1 && one.t[0].len == q->t[k].len &&
+             !memcmp(one.t[0].term, q->t[k].term, one.t[0].len);
+    }
+    return n;
+}
+
+static void assert_same_snippet(const struct kq_snippet *a, const struct kq_snippet *b)
+{
+    assert_string_equal(a->text, b->text);
+    assert_int_equal(a->n_spans, b->n_spans);
+    if (a->n_spans)
+        assert_memory_equal(a->spans, b->spans, a->n_spans * sizeof *a->spans);
+    assert_int_equal(a->src_start, b->src_start);
+    assert_int_equal(a->src_end, b->src_end);
+    assert_int_equal(a->line, b->line);
+    assert_int_equal(a->match_line, b->match_line);
+    assert_int_equal(a->match_col, b->match_col);
+}
+
+/* The snippet of `doc` by the occurrences `m` (of `n` of them) equals the one by analysis. */
+static void check_by_position(enum kq_format f, const char *doc, size_t len, const char *title,
+                              const struct qterms *q, const struct kq_snippet_opts *base,
+                              const struct kq_snippet_match *m, size_t n)
+{
+    struct kq_snippet_opts opt = base ? *base : (struct kq_snippet_opts){0};
+    struct kq_snippet want, got;
+    assert_int_equal(make(f, doc, len, 1, q, &opt, &want), 0);
+    opt.by_position = 1;
+    opt.matches = m;
+    opt.n_matches = n;
+    opt.title = title;
+    opt.title_len = title ? strlen(title) : 0;
+    assert_int_equal(make(f, doc, len, 1, q, &opt, &got), 0);
+    assert_same_snippet(&got, &want);
+    kq_snippet_release(&want);
+    kq_snippet_release(&got);
+}
+
+/* Words matched by the index's positions give the snippet that stemming the body gives: on
+ * the corpus, with phrases, inflected words (stemmed only to check them), a JSON title
+ * ahead of the text, an HTML title, non-ASCII words. */
+static void test_by_position(void **state)
+{
+    (void)state;
+    static const char *const qs[] = {"reciprocal defense procurement", "industrial cooperation",
+                                     "Korea's shipbuilding capacity", "the of and"};
+    for (size_t d = 0; d < N_CORPUS; d++) {
+        size_t len;
+        char *doc = kqt_read_corpus(corpus[d], &len);
+        enum kq_format f = kq_format_for_path(corpus[d]);
+        for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+            struct qterms q;
+            query(&q, qs[k]);
+            struct qphrase p;
+            struct kq_snippet_phrase ph;
+            phrase(&p, &ph, &q, qs[k]);
+            const struct kq_snippet_opts with_phrase = {.phrases = &ph, .n_phrases = 1};
+            struct mcollect m;
+            index_matches(f, doc, len, NULL, &q, &m);
+            check_by_position(f, doc, len, NULL, &q, NULL, m.v, m.n);
+            check_by_position(f, doc, len, NULL, &q, &with_phrase, m.v, m.n);
+            free(m.v);
+            /* the same text as a JSON-lines document with a title */
+            const char *title = "Defense procurement: a reciprocal view";
+            index_matches(KQ_FORMAT_PLAIN, doc, len, title, &q, &m);
+            check_by_position(KQ_FORMAT_PLAIN, doc, len, title, &q, NULL, m.v, m.n);
+            free(m.v);
+        }
+        free(doc);
+    }
+    static const char html[] = "<html><head><title>Procurement rules</title></head><body>\n"
+                               "<p>Reciprocal defence &amp; defense procurements, Zürich "
+                               "Ærø Straße, 국방 조달 and 防衛調達.</p></body></html>\n";
+    static const char *const hq[] = {"procurement", "zurich strasse", "국방", "防衛 調達",
+                                     "aero"};
+    for (size_t k = 0; k < sizeof hq / sizeof hq[0]; k++) {
+        struct qterms q;
+        query(&q, hq[k]);
+        struct mcollect m;
+        index_matches(KQ_FORMAT_HTML, html, sizeof html - 1, NULL, &q, &m);
+        check_by_position(KQ_FORMAT_HTML, html, sizeof html - 1, NULL, &q, NULL, m.v, m.n);
+        free(m.v);
+    }
+}
+
+/* The index is trusted for where the words are: an occurrence left out of the matches is not
+ * marked (so the snippet did come from the positions). Where the positions and the analysis
+ * disagree, the body is analysed with stemming instead and the snippet is as without them. */
+static void test_by_position_disagrees(void **state)
+{
+    (void)state;
+    size_t len;
+    char *doc = kqt_read_corpus(corpus[0], &len);
+    enum kq_format f = kq_format_for_path(corpus[0]);
+    struct qterms q;
+    query(&q, "reciprocal defense procurement");
+    struct mcollect m;
+    index_matches(f, doc, len, NULL, &q, &m);
+    assert_true(m.n > 3);
+    struct kq_snippet want, got;
+    assert_int_equal(make(f, doc, len, 1, &q, NULL, &want), 0);
+    assert_true(want.n_spans >= 2);
+
+    /* the occurrences of "reciprocal" left out: it is marked nowhere */
+    struct kq_snippet_match *fewer = malloc(m.n * sizeof *fewer);
+    assert_non_null(fewer);
+    size_t n = 0;
+    for (size_t i = 0; i < m.n; i++)
+        if (m.v[i].term != 0)
+            fewer[n++] = m.v[i];
+    assert_true(n < m.n);
+    struct kq_snippet_opts opt = {.by_position = 1, .matches = fewer, .n_matches = n};
+    kq_error err;
+    assert_int_equal(kq_snippet_make(en, f, doc, len, 1, q.t, q.n, &opt, &got, &err), 0);
+    assert_int_equal(span_terms(&want, &q, 0) > 0 && span_terms(&got, &q, 0) == 0, 1);
+    assert_true(span_terms(&got, &q, 1) + span_terms(&got, &q, 2) > 0);
+    kq_snippet_release(&got);
+
+    /* disagreements: every occurrence a position late; one early; one beyond the body;
+     * one naming another term; two terms at one position */
+    struct kq_snippet_match *bad = malloc((m.n + 1) * sizeof *bad);
+    assert_non_null(bad);
+    for (int how = 0; how < 5; how++) {
+        memcpy(bad, m.v, m.n * sizeof *bad);
+        n = m.n;
+        switch (how) {
+        case 0:
+            for (size_t i = 0; i < n; i++)
+                bad[i].pos++;
+            break;
+        case 1:
+            bad[n / 2].pos--;
+            break;
+        case 2:
+            bad[n++] = (struct kq_snippet_match){UINT32_MAX, 0};
+            break;
+        case 3:
+            bad[n / 2].term = (bad[n / 2].term + 1) % (uint32_t)q.n;
+            break;
+        case 4:
+            bad[n / 2 + 1] = bad[n / 2];
+            bad[n / 2 + 1].term = (bad[n / 2].term + 1) % (uint32_t)q.n;
+            break;
+        }
+        if (how == 1 && n / 2 > 0 && bad[n / 2].pos < bad[n / 2 - 1].pos)
+            bad[n / 2].pos = bad[n / 2 - 1].pos; /* kept sorted: a second term there */
+        opt = (struct kq_snippet_opts){.by_position = 1, .matches = bad, .n_matches = n};
+        assert_int_equal(make(f, doc, len, 1, &q, &opt, &got), 0);
+        assert_same_snippet(&got, &want);
+        kq_snippet_release(&got);
+    }
+    /* no occurrence at all: nothing marked, the first window */
+    opt = (struct kq_snippet_opts){.by_position = 1};
+    assert_int_equal(kq_snippet_make(en, f, doc, len, 1, q.t, q.n, &opt, &got, &err), 0);
+    struct kq_snippet first;
+    assert_int_equal(make(f, doc, len, 1, NULL, NULL, &first), 0);
+    assert_same_snippet(&got, &first);
+    kq_snippet_release(&first);
+    kq_snippet_release(&got);
+
+    /* malformed: unsorted, a term out of range, NULL arrays */
+    memcpy(bad, m.v, m.n * sizeof *bad);
+    bad[0].pos = bad[1].pos + 1;
+    opt = (struct kq_snippet_opts){.by_position = 1, .matches = bad, .n_matches = m.n};
+    assert_int_equal(kq_snippet_make(en, f, doc, len, 1, q.t, q.n, &opt, &got, &err), KQ_EINVAL);
+    assert_null(got.text);
+    bad[0] = m.v[0];
+    bad[1].term = (uint32_t)q.n;
+    assert_int_equal(kq_snippet_make(en, f, doc, len, 1, q.t, q.n, &opt, &got, &err), KQ_EINVAL);
+    opt.matches = NULL;
+    assert_int_equal(kq_snippet_make(en, f, doc, len, 1, q.t, q.n, &opt, &got, &err), KQ_EINVAL);
+    opt = (struct kq_snippet_opts){.title_len = 3};
+    assert_int_equal(kq_snippet_make(en, f, doc, len, 1, q.t, q.n, &opt, &got, &err), KQ_EINVAL);
+    kq_snippet_release(&want);
+    free(bad);
+    free(fewer);
+    free(m.v);
+    free(doc);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -1217,6 +1449,7 @@ int main(void)
         cmocka_unit_test(test_title_match),
         cmocka_unit_test(test_phrase_and_terms), cmocka_unit_test(test_phrase_gap),
         cmocka_unit_test(test_phrase_limits),    cmocka_unit_test(test_phrase_brute_force),
+        cmocka_unit_test(test_by_position),      cmocka_unit_test(test_by_position_disagrees),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
