@@ -130,6 +130,7 @@ struct sterms {
     uint32_t ph_terms[KQ_SNIPPET_MAX_PHRASES][KQ_SNIPPET_PHRASE_MAX_TERMS];
     size_t n_ph;
     uint8_t alone[SNIPPET_TERMS_MAX]; /* the query holds the term outside a phrase too */
+    uint32_t max_exp; /* the terms a prefix expands to, as many as the query's */
 };
 
 /* Adds a term (once); returns its index in st->t, or -1 when it could not be added. */
@@ -193,7 +194,7 @@ static void collect_terms(struct sterms *st, const struct kq_qnode *n)
         break;
     }
     case KQ_QN_PREFIX:
-        kq__prefix_expand(st->ix, KQ_FIELD_TEXT, n, 32, on_prefix, st, NULL);
+        kq__prefix_expand(st->ix, KQ_FIELD_TEXT, n, st->max_exp, on_prefix, st, NULL);
         break;
     case KQ_QN_BOOL:
         for (uint32_t i = 0; i < n->n_clauses; i++)
@@ -372,6 +373,7 @@ int kq_search(kq_searcher *s, const struct kq_search_request *req, kq_result **o
             goto fail;
         }
         st->ix = s->ix;
+        st->max_exp = opt.max_expansions ? opt.max_expansions : KQ_SEARCH_DEFAULT_EXPANSIONS;
         if (!(req->flags & KQ_SEARCH_NO_SNIPPETS) && kq_query_root(q)) {
             collect_terms(st, kq_query_root(q));
             /* a term held only by phrases the snippet looks for is marked where they occur

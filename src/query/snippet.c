@@ -654,6 +654,9 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
     uint32_t w = opt && opt->window_words ? opt->window_words : KQ_SNIPPET_WINDOW_WORDS;
     if (w > KQ_SNIPPET_WINDOW_MAX)
         w = KQ_SNIPPET_WINDOW_MAX;
+    for (size_t p = 0; opt && p < opt->n_phrases; p++)
+        if (opt->phrases[p].n_terms > w)
+            w = opt->phrases[p].n_terms; /* a longer phrase would never show */
     size_t max = opt && opt->max_bytes ? opt->max_bytes : KQ_SNIPPET_MAX_BYTES;
     if (max < KQ_SNIPPET_MIN_BYTES)
         max = KQ_SNIPPET_MIN_BYTES;
@@ -760,6 +763,8 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
         } else {
             count_lines(doc, src_start, at, &mline, &bol);
         }
+        if (bol == 0 && at >= 3 && len >= 3 && !memcmp(doc, "\xef\xbb\xbf", 3))
+            bol = 3; /* editors do not show a byte-order mark as part of the first line */
         mcol = at - bol + 1 > UINT32_MAX ? UINT32_MAX : (uint32_t)(at - bol + 1);
 
         if (collapse(x.body, src_start, src_end, m, n_m, &col, sp, &n_sp) != 0)

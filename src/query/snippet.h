@@ -68,8 +68,8 @@ struct kq_snippet_term {
  * at exactly those relative positions: consecutive positions unless the query's analyser
  * left a gap (an over-long word dropped), which the body must then have too. Stop words are
  * ordinary terms here. An occurrence spans `n_terms` consecutive tokens of the body and
- * counts for a window only when it lies wholly inside it, so a phrase of more terms than
- * the window can never count (it is accepted and ignored). Occurrences may overlap: the
+ * counts for a window only when it lies wholly inside it; the window grows to the longest
+ * phrase's number of terms, so that every phrase can show. Occurrences may overlap: the
  * body "a a a" holds the phrase "a a" twice. A phrase with a term that can never match
  * (see kq_snippet_term) never occurs; a phrase listed twice counts once; a phrase of one
  * term counts each occurrence of the term. */
@@ -90,7 +90,8 @@ struct kq_snippet_match {
 
 /* Options; a zero field (or a NULL pointer for the whole struct) means the default. */
 struct kq_snippet_opts {
-    uint32_t window_words; /* tokens in the window: default 30, at most 1024 */
+    uint32_t window_words; /* tokens in the window: default 30, at most 1024; at least the
+                              longest phrase's number of terms */
     size_t max_bytes;      /* cap on kq_snippet.len including any "…": default 300, at least
                               16, at most UINT32_MAX - 1 (spans are 32-bit) */
     /* The query's phrases (default: none), at most KQ_SNIPPET_MAX_PHRASES; `phrases` may be
@@ -143,7 +144,8 @@ struct kq_snippet {
     /* Where an editor should jump: the 1-based line and 1-based byte column of the first
      * matched word of the passage (what `--vimgrep` prints); when the passage marks none,
      * of an HTML <title> that holds a query word, else of the passage start. The column
-     * counts bytes from the start of that source line. */
+     * counts bytes from the start of that source line (after a byte-order mark on line 1,
+     * which editors do not show). */
     uint32_t match_line;
     uint32_t match_col;
 };

@@ -248,6 +248,37 @@ static void test_prefix_stems(void **state)
     jsonl_close(&x);
 }
 
+/* A document found through a prefix's 40th word has it highlighted: the snippet weighs as
+ * many expansions as the query (128 by default). */
+static void test_prefix_highlights(void **state)
+{
+    (void)state;
+    char docs[2048];
+    size_t n = (size_t)snprintf(docs, sizeof docs, "{\"_id\":\"a\",\"text\":\"");
+    for (int i = 0; i < 39; i++)
+        n += (size_t)snprintf(docs + n, sizeof docs - n, "pre%03dx ", i);
+    snprintf(docs + n, sizeof docs - n,
+             "\"}\n{\"_id\":\"b\",\"title\":\"Other words\",\"text\":\"only pre039x "
+             "here\"}\n");
+    struct jsonl_fixture x;
+    jsonl_open(&x, docs);
+    struct kq_search_request req = {"pre*", 4, 10, 0, 0, -1, -1, 0};
+    kq_result *r;
+    kq_error err;
+    assert_int_equal(kq_search(x.s, &req, &r, &err), 0);
+    assert_int_equal(kq_result_count(r), 2);
+    for (uint32_t i = 0; i < 2; i++) {
+        struct kq_search_hit h;
+        kq_result_hit(r, i, &h);
+        if (h.id[0] == 'b') {
+            assert_int_equal(h.n_highlights, 1);
+            assert_memory_equal(h.snippet + h.highlights[0].start, "pre039x", 7);
+        }
+    }
+    kq_result_free(r);
+    jsonl_close(&x);
+}
+
 /* A word the query holds only inside a phrase is highlighted where the phrase occurs; one
  * it also holds alone, anywhere. */
 static void test_phrase_highlights(void **state)
@@ -282,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_jsonl),
         cmocka_unit_test(test_prefix_stems),
+        cmocka_unit_test(test_prefix_highlights),
         cmocka_unit_test(test_phrase_highlights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

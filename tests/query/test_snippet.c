@@ -749,6 +749,31 @@ static void test_title_match(void **state)
     kq_snippet_release(&s);
 }
 
+/* Columns on the first line of a file that starts with a byte-order mark count from after
+ * it, as editors show the line. */
+static void test_bom_column(void **state)
+{
+    (void)state;
+    static const char doc[] = "\xef\xbb\xbf" "Budget overview\nsecond overview line\n";
+    struct qterms q;
+    query(&q, "budget");
+    struct kq_snippet s;
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, NULL, &s), 0);
+    assert_int_equal(s.match_line, 1);
+    assert_int_equal(s.match_col, 1);
+    kq_snippet_release(&s);
+    query(&q, "overview");
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, NULL, &s), 0);
+    assert_int_equal(s.match_line, 1);
+    assert_int_equal(s.match_col, 8);
+    kq_snippet_release(&s);
+    query(&q, "line"); /* later lines are as they were */
+    assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, NULL, &s), 0);
+    assert_int_equal(s.match_line, 2);
+    assert_int_equal(s.match_col, 17);
+    kq_snippet_release(&s);
+}
+
 /* A phrase as the very first or very last tokens of the body. */
 static void test_phrase_edges(void **state)
 {
@@ -795,8 +820,8 @@ static void test_phrase_edges(void **state)
     }
 }
 
-/* A phrase of more tokens than the window cannot lie inside one: it is ignored, so the
- * snippet is the one without phrases; nothing breaks at any window size. */
+/* A phrase of more tokens than the window asked for: the window grows to hold it, so that
+ * it shows; nothing breaks at any window size. */
 static void test_phrase_too_long(void **state)
 {
     (void)state;
@@ -816,10 +841,12 @@ static void test_phrase_too_long(void **state)
         struct kq_snippet a, b;
         assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, &plain, &a), 0);
         assert_int_equal(make(KQ_FORMAT_PLAIN, doc, sizeof doc - 1, 1, &q, &opt, &b), 0);
-        if (w < 4)
+        /* the window grows to hold the phrase, which wins (at w >= 4 the distinct terms
+         * already chose it) */
+        assert_true(contains(&b, "reciprocal defense procurement agreement"));
+        assert_int_equal(b.n_spans, 4);
+        if (w >= 4)
             assert_string_equal(a.text, b.text);
-        else /* it fits: the phrase wins (the distinct terms already chose it) */
-            assert_true(contains(&b, "reciprocal defense procurement agreement"));
         kq_snippet_release(&a);
         kq_snippet_release(&b);
     }
@@ -1072,6 +1099,10 @@ static void test_phrase_brute_force(void **state)
                 if (!dup[r] && ph[r].n_terms == ph[p].n_terms &&
                     !memcmp(idx[r], idx[p], ph[p].n_terms * sizeof idx[p][0]))
                     dup[p] = 1;
+        uint32_t w0 = w; /* the window asked for; it grows to the longest phrase */
+        for (size_t p = 0; p < n_ph; p++)
+            if (ph[p].n_terms > w)
+                w = ph[p].n_terms;
         int n_win = nt >= (int)w ? nt - (int)w + 1 : 1;
         int best = -1;
         double bsum = 0;
@@ -1104,7 +1135,7 @@ static void test_phrase_brute_force(void **state)
             }
         }
         struct kq_snippet_opts opt = {
-            .window_words = w, .max_bytes = 4000, .phrases = ph, .n_phrases = n_ph};
+            .window_words = w0, .max_bytes = 4000, .phrases = ph, .n_phrases = n_ph};
         struct kq_snippet s;
         assert_int_equal(make(KQ_FORMAT_PLAIN, doc, n, 1, &q, &opt, &s), 0);
         /* the matched tokens of the best window, by source offset */
@@ -1450,6 +1481,7 @@ int main(void)
         cmocka_unit_test(test_phrase_and_terms), cmocka_unit_test(test_phrase_gap),
         cmocka_unit_test(test_phrase_limits),    cmocka_unit_test(test_phrase_brute_force),
         cmocka_unit_test(test_by_position),      cmocka_unit_test(test_by_position_disagrees),
+        cmocka_unit_test(test_bom_column),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
