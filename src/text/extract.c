@@ -623,6 +623,50 @@ static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
     return p + 1;
 }
 
+/* Nonzero when the line [p, e) is a link reference definition, `[label]: destination`
+ * with an optional "title" ('title', (title)) and nothing else (CommonMark, on one line): it
+ * renders as nothing. Stricter than a footnote line such as `[1]: Smith, J. 2020`. */
+static int md_refdef(const uint8_t *b, size_t p, size_t e)
+{
+    while (e > p && is_space(b[e - 1]))
+        e--;
+    if (p >= e || b[p] != '[')
+        return 0;
+    size_t q = p + 1, text = 0;
+    for (; q < e && b[q] != ']' && q - p <= 1000; q++) {
+        if (b[q] == '[')
+            return 0;
+        if (b[q] == '\\' && q + 1 < e)
+            q++;
+        text |= !is_space(b[q]);
+    }
+    if (q + 1 >= e || b[q] != ']' || b[q + 1] != ':' || !text)
+        return 0;
+    for (q += 2; q < e && (b[q] == ' ' || b[q] == '	'); q++)
+        ;
+    size_t d = q;
+    if (q < e && b[q] == '<') { /* <destination>, spaces allowed */
+        while (++q < e && b[q] != '>' && b[q] != '<')
+            ;
+        if (q >= e || b[q] != '>')
+            return 0;
+        q++;
+    } else {
+        while (q < e && !is_space(b[q]) && b[q] >= 0x20)
+            q++;
+        if (q == d)
+            return 0;
+    }
+    if (q == e)
+        return 1;
+    if (b[q] != ' ' && b[q] != '	')
+        return 0;
+    while (b[q] == ' ' || b[q] == '	')
+        q++; /* stops before e: b[e - 1] is not a space */
+    uint8_t close = b[q] == '"' ? '"' : b[q] == '\'' ? '\'' : b[q] == '(' ? ')' : 0;
+    return close && e - q >= 2 && b[e - 1] == close;
+}
+
 /* The first byte in [p, end) that inline markup starts at ('\\', '`', '[', '<' or '&'),
  * or end: sixteen bytes a step where SSE2 is there (most of a line is ordinary text). */
 static size_t md_next_markup(const uint8_t *b, size_t p, size_t end)
@@ -746,6 +790,11 @@ static int extract_markdown(uint8_t *b, size_t len, struct title *t)
             b[p++] = ' ';
             if (p < e && b[p] == ' ')
                 p++;
+        }
+        if (md_refdef(b, p, e)) {
+            blank(b, p, e);
+            i = e + 1;
+            continue;
         }
         /* ATX headings */
         size_t h = 0;

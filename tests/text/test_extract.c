@@ -168,6 +168,33 @@ static void test_md_links(void **state)
     kq_extracted_release(&x);
 }
 
+/* Link reference definitions render as nothing, so they are blanked whole; a line that only
+ * looks like one (a footnote, text after the destination) is text. */
+static void test_md_refdefs(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *terms;
+    } cases[] = {
+        {"See [the site][1].\n\n[1]: http://refhost.example.com/page \"Site\"\n", "see the site 1"},
+        {"[a]: <http://x.y/with space> 'T'\r\n  [b c]: /rel/path (paren)\nkept", "kept"},
+        {"> [q]: http://quoted.example\n", ""},
+        {"[1]: Smith, J. 2020, A Study\n", "1 smith j 2020 a study"},
+        {"[x]: http://a.b \"title\" trailing\n", "x http ab title trailing"},
+        {"[]: http://a.b\n[ ]: http://a.b\n", "http ab http ab"},
+        {"[x]:\n", "x"},
+        {"    [x]: http://indented.code\n", "x http indented code"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct kq_extracted x;
+        extract(KQ_FORMAT_MARKDOWN, cases[i].in, strlen(cases[i].in), &x);
+        const char *got = terms_of(x.body, x.body_len);
+        if (strcmp(got, cases[i].terms))
+            fail_msg("%zu: '%s', want '%s'", i, got, cases[i].terms);
+        kq_extracted_release(&x);
+    }
+}
+
 /* <https://...> autolinks are blanked entirely. */
 static void test_md_autolinks(void **state)
 {
@@ -397,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_md_sup),
         cmocka_unit_test(test_bom),
         cmocka_unit_test(test_md_links),
+        cmocka_unit_test(test_md_refdefs),
         cmocka_unit_test(test_md_autolinks),
         cmocka_unit_test(test_md_inline_html),
         cmocka_unit_test(test_md_blocks_and_titles),
