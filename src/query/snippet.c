@@ -598,16 +598,37 @@ static void count_lines(const char *doc, size_t from, size_t to, uint32_t *line,
     }
 }
 
+struct title_scan {
+    const struct scan *sc;
+    size_t at; /* start of the first word that is a query term */
+};
+
 static int title_token(void *ctx, const struct kq_token *t)
 {
-    const struct scan *sc = ctx;
-    return sc->by_first[(uint8_t)t->term[0]] >> (t->len - 1) & 1 && lookup(sc, t->term, t->len) >= 0;
+    struct title_scan *ts = ctx;
+    const struct scan *sc = ts->sc;
+    if (!(sc->by_first[(uint8_t)t->term[0]] >> (t->len - 1) & 1) ||
+        lookup(sc, t->term, t->len) < 0)
+        return 0;
+    ts->at = t->start;
+    return 1;
 }
 
-/* Whether the title holds a query term (it is at most 1024 bytes: analysed on demand). */
-static int title_matches(kq_analyzer *an, struct scan *sc, const char *title, size_t len)
+/* Where the title that stands apart from the body (an HTML <title>, RCDATA up to the next
+ * '<') holds a query term: the offset in `doc` of the first such word of its source text,
+ * else of the start of its text when only the decoded title holds one (a word spelled with
+ * an entity); SIZE_MAX when it holds none. The title is short: analysed on demand. */
+static size_t title_match(kq_analyzer *an, const struct scan *sc, const struct kq_extracted *x,
+                          const char *doc, size_t len)
 {
-    return kq_analyze(an, title, len, 0, 0, title_token, sc, NULL) == 1;
+    struct title_scan ts = {sc, 0};
+    const char *s = doc + x->title_src, *end = memchr(s, '<', len - x->title_src);
+    size_t n = end ? (size_t)(end - s) : len - x->title_src;
+    if (kq_analyze(an, s, n, 0, 0, title_token, &ts, NULL) == 1)
+        return x->title_src + ts.at;
+    if (kq_analyze(an, x->title, x->title_len, 0, 0, title_token, &ts, NULL) == 1)
+        return x->title_src;
+    return SIZE_MAX;
 }
 
 /* Nonzero when body[from, to) holds anything but whitespace, control bytes and NULs. */
@@ -755,8 +776,9 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
         count_lines(doc, 0, src_start, &line, &bol);
         mline = line;
         size_t at = n_m ? m[0]->start : src_start;
-        if (!n_m && x.title_src != SIZE_MAX && title_matches(an, &sc, x.title, x.title_len)) {
-            at = x.title_src; /* the words were found in a title apart from the body */
+        size_t tm = !n_m && x.title_src < len ? title_match(an, &sc, &x, doc, len) : SIZE_MAX;
+        if (tm != SIZE_MAX) {
+            at = tm; /* the words were found in a title apart from the body */
             mline = line0;
             bol = 0;
             count_lines(doc, 0, at, &mline, &bol);

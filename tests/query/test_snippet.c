@@ -747,6 +747,24 @@ static void test_title_match(void **state)
     assert_int_equal(s.match_line, 5);
     assert_int_equal(s.match_col, 19);
     kq_snippet_release(&s);
+    query(&q, "facts"); /* the word itself, not the title's start */
+    assert_int_equal(make(KQ_FORMAT_HTML, doc, strlen(doc), 1, &q, NULL, &s), 0);
+    assert_int_equal(s.match_line, 2);
+    assert_int_equal(s.match_col, 15);
+    kq_snippet_release(&s);
+    /* a title over lines; a word spelled with an entity is found in the decoded title */
+    const char *multi = "<html><head><title>Annual\n  report &amp;\n  Caf&eacute; biannual"
+                        "</title></head><body><p>x</p></body></html>";
+    query(&q, "biannual");
+    assert_int_equal(make(KQ_FORMAT_HTML, multi, strlen(multi), 1, &q, NULL, &s), 0);
+    assert_int_equal(s.match_line, 3);
+    assert_int_equal(s.match_col, 15);
+    kq_snippet_release(&s);
+    query(&q, "café");
+    assert_int_equal(make(KQ_FORMAT_HTML, multi, strlen(multi), 1, &q, NULL, &s), 0);
+    assert_int_equal(s.match_line, 1);
+    assert_int_equal(s.match_col, 20);
+    kq_snippet_release(&s);
 }
 
 /* Columns on the first line of a file that starts with a byte-order mark count from after
