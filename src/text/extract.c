@@ -405,7 +405,7 @@ static int html_footnote(const uint8_t *b, size_t s, size_t e)
 
 static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body, size_t *title_src)
 {
-    int have_title = 0, have_h1 = 0;
+    int have_title = 0, have_h1 = 0, title_cut = 0;
     size_t h1_start = SIZE_MAX; /* content start of the first open <h1> */
     struct title h1 = {KQ_BUF_INIT, 0, 0};
     int rc = 0;
@@ -478,6 +478,11 @@ static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body, s
                 while (ts < close && (is_space(b[ts]) || b[ts] == 0))
                     ts++;
                 *title_src = ts;
+                if (t->full) { /* cut: the whole text stays in the body, indexed there */
+                    title_cut = 1;
+                    p = close;
+                    continue;
+                }
             }
             blank(b, e, close);
             p = close;
@@ -503,7 +508,7 @@ static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body, s
         *in_body = 1;
         *title_src = SIZE_MAX;
     } else {
-        *in_body = 0;
+        *in_body = title_cut;
     }
 out:
     kq_buf_release(&h1.buf);

@@ -135,7 +135,8 @@ struct kq_extracted {
      * plain: the first non-empty line when at most 200 bytes. */
     char *title;
     size_t title_len;
-    /* 1 when the title is text of the body (first heading, first short line): index it
+    /* 1 when the title is text of the body (first heading, first short line, an HTML
+     * <title> longer than the 1024 bytes kept, whose text then stays in the body): index it
      * once, as body; 0 when it stands apart (HTML <title>, JSON title). */
     int title_in_body;
     /* A title that stands apart in the source (HTML <title>): the byte offset where its

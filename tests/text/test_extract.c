@@ -336,6 +336,20 @@ static void test_html(void **state)
     assert_int_equal(x.title_src, strstr(tt, "Wombat") - tt);
     kq_extracted_release(&x);
 
+    /* a <title> longer than the 1024 bytes kept: cut as the title, whole in the body */
+    char big[1400];
+    size_t n = (size_t)snprintf(big, sizeof big, "<title>");
+    while (n < 1300)
+        n += (size_t)snprintf(big + n, sizeof big - n, "word%zu ", n);
+    n += (size_t)snprintf(big + n, sizeof big - n, "last&amp;word</title><p>body</p>");
+    extract(KQ_FORMAT_HTML, big, n, &x);
+    assert_true(x.title_len <= 1024 && x.title_len > 1000);
+    assert_int_equal(x.title_in_body, 1);
+    assert_true(x.title_src == SIZE_MAX);
+    assert_non_null(strstr(terms_of(x.body, x.body_len), "word7 "));
+    assert_non_null(strstr(terms_of(x.body, x.body_len), "last word body"));
+    kq_extracted_release(&x);
+
     /* no <title>: the first <h1>, which is body text */
     const char *s = "<p>intro</p><H1 id=x>First &amp; <b>best</b></H1><h1>Second</h1>";
     extract(KQ_FORMAT_HTML, s, strlen(s), &x);
