@@ -9,8 +9,9 @@ KQ_PACKAGES=(build-essential cmake pkg-config clang libclang-rt-dev
              clang-tidy cppcheck) # for tools/lint.sh, which also runs python3 (a clang-tidy dependency)
 # Peers for the benchmarks and tests that compare against them.
 KQ_PEER_PACKAGES=(libsqlite3-dev libxapian-dev g++)
-# What the end-to-end tests of the editor plugins, man pages and completions run.
-KQ_TEST_PACKAGES=(neovim emacs-nox man-db groff-base zsh)
+# What the end-to-end tests of the editor plugins, man pages and completions run, and
+# strace, which they inject I/O errors with.
+KQ_TEST_PACKAGES=(neovim emacs-nox man-db groff-base zsh strace)
 
 kq_install_missing() {
     local missing=()

@@ -259,9 +259,14 @@ static int walk_path(struct walk *w, const char *path, const char *name, int top
         }
         char **names = NULL;
         size_t n = 0, cap = 0;
-        int rc = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
+        int rc = 0, read_err = 0;
+        for (;;) {
+            errno = 0;
+            struct dirent *de = readdir(d);
+            if (!de) {
+                read_err = errno; /* an I/O error ends the listing as the end does */
+                break;
+            }
             if (de->d_name[0] == '.') {
                 /* . and .. and the index itself (.kq/) silently; other hidden entries
                  * with a warning, as kq/index.h says */
@@ -293,6 +298,15 @@ static int walk_path(struct walk *w, const char *path, const char *name, int top
             n++;
         }
         closedir(d);
+        if (!rc && read_err) { /* a part of the folder: it is unreadable as a whole */
+            for (size_t i = 0; i < n; i++)
+                kq__free(names[i]);
+            kq__free(names);
+            if (top)
+                return kq__error(w->err, KQ_EIO, -1, "cannot read '%s': %s", path,
+                                 strerror(read_err));
+            return skip(w, path, name, strerror(read_err), 1);
+        }
         if (!rc && n)
             qsort(names, n, sizeof *names, cmp_str);
         size_t plen = strlen(path);
@@ -1698,25 +1712,38 @@ static int same_documents(const char *dir, const char *const *paths, size_t n_pa
 }
 
 /* An index directory holds what the writers put there (kq__manifest_cleanup removes what
- * the manifest does not name): refuses a folder without a MANIFEST that holds anything
- * else, a folder of the user's named by mistake (kq-index -i docs docs). */
+ * the manifest does not name): refuses a folder of the user's named by mistake (kq-index -i
+ * docs docs), one that holds anything else, or a MANIFEST that is not kq's (Perl's,
+ * Python's) and no segment. A damaged MANIFEST among segments is the manifest reader's to
+ * report. */
 static int not_someone_elses(const char *dir, kq_error *err)
 {
-    char path[4096];
+    char path[4096], magic[8];
     snprintf(path, sizeof path, "%s/%s", dir, KQ_MANIFEST_NAME);
-    if (access(path, F_OK) == 0)
-        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), foreign = 0, segs = 0;
+    if (fd >= 0) {
+        ssize_t got = read(fd, magic, sizeof magic);
+        close(fd);
+        if (got == (ssize_t)sizeof magic && !memcmp(magic, KQ_MANIFEST_MAGIC, sizeof magic))
+            return 0;
+        foreign = 1;
+    } else if (errno != ENOENT) {
+        return 0; /* the manifest's reader will say why */
+    }
     DIR *d = opendir(dir);
     if (!d)
         return 0; /* the lock will say why */
     char other[256] = "";
     for (struct dirent *de; !other[0] && (de = readdir(d));) {
         const char *n = de->d_name;
+        segs |= !strncmp(n, "seg_", 4);
         if (strcmp(n, ".") && strcmp(n, "..") && strcmp(n, "LOCK") && strncmp(n, ".tmp-", 5) &&
-            strncmp(n, "seg_", 4) && strcmp(n, "kqd.sock"))
+            strncmp(n, "seg_", 4) && strcmp(n, "kqd.sock") && strcmp(n, KQ_MANIFEST_NAME))
             snprintf(other, sizeof other, "%s", n);
     }
     closedir(d);
+    if (!other[0] && foreign && !segs)
+        snprintf(other, sizeof other, "%s", KQ_MANIFEST_NAME);
     if (!other[0])
         return 0;
     return kq__error(err, KQ_EINVAL, -1,

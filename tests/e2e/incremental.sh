@@ -190,6 +190,20 @@ grep -q 'q.txt: .*skipped (its documents stay as they were)' <<<"$err" ||
 grep -q 'gone.txt: not found: its documents are deleted' <<<"$err" || fail "no warning for gone.txt: $err"
 [ "$("$kq" -i "$wx" --count quokka)" = 1 ] || fail "an unreadable file lost its document"
 [ "$("$kq" -i "$wx" --count numbat)" = 0 ] || fail "the document of a PATH gone stayed"
+# a folder whose listing fails midway (an I/O error of a disk or a network file system,
+# injected) is unreadable as a whole: its documents stay; at the top, the run fails
+if command -v strace >/dev/null; then
+    eio() { strace -f -o /dev/null -P "$1" -e trace=getdents64 -e inject=getdents64:error=EIO "${@:2}"; }
+    run eio "$w/d/sub" "$kqi" -i "$wx" "$w/d" "$w/keep"
+    expect_rc 0 "an update with a folder that fails to list"
+    grep -q 'sub: Input/output error, skipped (its documents stay as they were)' <<<"$err" ||
+        fail "no warning for the folder that failed to list: $err"
+    [ "$("$kq" -i "$wx" --count wombat)" = 2 ] || fail "a folder that failed to list lost its documents"
+    run eio "$w/d" "$kqi" -i "$wx" "$w/d"
+    expect_rc 2 "a PATH that fails to list"
+    grep -q "cannot read '$w/d': Input/output error" <<<"$err" || fail "a PATH that fails to list: $err"
+    [ "$("$kq" -i "$wx" --count wombat)" = 2 ] || fail "a PATH that failed to list lost its documents"
+fi
 run "$kqi" -i "$wx" "$tmp/never-there"
 expect_rc 2 "a PATH that never held documents"
 # another language analyses every document again: refused while documents lie outside the paths
@@ -197,7 +211,7 @@ run "$kqi" -i "$wx" --language none "$w/d"
 expect_rc 2 "another language over part of the index"
 grep -q "outside the paths given" <<<"$err" || fail "language change: $err"
 [ "$("$kq" -i "$wx" --count wombat)" = 2 ] || fail "a refused language change lost documents"
-ok "the walk: loops and paths named twice once, unreadable files kept, PATHs gone deleted, a partial change of language refused"
+ok "the walk: loops and paths named twice once, unreadable files and folders kept, PATHs gone deleted, a partial change of language refused"
 
 # --full
 printf 'extra 4 fig\n' >"$docs/a/x4.txt"

@@ -113,6 +113,20 @@ run "$kqi" -i "$tmp/mine" "$tmp/mine/notes.txt"
 expect_rc 2 "a folder of other files as the index"
 grep -q "is not an index but holds other files" <<<"$err" || fail "a folder of other files: $err"
 [ -f "$tmp/mine/seg_00000009.kq" ] && [ ! -e "$tmp/mine/MANIFEST" ] || fail "the folder was touched"
+# a MANIFEST that is not kq's (a Perl distribution's), with or without --full
+mkdir -p "$tmp/perl/lib"
+printf 'lib/Foo.pm\nMakefile.PL\n' >"$tmp/perl/MANIFEST"
+printf 'package Foo; 1;\n' >"$tmp/perl/lib/Foo.pm"
+for full in "" --full; do
+    run "$kqi" -i "$tmp/perl" $full "$tmp/mine/notes.txt"
+    expect_rc 2 "a project's folder with its MANIFEST as the index $full"
+    grep -q "is not an index but holds other files" <<<"$err" || fail "a project's MANIFEST: $err"
+done
+grep -q Makefile.PL "$tmp/perl/MANIFEST" && [ ! -e "$tmp/perl/LOCK" ] || fail "the project was touched"
+rm -r "$tmp/perl/lib" # its MANIFEST alone, no segment: still not an index
+run "$kqi" -i "$tmp/perl" --full "$tmp/mine/notes.txt"
+expect_rc 2 "a folder holding only another program's MANIFEST"
+grep -q Makefile.PL "$tmp/perl/MANIFEST" || fail "the MANIFEST was overwritten"
 ok "unknown options, missing paths, bad values and a folder that is not an index exit 2 with a message"
 
 # ---- hidden and binary files ----
