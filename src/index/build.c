@@ -2466,7 +2466,15 @@ indexed:
     oldix = NULL;
     if (!opts.no_merge && incremental) { /* a full build is one segment: nothing to merge */
         double tm = now_s();
-        rc = kq__merge_run(dir, 0, budget, &st, err);
+        if ((rc = kq__merge_run(dir, 0, budget, &st, err))) {
+            /* each merge commits on its own: a failed one leaves the committed update */
+            char msg[sizeof err->msg + 64];
+            snprintf(msg, sizeof msg, "the update is committed, but merging failed: %s",
+                     err ? err->msg : kq_strerror(rc));
+            warn(&opts, dir, msg);
+            kq_error_clear(err);
+            rc = 0;
+        }
         st.merge_seconds = now_s() - tm;
         struct kq_manifest now;
         if (st.merges && !kq__manifest_read(dir, &now, NULL)) {
