@@ -1808,6 +1808,31 @@ static uint64_t next_free_number(const char *dir)
     return next;
 }
 
+/* Whether `dir` holds a whole segment file (its structure sound): one a MANIFEST named,
+ * unless a writer died between writing it and committing. A writer killed earlier leaves
+ * only a partial one, which the next commit removes. */
+static int whole_segment(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int found = 0;
+    for (struct dirent *de; !found && (de = readdir(d));) {
+        size_t n = strlen(de->d_name);
+        if (strncmp(de->d_name, "seg_", 4) || n < 8 || strcmp(de->d_name + n - 3, ".kq"))
+            continue;
+        char path[4096];
+        kq_segfile f;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (kq__segment_map(&f, path, 0, NULL) == 0) {
+            kq__segment_unmap(&f);
+            found = 1;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 /* ---- reading inputs ---- */
 
 static int read_file(const char *path, char **out, size_t *len, kq_error *err)
@@ -2118,6 +2143,12 @@ int kq_index_build(const char *dir, const char *const *paths, size_t n_paths,
 
     rc = kq__manifest_read(dir, &old, err);
     int have_old = rc == 0;
+    if (rc == KQ_ENOTFOUND && !opts.full && whole_segment(dir)) {
+        rc = kq__error(err, KQ_ECORRUPT, -1,
+                       "'%s' holds segments but no MANIFEST: an update would lose the "
+                       "documents of the PATHs not given", dir);
+        goto out;
+    }
     if (rc == KQ_ENOTFOUND || (opts.full && (rc == KQ_ECORRUPT || rc == KQ_EVERSION))) {
         /* nothing (readable) there: a first build, or a rebuild that must not reuse the
          * name of a segment file it finds */

@@ -257,7 +257,16 @@ run "$kqi" -q -i "$ix" --full "$docs"
 expect_rc 0 "--full over a damaged manifest"
 run "$kqi" --check "$ix"
 expect_rc 0 "--check after --full"
-ok "a manifest that cannot be read is refused clearly; --full rebuilds over it"
+# a MANIFEST gone, its segments there: an update would drop what it does not walk
+mv "$ix/MANIFEST" "$tmp/MANIFEST.away"
+run "$kqi" -q -i "$ix" "$docs/a"
+expect_rc 2 "an update of an index whose MANIFEST is gone"
+grep -q 'holds segments but no MANIFEST.*--full' <<<"$err" || fail "no MANIFEST: $err"
+[ -n "$(ls "$ix"/seg_*.kq)" ] || fail "the segments were removed"
+mv "$tmp/MANIFEST.away" "$ix/MANIFEST"
+run "$kqi" --check "$ix"
+expect_rc 0 "--check with the MANIFEST back"
+ok "a manifest that cannot be read is refused clearly; --full rebuilds over it; one gone is refused"
 
 # a writer killed at random moments: the index is always a whole generation
 big=$tmp/big
