@@ -2,8 +2,10 @@
  * formats, exit codes.
  *
  * kq asks the kqd of the index first (kq/client.h: the same socket rule as kqd) and
- * searches in-process with kq_search when no daemon answers, or when it answers with an
- * error (then the in-process search reports the error itself). Either way the result is
+ * searches in-process with kq_search when no daemon answers, when it answers with an error
+ * (then the in-process search reports the error itself) or with anything but a result to
+ * this request, or when it serves an older generation than the MANIFEST names (a commit it
+ * has not loaded yet: its answer could miss what kq-index just indexed). Either way the result is
  * the JSON object of kq_result_json: the daemon's bytes, or kq_result_json in-process; it
  * is printed by one path, through kq_hits_parse, so the output is the same bytes whichever
  * way the result came (took_us aside, which is a measurement). */
@@ -138,25 +140,46 @@ static void put_snippet(const struct kq_search_hit *h, const struct style *st)
     put_safe(h->snippet + at, h->snippet_len - at);
 }
 
+/* Whether the daemon on `c` serves generation `want` of its index or a later one (its
+ * `stats`); 0 also when it does not say. */
+static int daemon_current(kq_client *c, uint64_t want)
+{
+    static const char req[] = "{\"id\":0,\"op\":\"stats\"}";
+    const char *answer, *result;
+    size_t alen, rlen;
+    if (kq_client_call(c, req, sizeof req - 1, ANSWER_TIMEOUT_MS, &answer, &alen, NULL) ||
+        kq_answer_parse(answer, alen, &result, &rlen, NULL, NULL, NULL))
+        return 0;
+    json_t *j = json_loadb(result, rlen, 0, NULL);
+    json_t *g = json_object_get(json_object_get(j, "index"), "generation");
+    int ok = json_is_integer(g) && (uint64_t)json_integer_value(g) >= want;
+    json_decref(j);
+    return ok;
+}
+
 /* Asks the daemon of the index in `dir` for `req`. Returns 0 with the result object (a
- * malloc'd copy of the daemon's bytes) in *json; nonzero when no daemon answered with a
- * result, and then the caller searches in-process. */
+ * malloc'd copy of the daemon's bytes) in *json; nonzero when no daemon answered this
+ * request with a result from the index as it is now, and then the caller searches
+ * in-process. */
 static int ask_daemon(const char *dir, const struct kq_search_request *req, char **json,
                       size_t *len)
 {
     char sock[KQ_SOCKET_PATH_MAX];
     kq_client *c;
-    if (kq_socket_path(dir, sock, sizeof sock, NULL) ||
+    uint64_t gen;
+    if (kq_index_generation(dir, &gen, NULL) || kq_socket_path(dir, sock, sizeof sock, NULL) ||
         kq_client_connect(sock, CONNECT_TIMEOUT_MS, &c, NULL))
         return -1;
     char *line = NULL;
-    size_t llen, alen, rlen;
-    const char *answer, *result;
-    int rc = kq_search_request_json(req, 1, &line, &llen, NULL);
+    size_t llen, alen, rlen, idlen;
+    const char *answer, *result, *id;
+    int rc = daemon_current(c, gen) ? kq_search_request_json(req, 1, &line, &llen, NULL) : -1;
     if (!rc)
         rc = kq_client_call(c, line, llen, ANSWER_TIMEOUT_MS, &answer, &alen, NULL);
     if (!rc)
-        rc = kq_answer_parse(answer, alen, &result, &rlen, NULL, NULL, NULL);
+        rc = kq_answer_parse(answer, alen, &result, &rlen, &id, &idlen, NULL);
+    if (!rc && (idlen != 1 || id[0] != '1'))
+        rc = -1; /* an answer to another request */
     if (!rc && !(*json = malloc(rlen + 1)))
         rc = -1;
     if (!rc) {
@@ -467,8 +490,12 @@ int main(int argc, char **argv)
 
     char *json = NULL;
     size_t jlen = 0;
-    if ((no_daemon || ask_daemon(dir, &req, &json, &jlen)) &&
-        search_here(dir, &req, &json, &jlen, &err)) {
+    kq_hits *r = NULL;
+    if (!no_daemon && !ask_daemon(dir, &req, &json, &jlen) && kq_hits_parse(json, jlen, &r, NULL)) {
+        free(json); /* a result that is not one: searched here instead */
+        json = NULL;
+    }
+    if (!json && search_here(dir, &req, &json, &jlen, &err)) {
         fprintf(stderr, "kq: %s\n", err.msg);
         if ((err.code == KQ_ESYNTAX || err.code == KQ_ELIMIT) && err.offset >= 0 &&
             (size_t)err.offset <= req.len)
@@ -476,8 +503,7 @@ int main(int argc, char **argv)
         free(query);
         return 2;
     }
-    kq_hits *r = NULL;
-    if (kq_hits_parse(json, jlen, &r, &err)) {
+    if (!r && kq_hits_parse(json, jlen, &r, &err)) {
         fprintf(stderr, "kq: %s\n", err.msg);
         free(json);
         free(query);

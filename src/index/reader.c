@@ -678,6 +678,17 @@ int kq_index_open(const char *dir, kq_index **out, kq_error *err)
 static int index_open(const char *dir, unsigned flags, kq_index **out, uint64_t *gen,
                       kq_error *err);
 
+int kq_index_generation(const char *dir, uint64_t *out, kq_error *err)
+{
+    struct kq_manifest m;
+    int rc = kq__manifest_read(dir, &m, err);
+    if (!rc) {
+        *out = m.generation;
+        kq__manifest_release(&m);
+    }
+    return rc;
+}
+
 int kq_index_open_ex(const char *dir, unsigned flags, kq_index **out, kq_error *err)
 {
     if (flags & ~KQ_INDEX_VERIFY_ON_USE) {

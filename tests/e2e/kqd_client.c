@@ -23,6 +23,10 @@
  *   kqd_client SOCK activate CMD...    listens on SOCK and runs CMD with it as fd 3 and
  *                                      LISTEN_FDS/LISTEN_PID set, as systemd does; prints
  *                                      its pid
+ *   kqd_client SOCK fake ANSWER...     a daemon that is not one: listens on SOCK and, on
+ *                                      one connection, answers its requests with the
+ *                                      ANSWER lines in turn (the last one again after
+ *                                      that), whatever they ask; exits when it closes
  *
  * Exit status: 0 when the mode's checks hold, 1 otherwise (with a message on stderr).
  */
@@ -494,6 +498,38 @@ static int mode_activate(char **cmd)
     return 0;
 }
 
+static int mode_fake(char **answers, int n)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    unlink(sock_path);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 16) != 0)
+        die("cannot listen: %s", strerror(errno));
+    printf("listening\n");
+    int c = accept(fd, NULL, NULL);
+    if (c < 0)
+        die("accept: %s", strerror(errno));
+    char buf[65536];
+    int next = 0;
+    for (;;) {
+        ssize_t got = read_some(c, buf, sizeof buf, now_s() + 30);
+        if (got <= 0)
+            break;
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] != '\n')
+                continue;
+            const char *a = answers[next < n - 1 ? next++ : n - 1];
+            if (write(c, a, strlen(a)) < 0 || write(c, "\n", 1) < 0)
+                break;
+        }
+    }
+    close(c);
+    close(fd);
+    unlink(sock_path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -522,6 +558,8 @@ int main(int argc, char **argv)
         return mode_hold(atof(argv[3]));
     if (!strcmp(m, "activate") && argc >= 4)
         return mode_activate(argv + 3);
+    if (!strcmp(m, "fake") && argc >= 4)
+        return mode_fake(argv + 3, argc - 3);
     fprintf(stderr, "kqd_client: bad mode or arguments\n");
     return 2;
 }

@@ -106,4 +106,31 @@ ms=$((($(date +%s%N) - start) / 1000000))
 # a hang check, not a measurement: KQ_TEST_SLOWDOWN scales it for slow runs (valgrind.sh)
 [ "$ms" -lt $((5000 * ${KQ_TEST_SLOWDOWN:-1})) ] || fail "kq took $ms ms with a stale socket"
 ok "a stale socket: kq falls back at once ($ms ms)"
+
+# a daemon whose answer cannot be taken: one serving an older generation than the MANIFEST
+# names (a commit it has not loaded yet), an answer to another request, a result that is
+# not one. kq searches in-process instead; a good answer is taken (the control).
+want=$("$kq" --no-daemon --count defense)
+now='{"id":0,"result":{"index":{"generation":1000000}}}'
+old='{"id":0,"result":{"index":{"generation":0}}}'
+seven='{"total":7,"took_us":1,"hits":[]}'
+check_fake() { # expected output, what, answers...
+    local expect=$1 what=$2
+    shift 2
+    rm -f .kq/kqd.sock
+    "$client" .kq/kqd.sock fake "$@" >"$tmp/fake.out" &
+    local fp=$!
+    for _ in $(seq 200); do [ -S .kq/kqd.sock ] && break; sleep 0.05; done
+    run "$kq" --count defense
+    wait "$fp" || fail "$what: the fake daemon failed"
+    [ "$rc" -eq 0 ] && [ "$out" = "$expect" ] || fail "$what: '$out' ($rc, $err), expected '$expect'"
+}
+check_fake 7 "a good answer" "$now" "{\"id\":1,\"result\":$seven}"
+check_fake "$want" "an older generation" "$old" "{\"id\":1,\"result\":$seven}"
+check_fake "$want" "no generation" '{"id":0,"result":{}}' "{\"id\":1,\"result\":$seven}"
+check_fake "$want" "another request's answer" "$now" "{\"id\":999,\"result\":$seven}"
+check_fake "$want" "a result that is not one" "$now" '{"id":1,"result":{"total":"x","took_us":1,"hits":[]}}'
+check_fake "$want" "a result with a bad highlight" "$now" \
+    '{"id":1,"result":{"total":1,"took_us":1,"hits":[{"id":"a","path":"/a","title":"","score":1,"line":1,"col":1,"snippet":"ab","highlights":[[1,9]]}]}}'
+ok "a daemon behind the MANIFEST, or answering what was not asked: kq searches in-process"
 echo "kqd_kq.sh: $passed passed, 0 failed"
