@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -80,6 +81,36 @@ static int socket_alive(const char *path)
     return r == 0 || e == EINPROGRESS || e == EAGAIN || (e != ECONNREFUSED && e != ENOENT);
 }
 
+/* Takes the lock on the folder holding `sock_path` (flock, dropped by unlock_dir or when the
+ * process dies): kqds starting together take turns between finding a socket stale and
+ * listening on their own, so that none takes for stale the socket another has bound and not
+ * yet listens on. Returns the folder's descriptor, or -1 when it cannot be locked (then
+ * nothing is serialised). */
+static int lock_dir(const char *sock_path)
+{
+    char dir[sizeof ((struct sockaddr_un *)0)->sun_path];
+    snprintf(dir, sizeof dir, "%s", sock_path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir] = '\0'; /* "/x.sock": the root */
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+static void unlock_dir(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* drops the flock */
+}
+
 static int bind_socket(struct kq_server *s, kq_error *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -91,9 +122,12 @@ static int bind_socket(struct kq_server *s, kq_error *err)
     int rc = kq_socket_dir_prepare(s->sock_path, err);
     if (rc)
         return rc;
+    int dfd = lock_dir(s->sock_path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        unlock_dir(dfd);
         return kq__error(err, KQ_EIO, -1, "socket: %s", strerror(errno));
+    }
     for (int attempt = 0;; attempt++) {
         mode_t old = umask(0177); /* the socket is born 0600: no window for others */
         int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
@@ -116,6 +150,7 @@ static int bind_socket(struct kq_server *s, kq_error *err)
             continue;
         }
         close(fd);
+        unlock_dir(dfd);
         return rc;
     }
     struct stat st;
@@ -125,8 +160,10 @@ static int bind_socket(struct kq_server *s, kq_error *err)
                        strerror(errno));
         unlink(s->sock_path);
         close(fd);
+        unlock_dir(dfd);
         return rc;
     }
+    unlock_dir(dfd);
     s->sock_dev = st.st_dev;
     s->sock_ino = st.st_ino;
     s->own_socket = 1;

@@ -51,7 +51,28 @@ touch "$tmp/plain-file"
 run "$kqd" -f -i .kq --socket "$tmp/plain-file"
 [ "$rc" -eq 2 ] && grep -q "exists and is not a socket" <<<"$err" || fail "a plain file: $rc $err"
 [ -f "$tmp/plain-file" ] || fail "kqd removed a file that was not a socket"
-ok "a live socket is never taken, a stale one is replaced, a plain file is left alone"
+# two kqd started at once (over a stale socket, which each may replace): one serves, the
+# other finds it and exits 2 (each takes the socket's folder's lock in turn)
+sock5=$tmp/race.sock
+for round in $(seq 10); do
+    "$kqd" -f -i .kq --socket "$sock5" 2>"$tmp/race-a.log" &
+    ra=$!
+    "$kqd" -f -i .kq --socket "$sock5" 2>"$tmp/race-b.log" &
+    rb=$!
+    daemons+=("$ra" "$rb")
+    wait_answer "$sock5"
+    for _ in $(seq 100); do
+        kill -0 "$ra" 2>/dev/null && kill -0 "$rb" 2>/dev/null || break
+        sleep 0.05
+    done
+    alive=0
+    for p in "$ra" "$rb"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+    [ "$alive" = 1 ] || fail "round $round: $alive kqd serve $sock5: $(cat "$tmp"/race-?.log)"
+    grep -q "another kqd answers on '$sock5'" "$tmp"/race-?.log || fail "round $round: no refusal"
+    kill -KILL "$ra" "$rb" 2>/dev/null || true
+    wait "$ra" "$rb" 2>/dev/null || true # the socket file stays: the next round finds it stale
+done
+ok "a live socket is never taken, a stale one is replaced, a plain file is left alone, two kqd at once make one"
 
 # ---- the queued queries of a client that vanished are not run ----
 q0=$(stat_of "$sock2" queries)
