@@ -15,10 +15,12 @@
  * Timers (one per connection): a started line must end within line_timeout; a connection
  * with nothing in flight and nothing to write is closed after idle_timeout; one whose
  * answers are not read (writes pending, no progress) after idle_timeout too, without a
- * message since it would not be read either. A final error (too_large, timeout,
- * overloaded, shutting_down) is written and the connection closed once it is out, or after
- * a second at most; too_large and shutting_down come after the answers of the requests
- * read before them (P2: each of those gets its answer).
+ * message since it would not be read either. Progress is any byte written: libuv reports
+ * only a whole write done, so the unsent bytes are compared with what they were when last
+ * looked at. A final error (too_large, timeout, overloaded, shutting_down) is written and
+ * the connection closed once it is out, or after a second without progress; too_large,
+ * the timeout of a line and shutting_down come after the answers of the requests read
+ * before them (P2: each of those gets its answer).
  *
  * Lifetime: a connection is freed when both its handles are closed and no job refers to
  * it; jobs only look at `closing` before touching it.
@@ -33,7 +35,7 @@
 #include "util/json.h"
 #include "util/path.h"
 
-#define FINAL_GRACE_MS 1000 /* a final error gets this long to be written */
+#define FINAL_GRACE_MS 1000 /* a final error gets this long without progress to be written */
 #define KEEP_BUF_BYTES ((size_t)2 * KQ_READ_CHUNK) /* larger idle input buffers are freed */
 
 struct kq__conn {
@@ -46,13 +48,15 @@ struct kq__conn {
     size_t scanned;     /* bytes from head known to hold no newline */
     uint64_t line_start; /* loop ms when the partial line at the end of `in` began */
     uint64_t idle_since; /* loop ms of the last read, answer or job end */
-    uint64_t write_progress; /* loop ms of the last completed (or first queued) write */
+    uint64_t write_progress; /* loop ms of the last progress of the writes (note_progress) */
+    size_t last_queue;       /* unsent bytes when last looked at */
     uint64_t final_at;
     uint32_t in_flight; /* jobs on the thread pool */
     uint32_t n_writes;  /* uv_write requests not completed */
     int handles;        /* open libuv handles: pipe and timer */
     unsigned counted : 1, reading : 1, eof : 1, final : 1, closing : 1;
     unsigned overlong : 1; /* a line was too long: too_large once the jobs in flight answer */
+    unsigned late : 1;     /* a line was not finished in time: timeout once they answer */
     unsigned held : 1;     /* on srv->held: not read again before the next loop turn */
     struct kq__conn *next_held;
     uint64_t turn;     /* srv->turn when turn_bytes started */
@@ -89,6 +93,15 @@ static uint64_t now_ms(const struct kq__conn *c)
 static size_t write_queue(struct kq__conn *c)
 {
     return uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+}
+
+/* Notes progress of the writes when the unsent bytes shrank since last looked at. */
+static void note_progress(struct kq__conn *c)
+{
+    size_t q = write_queue(c);
+    if (q < c->last_queue)
+        c->write_progress = now_ms(c);
+    c->last_queue = q;
 }
 
 struct kq__conn *kq__conn_next(struct kq__conn *c)
@@ -154,6 +167,7 @@ static void on_written(uv_write_t *req, int status)
         return;
     }
     c->write_progress = c->idle_since = now_ms(c);
+    c->last_queue = write_queue(c);
     if (c->final && !c->n_writes)
         kq__conn_close(c);
     else
@@ -172,6 +186,7 @@ static void conn_send(struct kq__conn *c, kq_buf *b)
         return;
     }
     c->idle_since = now_ms(c);
+    note_progress(c);
     if (!c->n_writes) {
         uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
         int n = uv_try_write(st, &buf, 1);
@@ -197,6 +212,7 @@ static void conn_send(struct kq__conn *c, kq_buf *b)
     }
     if (!c->n_writes++)
         c->write_progress = now_ms(c);
+    c->last_queue = write_queue(c);
 }
 
 /* The last message before closing: an error with "id":null (P2). */
@@ -458,7 +474,8 @@ static void conn_pump(struct kq__conn *c)
     struct kq_server *s = c->srv;
     if (c->closing)
         return;
-    while (!c->final && !c->overlong && !s->stopping && !paused(c) && c->head < c->in.len) {
+    while (!c->final && !c->overlong && !c->late && !s->stopping && !paused(c) &&
+           c->head < c->in.len) {
         uint8_t *p = c->in.p + c->head;
         size_t avail = c->in.len - c->head, len;
         uint8_t *nl = memchr(p + c->scanned, '\n', avail - c->scanned);
@@ -506,7 +523,8 @@ static void conn_pump(struct kq__conn *c)
         c->line_start = 0;
         kq_buf_release(&c->in);
     }
-    int want = !c->final && !c->overlong && !c->held && !c->eof && !s->stopping && !paused(c);
+    int want = !c->final && !c->overlong && !c->late && !c->held && !c->eof && !s->stopping &&
+               !paused(c);
     if (want != c->reading) {
         if (want && uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
             kq__conn_close(c);
@@ -520,6 +538,13 @@ static void conn_pump(struct kq__conn *c)
         return;
     if (c->overlong && !c->in_flight) {
         too_large(c); /* the last answer, after those of the requests before the line */
+        return;
+    }
+    if (c->late && !c->in_flight) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "request line not finished within %g s",
+                 (double)s->opt.line_timeout_ms / 1000);
+        conn_final(c, KQ_ETIMEDOUT, msg, -1); /* likewise */
         return;
     }
     if (s->stopping && !c->in_flight) {
@@ -607,6 +632,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 /* ---- timers ---- */
 
+/* When a connection that has sent its final error is closed: a second after that, or after
+ * the last progress of the answers before it. */
+static uint64_t final_deadline(const struct kq__conn *c)
+{
+    return (c->write_progress > c->final_at ? c->write_progress : c->final_at) + FINAL_GRACE_MS;
+}
+
 static void on_timer(uv_timer_t *t)
 {
     struct kq__conn *c = t->data;
@@ -614,15 +646,20 @@ static void on_timer(uv_timer_t *t)
     uint64_t now = now_ms(c);
     if (c->closing)
         return;
+    note_progress(c);
     if (c->final) {
-        kq__conn_close(c); /* the final error could not be written in time */
+        if (now >= final_deadline(c))
+            kq__conn_close(c); /* the final error could not be written in time */
+        else
+            conn_arm(c);
         return;
     }
     if (c->reading && c->in.len && now >= c->line_start + s->opt.line_timeout_ms) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "request line not finished within %g s",
-                 (double)s->opt.line_timeout_ms / 1000);
-        conn_final(c, KQ_ETIMEDOUT, msg, -1);
+        c->late = 1; /* the partial line goes; the timeout after the answers in flight */
+        c->in.len = c->head = c->scanned = 0;
+        c->line_start = 0;
+        kq_buf_release(&c->in);
+        conn_pump(c);
         return;
     }
     if (!c->in_flight && !c->n_writes && !write_queue(c) && !c->in.len &&
@@ -649,7 +686,7 @@ static void conn_arm(struct kq__conn *c)
      * ends re-arm */
     uint64_t deadline = 0;
     if (c->final) {
-        deadline = c->final_at + FINAL_GRACE_MS;
+        deadline = final_deadline(c);
     } else if (!s->stopping) {
         if (c->reading && c->in.len)
             deadline = c->line_start + s->opt.line_timeout_ms;

@@ -142,6 +142,53 @@ grep -q '^{"id":null,"error":{"code":"timeout","message":"request line not finis
 grep -q '^closed after' <<<"$out" || fail "slow client not closed: $out"
 ok "a client sending one byte a second gets timeout within the line limit and is closed"
 
+# a line that times out behind a request still in flight (queued on the one thread behind
+# another client's searches): the request is answered first, then timeout (P2)
+sock_late=$tmp/run/late.sock
+start_kqd "$tmp/kqd-late.log" -i .kq --socket "$sock_late" --line-timeout 0.05 -j 1
+late_pid=$kqd_pid
+wait_answer "$sock_late"
+"$client" "$sock_late" many 1 300 '{"id":0,"op":"search","query":"alliance defense korea","k":1000}' \
+    >"$tmp/busy.out" &
+busy=$!
+sleep 0.1
+run "$client" "$sock_late" send 2 < <(printf '%s\n{"id":"part' '{"id":"q","op":"search","query":"korea","k":1}')
+expect_rc 0 "a request, then a line that times out"
+[ "$(sed -n 1p <<<"$out" | cut -c1-20)" = '{"id":"q","result":{' ] &&
+    grep -q '"code":"timeout"' < <(sed -n 2p <<<"$out") && [ "$(sed -n 3p <<<"$out")" = EOF ] ||
+    fail "a request before a line that timed out: $(cut -c1-100 <<<"$out")"
+wait "$busy" || fail "the busy client: $(cat "$tmp/busy.out")"
+stop_kqd "$late_pid"
+ok "a request pipelined before a line that times out is answered, then timeout"
+
+# a slow but steady reader of a large answer (1.2 MB at about 800 KB/s, longer than the
+# idle timeout and the final error's grace) gets all of it; so do the answers before a
+# final too_large
+mkdir -p "$tmp/big/docs"
+head -c 1200000 < <(yes 'alliance defense korea semiconductor procurement') >"$tmp/big/docs/big.txt"
+(cd "$tmp/big" && "$kqi" -q docs)
+sock_big=$tmp/run/big.sock
+start_kqd "$tmp/kqd-big.log" -i "$tmp/big/.kq" --socket "$sock_big" --idle-timeout 1 --max-line 4K
+big_pid=$kqd_pid
+wait_answer "$sock_big"
+doc_req='{"id":"big","op":"doc","doc":"docs/big.txt"}'
+whole=$("$client" "$sock_big" send 1 <<<"$doc_req" | head -1 | wc -c)
+[ "$whole" -gt 1200000 ] || fail "the big document's answer: $whole bytes"
+run "$client" "$sock_big" sip 16384 20 <<<"$doc_req"
+head='{"id":"big","result":{"i' # an answer's first 24 bytes
+grep -qxF "answer $((whole - 1)) $head" <<<"$out" ||
+    fail "a slow reader: $out"
+{
+    echo "$doc_req"
+    printf '{"id":2,"op":"ping","pad":"%s"}\n' "$(head -c 5000 /dev/zero | tr '\0' x)"
+} >"$tmp/big-then-long"
+run "$client" "$sock_big" sip 16384 20 <"$tmp/big-then-long"
+[ "$(sed -n 1p <<<"$out")" = "answer $((whole - 1)) $head" ] &&
+    [ "$(sed -n 2p <<<"$out" | cut -d' ' -f3)" = '{"id":null,"error":{"cod' ] &&
+    grep -q '^closed after' < <(sed -n 3p <<<"$out") || fail "a slow reader, then too_large: $out"
+stop_kqd "$big_pid"
+ok "a slow, steady reader gets a 1.2 MB answer whole, and the answer before a final error"
+
 run "$client" "$sock" hold 10
 grep -q '^{"id":null,"error":{"code":"timeout","message":"idle for 2 s","offset":-1}}' <<<"$out" ||
     fail "idle client: $out"

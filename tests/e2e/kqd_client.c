@@ -23,6 +23,10 @@
  *   kqd_client SOCK activate CMD...    listens on SOCK and runs CMD with it as fd 3 and
  *                                      LISTEN_FDS/LISTEN_PID set, as systemd does; prints
  *                                      its pid
+ *   kqd_client SOCK sip CHUNK MS       sends stdin, then reads CHUNK bytes every MS ms (a
+ *                                      slow, steady reader); prints "answer LEN HEAD" for
+ *                                      each answer line (HEAD: its first 24 bytes), then
+ *                                      "closed after S s" (or "open" after 60 s)
  *   kqd_client SOCK fake ANSWER...     a daemon that is not one: listens on SOCK and, on
  *                                      one connection, answers its requests with the
  *                                      ANSWER lines in turn (the last one again after
@@ -498,6 +502,41 @@ static int mode_activate(char **cmd)
     return 0;
 }
 
+static int mode_sip(long chunk, long ms)
+{
+    int fd = dial();
+    struct bytes req = {0};
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, stdin)) > 0)
+        put(&req, buf, n);
+    if (req.len && send(fd, req.p, req.len, MSG_NOSIGNAL) != (ssize_t)req.len)
+        die("send: %s", strerror(errno));
+    double t0 = now_s();
+    struct bytes line = {0};
+    for (;;) {
+        ssize_t r = read_some(fd, buf, (size_t)chunk < sizeof buf ? (size_t)chunk : sizeof buf,
+                              now_s() + 60);
+        if (r < 0) {
+            printf("open\n");
+            return 0;
+        }
+        if (r == 0)
+            break;
+        for (ssize_t i = 0; i < r; i++) {
+            if (buf[i] != '\n') {
+                put(&line, buf + i, 1);
+                continue;
+            }
+            printf("answer %zu %.24s\n", line.len, line.len ? line.p : "");
+            line.len = 0;
+        }
+        usleep((useconds_t)ms * 1000);
+    }
+    printf("closed after %.1f s\n", now_s() - t0);
+    return 0;
+}
+
 static int mode_fake(char **answers, int n)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -558,6 +597,8 @@ int main(int argc, char **argv)
         return mode_hold(atof(argv[3]));
     if (!strcmp(m, "activate") && argc >= 4)
         return mode_activate(argv + 3);
+    if (!strcmp(m, "sip") && argc == 5)
+        return mode_sip(atol(argv[3]), atol(argv[4]));
     if (!strcmp(m, "fake") && argc >= 4)
         return mode_fake(argv + 3, argc - 3);
     fprintf(stderr, "kqd_client: bad mode or arguments\n");
