@@ -3,7 +3,8 @@
  *
  * Reading: bytes land in the server's read buffer and are appended to the connection's
  * `in`; complete lines are handled from there. Handling stops while the connection is
- * paused (requests in flight at max_in_flight, or unsent answer bytes at max_unsent): then
+ * paused (requests in flight at max_in_flight, or unsent answer bytes and the answers in
+ * flight, as estimated when dispatched (job_weight), at max_unsent): then
  * the connection also stops reading, so `in` never holds more than one read plus one
  * partial line, and the kernel's socket buffer pushes back on the client. Each job that
  * ends and each write that completes resumes handling, then reading.
@@ -52,6 +53,7 @@ struct kq__conn {
     size_t last_queue;       /* unsent bytes when last looked at */
     uint64_t final_at;
     uint32_t in_flight; /* jobs on the thread pool */
+    size_t in_flight_bytes; /* the sizes their answers are expected to have (job_weight) */
     uint32_t n_writes;  /* uv_write requests not completed */
     int handles;        /* open libuv handles: pipe and timer */
     unsigned counted : 1, reading : 1, eof : 1, final : 1, closing : 1;
@@ -78,6 +80,7 @@ struct kq__job {
     kq_buf out;  /* the answer, with its newline */
     int rc;      /* 0, or the code of the error answered */
     int skipped; /* not run: its connection had closed */
+    size_t weight; /* job_weight */
 };
 
 static void conn_pump(struct kq__conn *c);
@@ -351,6 +354,7 @@ static void job_done(struct kq__task *t)
         s->errors++;
     kq__gen_unref(j->gen);
     c->in_flight--;
+    c->in_flight_bytes -= j->weight;
     if (!c->closing) {
         if (j->out.len)
             conn_send(c, &j->out);
@@ -368,6 +372,21 @@ static void job_done(struct kq__task *t)
 }
 
 /* Takes over `req` (its text). 0, or KQ_ENOMEM/KQ_EINTERNAL when the job did not start. */
+/* The bytes a request's answer may take, counted against max_unsent while it runs, so
+ * that the answers a connection has in flight cannot outgrow the limit many times over (64
+ * pipelined requests for a 4 MB document each): a search about 1 KB a hit with snippets,
+ * 256 bytes without; a document its whole limit, so that it runs alone (its size is not
+ * known before it is read). */
+static size_t job_weight(const struct kq_server *s, const struct kq_request *req)
+{
+    if (req->op == KQ_OP_DOC)
+        return s->opt.max_unsent;
+    if (req->op == KQ_OP_COUNT)
+        return 256;
+    size_t hits = (size_t)req->k + 1;
+    return hits * (req->flags & KQ_SEARCH_NO_SNIPPETS ? 256 : 1024);
+}
+
 static int job_start(struct kq__conn *c, struct kq_request *req)
 {
     struct kq_server *s = c->srv;
@@ -387,6 +406,8 @@ static int job_start(struct kq__conn *c, struct kq_request *req)
     }
     req->text = NULL; /* the job owns it now */
     kq__gen_ref(j->gen);
+    j->weight = job_weight(s, &j->req);
+    c->in_flight_bytes += j->weight;
     c->in_flight++;
     s->queued++;
     return 0;
@@ -457,7 +478,8 @@ static int blank(const uint8_t *p, size_t len)
 
 static int paused(struct kq__conn *c)
 {
-    return c->in_flight >= c->srv->opt.max_in_flight || write_queue(c) >= c->srv->opt.max_unsent;
+    return c->in_flight >= c->srv->opt.max_in_flight ||
+           write_queue(c) + c->in_flight_bytes >= c->srv->opt.max_unsent;
 }
 
 static void too_large(struct kq__conn *c)

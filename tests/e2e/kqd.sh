@@ -187,7 +187,23 @@ run "$client" "$sock_big" sip 16384 20 <"$tmp/big-then-long"
     [ "$(sed -n 2p <<<"$out" | cut -d' ' -f3)" = '{"id":null,"error":{"cod' ] &&
     grep -q '^closed after' < <(sed -n 3p <<<"$out") || fail "a slow reader, then too_large: $out"
 stop_kqd "$big_pid"
-ok "a slow, steady reader gets a 1.2 MB answer whole, and the answer before a final error"
+# 64 pipelined requests for the 1.2 MB document, none read: what kqd holds for them stays
+# near --max-unsent (8 MiB) and one answer, not 64 answers
+start_kqd "$tmp/kqd-big2.log" -i "$tmp/big/.kq" --socket "$sock_big"
+big_pid=$kqd_pid
+wait_answer "$sock_big"
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+r0=$(rss "$big_pid")
+for i in $(seq 64); do echo "${doc_req/\"big\"/\"$i\"}"; done |
+    "$client" "$sock_big" sip 1 1000 >/dev/null &
+sipper=$!
+sleep 2
+r1=$(rss "$big_pid")
+kill "$sipper"
+wait "$sipper" 2>/dev/null || true
+[ $((r1 - r0)) -lt 40000 ] || fail "64 unread answers of 1.2 MB took $(((r1 - r0) / 1024)) MB"
+stop_kqd "$big_pid"
+ok "a slow, steady reader gets a 1.2 MB answer whole, and the answer before a final error; unread answers stay within --max-unsent ($(((r1 - r0) / 1024)) MB more)"
 
 run "$client" "$sock" hold 10
 grep -q '^{"id":null,"error":{"code":"timeout","message":"idle for 2 s","offset":-1}}' <<<"$out" ||
