@@ -142,6 +142,20 @@ static int detach(int *ready_fd)
     return 0;
 }
 
+/* A read of a mapped index file past its end: a segment truncated under kqd after it
+ * verified it (kq-index never changes a committed file). The reload that its change starts
+ * stops kqd cleanly when it comes first; a query that faults first ends kqd here, with a
+ * message instead of a core, and clients search in-process, which reports the damage. */
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    static const char msg[] = "kqd: a file of the index was truncated while in use: stopping\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {
+        /* nothing more can be done */
+    }
+    _exit(2);
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_LINE = 256, OPT_MAX_CONN, OPT_MAX_FLIGHT, OPT_MAX_UNSENT, OPT_MAX_QUEUE,
@@ -247,6 +261,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN); /* a client that vanishes makes a write fail, nothing more */
+    signal(SIGBUS, on_sigbus);
     const char *js = getenv("JOURNAL_STREAM");
     lg.journal = js && *js;
 

@@ -678,6 +678,14 @@ int kq_index_open(const char *dir, kq_index **out, kq_error *err)
 static int index_open(const char *dir, unsigned flags, kq_index **out, uint64_t *gen,
                       kq_error *err);
 
+int kq__index_has_segment(const kq_index *ix, uint64_t number)
+{
+    for (uint32_t i = 0; i < ix->n_segs; i++)
+        if (ix->segs[i].number == number)
+            return 1;
+    return 0;
+}
+
 int kq_index_generation(const char *dir, uint64_t *out, kq_error *err)
 {
     struct kq_manifest m;

@@ -124,6 +124,9 @@ int kq__seg_verify(kq_seg *s, kq_error *err);
  * KQ_ECORRUPT. */
 int kq__cursor_need_positions(const kq_cursor *c, kq_error *err);
 
+/* Whether segment number `number` (its file seg_<number>.kq) is one of the index's. */
+int kq__index_has_segment(const kq_index *ix, uint64_t number);
+
 /* Whether global doc id `doc` (< ix->n_docs) is live. */
 int kq__index_live(const kq_index *ix, uint32_t doc);
 

@@ -9,6 +9,12 @@
  * generation that does not open is refused and logged and the old one keeps serving. At
  * most one reload runs; requests for more while it runs collapse into one more.
  *
+ * A segment file of the generation served never changes (a commit writes new ones); one
+ * that does (truncated, overwritten) is checked by a reload, which opens and verifies
+ * what is there now: when that fails, kqd stops (exit 2) rather than read its mapping of a
+ * damaged file, which a query could fault on; clients then search in-process, which
+ * reports the damage.
+ *
  * Stop: the first SIGINT/SIGTERM closes the listener, removes the socket file (only if it
  * is still the one we created), lets every job finish and its answer be written, and ends
  * each connection with `shutting_down`; after stop_grace_ms, or on a second signal, the
@@ -30,6 +36,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "index/reader.h"
 #include "server/server.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -366,6 +373,11 @@ static void reload_done(struct kq__task *t)
     s->reload = NULL;
     if (s->stopping) {
         kq__gen_unref(r->gen);
+    } else if (r->rc && s->segment_changed) {
+        kq__log(s, KQ_LOG_ERROR, "a segment of generation %llu changed on disk: %s",
+                (unsigned long long)s->gen->generation, r->err.msg);
+        s->segment_bad = 1;
+        begin_stop(s, "segment damaged");
     } else if (r->rc && access(s->index_dir, F_OK) != 0 && errno == ENOENT) {
         /* no client finds an index that is gone (nor, by default, its socket): serving it
          * on would only leave a daemon nobody reaches */
@@ -389,6 +401,7 @@ static void reload_done(struct kq__task *t)
         s->gen = r->gen;
         kq__gen_unref(old); /* freed when its last job ends */
     }
+    s->segment_changed = 0;
     kq__free(r->dir);
     kq__free(r);
     if (s->reload_again && !s->stopping) {
@@ -426,12 +439,29 @@ static void reload_start(struct kq_server *s)
     s->reload = r;
 }
 
+/* Whether `name` is the file of a segment of the generation served. */
+static int served_segment(const struct kq_server *s, const char *name)
+{
+    unsigned long long n;
+    int end = 0;
+    if (strncmp(name, "seg_", 4) || name[4] < '0' || name[4] > '9' ||
+        sscanf(name, "seg_%llu.kq%n", &n, &end) != 1 || !end || name[end])
+        return 0;
+    return kq__index_has_segment(s->gen->ix, n);
+}
+
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)
 {
-    (void)events;
     struct kq_server *s = h->data;
     if (status < 0) {
         kq__log(s, KQ_LOG_WARN, "watching %s: %s", s->index_dir, uv_strerror(status));
+        return;
+    }
+    if (name && (events & UV_CHANGE) && s->gen && served_segment(s, name)) {
+        kq__log(s, KQ_LOG_WARN, "%s, a segment of the generation served, changed: checking it",
+                name);
+        s->segment_changed = 1;
+        reload_start(s);
         return;
     }
     if (name && strcmp(name, "MANIFEST") && access(s->index_dir, F_OK) == 0)
@@ -636,6 +666,9 @@ int kq_server_run(kq_server *s, kq_error *err)
     kq__log(s, KQ_LOG_INFO, "stopped after %llu queries", (unsigned long long)s->queries);
     if (s->index_gone)
         return kq__error(err, KQ_ENOTFOUND, -1, "the index directory %s was moved or removed",
+                         s->index_dir);
+    if (s->segment_bad)
+        return kq__error(err, KQ_ECORRUPT, -1, "a segment of the index in %s changed on disk",
                          s->index_dir);
     return 0;
 }

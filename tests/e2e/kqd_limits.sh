@@ -200,6 +200,27 @@ gpid=$kqd_pid
 rm -rf "$tmp/gone"
 stops "$gpid" "$tmp/kqd_gone.log" 'the index directory .* is gone' "its index directory removed"
 ok "kqd stops (exit 2) when its index directory is removed"
+
+# a segment it serves truncated or overwritten in place: kqd stops rather than read the
+# damaged file (a query could fault on it); kq then searches in-process and says what is
+# wrong. Touched without a change, it goes on serving.
+serve "$tmp/dmg" "$tmp/kqd_dmg.log"
+dpid=$kqd_pid
+seg=$(ls "$tmp"/dmg/seg_*.kq | head -1)
+touch "$seg"
+sleep 0.5
+running "$dpid" && [ "$(stat_of "$tmp/dmg/kqd.sock" generation)" -ge 1 ] ||
+    fail "kqd after a touch of a segment: $(cat "$tmp/kqd_dmg.log")"
+truncate -s 4096 "$seg"
+stops "$dpid" "$tmp/kqd_dmg.log" 'changed on disk.*truncated' "a segment truncated"
+run "$kq" -i "$tmp/dmg" --count korea
+[ "$rc" -eq 2 ] && grep -q 'truncated' <<<"$err" || fail "kq over the truncated segment: $rc $out $err"
+serve "$tmp/dmg2" "$tmp/kqd_dmg2.log"
+dpid=$kqd_pid
+seg=$(ls "$tmp"/dmg2/seg_*.kq | head -1)
+printf '\xff\xff\xff\xff' | dd of="$seg" bs=1 seek=5000 conv=notrunc 2>/dev/null
+stops "$dpid" "$tmp/kqd_dmg2.log" 'changed on disk' "a segment overwritten"
+ok "kqd stops (exit 2) when a segment it serves is truncated or overwritten, not when touched"
 # a folder above it moved: the socket moves along, the paths answered would not; so with a
 # link left at the old place (the index is reached, but not where it was)
 serve "$tmp/above/in/.kq" "$tmp/kqd_moved.log"
