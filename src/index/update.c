@@ -44,11 +44,6 @@ struct pent {
     uint32_t doc; /* global id */
 };
 
-struct sent {
-    uint64_t h; /* XXH3 of the source's path */
-    uint32_t seg, src;
-};
-
 /* Documents first .. first + n - 1 of segment `seg` are all of source `src` (some may be
  * deleted: the candidate bits say which count). */
 struct srun {
@@ -71,8 +66,6 @@ struct kq_update {
     uint64_t *cand; /* candidates for deletion, by global id (one spare word at the end) */
     struct pent *ents;
     size_t n_ents;
-    struct sent *srcs;
-    size_t n_srcs;
     struct srun *runs;
     size_t n_runs;
     struct jfilter *jf;
@@ -102,12 +95,6 @@ static int cmp_pent(const void *a, const void *b)
     if (x->h != y->h)
         return x->h < y->h ? -1 : 1;
     return x->doc < y->doc ? -1 : x->doc > y->doc;
-}
-
-static int cmp_sent(const void *a, const void *b)
-{
-    const struct sent *x = a, *y = b;
-    return x->h < y->h ? -1 : x->h > y->h;
 }
 
 static int cmp_srun(const void *a, const void *b)
@@ -228,7 +215,6 @@ int kq__update_new(const kq_index *ix, const char *const *paths, size_t n_paths,
             kq__del_set(u->cand, g);
             u->n_cand++;
         }
-        u->n_srcs += s->n_srcs;
     }
     kq__free(src_under);
     if (rc)
@@ -237,18 +223,6 @@ int kq__update_new(const kq_index *ix, const char *const *paths, size_t n_paths,
         qsort(u->ents, u->n_ents, sizeof *u->ents, cmp_pent);
     if (u->n_runs)
         qsort(u->runs, u->n_runs, sizeof *u->runs, cmp_srun);
-    if (u->n_srcs && !(u->srcs = kq__malloc(u->n_srcs * sizeof *u->srcs))) {
-        rc = kq__enomem(err);
-        goto fail;
-    }
-    size_t k = 0;
-    for (uint32_t i = 0; i < ix->n_segs; i++)
-        for (uint32_t j = 0; j < ix->segs[i].n_srcs; j++)
-            u->srcs[k++] = (struct sent){XXH3_64bits(ix->segs[i].srcs[j].path,
-                                                     ix->segs[i].srcs[j].path_len),
-                                         i, j};
-    if (u->n_srcs)
-        qsort(u->srcs, u->n_srcs, sizeof *u->srcs, cmp_sent);
     *out = u;
     return 0;
 fail:
@@ -263,7 +237,6 @@ void kq__update_free(kq_update *u)
     for (uint32_t i = 0; i < u->n_jf; i++)
         kq__free(u->jf[i].v);
     kq__free(u->jf);
-    kq__free(u->srcs);
     kq__free(u->runs);
     kq__free(u->ents);
     kq__free(u->cand);
@@ -376,26 +349,17 @@ static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_e
     size_t plen = strlen(in->name);
     uint64_t h = XXH3_64bits(in->name, plen);
     *keep_input = 1;
-    /* the newest record of the file */
+    /* The file is as indexed when the newest version its live documents were read from
+     * (its SRCS record: size and modification time) is the file's now. Only versions with
+     * live documents count: the record of a version whose lines were all replaced stays in
+     * a segment that keeps other documents, and a file put back to it (a restore keeps its
+     * time) would match it. A racily new version (mtime 0) is never the same. Versions
+     * mixed in one file (lines kept from an older one beside a newer one's) are ordered by
+     * time: a file whose time went back to one of them while lines of a later-written one
+     * survive is taken as indexed (SRCS does not record which was written last). */
     const struct kq_src *best = NULL;
-    size_t lo = 0, hi = u->n_srcs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (u->srcs[mid].h < h)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t k = lo; k < u->n_srcs && u->srcs[k].h == h; k++) {
-        const struct kq_src *r = &u->ix->segs[u->srcs[k].seg].srcs[u->srcs[k].src];
-        if (r->path_len == plen && !memcmp(r->path, in->name, plen) &&
-            (!best || r->mtime_ns > best->mtime_ns))
-            best = r;
-    }
-    int same = best && best->size == in->size && best->mtime_ns == in->mtime_ns;
-    struct jline *v = NULL;
-    uint32_t n = 0, cap = 0;
-    lo = 0, hi = u->n_runs;
+    int racy = 0;
+    size_t lo = 0, hi = u->n_runs;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (u->runs[mid].h < h)
@@ -403,6 +367,24 @@ static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_e
         else
             hi = mid;
     }
+    for (size_t k = lo; k < u->n_runs && u->runs[k].h == h; k++) {
+        const struct srun *r = &u->runs[k];
+        const kq_seg *s = &u->ix->segs[r->seg];
+        const struct kq_src *src = &s->srcs[r->src - 1];
+        if (src->path_len != plen || memcmp(src->path, in->name, plen) != 0)
+            continue;
+        int live = 0;
+        for (uint32_t d = r->first; d < r->first + r->n && !live; d++)
+            live = kq__del_test(u->cand, s->base + d);
+        if (!live)
+            continue;
+        racy |= src->mtime_ns == 0;
+        if (!best || src->mtime_ns > best->mtime_ns)
+            best = src;
+    }
+    int same = best && !racy && best->size == in->size && best->mtime_ns == in->mtime_ns;
+    struct jline *v = NULL;
+    uint32_t n = 0, cap = 0;
     for (size_t k = lo; k < u->n_runs && u->runs[k].h == h; k++) {
         const struct srun *r = &u->runs[k];
         const kq_seg *s = &u->ix->segs[r->seg];

@@ -213,6 +213,35 @@ grep -q "outside the paths given" <<<"$err" || fail "language change: $err"
 [ "$("$kq" -i "$wx" --count wombat)" = 2 ] || fail "a refused language change lost documents"
 ok "the walk: loops and paths named twice once, unreadable files and folders kept, PATHs gone deleted, a partial change of language refused"
 
+# a JSON-lines file put back to an earlier version with that version's time (a restore, cp -p,
+# rsync -a): the version in between goes, whether its time was older or it was indexed
+# racily (within a moment of being written, so its time was not trusted)
+rj=$tmp/restore
+rx=$tmp/rx
+mkdir -p "$rj"
+for i in $(seq 30); do printf 'other %s\n' "$i" >"$rj/o$i.txt"; done # a first segment that stays
+printf '%s\n' '{"_id":"a","text":"apple banana"}' >"$tmp/v1.jsonl"
+printf '%s\n' '{"_id":"a","text":"cherry durian"}' >"$tmp/v2.jsonl"
+touch -d '2024-01-01 00:00:00' "$tmp/v1.jsonl"
+touch -d '2023-01-01 00:00:00' "$tmp/v2.jsonl"
+restored() { # what
+    [ "$("$kq" -i "$rx" --count apple)" = 1 ] && [ "$("$kq" -i "$rx" --count cherry)" = 0 ] ||
+        fail "$1: apple $("$kq" -i "$rx" --count apple), cherry $("$kq" -i "$rx" --count cherry)"
+}
+for v in v1 v2 v1; do
+    cp -p "$tmp/$v.jsonl" "$rj/x.jsonl"
+    "$kqi" -q -i "$rx" "$rj"
+done
+restored "a version in between with an older time"
+cp "$tmp/v2.jsonl" "$rj/x.jsonl" # written now, indexed at once: racy
+"$kqi" -q -i "$rx" "$rj"
+cp -p "$tmp/v1.jsonl" "$rj/x.jsonl"
+"$kqi" -q -i "$rx" "$rj"
+restored "a version in between indexed racily"
+run "$kqi" -i "$rx" "$rj"
+grep -q 'nothing to commit' <<<"$out" || fail "an unchanged corpus after a restore: $out"
+ok "a JSON-lines file restored to an earlier version is indexed as it is now"
+
 # --full
 printf 'extra 4 fig\n' >"$docs/a/x4.txt"
 run "$kqi" -q -i "$ix" --no-merge "$docs"
