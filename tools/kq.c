@@ -308,13 +308,18 @@ static int daemon_info(const char *dir, int stats, int json_out)
         fwrite(result, 1, rlen, stdout);
         putchar('\n');
     } else if (stats) {
-        printf("socket: %s\n", sock);
+        fputs("socket: ", stdout);
+        put_safe(sock, strlen(sock));
+        putchar('\n');
         put_flat(o, "");
     } else {
         json_t *server = json_object_get(o, "server");
-        printf("%s (protocol %lld) on %s: %.3f ms\n",
-               json_is_string(server) ? json_string_value(server) : "kqd",
-               json_is_integer(proto) ? (long long)json_integer_value(proto) : 0LL, sock, ms);
+        const char *name = json_is_string(server) ? json_string_value(server) : "kqd";
+        put_safe(name, strlen(name));
+        printf(" (protocol %lld) on ",
+               json_is_integer(proto) ? (long long)json_integer_value(proto) : 0LL);
+        put_safe(sock, strlen(sock));
+        printf(": %.3f ms\n", ms);
     }
     json_decref(o);
     kq_client_close(c);

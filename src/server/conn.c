@@ -468,10 +468,11 @@ static void conn_request(struct kq__conn *c, const char *line, size_t len)
     conn_send(c, &out);
 }
 
+/* A line of JSON whitespace only ("\r\r\n" included) is blank. */
 static int blank(const uint8_t *p, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (p[i] != ' ' && p[i] != '\t')
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
             return 0;
     return 1;
 }

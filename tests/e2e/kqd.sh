@@ -60,6 +60,12 @@ grep -q '^{"id":6,"result":{"total":1,.*"snippet":"","highlights":\[\]}\]}}$' <<
     fail "search with options: $out"
 ok "ping, search, count, doc (files and JSON-lines ids), stats"
 
+# blank lines, "\r\r\n" and tabs included, get no answer
+run "$client" "$sock" send 1 < <(printf '\r\r\n\t \r\n\n{"id":7,"op":"ping"}\r\n')
+[ "$(wc -l <<<"$out")" = 1 ] && grep -q '^{"id":7,"result":{"pong":true' <<<"$out" ||
+    fail "blank lines: $out"
+ok "blank lines are ignored"
+
 # ---- errors: each answered, the connection stays open (P4) ----
 run "$client" "$sock" send <<'EOF'
 not json at all
