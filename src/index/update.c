@@ -344,6 +344,14 @@ int kq__update_known(kq_update *u, const char *path, uint64_t size, int64_t mtim
 }
 
 /* Decides for one JSON-lines file: unchanged as a whole, or read with a line filter. */
+/* The source of run `r` when it is the file named `name` (`len` bytes), else NULL. */
+static const struct kq_src *run_source(const kq_update *u, const struct srun *r, const char *name,
+                                       size_t len)
+{
+    const struct kq_src *src = &u->ix->segs[r->seg].srcs[r->src - 1];
+    return src->path_len == len && !memcmp(src->path, name, len) ? src : NULL;
+}
+
 static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_error *err)
 {
     size_t plen = strlen(in->name);
@@ -370,8 +378,8 @@ static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_e
     for (size_t k = lo; k < u->n_runs && u->runs[k].h == h; k++) {
         const struct srun *r = &u->runs[k];
         const kq_seg *s = &u->ix->segs[r->seg];
-        const struct kq_src *src = &s->srcs[r->src - 1];
-        if (src->path_len != plen || memcmp(src->path, in->name, plen) != 0)
+        const struct kq_src *src = run_source(u, r, in->name, plen);
+        if (!src)
             continue;
         int live = 0;
         for (uint32_t d = r->first; d < r->first + r->n && !live; d++)
@@ -388,8 +396,7 @@ static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_e
     for (size_t k = lo; k < u->n_runs && u->runs[k].h == h; k++) {
         const struct srun *r = &u->runs[k];
         const kq_seg *s = &u->ix->segs[r->seg];
-        const struct kq_src *src = &s->srcs[r->src - 1];
-        if (src->path_len != plen || memcmp(src->path, in->name, plen) != 0)
+        if (!run_source(u, r, in->name, plen))
             continue;
         for (uint32_t d = r->first; d < r->first + r->n; d++) {
             uint32_t g = s->base + d;

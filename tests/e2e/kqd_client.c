@@ -472,7 +472,8 @@ static int mode_hold(double seconds)
 
 /* Socket activation as systemd does it (sd_listen_fds(3)): a listening socket on fd 3,
  * LISTEN_FDS=1 and LISTEN_PID naming the process; prints the daemon's pid. */
-static int mode_activate(char **cmd)
+/* A socket listening on SOCK (a file there is replaced). */
+static int listen_on(void)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
@@ -480,6 +481,12 @@ static int mode_activate(char **cmd)
     unlink(sock_path);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 16) != 0)
         die("cannot listen: %s", strerror(errno));
+    return fd;
+}
+
+static int mode_activate(char **cmd)
+{
+    int fd = listen_on();
     pid_t pid = fork();
     if (pid < 0)
         die("fork: %s", strerror(errno));
@@ -539,12 +546,7 @@ static int mode_sip(long chunk, long ms)
 
 static int mode_fake(char **answers, int n)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    unlink(sock_path);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 16) != 0)
-        die("cannot listen: %s", strerror(errno));
+    int fd = listen_on();
     printf("listening\n");
     int c = accept(fd, NULL, NULL);
     if (c < 0)
