@@ -678,6 +678,17 @@ int kq_index_open(const char *dir, kq_index **out, kq_error *err)
 static int index_open(const char *dir, unsigned flags, kq_index **out, uint64_t *gen,
                       kq_error *err);
 
+uint64_t kq__index_positions_unverified(const kq_index *ix)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < ix->n_segs; i++) {
+        _Atomic unsigned *v = (_Atomic unsigned *)&ix->segs[i].verified;
+        if (!(atomic_load_explicit(v, memory_order_acquire) & (1u << KQ_SEC_POSN)))
+            n += ix->segs[i].f.sec[KQ_SEC_POSN].len;
+    }
+    return n;
+}
+
 int kq__index_has_segment(const kq_index *ix, uint64_t number)
 {
     for (uint32_t i = 0; i < ix->n_segs; i++)

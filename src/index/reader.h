@@ -124,6 +124,10 @@ int kq__seg_verify(kq_seg *s, kq_error *err);
  * KQ_ECORRUPT. */
 int kq__cursor_need_positions(const kq_cursor *c, kq_error *err);
 
+/* The bytes of positions sections (POSN) a first read of positions would still verify:
+ * those of segments not verified yet (KQ_INDEX_VERIFY_ON_USE), 0 when none is left. */
+uint64_t kq__index_positions_unverified(const kq_index *ix);
+
 /* Whether segment number `number` (its file seg_<number>.kq) is one of the index's. */
 int kq__index_has_segment(const kq_index *ix, uint64_t number);
 

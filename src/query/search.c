@@ -34,8 +34,12 @@
  * cursor a term costs about what stemming 2 KB costs with the analyser's stem cache warm
  * (kqd), 200 bytes with it cold (kq). SciFact's top 10 (15 KB): 2.8 % more instructions a
  * query by position in one process; the corpus's five reports (170 KB): 7.6 % fewer, and
- * 36 % fewer for `kq` on its own. */
+ * 36 % fewer for `kq` on its own. And only when the positions to verify before their
+ * first read (an index opened to verify on use) are at most BY_POSITION_VERIFY times the
+ * hits' bytes: hashing a byte costs far less than analysing one, but English Wikipedia's
+ * 99 MB of positions would triple the time of a one-off query of words (16 -> 46 ms). */
 #define BY_POSITION_MIN (32u << 10)
+#define BY_POSITION_VERIFY 16
 
 struct kq_searcher {
     const kq_index *ix;
@@ -403,7 +407,9 @@ int kq_search(kq_searcher *s, const struct kq_search_request *req, kq_result **o
         uint64_t bytes = 0;
         for (uint32_t i = 0; i < r->n; i++)
             bytes += r->hits[i].d.size;
-        if (bytes >= BY_POSITION_MIN && (rc = find_matches(s->ix, st, r->hits, r->n, err)))
+        if (bytes >= BY_POSITION_MIN &&
+            kq__index_positions_unverified(s->ix) <= BY_POSITION_VERIFY * bytes &&
+            (rc = find_matches(s->ix, st, r->hits, r->n, err)))
             goto fail;
         for (uint32_t i = 0; i < r->n; i++) {
             struct rhit *h = &r->hits[i];
