@@ -4,7 +4,7 @@
  * kq asks the kqd of the index first (kq/client.h: the same socket rule as kqd) and
  * searches in-process with kq_search when no daemon answers, when it answers with an error
  * (then the in-process search reports the error itself) or with anything but a result to
- * this request, or when it serves an older generation than the MANIFEST names (a commit it
+ * this request, or when it serves another generation than the MANIFEST names (a commit it
  * has not loaded yet: its answer could miss what kq-index just indexed). Either way the result is
  * the JSON object of kq_result_json: the daemon's bytes, or kq_result_json in-process; it
  * is printed by one path, through kq_hits_parse, so the output is the same bytes whichever
@@ -140,9 +140,9 @@ static void put_snippet(const struct kq_search_hit *h, const struct style *st)
     put_safe(h->snippet + at, h->snippet_len - at);
 }
 
-/* Whether the daemon on `c` serves generation `want` of its index or a later one (its
- * `stats`); 0 also when it does not say. */
-static int daemon_current(kq_client *c, uint64_t want)
+/* Whether the daemon on `c` serves the generation the MANIFEST names: number `gen`, checksum
+ * `sum` (its `stats`); 0 also when it does not say. */
+static int daemon_current(kq_client *c, uint64_t gen, uint64_t sum)
 {
     static const char req[] = "{\"id\":0,\"op\":\"stats\"}";
     const char *answer, *result;
@@ -151,8 +151,12 @@ static int daemon_current(kq_client *c, uint64_t want)
         kq_answer_parse(answer, alen, &result, &rlen, NULL, NULL, NULL))
         return 0;
     json_t *j = json_loadb(result, rlen, 0, NULL);
-    json_t *g = json_object_get(json_object_get(j, "index"), "generation");
-    int ok = json_is_integer(g) && (uint64_t)json_integer_value(g) >= want;
+    json_t *ix = json_object_get(j, "index");
+    json_t *g = json_object_get(ix, "generation"), *m = json_object_get(ix, "manifest");
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sum);
+    int ok = json_is_integer(g) && (uint64_t)json_integer_value(g) == gen && json_is_string(m) &&
+             !strcmp(json_string_value(m), hex);
     json_decref(j);
     return ok;
 }
@@ -166,14 +170,14 @@ static int ask_daemon(const char *dir, const struct kq_search_request *req, char
 {
     char sock[KQ_SOCKET_PATH_MAX];
     kq_client *c;
-    uint64_t gen;
-    if (kq_index_generation(dir, &gen, NULL) || kq_socket_path(dir, sock, sizeof sock, NULL) ||
+    uint64_t gen, sum;
+    if (kq_index_generation(dir, &gen, &sum, NULL) || kq_socket_path(dir, sock, sizeof sock, NULL) ||
         kq_client_connect(sock, CONNECT_TIMEOUT_MS, &c, NULL))
         return -1;
     char *line = NULL;
-    size_t llen, alen, rlen, idlen;
+    size_t llen = 0, alen = 0, rlen = 0, idlen = 0;
     const char *answer, *result, *id;
-    int rc = daemon_current(c, gen) ? kq_search_request_json(req, 1, &line, &llen, NULL) : -1;
+    int rc = daemon_current(c, gen, sum) ? kq_search_request_json(req, 1, &line, &llen, NULL) : -1;
     if (!rc)
         rc = kq_client_call(c, line, llen, ANSWER_TIMEOUT_MS, &answer, &alen, NULL);
     if (!rc)

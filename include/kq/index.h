@@ -160,9 +160,11 @@ int kq_index_open_ex(const char *dir, unsigned flags, kq_index **out, kq_error *
 void kq_index_close(kq_index *ix);
 
 /* kq_index_generation: the generation the index in `dir` holds now (its MANIFEST, read and
- * checked; nothing else is opened): what kq_index_open would open. Returns 0, KQ_ENOTFOUND,
+ * checked; nothing else is opened), what kq_index_open would open: its number and its
+ * manifest checksum (may be NULL), as kq_index_info has them. Returns 0, KQ_ENOTFOUND,
  * KQ_ECORRUPT, KQ_EVERSION, KQ_EIO, KQ_ENOMEM. */
-int kq_index_generation(const char *dir, uint64_t *out, kq_error *err);
+int kq_index_generation(const char *dir, uint64_t *generation, uint64_t *manifest_checksum,
+                        kq_error *err);
 
 /* kq_index_root: the folder holding the index directory, as a clean absolute path (without
  * `.` and `..`; symbolic links not resolved). A document's path is relative to it unless it

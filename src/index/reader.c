@@ -697,12 +697,15 @@ int kq__index_has_segment(const kq_index *ix, uint64_t number)
     return 0;
 }
 
-int kq_index_generation(const char *dir, uint64_t *out, kq_error *err)
+int kq_index_generation(const char *dir, uint64_t *generation, uint64_t *manifest_checksum,
+                        kq_error *err)
 {
     struct kq_manifest m;
     int rc = kq__manifest_read(dir, &m, err);
     if (!rc) {
-        *out = m.generation;
+        *generation = m.generation;
+        if (manifest_checksum)
+            *manifest_checksum = m.checksum;
         kq__manifest_release(&m);
     }
     return rc;

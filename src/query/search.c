@@ -261,6 +261,8 @@ static int find_matches(const kq_index *ix, const struct sterms *st, struct rhit
             if (d != h->doc)
                 continue;
             uint32_t tf = kq_cursor_tf(c);
+            if (!tf)
+                continue;
             if (tf > cap) {
                 uint32_t *v = kq__realloc(pos, tf * sizeof *v);
                 if (!v) {

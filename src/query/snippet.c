@@ -37,6 +37,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 #include <utf8proc.h>
 
 #include "query/snippet.h"
@@ -379,11 +380,15 @@ static void consider(struct scan *sc, uint64_t end)
 
 /* The distinct term of token `t` of an unstemmed analysis, from the occurrences: `*qi`, -1
  * when none is at its position. Returns 0, MISMATCH when an occurrence was passed without a
- * token or the token's term is not the occurrence's, KQ_ENOMEM. */
+ * token or the token's term is not the occurrence's, or when a position went by without a
+ * token (a word too long unstemmed, which stemming may shorten enough to keep: the windows
+ * would count another token), KQ_ENOMEM. */
 static int match_at(struct scan *sc, const struct kq_token *t, int32_t *qi)
 {
     uint64_t p = sc->pos0 + t->pos;
     *qi = -1;
+    if (t->pos != (sc->n_tok ? sc->prev_pos + 1 : 0))
+        return MISMATCH;
     if (sc->mi == sc->n_mt || sc->mt[sc->mi].pos > p)
         return 0;
     if (sc->mt[sc->mi].pos < p)
@@ -614,16 +619,19 @@ static int title_token(void *ctx, const struct kq_token *t)
     return 1;
 }
 
-/* Where the title that stands apart from the body (an HTML <title>, RCDATA up to the next
- * '<') holds a query term: the offset in `doc` of the first such word of its source text,
+/* Where the title that stands apart from the body (an HTML <title>, text up to "</title")
+ * holds a query term: the offset in `doc` of the first such word of its source text,
  * else of the start of its text when only the decoded title holds one (a word spelled with
  * an entity); SIZE_MAX when it holds none. The title is short: analysed on demand. */
 static size_t title_match(kq_analyzer *an, const struct scan *sc, const struct kq_extracted *x,
                           const char *doc, size_t len)
 {
     struct title_scan ts = {sc, 0};
-    const char *s = doc + x->title_src, *end = memchr(s, '<', len - x->title_src);
-    size_t n = end ? (size_t)(end - s) : len - x->title_src;
+    const char *s = doc + x->title_src;
+    size_t n = 0;
+    while (x->title_src + n < len && !(s[n] == '<' && x->title_src + n + 7 <= len &&
+                                      !strncasecmp(s + n, "</title", 7)))
+        n++;
     if (kq_analyze(an, s, n, 0, 0, title_token, &ts, NULL) == 1)
         return x->title_src + ts.at;
     if (kq_analyze(an, x->title, x->title_len, 0, 0, title_token, &ts, NULL) == 1)

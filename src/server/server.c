@@ -336,9 +336,11 @@ int kq__stats_json(struct kq_server *s, kq_buf *out)
         kq__json_string(out, s->index_dir, strlen(s->index_dir)))
         return KQ_ENOMEM;
     n = snprintf(num, sizeof num,
-                 ",\"generation\":%llu,\"documents\":%u,\"segments\":%u},\"connections\":%u,"
+                 ",\"generation\":%llu,\"manifest\":\"%016llx\",\"documents\":%u,"
+                 "\"segments\":%u},\"connections\":%u,"
                  "\"queries\":%llu,\"errors\":%llu,\"latency_us\":{\"p50\":%u,\"p99\":%u}}",
-                 (unsigned long long)s->gen->generation, s->gen->n_docs, s->gen->n_segments,
+                 (unsigned long long)s->gen->generation,
+                 (unsigned long long)s->gen->manifest_checksum, s->gen->n_docs, s->gen->n_segments,
                  s->n_conns, (unsigned long long)s->queries, (unsigned long long)s->errors,
                  p50, p99);
     return kq_buf_append(out, num, (size_t)n) ? KQ_ENOMEM : 0;
@@ -442,12 +444,12 @@ static void reload_start(struct kq_server *s)
 /* Whether `name` is the file of a segment of the generation served. */
 static int served_segment(const struct kq_server *s, const char *name)
 {
-    unsigned long long n;
-    int end = 0;
-    if (strncmp(name, "seg_", 4) || name[4] < '0' || name[4] > '9' ||
-        sscanf(name, "seg_%llu.kq%n", &n, &end) != 1 || !end || name[end])
+    if (strncmp(name, "seg_", 4) || name[4] < '0' || name[4] > '9')
         return 0;
-    return kq__index_has_segment(s->gen->ix, n);
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(name + 4, &end, 10);
+    return !errno && !strcmp(end, ".kq") && kq__index_has_segment(s->gen->ix, n);
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)

@@ -107,12 +107,17 @@ ms=$((($(date +%s%N) - start) / 1000000))
 [ "$ms" -lt $((5000 * ${KQ_TEST_SLOWDOWN:-1})) ] || fail "kq took $ms ms with a stale socket"
 ok "a stale socket: kq falls back at once ($ms ms)"
 
-# a daemon whose answer cannot be taken: one serving an older generation than the MANIFEST
-# names (a commit it has not loaded yet), an answer to another request, a result that is
-# not one. kq searches in-process instead; a good answer is taken (the control).
+# a daemon whose answer cannot be taken: one serving another generation than the MANIFEST
+# names (a commit it has not loaded yet, an index rebuilt from scratch), an answer to
+# another request, a result that is not one. kq searches in-process instead; a good answer
+# is taken (the control).
 want=$("$kq" --no-daemon --count defense)
-now='{"id":0,"result":{"index":{"generation":1000000}}}'
-old='{"id":0,"result":{"index":{"generation":0}}}'
+# the generation on disk: its number and the checksum its MANIFEST ends with
+gen=$(od -An -tu8 -j16 -N8 .kq/MANIFEST | tr -d ' ')
+sum=$(od -An -tx8 -j $(($(stat -c %s .kq/MANIFEST) - 8)) -N8 .kq/MANIFEST | tr -d ' ')
+stats() { printf '{"id":0,"result":{"index":{"generation":%s,"manifest":"%s"}}}' "$1" "$2"; }
+now=$(stats "$gen" "$sum")
+old=$(stats $((gen - 1)) "$sum")
 seven='{"total":7,"took_us":1,"hits":[]}'
 check_fake() { # expected output, what, answers...
     local expect=$1 what=$2
@@ -128,6 +133,9 @@ check_fake() { # expected output, what, answers...
 check_fake 7 "a good answer" "$now" "{\"id\":1,\"result\":$seven}"
 check_fake "$want" "an older generation" "$old" "{\"id\":1,\"result\":$seven}"
 check_fake "$want" "no generation" '{"id":0,"result":{}}' "{\"id\":1,\"result\":$seven}"
+check_fake "$want" "a later generation" "$(stats $((gen + 1)) "$sum")" "{\"id\":1,\"result\":$seven}"
+check_fake "$want" "another index's generation of that number" "$(stats "$gen" 0123456789abcdef)" \
+    "{\"id\":1,\"result\":$seven}"
 check_fake "$want" "another request's answer" "$now" "{\"id\":999,\"result\":$seven}"
 check_fake "$want" "a result that is not one" "$now" '{"id":1,"result":{"total":"x","took_us":1,"hits":[]}}'
 check_fake "$want" "a result with a bad highlight" "$now" \

@@ -765,6 +765,12 @@ static void test_title_match(void **state)
     assert_int_equal(s.match_line, 1);
     assert_int_equal(s.match_col, 20);
     kq_snippet_release(&s);
+    /* a bare '<' is text inside <title> */
+    const char *lt = "<title>x < y zebra</TITLE><p>body</p>";
+    query(&q, "zebra");
+    assert_int_equal(make(KQ_FORMAT_HTML, lt, strlen(lt), 1, &q, NULL, &s), 0);
+    assert_int_equal(s.match_col, 14);
+    kq_snippet_release(&s);
 }
 
 /* Columns on the first line of a file that starts with a byte-order mark count from after
@@ -1298,6 +1304,23 @@ static void test_by_position(void **state)
         }
         free(doc);
     }
+    /* a word too long unstemmed (65 letters) that stemming shortens: the unstemmed analysis
+     * skips its position, the index has a token there */
+    char longdoc[1024];
+    size_t ln = (size_t)snprintf(longdoc, sizeof longdoc, "Title line\n\n");
+    for (int i = 0; i < 40; i++)
+        ln += (size_t)snprintf(longdoc + ln, sizeof longdoc - ln, "x%d ", i);
+    ln += (size_t)snprintf(longdoc + ln, sizeof longdoc - ln, "%.62sing y0 y1 ziel z0", 
+                           "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm");
+    for (int i = 1; i < 40; i++)
+        ln += (size_t)snprintf(longdoc + ln, sizeof longdoc - ln, " z%d", i);
+    struct qterms lq;
+    query(&lq, "ziel");
+    struct mcollect lm;
+    index_matches(KQ_FORMAT_PLAIN, longdoc, ln, NULL, &lq, &lm);
+    check_by_position(KQ_FORMAT_PLAIN, longdoc, ln, NULL, &lq, NULL, lm.v, lm.n);
+    free(lm.v);
+
     static const char html[] = "<html><head><title>Procurement rules</title></head><body>\n"
                                "<p>Reciprocal defence &amp; defense procurements, Zürich "
                                "Ærø Straße, 국방 조달 and 防衛調達.</p></body></html>\n";
