@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "index/deletes.h"
@@ -689,11 +690,13 @@ uint64_t kq__index_positions_unverified(const kq_index *ix)
     return n;
 }
 
-int kq__index_has_segment(const kq_index *ix, uint64_t number)
+int kq__index_maps(const kq_index *ix, uint64_t number, const char *path)
 {
+    struct stat st;
     for (uint32_t i = 0; i < ix->n_segs; i++)
         if (ix->segs[i].number == number)
-            return 1;
+            return stat(path, &st) == 0 && st.st_dev == ix->segs[i].f.dev &&
+                   st.st_ino == ix->segs[i].f.ino;
     return 0;
 }
 

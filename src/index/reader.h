@@ -128,8 +128,9 @@ int kq__cursor_need_positions(const kq_cursor *c, kq_error *err);
  * those of segments not verified yet (KQ_INDEX_VERIFY_ON_USE), 0 when none is left. */
 uint64_t kq__index_positions_unverified(const kq_index *ix);
 
-/* Whether segment number `number` (its file seg_<number>.kq) is one of the index's. */
-int kq__index_has_segment(const kq_index *ix, uint64_t number);
+/* Whether the file at `path` is the one segment number `number` of the index was mapped
+ * from (the same device and inode: not a new file of that name). */
+int kq__index_maps(const kq_index *ix, uint64_t number, const char *path);
 
 /* Whether global doc id `doc` (< ix->n_docs) is live. */
 int kq__index_live(const kq_index *ix, uint32_t doc);

@@ -479,6 +479,8 @@ int kq__segment_map(kq_segfile *f, const char *path, int verify, kq_error *err)
         return kq__error(err, KQ_EIO, -1, "cannot stat '%s': %s", f->name, strerror(e));
     }
     size_t size = (size_t)st.st_size;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
     if (size < KQ_SEG_DATA_OFF) {
         close(fd);
         return kq__error(err, KQ_ECORRUPT, (int64_t)size,

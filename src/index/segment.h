@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <xxhash.h>
 
@@ -84,6 +85,8 @@ int kq__segment_write(const char *path, kq_sink *const *secs, int durable,
 typedef struct kq_segfile {
     const uint8_t *map;
     size_t size;
+    dev_t dev; /* the file mapped (kq__segment_map; 0 for bytes in memory) */
+    ino_t ino;
     const char *name; /* for messages: the file's name (points into `path_buf`) */
     char path_buf[64];
     int pos_tables; /* major >= 2: positions blocks may end in offsets tables (P17) */

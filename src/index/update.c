@@ -364,8 +364,11 @@ static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_e
      * time) would match it. A racily new version (mtime 0) is never the same. Versions
      * mixed in one file (lines kept from an older one beside a newer one's) are ordered by
      * time: a file whose time went back to one of them while lines of a later-written one
-     * survive is taken as indexed (SRCS does not record which was written last). */
+     * survive, or one put back after an update that only deleted lines (it writes no
+     * record), is taken as indexed: SRCS does not record which version was written last
+     * (README, "kq-index"). */
     const struct kq_src *best = NULL;
+    uint32_t best_seg = 0;
     int racy = 0;
     size_t lo = 0, hi = u->n_runs;
     while (lo < hi) {
@@ -387,8 +390,13 @@ static int filter_jsonl(kq_update *u, struct kq_input *in, int *keep_input, kq_e
         if (!live)
             continue;
         racy |= src->mtime_ns == 0;
-        if (!best || src->mtime_ns > best->mtime_ns)
-            best = src;
+        if (!best || src->mtime_ns > best->mtime_ns ||
+            (src->mtime_ns == best->mtime_ns &&
+             (r->seg > best_seg || (r->seg == best_seg && src > best)))) {
+            best = src; /* of equal times, the later one in the index: most often written
+                         * last (a merge may reorder them) */
+            best_seg = r->seg;
+        }
     }
     int same = best && !racy && best->size == in->size && best->mtime_ns == in->mtime_ns;
     struct jline *v = NULL;

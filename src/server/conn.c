@@ -19,7 +19,7 @@
  * message since it would not be read either. Progress is any byte written: libuv reports
  * only a whole write done, so the unsent bytes are compared with what they were when last
  * looked at. A final error (too_large, timeout, overloaded, shutting_down) is written and
- * the connection closed once it is out, or after a second without progress; too_large,
+ * the connection closed once it is out, or after the idle time without progress; too_large,
  * the timeout of a line and shutting_down come after the answers of the requests read
  * before them (P2: each of those gets its answer).
  *
@@ -36,7 +36,6 @@
 #include "util/json.h"
 #include "util/path.h"
 
-#define FINAL_GRACE_MS 1000 /* a final error gets this long without progress to be written */
 #define KEEP_BUF_BYTES ((size_t)2 * KQ_READ_CHUNK) /* larger idle input buffers are freed */
 
 struct kq__conn {
@@ -51,7 +50,6 @@ struct kq__conn {
     uint64_t idle_since; /* loop ms of the last read, answer or job end */
     uint64_t write_progress; /* loop ms of the last progress of the writes (note_progress) */
     size_t last_queue;       /* unsent bytes when last looked at */
-    uint64_t final_at;
     uint32_t in_flight; /* jobs on the thread pool */
     size_t in_flight_bytes; /* the sizes their answers are expected to have (job_weight) */
     uint32_t n_writes;  /* uv_write requests not completed */
@@ -225,7 +223,6 @@ static void conn_final(struct kq__conn *c, int code, const char *msg, int64_t of
         return;
     struct kq_server *s = c->srv;
     c->final = 1;
-    c->final_at = now_ms(c);
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->pipe);
         c->reading = 0;
@@ -553,6 +550,8 @@ static void conn_pump(struct kq__conn *c)
             kq__conn_close(c);
             return;
         }
+        if (want && c->in.len)
+            c->line_start = now_ms(c); /* a pause does not count against the line */
         if (!want)
             uv_read_stop((uv_stream_t *)&c->pipe);
         c->reading = (unsigned)want;
@@ -655,11 +654,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 /* ---- timers ---- */
 
-/* When a connection that has sent its final error is closed: a second after that, or after
- * the last progress of the answers before it. */
+/* When a connection whose final error is not out yet is closed: once nothing was written
+ * for the idle time, as any connection whose answers are not read, so that a slow, steady
+ * reader gets the answers before the error and the error. (A Unix socket reports room only
+ * after the reader has drained much of its buffer: seconds apart for a slow reader.) */
 static uint64_t final_deadline(const struct kq__conn *c)
 {
-    return (c->write_progress > c->final_at ? c->write_progress : c->final_at) + FINAL_GRACE_MS;
+    return c->write_progress + c->srv->opt.idle_timeout_ms;
 }
 
 static void on_timer(uv_timer_t *t)

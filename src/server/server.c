@@ -354,6 +354,7 @@ struct kq__reload {
     char *dir;
     uint32_t n;
     struct kq_gen *gen;
+    int segment_check; /* started for a served segment that changed */
     int rc;
     kq_error err;
 };
@@ -375,7 +376,7 @@ static void reload_done(struct kq__task *t)
     s->reload = NULL;
     if (s->stopping) {
         kq__gen_unref(r->gen);
-    } else if (r->rc && s->segment_changed) {
+    } else if (r->rc == KQ_ECORRUPT && r->segment_check) {
         kq__log(s, KQ_LOG_ERROR, "a segment of generation %llu changed on disk: %s",
                 (unsigned long long)s->gen->generation, r->err.msg);
         s->segment_bad = 1;
@@ -403,7 +404,6 @@ static void reload_done(struct kq__task *t)
         s->gen = r->gen;
         kq__gen_unref(old); /* freed when its last job ends */
     }
-    s->segment_changed = 0;
     kq__free(r->dir);
     kq__free(r);
     if (s->reload_again && !s->stopping) {
@@ -429,6 +429,8 @@ static void reload_start(struct kq_server *s)
     }
     r->srv = s;
     r->n = (uint32_t)s->opt.threads;
+    r->segment_check = s->segment_changed; /* a change after this start waits for the next */
+    s->segment_changed = 0;
     r->task.run = reload_work;
     r->task.done = reload_done;
     int e = kq__dispatch_submit(&s->pool, &r->task);
@@ -441,15 +443,19 @@ static void reload_start(struct kq_server *s)
     s->reload = r;
 }
 
-/* Whether `name` is the file of a segment of the generation served. */
+/* Whether `name` is the very file of a segment of the generation served (not a new file
+ * of that name: a rebuild in place reuses names). */
 static int served_segment(const struct kq_server *s, const char *name)
 {
     if (strncmp(name, "seg_", 4) || name[4] < '0' || name[4] > '9')
         return 0;
-    char *end;
+    char *end, path[PATH_MAX + 64];
     errno = 0;
     unsigned long long n = strtoull(name + 4, &end, 10);
-    return !errno && !strcmp(end, ".kq") && kq__index_has_segment(s->gen->ix, n);
+    if (errno || strcmp(end, ".kq"))
+        return 0;
+    snprintf(path, sizeof path, "%s/%s", s->index_dir, name);
+    return kq__index_maps(s->gen->ix, n, path);
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)

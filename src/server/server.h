@@ -158,7 +158,7 @@ struct kq_server {
     uint32_t queued;        /* jobs submitted to `pool` and not done */
     int stopping;           /* 1: draining; 2: forced */
     int index_gone;         /* stopping because the index directory moved or was removed */
-    int segment_changed;    /* a segment served changed on disk: the reload running checks */
+    int segment_changed;    /* a segment served changed on disk: the next reload checks it */
     int segment_bad;        /* stopping because a segment served changed and is damaged */
 
     uint64_t start_ns;

@@ -220,7 +220,16 @@ dpid=$kqd_pid
 seg=$(ls "$tmp"/dmg2/seg_*.kq | head -1)
 printf '\xff\xff\xff\xff' | dd of="$seg" bs=1 seek=5000 conv=notrunc 2>/dev/null
 stops "$dpid" "$tmp/kqd_dmg2.log" 'changed on disk' "a segment overwritten"
-ok "kqd stops (exit 2) when a segment it serves is truncated or overwritten, not when touched"
+# rebuilt in place (MANIFEST and segments removed, the folder kept): the new segment has the
+# name of the one served, but is another file: kqd reloads and serves on
+serve "$tmp/reb" "$tmp/kqd_reb.log"
+rpid=$kqd_pid
+rm "$tmp"/reb/MANIFEST "$tmp"/reb/seg_*
+"$kqi" -q -i "$tmp/reb" "$tmp/work/docs"
+for _ in $(seq 50); do grep -q 'reloaded' "$tmp/kqd_reb.log" && break; sleep 0.1; done
+running "$rpid" && grep -q 'reloaded' "$tmp/kqd_reb.log" || fail "a rebuild in place: $(cat "$tmp/kqd_reb.log")"
+stop_kqd "$rpid"
+ok "kqd stops (exit 2) when a segment it serves is truncated or overwritten, not when touched or rebuilt in place"
 # a folder above it moved: the socket moves along, the paths answered would not; so with a
 # link left at the old place (the index is reached, but not where it was)
 serve "$tmp/above/in/.kq" "$tmp/kqd_moved.log"
