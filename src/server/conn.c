@@ -371,9 +371,10 @@ static void job_done(struct kq__task *t)
 /* Takes over `req` (its text). 0, or KQ_ENOMEM/KQ_EINTERNAL when the job did not start. */
 /* The bytes a request's answer may take, counted against max_unsent while it runs, so
  * that the answers a connection has in flight cannot outgrow the limit many times over (64
- * pipelined requests for a 4 MB document each): a search about 1 KB a hit with snippets,
- * 256 bytes without; a document its whole limit, so that it runs alone (its size is not
- * known before it is read). */
+ * pipelined requests for a 4 MB document each): a search 1 KB a hit with snippets, 256
+ * bytes without, plus twice the generation's largest id, path and title (escaped, they may
+ * double); a document its whole limit, so that it runs alone (its size is not known before
+ * it is read). */
 static size_t job_weight(const struct kq_server *s, const struct kq_request *req)
 {
     if (req->op == KQ_OP_DOC)
@@ -381,7 +382,7 @@ static size_t job_weight(const struct kq_server *s, const struct kq_request *req
     if (req->op == KQ_OP_COUNT)
         return 256;
     size_t hits = (size_t)req->k + 1;
-    return hits * (req->flags & KQ_SEARCH_NO_SNIPPETS ? 256 : 1024);
+    return hits * ((req->flags & KQ_SEARCH_NO_SNIPPETS ? 256 : 1024) + 2 * s->gen->max_entry);
 }
 
 static int job_start(struct kq__conn *c, struct kq_request *req)

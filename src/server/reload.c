@@ -92,6 +92,9 @@ static int build_map(struct kq_gen *g, kq_error *err)
             return rc;
         struct kq_idslot *s = slot_of(g, ix, doc.id, doc.id_len);
         s->doc1 = d + 1;
+        size_t entry = doc.id_len + doc.path_len + doc.title_len;
+        if (entry > g->max_entry)
+            g->max_entry = entry;
         s->hash = (uint32_t)XXH3_64bits(doc.id, doc.id_len);
         g->n_docs++;
     }

@@ -39,6 +39,7 @@ struct kq_gen {
     uint64_t generation;
     uint64_t manifest_checksum; /* with the number, what tells generations apart */
     uint32_t n_docs;     /* documents that can be found (deleted ones left out) */
+    size_t max_entry;    /* the largest id, path and title of a document together, in bytes */
     uint32_t n_segments;
     kq_index *ix;
     kq_searcher **searchers; /* borrow ix */
