@@ -193,6 +193,18 @@ run "$client" "$sock_big" sip 16384 20 <"$tmp/big-then-long"
     [ "$(sed -n 2p <<<"$out" | cut -d' ' -f3)" = '{"id":null,"error":{"cod' ] &&
     grep -q '^closed after' < <(sed -n 3p <<<"$out") || fail "a slow reader, then too_large: $out"
 stop_kqd "$big_pid"
+# a line finished while kqd does not read the connection (its unsent answers over
+# --max-unsent), the client reading only after the line's timeout: the pause does not count
+# against the line, which is answered
+start_kqd "$tmp/kqd-big3.log" -i "$tmp/big/.kq" --socket "$sock_big" --line-timeout 0.3 \
+    --max-unsent 64K
+big_pid=$kqd_pid
+wait_answer "$sock_big"
+run "$client" "$sock_big" later "$doc_req"$'\n''{"id":"p","op":"ping"' 100 $'}\n' 800
+[ "$(sed -n 1p <<<"$out")" = "answer $((whole - 1)) $head" ] &&
+    [ "$(sed -n 2p <<<"$out" | cut -d' ' -f3)" = '{"id":"p","result":{"pon' ] ||
+    fail "a line finished during a pause: $out"
+stop_kqd "$big_pid"
 # 64 pipelined requests for the 1.2 MB document, none read: what kqd holds for them stays
 # near --max-unsent (8 MiB) and one answer, not 64 answers
 # (a sanitizer build keeps freed memory in quarantine: not here, where the RSS is measured)

@@ -27,6 +27,10 @@
  *                                      slow, steady reader); prints "answer LEN HEAD" for
  *                                      each answer line (HEAD: its first 24 bytes), then
  *                                      "closed after S s" (or "open" after 60 s)
+ *   kqd_client SOCK later A MS B MS2   sends A, then B MS ms later, and reads nothing for
+ *                                      MS2 ms more; then prints "answer LEN HEAD" for each
+ *                                      answer line and "closed", or "open" when nothing
+ *                                      more came for 2 s
  *   kqd_client SOCK fake ANSWER...     a daemon that is not one: listens on SOCK and, on
  *                                      one connection, answers its requests with the
  *                                      ANSWER lines in turn (the last one again after
@@ -509,6 +513,45 @@ static int mode_activate(char **cmd)
     return 0;
 }
 
+/* Prints "answer LEN HEAD" for each answer line ending in the `n` bytes at `buf`, the bytes
+ * of a line not ended yet gathering in `line`. */
+static void print_answers(struct bytes *line, const char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] != '\n') {
+            put(line, buf + i, 1);
+            continue;
+        }
+        printf("answer %zu %.24s\n", line->len, line->len ? line->p : "");
+        line->len = 0;
+    }
+}
+
+static int mode_later(const char *a, long ms, const char *b, long ms2)
+{
+    int fd = dial();
+    if (send(fd, a, strlen(a), MSG_NOSIGNAL) < 0)
+        die("send: %s", strerror(errno));
+    usleep((useconds_t)ms * 1000);
+    if (send(fd, b, strlen(b), MSG_NOSIGNAL) < 0)
+        die("send: %s", strerror(errno));
+    usleep((useconds_t)ms2 * 1000);
+    struct bytes line = {0};
+    char buf[65536];
+    for (;;) {
+        ssize_t r = read_some(fd, buf, sizeof buf, now_s() + 2);
+        if (r < 0) {
+            printf("open\n");
+            return 0;
+        }
+        if (r == 0)
+            break;
+        print_answers(&line, buf, (size_t)r);
+    }
+    printf("closed\n");
+    return 0;
+}
+
 static int mode_sip(long chunk, long ms)
 {
     int fd = dial();
@@ -530,14 +573,7 @@ static int mode_sip(long chunk, long ms)
         }
         if (r == 0)
             break;
-        for (ssize_t i = 0; i < r; i++) {
-            if (buf[i] != '\n') {
-                put(&line, buf + i, 1);
-                continue;
-            }
-            printf("answer %zu %.24s\n", line.len, line.len ? line.p : "");
-            line.len = 0;
-        }
+        print_answers(&line, buf, (size_t)r);
         usleep((useconds_t)ms * 1000);
     }
     printf("closed after %.1f s\n", now_s() - t0);
@@ -599,6 +635,8 @@ int main(int argc, char **argv)
         return mode_hold(atof(argv[3]));
     if (!strcmp(m, "activate") && argc >= 4)
         return mode_activate(argv + 3);
+    if (!strcmp(m, "later") && argc == 7)
+        return mode_later(argv[3], atol(argv[4]), argv[5], atol(argv[6]));
     if (!strcmp(m, "sip") && argc == 5)
         return mode_sip(atol(argv[3]), atol(argv[4]));
     if (!strcmp(m, "fake") && argc >= 4)
