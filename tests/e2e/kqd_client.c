@@ -527,6 +527,24 @@ static void print_answers(struct bytes *line, const char *buf, size_t n)
     }
 }
 
+/* Reads `chunk` bytes at most every `ms` ms, printing the answers (print_answers), until
+ * the server closes (returns 1) or nothing comes for `quiet` seconds (returns 0). */
+static int read_answers(int fd, size_t chunk, long ms, double quiet)
+{
+    struct bytes line = {0};
+    char buf[65536];
+    for (;;) {
+        ssize_t r = read_some(fd, buf, chunk < sizeof buf ? chunk : sizeof buf, now_s() + quiet);
+        if (r <= 0) {
+            free(line.p);
+            return r == 0;
+        }
+        print_answers(&line, buf, (size_t)r);
+        if (ms)
+            usleep((useconds_t)ms * 1000);
+    }
+}
+
 static int mode_later(const char *a, long ms, const char *b, long ms2)
 {
     int fd = dial();
@@ -536,19 +554,7 @@ static int mode_later(const char *a, long ms, const char *b, long ms2)
     if (send(fd, b, strlen(b), MSG_NOSIGNAL) < 0)
         die("send: %s", strerror(errno));
     usleep((useconds_t)ms2 * 1000);
-    struct bytes line = {0};
-    char buf[65536];
-    for (;;) {
-        ssize_t r = read_some(fd, buf, sizeof buf, now_s() + 2);
-        if (r < 0) {
-            printf("open\n");
-            return 0;
-        }
-        if (r == 0)
-            break;
-        print_answers(&line, buf, (size_t)r);
-    }
-    printf("closed\n");
+    printf(read_answers(fd, 65536, 0, 2) ? "closed\n" : "open\n");
     return 0;
 }
 
@@ -563,20 +569,10 @@ static int mode_sip(long chunk, long ms)
     if (req.len && send(fd, req.p, req.len, MSG_NOSIGNAL) != (ssize_t)req.len)
         die("send: %s", strerror(errno));
     double t0 = now_s();
-    struct bytes line = {0};
-    for (;;) {
-        ssize_t r = read_some(fd, buf, (size_t)chunk < sizeof buf ? (size_t)chunk : sizeof buf,
-                              now_s() + 60);
-        if (r < 0) {
-            printf("open\n");
-            return 0;
-        }
-        if (r == 0)
-            break;
-        print_answers(&line, buf, (size_t)r);
-        usleep((useconds_t)ms * 1000);
-    }
-    printf("closed after %.1f s\n", now_s() - t0);
+    if (read_answers(fd, (size_t)chunk, ms, 60))
+        printf("closed after %.1f s\n", now_s() - t0);
+    else
+        printf("open\n");
     return 0;
 }
 
