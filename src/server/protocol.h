@@ -15,7 +15,7 @@
 #define KQ_REQUEST_VALUES_MAX 1024 /* JSON values in a request line (P6) */
 #define KQ_REQUEST_K_MAX 10000    /* search: k */
 #define KQ_REQUEST_OFFSET_MAX 100000
-#define KQ_REQUEST_K1_MAX 10.0
+#define KQ_REQUEST_K1_MAX 100.0 /* as the index setting (FORMAT.md) and kq --k1 */
 
 enum kq_op {
     KQ_OP_NONE = 0, /* the request could not be read far enough to know */

@@ -59,6 +59,7 @@ same --count alliance
 same zzzzqqq
 same --plain "(foo U.S.-ROK"
 same --k1 1.5 --b 0.3 "$q"
+same --k1 50 "$q"
 same --title-weight 0 "$q"
 same --title-weight 3 --json "$q"
 same -- -defense
