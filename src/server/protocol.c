@@ -120,34 +120,49 @@ static size_t value_end(const char *p, size_t i, size_t len)
     return i > s ? i : 0;
 }
 
-int kq__json_member(const char *p, size_t len, size_t index, size_t *start, size_t *end)
+/* The member of the object at p[*i] (past its '{' or ','): its key in [*ks, *ke) (quotes
+ * included) and its value in [*vs, *ve); *i moves past it. Returns 0, KQ_ENOTFOUND at the
+ * object's end, KQ_EBADJSON. */
+static int next_member(const char *p, size_t len, size_t *i, size_t *ks, size_t *ke,
+                       size_t *vs, size_t *ve)
+{
+    size_t j = *i;
+    if (j >= len)
+        return KQ_EBADJSON;
+    if (p[j] == '}')
+        return KQ_ENOTFOUND;
+    *ks = j;
+    if (p[j] != '"' || !(j = string_end(p, j, len)))
+        return KQ_EBADJSON;
+    *ke = j;
+    j = skip_ws(p, j, len);
+    if (j >= len || p[j] != ':')
+        return KQ_EBADJSON;
+    j = skip_ws(p, j + 1, len);
+    if (!(*ve = value_end(p, j, len)))
+        return KQ_EBADJSON;
+    *vs = j;
+    j = skip_ws(p, *ve, len);
+    if (j < len && p[j] == ',')
+        j = skip_ws(p, j + 1, len);
+    *i = j;
+    return 0;
+}
+
+/* The position of the first member of the object `p` holds, or len when it is none. */
+static size_t first_member(const char *p, size_t len)
 {
     size_t i = skip_ws(p, 0, len);
-    if (i >= len || p[i] != '{')
-        return KQ_EBADJSON;
-    i = skip_ws(p, i + 1, len);
+    return i < len && p[i] == '{' ? skip_ws(p, i + 1, len) : len;
+}
+
+int kq__json_member(const char *p, size_t len, size_t index, size_t *start, size_t *end)
+{
+    size_t i = first_member(p, len), ks, ke;
     for (size_t m = 0;; m++) {
-        if (i >= len)
-            return KQ_EBADJSON;
-        if (p[i] == '}')
-            return KQ_ENOTFOUND;
-        if (p[i] != '"' || !(i = string_end(p, i, len)))
-            return KQ_EBADJSON;
-        i = skip_ws(p, i, len);
-        if (i >= len || p[i] != ':')
-            return KQ_EBADJSON;
-        i = skip_ws(p, i + 1, len);
-        size_t e = value_end(p, i, len);
-        if (!e)
-            return KQ_EBADJSON;
-        if (m == index) {
-            *start = i;
-            *end = e;
-            return 0;
-        }
-        i = skip_ws(p, e, len);
-        if (i < len && p[i] == ',')
-            i = skip_ws(p, i + 1, len);
+        int rc = next_member(p, len, &i, &ks, &ke, start, end);
+        if (rc || m == index)
+            return rc;
     }
 }
 
@@ -332,6 +347,28 @@ static size_t json_values(const char *s, size_t len)
     return n;
 }
 
+/* The id of a request with too many values to parse (P6), found by the scanner: the first
+ * member named "id" (as spelled, without escapes), when its bytes are an id P1 allows on
+ * their own. req->id stays null otherwise. */
+static void scan_id(const char *line, size_t len, struct kq_request *req)
+{
+    size_t i = first_member(line, len), ks, ke, vs, ve;
+    while (!next_member(line, len, &i, &ks, &ke, &vs, &ve)) {
+        if (ke - ks != 4 || memcmp(line + ks, "\"id\"", 4))
+            continue;
+        if (ve - vs > KQ_REQUEST_ID_MAX)
+            return;
+        json_t *v = json_loadb(line + vs, ve - vs, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (json_is_string(v) || json_is_number(v) || json_is_null(v)) {
+            memcpy(req->id, line + vs, ve - vs);
+            req->id[ve - vs] = '\0';
+            req->id_len = ve - vs;
+        }
+        json_decref(v);
+        return;
+    }
+}
+
 int kq__request_parse(const char *line, size_t len, struct kq_request *req, kq_error *err)
 {
     memset(req, 0, sizeof *req);
@@ -345,10 +382,14 @@ int kq__request_parse(const char *line, size_t len, struct kq_request *req, kq_e
     if (nul)
         return kq__error(err, KQ_EBADJSON, nul - line, "invalid JSON at byte %lld: a NUL byte",
                          (long long)(nul - line));
-    if (json_values(line, len) > KQ_REQUEST_VALUES_MAX)
+    kq__json_alloc_init();
+    if (json_values(line, len) > KQ_REQUEST_VALUES_MAX) {
+        scan_id(line, len, req);
+        if (kq__json_alloc_failed())
+            return kq__enomem(err);
         return kq__error(err, KQ_ELIMIT, -1, "a request holds at most %d JSON values",
                          KQ_REQUEST_VALUES_MAX);
-    kq__json_alloc_init();
+    }
     json_error_t je;
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     int rc;

@@ -242,9 +242,48 @@ static void test_values_limit(void **state)
         } else {
             assert_int_equal(rc, KQ_ELIMIT);
             assert_non_null(strstr(e.msg, "at most 1024 JSON values"));
+            assert_string_equal(r.id, "1"); /* answered with its id (P1) */
         }
         kq__request_release(&r);
     }
+    /* the id of a refused request: found by the scanner, where it is an id on its own */
+    static const struct {
+        const char *head, *tail, *id;
+    } ids[] = {
+        {"{\"op\":\"ping\",\"x\":[", "],\"id\":\"a\\\"b\"}", "\"a\\\"b\""},
+        {"{ \"x\" : [", "] , \"id\" : -2.5e3 }", "-2.5e3"},
+        {"{\"id\":null,\"x\":[", "]}", "null"},
+        {"{\"x\":[", "],\"\\u0069d\":1}", "null"},    /* the key escaped */
+        {"{\"id\":\"a\\q\",\"x\":[", "]}", "null"},    /* not a string */
+        {"{\"id\":[1],\"x\":[", "]}", "null"},          /* not an id */
+        {"{\"id\":tru,\"x\":[", "]}", "null"},          /* not a value */
+        {"{\"x\":{\"id\":7,\"y\":[", "]}}", "null"},    /* not a member of the request */
+        {"[{\"id\":7},", "]", "null"},                  /* not an object */
+        {"{\"x\":[", "", "null"},                       /* cut short */
+    };
+    for (size_t t = 0; t < sizeof ids / sizeof *ids; t++) {
+        b.len = 0;
+        assert_int_equal(kq_buf_append(&b, ids[t].head, strlen(ids[t].head)), 0);
+        for (int i = 0; i < 1100; i++)
+            assert_int_equal(kq_buf_append(&b, i ? ",0" : "0", i ? 2 : 1), 0);
+        assert_int_equal(kq_buf_append(&b, ids[t].tail, strlen(ids[t].tail) + 1), 0);
+        assert_int_equal(parse((const char *)b.p, &r, &e), KQ_ELIMIT);
+        if (strcmp(r.id, ids[t].id))
+            fail_msg("case %zu: id %s, want %s", t, r.id, ids[t].id);
+        kq__request_release(&r);
+    }
+    /* an id longer than P1 allows stays null */
+    b.len = 0;
+    assert_int_equal(kq_buf_append(&b, "{\"id\":\"", 7), 0);
+    for (int i = 0; i < KQ_REQUEST_ID_MAX; i++)
+        assert_int_equal(kq_buf_append(&b, "i", 1), 0);
+    assert_int_equal(kq_buf_append(&b, "\",\"x\":[", 7), 0);
+    for (int i = 0; i < 1100; i++)
+        assert_int_equal(kq_buf_append(&b, "0,", 2), 0);
+    assert_int_equal(kq_buf_append(&b, "0]}", 4), 0);
+    assert_int_equal(parse((const char *)b.p, &r, &e), KQ_ELIMIT);
+    assert_string_equal(r.id, "null");
+    kq__request_release(&r);
     /* the same bytes inside a string: one value */
     b.len = 0;
     const char *head = "{\"id\":1,\"op\":\"count\",\"query\":\"", *text = "{[,\\\"";
