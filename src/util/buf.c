@@ -16,7 +16,7 @@ void kq_buf_release(kq_buf *b)
 
 int kq_buf_reserve(kq_buf *b, size_t extra)
 {
-    if (extra <= b->cap - b->len)
+    if (extra <= b->cap - b->len && b->p)
         return 0;
     if (extra > SIZE_MAX / 2 - b->len)
         return KQ_ENOMEM;

@@ -25,7 +25,8 @@ typedef struct kq_buf {
 #define KQ_BUF_INIT {NULL, 0, 0}
 
 void kq_buf_release(kq_buf *b);
-/* Makes room for `extra` more bytes beyond len. */
+/* Makes room for `extra` more bytes beyond len; afterwards p is never NULL, even for
+ * `extra` 0, so that p + len is defined. */
 int kq_buf_reserve(kq_buf *b, size_t extra);
 int kq_buf_append(kq_buf *b, const void *data, size_t len);
 int kq_buf_put_u16(kq_buf *b, uint16_t v); /* little endian */

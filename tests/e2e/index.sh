@@ -151,6 +151,19 @@ expect_rc 0 "a JSON-lines file with a byte order mark"
 grep -Eq 'documents +2\b' <<<"$out" && [ -z "$err" ] || fail "a byte order mark: $out $err"
 ok "a byte order mark before the first JSON line is skipped"
 
+# documents without a word (empty, markup only) are documents: a batch of them alone builds
+# (UBSan once stopped this build at an offset added to the batch's empty term buffer)
+nowords=$tmp/nowords
+mkdir -p "$nowords"
+: >"$nowords/a.txt"
+printf '<!-- only a comment -->' >"$nowords/b.html"
+run "$kqi" -i "$tmp/ixnowords" "$nowords"
+expect_rc 0 "a folder of documents without words"
+grep -Eq 'documents +2\b' <<<"$out" || fail "documents without words: $out $err"
+run "$kqi" --check "$tmp/ixnowords"
+expect_rc 0 "--check of an index without words"
+ok "a folder of documents without a word indexes and checks"
+
 # the index inside the folder it indexes (kq-index . makes .kq/ there) is skipped silently
 run "$kqi" -i "$in/.kq" "$in"
 expect_rc 0 "build into the folder's own .kq/"

@@ -28,6 +28,17 @@ static void test_varint_roundtrip(void **state)
     }
 }
 
+/* After a reservation p is never NULL, even of 0 bytes: p + len is then defined. */
+static void test_buf_reserve_zero(void **state)
+{
+    (void)state;
+    kq_buf b = KQ_BUF_INIT;
+    assert_int_equal(kq_buf_reserve(&b, 0), 0);
+    assert_non_null(b.p);
+    assert_int_equal(b.len, 0);
+    kq_buf_release(&b);
+}
+
 static void test_varint_overlong(void **state)
 {
     (void)state;
@@ -94,6 +105,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_varint_roundtrip),
         cmocka_unit_test(test_varint_overlong),
+        cmocka_unit_test(test_buf_reserve_zero),
         cmocka_unit_test(test_buf_append_and_le),
         cmocka_unit_test(test_buf_enomem_leaves_buffer),
         cmocka_unit_test(test_error_table),
