@@ -27,6 +27,7 @@
 #define KQ_VERSION "0.1.0"
 #define CONNECT_TIMEOUT_MS 200   /* a daemon that does not accept this fast is not used */
 #define ANSWER_TIMEOUT_MS 30000  /* a daemon that does not answer in this time is not used */
+#define STATS_TIMEOUT_MS 1000    /* stats, answered by kqd's loop thread: a stopped daemon */
 
 static const char usage[] =
     "usage: kq [OPTIONS] QUERY...\n"
@@ -68,18 +69,46 @@ static const char usage[] =
 /* Prints the query with a caret under byte `off`: each character before it takes the
  * columns a terminal gives it (2 for Hangul and Han, 0 for a combining mark; an invalid
  * byte 1). */
+/* The length of the control character at s[i] (C0, DEL, or C1 as UTF-8: a terminal takes
+ * U+009B for ESC [), 0 when there is none. */
+static size_t control_at(const char *s, size_t i, size_t len)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f)
+        return 1;
+    return c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f
+               ? 2
+               : 0;
+}
+
+/* Writes `len` bytes of `s` to `f`, turning control characters (escape sequences in a
+ * document or a query) into spaces so that printing them never drives the terminal. */
+static void put_safe_to(FILE *f, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        size_t n = control_at(s, i, len);
+        fputc(n ? ' ' : s[i], f);
+        i += n > 1;
+    }
+}
+
+static void put_safe(const char *s, size_t len)
+{
+    put_safe_to(stdout, s, len);
+}
+
 static void show_caret(const char *q, size_t len, int64_t off)
 {
     fputs("  ", stderr);
-    for (size_t i = 0; i < len; i++)
-        fputc((unsigned char)q[i] < 0x20 ? ' ' : q[i], stderr);
+    put_safe_to(stderr, q, len);
     fputs("\n  ", stderr);
     for (size_t i = 0; i < len && (int64_t)i < off;) {
         utf8proc_int32_t cp;
         utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)q + i,
                                               (utf8proc_ssize_t)(len - i), &cp);
-        /* a control byte is shown as ' ' */
-        int width = n <= 0 || cp < 0x20 ? 1 : utf8proc_charwidth(cp);
+        /* a control character is shown as ' ' */
+        int width = n <= 0 || control_at(q, i, len) ? 1 : utf8proc_charwidth(cp);
         i += n > 0 ? (size_t)n : 1;
         for (int k = 0; k < width; k++)
             fputc(' ', stderr);
@@ -95,15 +124,9 @@ static const struct style plain_style = {"", "", "", "", "", ""};
 static const struct style color_style = {"\033[1m", "\033[35m", "\033[32m", "\033[1;31m",
                                          "\033[2m", "\033[0m"};
 
-/* Writes `len` bytes of `s`, turning control bytes (escape sequences in a document) into
- * spaces so that printing a document never drives the terminal. */
-static void put_safe(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        putchar(c < 0x20 || c == 0x7f ? ' ' : c);
-    }
-}
+/* Whether paths are written as they are, the bytes a program given them opens: stdout is
+ * not a terminal (on one, their control characters are spaces like a document's). */
+static int raw_paths;
 
 /* Writes a hit's (absolute) path relative to the current directory `cwd` ("" when
  * unknown) when it lies under it, else as it is. The paths of files in the index's root
@@ -111,10 +134,12 @@ static void put_safe(const char *s, size_t len)
 static void put_path(const char *cwd, const struct kq_search_hit *h)
 {
     const char *rest = cwd[0] ? kq_path_under(cwd, h->path) : NULL;
-    if (rest && *rest)
-        put_safe(rest, h->path_len - (size_t)(rest - h->path));
+    const char *p = rest && *rest ? rest : h->path;
+    size_t len = h->path_len - (size_t)(p - h->path);
+    if (raw_paths)
+        fwrite(p, 1, len, stdout);
     else
-        put_safe(h->path, h->path_len);
+        put_safe(p, len);
 }
 
 /* Whether `h` is a whole file's hit, whose id is the file's name in the index: kq-index
@@ -140,25 +165,36 @@ static void put_snippet(const struct kq_search_hit *h, const struct style *st)
     put_safe(h->snippet + at, h->snippet_len - at);
 }
 
-/* Whether the daemon on `c` serves the generation the MANIFEST names: number `gen`, checksum
- * `sum` (its `stats`); 0 also when it does not say. */
-static int daemon_current(kq_client *c, uint64_t gen, uint64_t sum)
+/* -l: the order of hits i and j by their paths */
+static int path_cmp(const kq_hits *r, uint32_t i, uint32_t j)
+{
+    struct kq_search_hit x, y;
+    kq_hits_get(r, i, &x);
+    kq_hits_get(r, j, &y);
+    int c = memcmp(x.path, y.path, x.path_len < y.path_len ? x.path_len : y.path_len);
+    return c ? c : (x.path_len > y.path_len) - (x.path_len < y.path_len);
+}
+
+static const kq_hits *sorted_hits; /* by_path's */
+
+/* qsort: hit numbers by path, then by rank */
+static int by_path(const void *a, const void *b)
+{
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    int c = path_cmp(sorted_hits, i, j);
+    return c ? c : (i > j) - (i < j);
+}
+
+/* Whether the daemon on `c` serves the index in `dir` as the MANIFEST has it: generation
+ * `gen`, checksum `sum` (its `stats`); 0 also when it does not say in STATS_TIMEOUT_MS. */
+static int daemon_current(kq_client *c, const char *dir, uint64_t gen, uint64_t sum)
 {
     static const char req[] = "{\"id\":0,\"op\":\"stats\"}";
     const char *answer, *result;
     size_t alen, rlen;
-    if (kq_client_call(c, req, sizeof req - 1, ANSWER_TIMEOUT_MS, &answer, &alen, NULL) ||
-        kq_answer_parse(answer, alen, &result, &rlen, NULL, NULL, NULL))
-        return 0;
-    json_t *j = json_loadb(result, rlen, 0, NULL);
-    json_t *ix = json_object_get(j, "index");
-    json_t *g = json_object_get(ix, "generation"), *m = json_object_get(ix, "manifest");
-    char hex[17];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sum);
-    int ok = json_is_integer(g) && (uint64_t)json_integer_value(g) == gen && json_is_string(m) &&
-             !strcmp(json_string_value(m), hex);
-    json_decref(j);
-    return ok;
+    return !kq_client_call(c, req, sizeof req - 1, STATS_TIMEOUT_MS, &answer, &alen, NULL) &&
+           !kq_answer_parse(answer, alen, &result, &rlen, NULL, NULL, NULL) &&
+           kq_stats_serves(result, rlen, dir, gen, sum);
 }
 
 /* Asks the daemon of the index in `dir` for `req`. Returns 0 with the result object (a
@@ -177,7 +213,7 @@ static int ask_daemon(const char *dir, const struct kq_search_request *req, char
     char *line = NULL;
     size_t llen = 0, alen = 0, rlen = 0, idlen = 0;
     const char *answer, *result, *id;
-    int rc = daemon_current(c, gen, sum) ? kq_search_request_json(req, 1, &line, &llen, NULL) : -1;
+    int rc = daemon_current(c, dir, gen, sum) ? kq_search_request_json(req, 1, &line, &llen, NULL) : -1;
     if (!rc)
         rc = kq_client_call(c, line, llen, ANSWER_TIMEOUT_MS, &answer, &alen, NULL);
     if (!rc)
@@ -496,6 +532,7 @@ int main(int argc, char **argv)
         color = isatty(1) && !(nc && *nc);
     }
     const struct style *st = color && mode == OUT_HUMAN ? &color_style : &plain_style;
+    raw_paths = !isatty(1);
 
     char *json = NULL;
     size_t jlen = 0;
@@ -532,22 +569,32 @@ int main(int argc, char **argv)
         fwrite(json, 1, jlen, stdout);
         putchar('\n');
         break;
-    case OUT_FILES:
-        for (uint32_t i = 0; i < n; i++) {
-            kq_hits_get(r, i, &h);
-            /* JSON-lines documents share their file: print each path once */
-            int seen = 0;
-            for (uint32_t j = 0; j < i && !seen; j++) {
-                struct kq_search_hit p;
-                kq_hits_get(r, j, &p);
-                seen = p.path_len == h.path_len && !memcmp(p.path, h.path, h.path_len);
-            }
-            if (!seen) {
-                put_path(cwd, &h);
-                putchar('\n');
-            }
+    case OUT_FILES: {
+        /* JSON-lines documents share their file: each path once, where it ranks first */
+        uint32_t *order = malloc(((size_t)n + 1) * sizeof *order);
+        unsigned char *first = calloc((size_t)n + 1, 1);
+        if (!order || !first) {
+            fprintf(stderr, "kq: out of memory\n");
+            status = 2;
         }
+        for (uint32_t i = 0; i < n && first; i++)
+            order[i] = i;
+        sorted_hits = r;
+        if (first)
+            qsort(order, n, sizeof *order, by_path);
+        for (uint32_t k = 0; k < n && first; k++)
+            first[order[k]] = !k || path_cmp(r, order[k - 1], order[k]);
+        for (uint32_t i = 0; i < n && first; i++) {
+            if (!first[i])
+                continue;
+            kq_hits_get(r, i, &h);
+            put_path(cwd, &h);
+            putchar('\n');
+        }
+        free(order);
+        free(first);
         break;
+    }
     case OUT_VIMGREP:
         for (uint32_t i = 0; i < n; i++) {
             kq_hits_get(r, i, &h);

@@ -102,6 +102,15 @@ int kq_answer_parse(const char *line, size_t len, const char **result, size_t *r
 int kq_search_request_json(const struct kq_search_request *req, uint64_t id, char **line,
                            size_t *len, kq_error *err);
 
+/* kq_stats_serves: whether a "stats" result object (`len` bytes) says that its daemon
+ * serves the index in `dir` as it is now: the same directory (its "index.path", or the
+ * bytes of "index.path_bytes", equal to realpath(3) of `dir`; a moved index is not the
+ * same), generation `generation` and manifest checksum `manifest_checksum`
+ * (kq_index_generation). A client asks before it takes the daemon's results for the
+ * index's; 0 also when the object does not say. */
+int kq_stats_serves(const char *json, size_t len, const char *dir, uint64_t generation,
+                    uint64_t manifest_checksum);
+
 typedef struct kq_hits kq_hits;
 
 /* kq_hits_parse: a search or count result object (`len` bytes: {"total","took_us",

@@ -7,12 +7,16 @@
  * validated the line, so `kq --json` prints the server's result byte for byte.
  */
 #include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kq/client.h"
 #include "server/protocol.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/path.h"
 
 int kq_error_from_wire(const char *code, size_t len)
@@ -153,6 +157,51 @@ static int get_str(json_t *obj, const char *name, char **s, size_t *len, kq_erro
     return (*s = kq__strndup(json_string_value(v), *len)) ? 0 : kq__enomem(err);
 }
 
+/* The member "path" of `obj`, or its bytes from "path_bytes" when it has them (a path that
+ * is not UTF-8: kq__json_bytes_member). */
+static int get_path(json_t *obj, char **s, size_t *len, kq_error *err)
+{
+    int rc = get_str(obj, "path", s, len, err);
+    json_t *v = json_object_get(obj, "path_bytes");
+    if (rc || !v)
+        return rc;
+    size_t n = json_is_string(v) ? json_string_length(v) : 0;
+    unsigned char *b = kq__malloc(n / 4 * 3 + 1);
+    if (!b)
+        return kq__enomem(err);
+    long bl = json_is_string(v) ? kq__base64_decode(json_string_value(v), n, b) : -1;
+    if (bl < 0) {
+        kq__free(b);
+        return bad_member(err, "path_bytes");
+    }
+    b[bl] = '\0';
+    kq__free(*s);
+    *s = (char *)b;
+    *len = (size_t)bl;
+    return 0;
+}
+
+int kq_stats_serves(const char *json, size_t len, const char *dir, uint64_t generation,
+                    uint64_t manifest_checksum)
+{
+    char abs[PATH_MAX];
+    if (!realpath(dir, abs))
+        return 0;
+    kq__json_alloc_init();
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *ix = json_object_get(root, "index");
+    json_t *g = json_object_get(ix, "generation"), *m = json_object_get(ix, "manifest");
+    char hex[17], *path = NULL;
+    size_t plen = 0;
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)manifest_checksum);
+    int ok = json_is_integer(g) && (uint64_t)json_integer_value(g) == generation &&
+             json_is_string(m) && !strcmp(json_string_value(m), hex) &&
+             !get_path(ix, &path, &plen, NULL) && plen == strlen(abs) && !memcmp(path, abs, plen);
+    kq__free(path);
+    json_decref(root);
+    return ok;
+}
+
 static int read_hit(json_t *o, struct hit *h, kq_error *err)
 {
     uint64_t line = 0, col = 0;
@@ -160,7 +209,7 @@ static int read_hit(json_t *o, struct hit *h, kq_error *err)
     if (!json_is_object(o))
         return bad_member(err, "hits");
     if ((rc = get_str(o, "id", &h->id, &h->id_len, err)) ||
-        (rc = get_str(o, "path", &h->path, &h->path_len, err)) ||
+        (rc = get_path(o, &h->path, &h->path_len, err)) ||
         (rc = get_str(o, "title", &h->title, &h->title_len, err)) ||
         (rc = get_str(o, "snippet", &h->snippet, &h->snippet_len, err)) ||
         (rc = get_u64(o, "line", UINT32_MAX, &line, err)) ||

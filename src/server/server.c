@@ -329,11 +329,11 @@ int kq__stats_json(struct kq_server *s, kq_buf *out)
     uint32_t p50 = s->p50, p99 = s->p99;
     char num[512];
     int n = snprintf(num, sizeof num, "{\"protocol\":%d,\"server\":\"%s\",\"uptime_s\":%llu,"
-                                      "\"index\":{\"path\":",
+                                      "\"index\":{",
                      KQ_PROTOCOL_VERSION, KQ_SERVER_VERSION,
                      (unsigned long long)((uv_hrtime() - s->start_ns) / 1000000000u));
     if (kq_buf_append(out, num, (size_t)n) ||
-        kq__json_string(out, s->index_dir, strlen(s->index_dir)))
+        kq__json_bytes_member(out, "path", s->index_dir, strlen(s->index_dir)))
         return KQ_ENOMEM;
     n = snprintf(num, sizeof num,
                  ",\"generation\":%llu,\"manifest\":\"%016llx\",\"documents\":%u,"

@@ -38,6 +38,16 @@ static size_t utf8_valid(const uint8_t *p, const uint8_t *end)
     return n;
 }
 
+static int utf8_text(const char *s, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)s, *end = p + len;
+    size_t n;
+    for (; p < end; p += n)
+        if (!(n = utf8_valid(p, end)))
+            return 0;
+    return 1;
+}
+
 int kq__json_string(kq_buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -83,4 +93,57 @@ int kq__json_number(kq_buf *out, double v)
     char t[64];
     int n = snprintf(t, sizeof t, "%.10g", isfinite(v) ? v : 0.0);
     return kq_buf_append(out, t, (size_t)n) ? KQ_ENOMEM : 0;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int kq__json_bytes_member(kq_buf *out, const char *name, const char *s, size_t len)
+{
+    size_t nl = strlen(name);
+    if (kq_buf_putc(out, '"') || kq_buf_append(out, name, nl) || kq_buf_append(out, "\":", 2) ||
+        kq__json_string(out, s, len))
+        return KQ_ENOMEM;
+    if (utf8_text(s, len))
+        return 0;
+    if (kq_buf_append(out, ",\"", 2) || kq_buf_append(out, name, nl) ||
+        kq_buf_append(out, "_bytes\":\"", 9) || kq_buf_reserve(out, (len + 2) / 3 * 4 + 1))
+        return KQ_ENOMEM;
+    const uint8_t *p = (const uint8_t *)s;
+    char *o = (char *)out->p + out->len;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < len ? p[i + 2] : 0);
+        *o++ = b64[v >> 18];
+        *o++ = b64[v >> 12 & 63];
+        *o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
+        *o++ = i + 2 < len ? b64[v & 63] : '=';
+    }
+    *o++ = '"';
+    out->len = (size_t)((uint8_t *)o - out->p);
+    return 0;
+}
+
+long kq__base64_decode(const char *in, size_t n, unsigned char *out)
+{
+    if (n % 4)
+        return -1;
+    long len = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t v = 0;
+        int pad = 0;
+        for (size_t k = 0; k < 4; k++) {
+            const char *c = in[i + k] ? strchr(b64, in[i + k]) : NULL;
+            if (in[i + k] == '=' && i + 4 == n && k >= 2 && (k == 3 || in[i + 3] == '='))
+                pad++;
+            else if (!c || pad)
+                return -1;
+            v = v << 6 | (c ? (uint32_t)(c - b64) : 0);
+        }
+        out[len++] = (unsigned char)(v >> 16);
+        if (pad < 2)
+            out[len++] = (unsigned char)(v >> 8);
+        if (pad < 1)
+            out[len++] = (unsigned char)v;
+    }
+    return len;
 }

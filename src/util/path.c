@@ -238,7 +238,7 @@ int kq__path_is_name(const char *p, size_t len)
 int kq__path_json(kq_buf *out, const char *root, const char *name, size_t len)
 {
     if (len && name[0] == '/')
-        return kq__json_string(out, name, len);
+        return kq__json_bytes_member(out, "path", name, len);
     size_t rl = strlen(root);
     int sep = len && root[rl - 1] != '/';
     char small[512];
@@ -249,7 +249,7 @@ int kq__path_json(kq_buf *out, const char *root, const char *name, size_t len)
     s[rl] = '/';
     if (len)
         memcpy(s + rl + sep, name, len);
-    int rc = kq__json_string(out, s, rl + sep + len);
+    int rc = kq__json_bytes_member(out, "path", s, rl + sep + len);
     if (s != small)
         kq__free(s);
     return rc;

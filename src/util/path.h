@@ -56,8 +56,9 @@ int kq__path_name(const char *root, const char *p, char **out, kq_error *err);
  * (a leading '/' makes it absolute). */
 int kq__path_is_name(const char *p, size_t len);
 
-/* kq__path_json: appends the absolute path of the file an index names `name` (`len`
- * bytes; relative to `root` unless absolute) as a JSON string. Returns 0 or KQ_ENOMEM. */
+/* kq__path_json: appends the member "path": the absolute path of the file an index names
+ * `name` (`len` bytes; relative to `root` unless absolute), with "path_bytes" when it is
+ * not valid UTF-8 (kq__json_bytes_member). Returns 0 or KQ_ENOMEM. */
 int kq__path_json(kq_buf *out, const char *root, const char *name, size_t len);
 
 #endif

@@ -127,6 +127,38 @@ if [ -w /dev/full ]; then
 fi
 ok "colour only when asked or on a terminal; --help, --version, bad options, output modes that exclude each other, write errors"
 
+# file names are bytes: -l and --vimgrep print them as they are to a pipe (a name that is
+# not UTF-8, a tab), so that they open; --json adds the bytes in base64 ("path_bytes");
+# the control characters of a document (C1 too) are spaces; a JSON-lines file is listed
+# once however many of its documents match (of many files, in the time of a sort)
+names=$'caf\xe9'
+mkdir -p "$tmp/$names/d"
+printf 'zebracorn alpha\n' >"$tmp/$names/d/bad"$'\xff'".txt"
+printf 'zebracorn beta\n' >"$tmp/$names/d/tab"$'\t'"name.txt"
+printf '# Evil \xc2\x9b31m title\n\nzebracorn gamma\n' >"$tmp/$names/d/c1.md"
+for i in $(seq 300); do
+    printf '{"_id":"j%d","text":"zebracorn %d"}\n' "$i" "$i"
+done >"$tmp/$names/d/many.jsonl"
+for i in $(seq 300); do printf 'zebracorn file\n' >"$tmp/$names/d/f$i.txt"; done
+(cd "$tmp/$names" && "$kqi" -q d)
+run bash -c "cd '$tmp/$names' && '$kq' -l -n 1000 zebracorn"
+[ "$rc" -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 304 ] || fail "-l: $rc $(head -5 <<<"$out") $err"
+[ "$(grep -c 'many\.jsonl$' <<<"$out")" -eq 1 ] || fail "-l lists the JSON-lines file more than once"
+while IFS= read -r f; do
+    [ -e "$tmp/$names/$f" ] || fail "-l printed '$f', which does not open"
+done <<<"$out"
+run bash -c "cd '$tmp/$names/d' && '$kq' --vimgrep zebracorn alpha beta"
+grep -q "^bad"$'\xff'"\.txt:1:1:" <<<"$out" && grep -q "^tab"$'\t'"name\.txt:1:1:" <<<"$out" ||
+    fail "--vimgrep paths: $out"
+run bash -c "cd '$tmp/$names' && '$kq' --json zebracorn alpha"
+bytes=$(printf '%s' "$tmp/$names/d/bad"$'\xff'".txt" | base64 -w0)
+python3 -c 'import json,sys; json.loads(sys.stdin.read())' <<<"$out" &&
+    grep -q "\"path_bytes\":\"$bytes\"" <<<"$out" || fail "--json path_bytes: $out"
+run bash -c "cd '$tmp/$names' && '$kq' zebracorn gamma"
+grep -q '^1\. Evil  31m title' <<<"$out" && ! grep -q $'\xc2\x9b' <<<"$out" ||
+    fail "a C1 control character in a title: $out"
+ok "file names as bytes (-l, --vimgrep, --json path_bytes); C1 controls; -l lists a file once"
+
 # a damaged index: kq verifies the sections a query reads, as it reads them, and names the
 # one that is damaged; what the query does not read does not stop it
 seg=$(ls .kq/seg_*.kq)

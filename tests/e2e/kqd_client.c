@@ -34,7 +34,8 @@
  *   kqd_client SOCK fake ANSWER...     a daemon that is not one: listens on SOCK and, on
  *                                      one connection, answers its requests with the
  *                                      ANSWER lines in turn (the last one again after
- *                                      that), whatever they ask; exits when it closes
+ *                                      that), whatever they ask, an ANSWER "-" with
+ *                                      nothing; exits when the connection closes
  *
  * Exit status: 0 when the mode's checks hold, 1 otherwise (with a message on stderr).
  */
@@ -593,6 +594,8 @@ static int mode_fake(char **answers, int n)
             if (buf[i] != '\n')
                 continue;
             const char *a = answers[next < n - 1 ? next++ : n - 1];
+            if (!strcmp(a, "-")) /* no answer: a stopped daemon */
+                continue;
             if (write(c, a, strlen(a)) < 0 || write(c, "\n", 1) < 0)
                 break;
         }

@@ -13,6 +13,7 @@ cp "$src"/corpus/*.txt "$tmp/work/docs/"
 printf '%s\n' '{"_id":"j1","title":"Alliance notes","text":"alliance defense procurement notes"}' \
     '{"_id":"j2","title":"","text":"the alliance and \u001b[31mcolour\u001b[0m codes"}' \
     >"$tmp/work/docs/sub/notes.jsonl"
+printf 'zebracorn bytes\n' >"$tmp/work/docs/sub/bad"$'\xff'".txt" # a name that is not UTF-8
 cd "$tmp/work"
 "$kqi" -q docs
 export NO_COLOR=1
@@ -57,6 +58,9 @@ same --vimgrep alliance colour
 same -l alliance
 same --count alliance
 same zzzzqqq
+same -l zebracorn
+same --vimgrep zebracorn
+same --json zebracorn
 same --plain "(foo U.S.-ROK"
 same --k1 1.5 --b 0.3 "$q"
 same --k1 50 "$q"
@@ -71,7 +75,7 @@ ok "human (NO_COLOR), --json, --vimgrep, -l, --count, paging, --plain, BM25 opti
 
 run "$kq" --stats
 expect_rc 0 "kq --stats"
-grep -q "^socket: $tmp/work/.kq/kqd.sock$" <<<"$out" && grep -q '^index.documents: 7$' <<<"$out" &&
+grep -q "^socket: $tmp/work/.kq/kqd.sock$" <<<"$out" && grep -q '^index.documents: 8$' <<<"$out" &&
     grep -q '^queries: [1-9][0-9]*$' <<<"$out" && grep -q '^latency_us.p99: [0-9]*$' <<<"$out" ||
     fail "kq --stats: $out"
 run "$kq" --stats --json
@@ -116,7 +120,11 @@ want=$("$kq" --no-daemon --count defense)
 # the generation on disk: its number and the checksum its MANIFEST ends with
 gen=$(od -An -tu8 -j16 -N8 .kq/MANIFEST | tr -d ' ')
 sum=$(od -An -tx8 -j $(($(stat -c %s .kq/MANIFEST) - 8)) -N8 .kq/MANIFEST | tr -d ' ')
-stats() { printf '{"id":0,"result":{"index":{"generation":%s,"manifest":"%s"}}}' "$1" "$2"; }
+ixpath=$(realpath .kq)
+stats() { # generation, checksum[, "path" member]
+    printf '{"id":0,"result":{"index":{%s,"generation":%s,"manifest":"%s"}}}' \
+        "${3:-\"path\":\"$ixpath\"}" "$1" "$2"
+}
 now=$(stats "$gen" "$sum")
 old=$(stats $((gen - 1)) "$sum")
 seven='{"total":7,"took_us":1,"hits":[]}'
@@ -137,9 +145,19 @@ check_fake "$want" "no generation" '{"id":0,"result":{}}' "{\"id\":1,\"result\":
 check_fake "$want" "a later generation" "$(stats $((gen + 1)) "$sum")" "{\"id\":1,\"result\":$seven}"
 check_fake "$want" "another index's generation of that number" "$(stats "$gen" 0123456789abcdef)" \
     "{\"id\":1,\"result\":$seven}"
+check_fake 7 "the path's bytes" "$(stats "$gen" "$sum" \
+    "\"path\":\"x\",\"path_bytes\":\"$(printf %s "$ixpath" | base64 -w0)\"")" \
+    "{\"id\":1,\"result\":$seven}"
+check_fake "$want" "another index's path (a moved index)" "$(stats "$gen" "$sum" \
+    "\"path\":\"$ixpath/old\"")" "{\"id\":1,\"result\":$seven}"
+check_fake "$want" "no path" "$(stats "$gen" "$sum" '"size":1')" "{\"id\":1,\"result\":$seven}"
+start=$(date +%s%N)
+check_fake "$want" "no answer to stats (a stopped daemon)" -
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$ms" -lt $((5000 * ${KQ_TEST_SLOWDOWN:-1})) ] || fail "kq took $ms ms with a stopped daemon"
 check_fake "$want" "another request's answer" "$now" "{\"id\":999,\"result\":$seven}"
 check_fake "$want" "a result that is not one" "$now" '{"id":1,"result":{"total":"x","took_us":1,"hits":[]}}'
 check_fake "$want" "a result with a bad highlight" "$now" \
     '{"id":1,"result":{"total":1,"took_us":1,"hits":[{"id":"a","path":"/a","title":"","score":1,"line":1,"col":1,"snippet":"ab","highlights":[[1,9]]}]}}'
-ok "a daemon behind the MANIFEST, or answering what was not asked: kq searches in-process"
+ok "a daemon behind the MANIFEST, of another path, silent, or answering what was not asked: kq searches in-process"
 echo "kqd_kq.sh: $passed passed, 0 failed"

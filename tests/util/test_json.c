@@ -100,12 +100,57 @@ static void test_enomem(void **state)
     }
 }
 
+/* A member of bytes: the string, and the bytes back from "name_bytes" when they are not
+ * UTF-8, for every length's padding and random bytes; UTF-8 gets no "_bytes". */
+static void test_bytes_member(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252u;
+    for (size_t len = 0; len < 300; len++) {
+        char in[300];
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            in[i] = (char)(len % 3 ? x : 'a' + x % 26); /* every third length UTF-8 */
+        }
+        kq_buf b = KQ_BUF_INIT;
+        assert_int_equal(kq_buf_putc(&b, '{'), 0);
+        assert_int_equal(kq__json_bytes_member(&b, "path", in, len), 0);
+        assert_int_equal(kq_buf_putc(&b, '}'), 0);
+        json_t *j = json_loadb((const char *)b.p, b.len, JSON_ALLOW_NUL, NULL);
+        assert_non_null(j);
+        json_t *v = json_object_get(j, "path_bytes");
+        int utf8 = len % 3 == 0;
+        assert_true(json_is_string(json_object_get(j, "path")));
+        if (utf8) {
+            assert_null(v);
+        } else if (len) {
+            assert_true(json_is_string(v));
+            unsigned char out[300];
+            long n = kq__base64_decode(json_string_value(v), json_string_length(v), out);
+            assert_int_equal(n, (long)len);
+            assert_memory_equal(out, in, len);
+        }
+        json_decref(j);
+        kq_buf_release(&b);
+    }
+    unsigned char out[16];
+    assert_int_equal(kq__base64_decode("", 0, out), 0);
+    assert_int_equal(kq__base64_decode("TWFu", 4, out), 3);
+    assert_int_equal(kq__base64_decode("TWE=", 4, out), 2);
+    assert_int_equal(kq__base64_decode("TQ==", 4, out), 1);
+    assert_memory_equal(out, "M", 1);
+    static const char *const bad[] = {"TWF", "T===", "TW=u", "TQ==TWFu", "TW\0u", "TW u",
+                                      "TWF-", "=TWF"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(kq__base64_decode(bad[i], i == 4 ? 4 : strlen(bad[i]), out), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escapes),      cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_every_byte),   cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_enomem),
+        cmocka_unit_test(test_enomem),      cmocka_unit_test(test_bytes_member),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

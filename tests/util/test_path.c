@@ -232,17 +232,20 @@ static void check_json(const char *root, const char *name, const char *want)
 static void test_json(void **state)
 {
     (void)state;
-    check_json("/srv/notes", "a/b.md", "\"/srv/notes/a/b.md\"");
-    check_json("/", "a/b.md", "\"/a/b.md\"");
-    check_json("/srv/notes", "/etc/x.txt", "\"/etc/x.txt\"");
-    check_json("/srv/notes", "", "\"/srv/notes\"");
-    check_json("/srv/notes", "q\"\n.txt", "\"/srv/notes/q\\\"\\n.txt\"");
+    check_json("/srv/notes", "a/b.md", "\"path\":\"/srv/notes/a/b.md\"");
+    check_json("/", "a/b.md", "\"path\":\"/a/b.md\"");
+    check_json("/srv/notes", "/etc/x.txt", "\"path\":\"/etc/x.txt\"");
+    check_json("/srv/notes", "", "\"path\":\"/srv/notes\"");
+    check_json("/srv/notes", "q\"\n.txt", "\"path\":\"/srv/notes/q\\\"\\n.txt\"");
+    /* not UTF-8: the bytes again in base64 */
+    check_json("/caf\xe9", "a\xff.md", "\"path\":\"/caf\xef\xbf\xbd/a\xef\xbf\xbd.md\","
+                                      "\"path_bytes\":\"L2NhZukvYf8ubWQ=\"");
     char longname[3000];
     memset(longname, 'n', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
     kq_buf b = KQ_BUF_INIT;
     assert_int_equal(kq__path_json(&b, "/r", longname, strlen(longname)), 0);
-    assert_int_equal(b.len, strlen(longname) + 5); /* quotes, "/r/" */
+    assert_int_equal(b.len, strlen(longname) + 12); /* "path":, quotes, "/r/" */
     kq_buf_release(&b);
     /* out of memory past the stack buffer */
     kq_alloc_fail_after(0);
