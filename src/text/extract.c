@@ -2,7 +2,8 @@
  *
  * The body is a copy of the input of exactly the same length in which markup is blanked:
  * a markup byte becomes a space, except '\n' which is never touched, so byte offsets and
- * line numbers in the body equal the source's. An entity reference (&amp;, &#x41;...) is
+ * line numbers in the body equal the source's. The tags of inline elements (<b>, <a>…)
+ * become NUL instead, so that they do not split a word. An entity reference (&amp;, &#x41;...) is
  * decoded in place: its UTF-8 is written at the '&' and the rest of the reference is set
  * to NUL, which the analyser ignores. Decoded text is never longer than its reference, and
  * a reference never holds a newline, so the invariant holds.
@@ -19,6 +20,7 @@
 #endif
 
 #include "text/text.h"
+#include "text/entities.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -227,40 +229,39 @@ static int title_first_line(struct title *t, const uint8_t *b, size_t len)
 
 /* ---- entity references ---- */
 
-static const struct entity {
-    const char *name;
-    int32_t cp;
-} entities[] = {
-    {"amp", '&'},       {"lt", '<'},       {"gt", '>'},        {"quot", '"'},     {"apos", '\''},
-    {"nbsp", ' '},      {"ensp", ' '},     {"emsp", ' '},      {"thinsp", ' '},   {"shy", 0xAD},
-    {"zwj", 0x200D},    {"zwnj", 0x200C},  {"copy", 0xA9},     {"reg", 0xAE},     {"trade", 0x2122},
-    {"deg", 0xB0},      {"plusmn", 0xB1},  {"times", 0xD7},    {"divide", 0xF7},  {"middot", 0xB7},
-    {"para", 0xB6},     {"sect", 0xA7},    {"laquo", 0xAB},    {"raquo", 0xBB},   {"lsquo", 0x2018},
-    {"rsquo", 0x2019},  {"sbquo", 0x201A}, {"ldquo", 0x201C},  {"rdquo", 0x201D}, {"bdquo", 0x201E},
-    {"ndash", 0x2013},  {"mdash", 0x2014}, {"hellip", 0x2026}, {"bull", 0x2022},  {"prime", 0x2032},
-    {"Prime", 0x2033},  {"euro", 0x20AC},  {"pound", 0xA3},    {"yen", 0xA5},     {"cent", 0xA2},
-    {"iexcl", 0xA1},    {"iquest", 0xBF},  {"larr", 0x2190},   {"rarr", 0x2192},  {"agrave", 0xE0},
-    {"aacute", 0xE1},   {"acirc", 0xE2},   {"atilde", 0xE3},   {"auml", 0xE4},    {"aring", 0xE5},
-    {"aelig", 0xE6},    {"ccedil", 0xE7},  {"egrave", 0xE8},   {"eacute", 0xE9},  {"ecirc", 0xEA},
-    {"euml", 0xEB},     {"igrave", 0xEC},  {"iacute", 0xED},   {"icirc", 0xEE},   {"iuml", 0xEF},
-    {"ntilde", 0xF1},   {"ograve", 0xF2},  {"oacute", 0xF3},   {"ocirc", 0xF4},   {"otilde", 0xF5},
-    {"ouml", 0xF6},     {"oslash", 0xF8},  {"ugrave", 0xF9},   {"uacute", 0xFA},  {"ucirc", 0xFB},
-    {"uuml", 0xFC},     {"yacute", 0xFD},  {"yuml", 0xFF},     {"szlig", 0xDF},   {"Agrave", 0xC0},
-    {"Aacute", 0xC1},   {"Acirc", 0xC2},   {"Auml", 0xC4},     {"Aring", 0xC5},   {"AElig", 0xC6},
-    {"Ccedil", 0xC7},   {"Egrave", 0xC8},  {"Eacute", 0xC9},   {"Ecirc", 0xCA},   {"Iacute", 0xCD},
-    {"Ntilde", 0xD1},   {"Oacute", 0xD3},  {"Ouml", 0xD6},     {"Oslash", 0xD8},  {"Uacute", 0xDA},
-    {"Uuml", 0xDC},     {"alpha", 0x3B1},  {"beta", 0x3B2},    {"gamma", 0x3B3},  {"delta", 0x3B4},
-    {"epsilon", 0x3B5}, {"lambda", 0x3BB}, {"mu", 0x3BC},      {"pi", 0x3C0},     {"sigma", 0x3C3},
-    {"tau", 0x3C4},     {"phi", 0x3C6},    {"omega", 0x3C9},   {"Delta", 0x394},  {"Sigma", 0x3A3},
-    {"Omega", 0x3A9},
+/* What a numeric reference to 0x80..0x9F means (HTML: the Windows-1252 character of that
+ * byte; 0 where that byte is undefined there, then a space like any control character). */
+static const uint16_t windows_1252[32] = {
+    0x20AC, 0,      0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+    0x2039, 0x0152, 0,      0x017D, 0,      0,      0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,      0x017E, 0x0178,
 };
+
+/* The entity named by the `n` bytes at `name`, or NULL. */
+static const struct entity *entity_find(const uint8_t *name, size_t n)
+{
+    size_t lo = 0, hi = sizeof entities / sizeof *entities;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *e = entities[mid].name;
+        size_t el = strlen(e);
+        int c = memcmp(e, name, el < n ? el : n);
+        if (!c && el == n)
+            return &entities[mid];
+        if (c < 0 || (!c && el < n))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
 
 /* Decodes the entity reference at b[p] == '&' in place. Returns the bytes it spans (its
  * decoded UTF-8 at b[p], NUL after), or 0 when b[p] does not start a reference. */
 static size_t entity_decode(uint8_t *b, size_t p, size_t len)
 {
     size_t q = p + 1;
-    int32_t cp = -1;
+    int32_t cp, cp2 = 0;
     if (q < len && b[q] == '#') {
         q++;
         int hex = q < len && (b[q] == 'x' || b[q] == 'X');
@@ -284,31 +285,32 @@ static size_t entity_decode(uint8_t *b, size_t p, size_t len)
             return 0;
         if (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
             cp = 0xFFFD;
+        else if (v >= 0x80 && v < 0xA0)
+            cp = windows_1252[v - 0x80];
         else
             cp = (int32_t)v;
-        if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0))
-            cp = ' '; /* never write a newline or a control character */
     } else {
         size_t n0 = q;
-        while (q < len && q - n0 < 16 && (is_alpha(b[q]) || is_digit(b[q])))
+        while (q < len && q - n0 < 32 && (is_alpha(b[q]) || is_digit(b[q])))
             q++;
-        if (q == n0 || q >= len || b[q] != ';')
+        const struct entity *ent = q < len && b[q] == ';' ? entity_find(b + n0, q - n0) : NULL;
+        if (!ent)
             return 0;
-        size_t nlen = q - n0;
-        for (size_t i = 0; i < sizeof entities / sizeof entities[0]; i++) {
-            if (strlen(entities[i].name) == nlen && !memcmp(entities[i].name, b + n0, nlen)) {
-                cp = entities[i].cp;
-                break;
-            }
-        }
-        if (cp < 0)
-            return 0;
+        cp = (int32_t)ent->cp;
+        cp2 = (int32_t)ent->cp2;
     }
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0xA0) || (cp >= 0x2000 && cp <= 0x200A) ||
+        cp == 0x202F || cp == 0x205F || cp == 0x3000)
+        cp = ' '; /* never a newline or a control character; a space (&nbsp;) as ' ' */
     size_t span = q + 1 - p;
-    uint8_t enc[4];
+    uint8_t enc[8];
     size_t elen = kq_utf8_encode(cp, enc);
     if (elen > span)
-        return 0; /* cannot happen with the table above; keep the source */
+        return 0; /* cannot happen with HTML's names; keep the source */
+    if (cp2) { /* a second code point (a combining mark) where it fits: not in &nGt; &nLt; */
+        size_t k = kq_utf8_encode(cp2, enc + elen);
+        elen += elen + k <= span ? k : 0;
+    }
     memcpy(b + p, enc, elen);
     memset(b + p + elen, 0, span - elen);
     return span;
@@ -372,6 +374,67 @@ static size_t min_sz(size_t a, size_t b)
     return a < b ? a : b;
 }
 
+/* Where the comment at b[p] ("<!--") ends when it ends at once, as "<!-->" and "<!--->"
+ * do in HTML (one past its '>'); 0 when it does not. */
+static size_t comment_abrupt(const uint8_t *b, size_t p, size_t len)
+{
+    size_t q = p + 4;
+    if (q < len && b[q] == '>')
+        return q + 1;
+    return q + 1 < len && b[q] == '-' && b[q + 1] == '>' ? q + 2 : 0;
+}
+
+/* Where the comment at b[p] ("<!--") ends: one past its "-->" or "--!>" (or as
+ * comment_abrupt); 0 when it never closes. */
+static size_t comment_end(const uint8_t *b, size_t p, size_t len)
+{
+    size_t e = comment_abrupt(b, p, len);
+    for (size_t q = p + 4; !e && q + 2 < len; q++) {
+        const uint8_t *d = memchr(b + q, '-', len - 2 - q);
+        if (!d)
+            break;
+        q = (size_t)(d - b);
+        if (b[q + 1] == '-' && b[q + 2] == '>')
+            e = q + 3;
+        else if (b[q + 1] == '-' && b[q + 2] == '!' && q + 3 < len && b[q + 3] == '>')
+            e = q + 4;
+    }
+    return e;
+}
+
+/* Whether the tag `name` is of an inline element, whose tags do not separate words
+ * (`Ko<b>rea</b>n` reads "Korean"): they are erased (NUL), not blanked. Sorted. */
+static int inline_tag(const char *name)
+{
+    static const char *const names[] = {
+        "a",     "abbr", "acronym", "b",    "bdi",  "bdo",    "big",  "cite", "code",
+        "data",  "del",  "dfn",     "em",   "font", "i",      "ins",  "kbd",  "mark",
+        "nobr",  "q",    "s",       "samp", "small", "span",  "strike", "strong", "sub",
+        "sup",   "time", "tt",      "u",    "var",  "wbr",
+    };
+    size_t lo = 0, hi = sizeof names / sizeof *names;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(names[mid], name);
+        if (!c)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* Erases [from, to): every byte but '\n' becomes NUL, which the analyser skips inside a
+ * word (the tags of inline elements). */
+static void erase(uint8_t *b, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (b[i] != '\n')
+            b[i] = 0;
+}
+
 /* A footnote marker's content: digits, commas, hyphens, spaces (and NULs). */
 static int footnote_content(const uint8_t *b, size_t s, size_t e)
 {
@@ -424,8 +487,8 @@ static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body, s
         uint8_t c1 = b[p + 1];
         size_t e;
         if (c1 == '!' && starts_ci(b, p, len, "<!--")) {
-            size_t close = find_ci(b, p + 4, len, "-->");
-            e = close < len ? close + 3 : len;
+            e = comment_end(b, p, len);
+            e = e ? e : len;
             blank(b, p, e);
             p = e;
             continue;
@@ -446,7 +509,10 @@ static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body, s
         char name[16];
         tag_name(b, np, len, name, sizeof name);
         e = tag_end(b, p, len);
-        blank(b, p, e);
+        if (inline_tag(name))
+            erase(b, p, e);
+        else
+            blank(b, p, e);
         if (closing) {
             if (!strcmp(name, "h1") && h1_start != SIZE_MAX && !have_h1) {
                 rc = title_add(&h1, b + h1_start, p - h1_start);
@@ -457,7 +523,7 @@ static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body, s
             p = e;
             continue;
         }
-        if (!strcmp(name, "script") || !strcmp(name, "style")) {
+        if (!strcmp(name, "script") || !strcmp(name, "style") || !strcmp(name, "template")) {
             size_t close = find_close(b, e, len, name);
             blank(b, e, close);
             p = close;
@@ -466,9 +532,16 @@ static int extract_html(uint8_t *b, size_t len, struct title *t, int *in_body, s
         if (!strcmp(name, "title")) {
             size_t close = find_close(b, e, len, name);
             if (!have_title) {
+                int empty = 1;
                 for (size_t q = e; q < close;) {
                     size_t n = b[q] == '&' ? entity_decode(b, q, close) : 0;
+                    empty &= is_space(b[q]) || b[q] == 0;
                     q += n ? n : 1;
+                }
+                if (empty) { /* no title: the first <h1> may give one */
+                    blank(b, e, close);
+                    p = close;
+                    continue;
                 }
                 rc = title_add(t, b + e, close - e);
                 if (rc)
@@ -553,15 +626,14 @@ static size_t md_angle(struct md *m, size_t p, size_t line_end)
     size_t len = m->len;
     size_t lim = min_sz(line_end, p + MD_SPAN_MAX);
     if (starts_ci(b, p, len, "<!--")) {
-        if (p >= m->no_comment_close)
-            return p + 1;
-        size_t close = find_ci(b, p + 4, len, "-->");
-        if (close == len) {
-            m->no_comment_close = p;
+        /* none closes after one that does not: search once */
+        size_t e = p >= m->no_comment_close ? comment_abrupt(b, p, len) : comment_end(b, p, len);
+        if (!e) {
+            m->no_comment_close = min_sz(m->no_comment_close, p);
             return p + 1;
         }
-        blank(b, p, close + 3);
-        return close + 3;
+        blank(b, p, e);
+        return e;
     }
     size_t q = p + 1;
     /* autolink: <scheme:...> or <user@host> without spaces */
@@ -604,7 +676,10 @@ static size_t md_angle(struct md *m, size_t p, size_t line_end)
             }
         }
     }
-    blank(b, p, e);
+    if (inline_tag(name))
+        erase(b, p, e);
+    else
+        blank(b, p, e);
     return e;
 }
 

@@ -132,9 +132,12 @@ static void test_md_sup(void **state)
     kq_extracted_release(&x);
     kq_extracted_release(&x); /* released twice is fine */
     free(line);
-    /* a <sup> with words is not a footnote: only its tags go */
+    /* a <sup> with words is not a footnote: only its tags go, erased as an inline
+     * element's (NUL: "xth" is one word) */
     extract(KQ_FORMAT_MARKDOWN, "x<sup>th</sup> 2<sup>1, 2</sup>", 31, &x);
-    assert_string_equal(x.body, "x     th       2               ");
+    assert_int_equal(x.body_len, 31);
+    assert_memory_equal(x.body, "x\0\0\0\0\0th\0\0\0\0\0\0 2               ", 31);
+    assert_string_equal(terms_of(x.body, x.body_len), "xth 2");
     kq_extracted_release(&x);
 }
 
@@ -363,7 +366,7 @@ static void test_html(void **state)
     s = "<p>Korea exports chips.<sup>12</sup> 4<sup>th</sup> x<SUP><a href=\"#f\">3, 4</a></SUP> "
         "y<sup>5";
     extract(KQ_FORMAT_HTML, s, strlen(s), &x);
-    assert_string_equal(terms_of(x.body, x.body_len), "korea exports chips 4 th x y 5");
+    assert_string_equal(terms_of(x.body, x.body_len), "korea exports chips 4th x y5");
     kq_extracted_release(&x);
 
     /* unterminated constructs blank to the end */
@@ -380,6 +383,61 @@ static void test_html(void **state)
 
 /* Every prefix of the HTML document and of a Markdown corpus line keeps the invariants
  * (each copy exactly sized, so an overread is an ASan report). */
+/* The terms of `html`, extracted as HTML. */
+static const char *html_terms(const char *html, struct kq_extracted *x)
+{
+    extract(KQ_FORMAT_HTML, html, strlen(html), x);
+    return terms_of(x->body, x->body_len);
+}
+
+/* What a browser shows is what is indexed: inline elements inside a word, every named
+ * reference of HTML, numeric references to 0x80..0x9F as Windows-1252, comments that end
+ * as HTML ends them, <template> content hidden, an empty <title> no title. */
+static void test_html_rendering(void **state)
+{
+    (void)state;
+    struct kq_extracted x;
+    /* each HTML against the text a browser shows: the same terms */
+    static const struct {
+        const char *html, *text;
+    } cases[] = {
+        {"<p>Ko<b>rea</b>n re<EM>inforce</EM>ment super<wbr>cali 19<sup>th</sup></p>",
+         "Korean reinforcement supercali 19th"},
+        {"<p>one</p><p>two</p>three<br>four<div>five</div><li>six", "one two three four five six"},
+        {"<a href=\"#x\">U.S.</a>-ROK <span class=c>Korea</span>'s", "U.S.-ROK Korea's"},
+        {"d&oelig;uvre &Scaron;koda &AMP; &rarr; caf&eacute; &nbsp;x&NewLine;y",
+         "dœuvre Škoda & → café  x y"},
+        {"don&#146;t &#150; &#128;5 &#129;z", "don’t – €5  z"},
+        {"a<!-->b<!--->c<!-- x --!>d<!-- y -- >e-->f", "a b c d f"},
+        {"<template><p>hidden</p></template>shown", "shown"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char want[256];
+        snprintf(want, sizeof want, "%s", terms_of(cases[i].text, strlen(cases[i].text)));
+        const char *got = html_terms(cases[i].html, &x);
+        if (strcmp(got, want))
+            fail_msg("%s: terms '%s', want '%s'", cases[i].html, got, want);
+        kq_extracted_release(&x);
+    }
+    /* an empty title is none: the first <h1> gives it */
+    html_terms("<title> &nbsp; </title><h1>Quarterly Heading</h1>body", &x);
+    assert_string_equal(x.title, "Quarterly Heading");
+    kq_extracted_release(&x);
+    /* every named reference of the table decodes (its name gone), in place */
+    char buf[64];
+    static const char *const names[] = {"AElig", "zwnj", "nGt", "acE", "Afr", "lt", "NotEqualTilde"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(buf, sizeof buf, "x&%s;y", names[i]);
+        extract(KQ_FORMAT_HTML, buf, strlen(buf), &x);
+        assert_true(x.body[1] != '&');
+        assert_null(memchr(x.body + 1, ';', strlen(buf) - 1));
+        kq_extracted_release(&x);
+    }
+    /* an unknown name stays as written */
+    assert_string_equal(html_terms("&nosuchname; &amp", &x), "nosuchname amp");
+    kq_extracted_release(&x);
+}
+
 static void test_truncation_sweep(void **state)
 {
     (void)state;
@@ -444,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_md_blocks_and_titles),
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_html),
+        cmocka_unit_test(test_html_rendering),
         cmocka_unit_test(test_truncation_sweep),
         cmocka_unit_test(test_alloc_failure_sweep),
     };
