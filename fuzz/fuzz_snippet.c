@@ -32,7 +32,7 @@ static int add_term(void *ctx, const struct kq_token *t)
     if (n_terms == 16)
         return 0;
     memcpy(bufs[n_terms], t->term, t->len + 1);
-    terms[n_terms] = (struct kq_snippet_term){bufs[n_terms], t->len, 1.0 + (double)n_terms, 0};
+    terms[n_terms] = (struct kq_snippet_term){bufs[n_terms], t->len, 1.0 + (double)n_terms, 0, 0};
     n_terms++;
     return 0;
 }

@@ -141,14 +141,18 @@ struct sterms {
     size_t n_ph;
     uint8_t alone[SNIPPET_TERMS_MAX]; /* the query holds the term outside a phrase too */
     uint32_t max_exp; /* the terms a prefix expands to, as many as the query's */
+    int prefix_title; /* the prefix being expanded is of the title field */
 };
 
-/* Adds a term (once); returns its index in st->t, or -1 when it could not be added. */
-static int sterm_add(struct sterms *st, const char *term, size_t len, int copy, int alone)
+/* Adds a term (once); returns its index in st->t, or -1 when it could not be added.
+ * `alone`: outside a phrase; `title`: in the title field only. */
+static int sterm_add(struct sterms *st, const char *term, size_t len, int copy, int alone,
+                     int title)
 {
     for (size_t i = 0; i < st->n; i++)
         if (st->t[i].len == len && !memcmp(st->t[i].term, term, len)) {
             st->alone[i] |= (uint8_t)alone;
+            st->t[i].title_only &= title;
             return (int)i;
         }
     if (st->n == SNIPPET_TERMS_MAX)
@@ -169,6 +173,7 @@ static int sterm_add(struct sterms *st, const char *term, size_t len, int copy, 
     st->t[st->n].term = term;
     st->t[st->n].len = len;
     st->t[st->n].weight = idf > 0 ? idf : 0.01;
+    st->t[st->n].title_only = title;
     st->alone[st->n] = (uint8_t)alone;
     return (int)st->n++;
 }
@@ -176,21 +181,25 @@ static int sterm_add(struct sterms *st, const char *term, size_t len, int copy, 
 static int on_prefix(void *ctx, const char *term, size_t len, const struct kq_term_stats *ts)
 {
     (void)ts;
-    sterm_add(ctx, term, len, 1, 1);
+    struct sterms *st = ctx;
+    sterm_add(st, term, len, 1, 1, st->prefix_title);
     return 0;
 }
 
-/* Collects the positive leaves; the parser bounds the depth of the tree. */
+/* Collects the positive leaves; the parser bounds the depth of the tree. A phrase of the
+ * title field gives its words, to be found in the title, not a phrase of the body. */
 static void collect_terms(struct sterms *st, const struct kq_qnode *n)
 {
+    int title = n->field == KQ_FIELD_TITLE;
     switch (n->type) {
     case KQ_QN_TERM:
-        sterm_add(st, n->terms[0], n->lens[0], 0, 1);
+        sterm_add(st, n->terms[0], n->lens[0], 0, 1, title);
         break;
     case KQ_QN_PHRASE: {
-        int keep = st->n_ph < KQ_SNIPPET_MAX_PHRASES && n->n_terms <= KQ_SNIPPET_PHRASE_MAX_TERMS;
+        int keep = !title && st->n_ph < KQ_SNIPPET_MAX_PHRASES &&
+                   n->n_terms <= KQ_SNIPPET_PHRASE_MAX_TERMS;
         for (uint32_t i = 0; i < n->n_terms; i++) {
-            int k = sterm_add(st, n->terms[i], n->lens[i], 0, 0);
+            int k = sterm_add(st, n->terms[i], n->lens[i], 0, 0, title);
             if (k < 0)
                 keep = 0;
             else if (keep)
@@ -204,7 +213,9 @@ static void collect_terms(struct sterms *st, const struct kq_qnode *n)
         break;
     }
     case KQ_QN_PREFIX:
-        kq__prefix_expand(st->ix, KQ_FIELD_TEXT, n, st->max_exp, on_prefix, st, NULL);
+        st->prefix_title = title;
+        kq__prefix_expand(st->ix, title ? KQ_FIELD_TITLE : KQ_FIELD_TEXT, n, st->max_exp,
+                          on_prefix, st, NULL);
         break;
     case KQ_QN_BOOL:
         for (uint32_t i = 0; i < n->n_clauses; i++)
@@ -251,6 +262,8 @@ static int find_matches(const kq_index *ix, const struct sterms *st, struct rhit
     qsort(order, n, sizeof *order, cmp_doc);
     for (size_t t = 0; t < st->n && !rc && positions; t++) {
         kq_cursor *c;
+        if (st->t[t].title_only)
+            continue; /* never a match in the body */
         if ((rc = kq_cursor_open(ix, KQ_FIELD_TEXT, st->t[t].term, st->t[t].len, &c, err)))
             break;
         for (uint32_t i = 0; c && i < n && !rc && positions; i++) {

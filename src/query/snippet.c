@@ -61,6 +61,7 @@ struct dterm {
     int64_t weight; /* fixed point, WEIGHT_ONE = 1.0 */
     uint32_t count; /* occurrences in the current window */
     int phrase_only; /* marked only inside a phrase occurrence */
+    int title_only;  /* never a match in the body */
 };
 
 struct tok {
@@ -190,6 +191,7 @@ static int terms_init(struct scan *sc, const struct kq_snippet_term *terms, size
             if (w > sc->dt[k].weight)
                 sc->dt[k].weight = w;
             sc->dt[k].phrase_only &= t->phrase_only != 0;
+            sc->dt[k].title_only &= t->title_only != 0;
             sc->term_dt[i] = k;
             continue;
         }
@@ -199,7 +201,8 @@ static int terms_init(struct scan *sc, const struct kq_snippet_term *terms, size
             h++;
         sc->slots[h & sc->mask] = (int32_t)sc->n_dt;
         sc->by_first[(uint8_t)t->term[0]] |= (uint64_t)1 << (t->len - 1);
-        sc->dt[sc->n_dt++] = (struct dterm){t->term, t->len, w, 0, t->phrase_only != 0};
+        sc->dt[sc->n_dt++] =
+            (struct dterm){t->term, t->len, w, 0, t->phrase_only != 0, t->title_only != 0};
     }
     return 0;
 }
@@ -437,6 +440,8 @@ static int on_token(void *ctx, const struct kq_token *t)
             return rc;
     } else if (sc->by_first[(uint8_t)t->term[0]] >> (t->len - 1) & 1) {
         qi = lookup(sc, t->term, t->len);
+        if (qi >= 0 && sc->dt[qi].title_only)
+            qi = -1;
     }
     uint64_t i = sc->n_tok++;
     if (i >= sc->w) {
@@ -601,6 +606,15 @@ static void count_lines(const char *doc, size_t from, size_t to, uint32_t *line,
         p++;
         *bol = (size_t)(p - doc);
     }
+}
+
+/* The 1-based byte column of doc[at], whose line starts at doc[bol]; a byte-order mark
+ * starting the file is not part of the first line, as editors show it. */
+static uint32_t column(const char *doc, size_t len, size_t bol, size_t at)
+{
+    if (bol == 0 && at >= 3 && len >= 3 && !memcmp(doc, "\xef\xbb\xbf", 3))
+        bol = 3;
+    return at - bol + 1 > UINT32_MAX ? UINT32_MAX : (uint32_t)(at - bol + 1);
 }
 
 struct title_scan {
@@ -784,21 +798,19 @@ int kq_snippet_make(kq_analyzer *an, enum kq_format format, const char *doc, siz
         count_lines(doc, 0, src_start, &line, &bol);
         mline = line;
         size_t at = n_m ? m[0]->start : src_start;
-        size_t tm = !n_m && x.title_src < len ? title_match(an, &sc, &x, doc, len) : SIZE_MAX;
-        if (tm != SIZE_MAX) {
-            at = tm; /* the words were found in a title apart from the body */
-            mline = line0;
-            bol = 0;
-            count_lines(doc, 0, at, &mline, &bol);
-        } else {
-            count_lines(doc, src_start, at, &mline, &bol);
-        }
-        if (bol == 0 && at >= 3 && len >= 3 && !memcmp(doc, "\xef\xbb\xbf", 3))
-            bol = 3; /* editors do not show a byte-order mark as part of the first line */
-        mcol = at - bol + 1 > UINT32_MAX ? UINT32_MAX : (uint32_t)(at - bol + 1);
-
+        count_lines(doc, src_start, at, &mline, &bol);
+        mcol = column(doc, len, bol, at);
         if (collapse(x.body, src_start, src_end, m, n_m, &col, sp, &n_sp) != 0)
             goto nomem;
+    }
+    /* no match in the body (a body without a word, title:word): the words are looked for
+     * in a title apart from the body */
+    size_t tm = !n_m && x.title_src < len ? title_match(an, &sc, &x, doc, len) : SIZE_MAX;
+    if (tm != SIZE_MAX) {
+        size_t bol = 0;
+        mline = line0;
+        count_lines(doc, 0, tm, &mline, &bol);
+        mcol = column(doc, len, bol, tm);
     }
 
     /* Cap at `max` bytes: cut the head when the first match would not fit, then the tail.

@@ -46,12 +46,17 @@
  * marked); weights are compared with a resolution of 2^-20 and capped at 2^20.
  * `phrase_only`: the query holds the term only inside phrases, so a token of it is marked
  * only as part of an occurrence of one of opt->phrases (a term listed twice is phrase_only
- * when both say so). */
+ * when both say so).
+ * `title_only`: the query holds the term only in the title field (title:word), so a token
+ * of the body is never its match; the match is looked for in a title that stands apart
+ * from the body (an HTML <title>, a JSON-lines title) when the window has none (a term
+ * listed twice is title_only when both say so). */
 struct kq_snippet_term {
     const char *term; /* `len` bytes, need not be NUL-terminated; read during the call only */
     size_t len;
     double weight;
     int phrase_only;
+    int title_only;
 };
 
 #define KQ_SNIPPET_WINDOW_WORDS 30     /* default window, in tokens */

@@ -159,6 +159,18 @@ grep -q '^1\. Evil  31m title' <<<"$out" && ! grep -q $'\xc2\x9b' <<<"$out" ||
     fail "a C1 control character in a title: $out"
 ok "file names as bytes (-l, --vimgrep, --json path_bytes); C1 controls; -l lists a file once"
 
+# a word of the title field is matched in the title, not where the body has it; a page
+# whose only words are its title's points there too
+mkdir -p "$tmp/html/d"
+printf '<html><head>\n<title>Alpha Report</title>\n</head><body>\n<p>intro</p>\n<p>the alpha word</p>\n</body></html>\n' >"$tmp/html/d/a.html"
+printf '<html>\n<head>\n<title>Gamma Page</title></head><body></body></html>\n' >"$tmp/html/d/b.html"
+(cd "$tmp/html" && "$kqi" -q d)
+run bash -c "cd '$tmp/html' && '$kq' --vimgrep title:alpha && '$kq' --vimgrep alpha && '$kq' --vimgrep gamma"
+[ "$(cut -d: -f1-3 <<<"$out")" = "d/a.html:2:8
+d/a.html:5:8
+d/b.html:3:8" ] || fail "title matches: $out"
+ok "title:word points at the title, a body word at the body; a page of a title only at its title"
+
 # a damaged index: kq verifies the sections a query reads, as it reads them, and names the
 # one that is damaged; what the query does not read does not stop it
 seg=$(ls .kq/seg_*.kq)

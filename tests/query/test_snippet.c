@@ -51,7 +51,7 @@ static int add_term(void *ctx, const struct kq_token *tok)
     struct qterms *q = ctx;
     assert_true(q->n < MAXQ);
     memcpy(q->buf[q->n], tok->term, tok->len + 1);
-    q->t[q->n] = (struct kq_snippet_term){q->buf[q->n], tok->len, 1.0, 0};
+    q->t[q->n] = (struct kq_snippet_term){q->buf[q->n], tok->len, 1.0, 0, 0};
     q->n++;
     return 0;
 }
@@ -127,10 +127,15 @@ static int check_token(void *ctx, const struct kq_token *tok)
     struct tokcheck *c = ctx;
     if (!is_query_term(c->q, tok->term, tok->len))
         return 0;
+    int body = 0; /* a term of the body, not only of the title field */
     for (size_t i = 0; i < c->q->n; i++)
-        if (c->q->t[i].len == tok->len && !memcmp(c->q->t[i].term, tok->term, tok->len) &&
-            c->q->t[i].phrase_only)
-            return 0; /* marked only inside a phrase occurrence: test_phrase_only_marks */
+        if (c->q->t[i].len == tok->len && !memcmp(c->q->t[i].term, tok->term, tok->len)) {
+            if (c->q->t[i].phrase_only)
+                return 0; /* marked only inside a phrase occurrence: test_phrase_only_marks */
+            body |= !c->q->t[i].title_only;
+        }
+    if (!body)
+        return 0; /* never marked in the body: test_title_match */
     /* a query word of the text is exactly one span, unless the cap cut it (last word) */
     int found = 0;
     for (uint32_t i = 0; i < c->s->n_spans; i++)
@@ -770,6 +775,32 @@ static void test_title_match(void **state)
     query(&q, "zebra");
     assert_int_equal(make(KQ_FORMAT_HTML, lt, strlen(lt), 1, &q, NULL, &s), 0);
     assert_int_equal(s.match_col, 14);
+    kq_snippet_release(&s);
+    /* a body without a word: the title still holds the match */
+    const char *empty = "<html>\n<head>\n\n<title>Wombat</title></head><body></body>";
+    query(&q, "wombat");
+    assert_int_equal(make(KQ_FORMAT_HTML, empty, strlen(empty), 1, &q, NULL, &s), 0);
+    assert_int_equal(s.len, 0);
+    assert_int_equal(s.match_line, 4);
+    assert_int_equal(s.match_col, 8);
+    kq_snippet_release(&s);
+    /* a term of the title field (title:facts) is never the body's: not marked there, the
+     * match is the title's; as a term of the text too, the body's again */
+    const char *both = "<title>Wombat Facts</title>\n<p>More facts here.</p>";
+    query(&q, "facts");
+    q.t[0].title_only = 1;
+    assert_int_equal(make(KQ_FORMAT_HTML, both, strlen(both), 1, &q, NULL, &s), 0);
+    assert_int_equal(s.n_spans, 0);
+    assert_int_equal(s.match_line, 1);
+    assert_int_equal(s.match_col, 15);
+    kq_snippet_release(&s);
+    q.t[1] = q.t[0];
+    q.t[1].title_only = 0;
+    q.n = 2;
+    assert_int_equal(make(KQ_FORMAT_HTML, both, strlen(both), 1, &q, NULL, &s), 0);
+    assert_int_equal(s.n_spans, 1);
+    assert_int_equal(s.match_line, 2);
+    assert_int_equal(s.match_col, 9);
     kq_snippet_release(&s);
 }
 
