@@ -31,6 +31,8 @@
 #define FIRST_LINE_MAX 200
 /* Markdown: how far a link, an inline tag or a code span may extend. */
 #define MD_SPAN_MAX 2048
+/* Markdown: how far YAML front matter may extend. */
+#define FRONT_MATTER_MAX 65536
 
 enum kq_format kq_format_for_path(const char *path)
 {
@@ -617,7 +619,103 @@ struct md {
     uint8_t *b;
     size_t len;
     size_t no_comment_close; /* no "-->" at or after this offset */
+    size_t no_close[2];      /* no "</script", "</style" at or after this offset */
 };
+
+/* Whether `name` (lowercase) names an element of HTML, its obsolete ones included: in
+ * Markdown (and text read as Markdown) only their tags are markup, so that `<Enter>`,
+ * `List<T>` or `<stdio.h>` stay text. Sorted. */
+static int html_element(const char *name)
+{
+    static const char *const names[] = {
+        "a",        "abbr",     "acronym",  "address",    "applet",   "area",     "article",
+        "aside",    "audio",    "b",        "base",       "basefont", "bdi",      "bdo",
+        "big",      "blink",    "blockquote", "body",     "br",       "button",   "canvas",
+        "caption",  "center",   "cite",     "code",       "col",      "colgroup", "data",
+        "datalist", "dd",       "del",      "details",    "dfn",      "dialog",   "dir",
+        "div",      "dl",       "dt",       "em",         "embed",    "fieldset", "figcaption",
+        "figure",   "font",     "footer",   "form",       "frame",    "frameset", "h1",
+        "h2",       "h3",       "h4",       "h5",         "h6",       "head",     "header",
+        "hgroup",   "hr",       "html",     "i",          "iframe",   "img",      "input",
+        "ins",      "kbd",      "label",    "legend",     "li",       "link",     "main",
+        "map",      "mark",     "marquee",  "math",       "menu",     "meta",     "meter",
+        "nav",      "nobr",     "noframes", "noscript",   "object",   "ol",       "optgroup",
+        "option",   "output",   "p",        "param",      "picture",  "pre",      "progress",
+        "q",        "rb",       "rp",       "rt",         "rtc",      "ruby",     "s",
+        "samp",     "script",   "search",   "section",    "select",   "slot",     "small",
+        "source",   "span",     "strike",   "strong",     "style",    "sub",      "summary",
+        "sup",      "svg",      "table",    "tbody",      "td",       "template", "textarea",
+        "tfoot",    "th",       "thead",    "time",       "title",    "tr",       "track",
+        "tt",       "u",        "ul",       "var",        "video",    "wbr",
+    };
+    size_t lo = 0, hi = sizeof names / sizeof *names;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(names[mid], name);
+        if (!c)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* The end (one past its '>') of the tag at b[p] == '<' as CommonMark reads raw HTML,
+ * within [p, end): `<name attr="v" attr=v attr>`, `<name/>`, `</name >`, whitespace
+ * (newlines too) between its parts; 0 when it is not one (`<stdio.h>`, `a < b`). */
+static size_t md_tag_end(const uint8_t *b, size_t p, size_t end)
+{
+    size_t q = p + 1;
+    int closing = q < end && b[q] == '/';
+    q += (size_t)closing;
+    if (q >= end || !is_alpha(b[q]))
+        return 0;
+    while (q < end && (is_alpha(b[q]) || is_digit(b[q]) || b[q] == '-'))
+        q++;
+    for (;;) {
+        size_t ws = q;
+        while (q < end && is_space(b[q]))
+            q++;
+        if (q >= end)
+            return 0;
+        if (b[q] == '>')
+            return q + 1;
+        if (closing)
+            return 0;
+        if (b[q] == '/')
+            return q + 1 < end && b[q + 1] == '>' ? q + 2 : 0;
+        if (q == ws || !(is_alpha(b[q]) || b[q] == '_' || b[q] == ':'))
+            return 0; /* an attribute, after whitespace */
+        while (q < end && (is_alpha(b[q]) || is_digit(b[q]) || b[q] == '_' || b[q] == '.' ||
+                           b[q] == ':' || b[q] == '-'))
+            q++;
+        size_t k = q;
+        while (k < end && is_space(b[k]))
+            k++;
+        if (k >= end || b[k] != '=')
+            continue;
+        for (k++; k < end && is_space(b[k]); k++)
+            ;
+        if (k >= end)
+            return 0;
+        if (b[k] == '"' || b[k] == '\'') {
+            const uint8_t *c = memchr(b + k + 1, b[k], end - k - 1);
+            if (!c)
+                return 0;
+            q = (size_t)(c - b) + 1;
+        } else {
+            size_t v = k;
+            while (k < end && !is_space(b[k]) && b[k] != '"' && b[k] != '\'' && b[k] != '=' &&
+                   b[k] != '<' && b[k] != '>' && b[k] != '`')
+                k++;
+            if (k == v)
+                return 0;
+            q = k;
+        }
+    }
+}
 
 /* Handles b[p] == '<'. Returns the offset to continue at. */
 static size_t md_angle(struct md *m, size_t p, size_t line_end)
@@ -654,17 +752,15 @@ static size_t md_angle(struct md *m, size_t p, size_t line_end)
             return g + 1;
         }
     }
-    /* inline HTML tag */
-    int closing = q < lim && b[q] == '/';
-    size_t np = q + (size_t)closing;
-    if (np >= lim || !is_alpha(b[np]))
+    /* inline HTML: the tag of an element (over lines too) */
+    size_t e = md_tag_end(b, p, min_sz(len, p + MD_SPAN_MAX));
+    if (!e)
         return p + 1;
+    int closing = b[q] == '/';
     char name[16];
-    tag_name(b, np, lim, name, sizeof name);
-    const uint8_t *gt = memchr(b + p, '>', lim - p);
-    if (!gt)
+    tag_name(b, q + (size_t)closing, len, name, sizeof name);
+    if (strlen(name) >= sizeof name - 1 || !html_element(name))
         return p + 1;
-    size_t e = (size_t)(gt - b) + 1;
     if (!closing && !strcmp(name, "sup")) {
         size_t close = find_close(b, e, lim, "sup");
         if (close < lim && footnote_content(b, e, close)) {
@@ -676,6 +772,16 @@ static size_t md_angle(struct md *m, size_t p, size_t line_end)
             }
         }
     }
+    int code = !closing && (!strcmp(name, "script") || !strcmp(name, "style"));
+    if (code) { /* their content is not text: to the closing tag (none closes after one that
+                   does not: search once) */
+        size_t *memo = &m->no_close[!strcmp(name, "style")];
+        size_t close = e < *memo ? find_close(b, e, len, name) : len;
+        if (close == len)
+            *memo = min_sz(*memo, e);
+        else
+            e = close;
+    }
     if (inline_tag(name))
         erase(b, p, e);
     else
@@ -683,14 +789,33 @@ static size_t md_angle(struct md *m, size_t p, size_t line_end)
     return e;
 }
 
-/* Handles a link or image whose '[' is at b[p] (`bang`: preceded by '!' at p - 1).
- * Returns the offset to continue at: inside the link text, which stays. */
 static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
 {
     uint8_t *b = m->b;
     size_t lim = min_sz(line_end, p + MD_SPAN_MAX);
     size_t rb = match_bracket(b, p, lim, '[', ']');
-    if (rb >= lim || rb + 1 >= lim || b[rb + 1] != '(')
+    if (rb >= lim)
+        return p + 1;
+    if (!bang && p + 2 < rb && b[p + 1] == '^') { /* a footnote reference: a marker */
+        size_t q = p + 2;
+        while (q < rb && !is_space(b[q]))
+            q++;
+        if (q == rb) {
+            blank(b, p, rb + 1);
+            return rb + 1;
+        }
+    }
+    if (rb + 1 < lim && b[rb + 1] == '[') { /* [text][label], [text][]: the label goes */
+        size_t rl = match_bracket(b, rb + 1, lim, '[', ']');
+        if (rl >= lim)
+            return p + 1;
+        if (bang)
+            b[p - 1] = ' ';
+        b[p] = ' ';
+        blank(b, rb, rl + 1);
+        return p + 1;
+    }
+    if (rb + 1 >= lim || b[rb + 1] != '(')
         return p + 1;
     size_t lim2 = min_sz(line_end, rb + 1 + MD_SPAN_MAX);
     size_t rp = match_bracket(b, rb + 1, lim2, '(', ')');
@@ -724,7 +849,6 @@ static int md_refdef(const uint8_t *b, size_t p, size_t e)
         return 0;
     for (q += 2; q < e && (b[q] == ' ' || b[q] == '	'); q++)
         ;
-    size_t d = q;
     if (q < e && b[q] == '<') { /* <destination>, spaces allowed */
         while (++q < e && b[q] != '>' && b[q] != '<')
             ;
@@ -732,9 +856,10 @@ static int md_refdef(const uint8_t *b, size_t p, size_t e)
             return 0;
         q++;
     } else {
-        while (q < e && !is_space(b[q]) && b[q] >= 0x20)
-            q++;
-        if (q == d)
+        int url = 0; /* a URL or a path, not a word (`[Status]: approved` is text) */
+        for (; q < e && !is_space(b[q]) && b[q] >= 0x20; q++)
+            url |= b[q] == '/' || b[q] == '.' || b[q] == ':' || b[q] == '#' || b[q] == '?';
+        if (!url)
             return 0;
     }
     if (q == e)
@@ -830,15 +955,130 @@ static size_t md_inline(struct md *m, size_t p, size_t line_end)
     return line_end + 1;
 }
 
+/* Appends a heading's text [p, p + n) to the title without its inline markup: backslash
+ * escapes, code span backticks, and emphasis runs (`*`, `_`, `~`) unless inside a word
+ * (`snake_case`, `2*3`). The body keeps them: they separate words there anyway. */
+static int md_title_add(struct title *t, const uint8_t *p, size_t n)
+{
+    size_t from = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint8_t c = p[i];
+        size_t r = 1;
+        if (c == '\\' && i + 1 < n && p[i + 1] > ' ' && p[i + 1] < 0x7f && !is_alpha(p[i + 1]) &&
+            !is_digit(p[i + 1])) {
+            rc = title_add(t, p + from, i - from);
+            from = ++i; /* the escaped character is literal */
+            continue;
+        }
+        if (c != '`' && c != '*' && c != '_' && c != '~')
+            continue;
+        while (i + r < n && p[i + r] == c)
+            r++;
+        int word_before = i > 0 && (is_alpha(p[i - 1]) || is_digit(p[i - 1]) || p[i - 1] >= 0x80);
+        int word_after = i + r < n && (is_alpha(p[i + r]) || is_digit(p[i + r]) || p[i + r] >= 0x80);
+        if (c == '`' || !word_before || !word_after) {
+            rc = title_add(t, p + from, i - from);
+            from = i + r;
+        }
+        i += r - 1;
+    }
+    return rc ? rc : title_add(t, p + from, n - from);
+}
+
+/* The end of the line starting at b[i] (its '\n' or len). */
+static size_t line_end_at(const uint8_t *b, size_t i, size_t len)
+{
+    const uint8_t *nl = i < len ? memchr(b + i, '\n', len - i) : NULL;
+    return nl ? (size_t)(nl - b) : len;
+}
+
+/* Whether the line [p, e) holds only `c` repeated (at least `min` times), after up to three
+ * spaces and before trailing whitespace: a setext underline (`===`, `---`), a front matter
+ * fence (`---`, `...`). */
+static int rule_line(const uint8_t *b, size_t p, size_t e, uint8_t c, size_t min)
+{
+    for (int k = 0; k < 3 && p < e && b[p] == ' '; k++)
+        p++;
+    size_t n = 0;
+    while (p < e && b[p] == c)
+        p++, n++;
+    while (p < e && is_space(b[p]))
+        p++;
+    return p == e && n >= min;
+}
+
+/* Whether the line [p, e) starts a list item (`- x`, `* x`, `+ x`, `1. x`, `1) x`). */
+static int list_item(const uint8_t *b, size_t p, size_t e)
+{
+    size_t q = p;
+    while (q < e && q - p < 9 && is_digit(b[q]))
+        q++;
+    if (q > p)
+        return q < e && (b[q] == '.' || b[q] == ')') && (q + 1 == e || is_space(b[q + 1]));
+    return p < e && (b[p] == '-' || b[p] == '*' || b[p] == '+') && (p + 1 == e || is_space(b[p + 1]));
+}
+
+/* YAML front matter: a first line `---`, then `key: value` lines up to a line `---` or
+ * `...` (within FRONT_MATTER_MAX bytes). Its fences and top-level keys are blanked (the
+ * values stay text) and a `title:` value is the title. Returns where the body starts (0
+ * when there is none). */
+static size_t md_front_matter(uint8_t *b, size_t len, struct title *t, int *rc)
+{
+    size_t e = line_end_at(b, 0, len), p = 0;
+    while (p < e && (b[p] == ' ' || b[p] == 0)) /* a blanked byte order mark */
+        p++;
+    if (p != 0 && p != 3)
+        return 0;
+    if (!(e - p >= 3 && !memcmp(b + p, "---", 3) && rule_line(b, p, e, '-', 3)) || e - p > 8)
+        return 0;
+    size_t lim = min_sz(len, FRONT_MATTER_MAX), close = 0;
+    for (size_t i = e + 1; i < lim && !close;) {
+        size_t le = line_end_at(b, i, len);
+        if (rule_line(b, i, le, '-', 3) || rule_line(b, i, le, '.', 3))
+            close = i;
+        else
+            i = le + 1;
+    }
+    if (!close)
+        return 0;
+    size_t end = line_end_at(b, close, len);
+    for (size_t i = e + 1; i < close;) {
+        size_t le = line_end_at(b, i, len), k = i;
+        while (k < le && (is_alpha(b[k]) || is_digit(b[k]) || b[k] == '_' || b[k] == '-'))
+            k++;
+        if (k > i && k < le && b[k] == ':') {
+            int title = k - i == 5 && !strncasecmp((const char *)b + i, "title", 5);
+            blank(b, i, k + 1);
+            size_t vs = k + 1, ve = le;
+            while (vs < ve && is_space(b[vs]))
+                vs++;
+            while (ve > vs && is_space(b[ve - 1]))
+                ve--;
+            if (ve - vs >= 2 && (b[vs] == '"' || b[vs] == '\'') && b[ve - 1] == b[vs])
+                vs++, ve--;
+            if (title && !t->buf.len && ve > vs && !(*rc = title_add(t, b + vs, ve - vs)))
+                title_trim(t);
+        }
+        i = le + 1;
+    }
+    blank(b, 0, e);
+    blank(b, close, end);
+    return end < len ? end + 1 : len;
+}
+
 static int extract_markdown(uint8_t *b, size_t len, struct title *t)
 {
-    struct md m = {b, len, SIZE_MAX};
+    struct md m = {b, len, SIZE_MAX, {SIZE_MAX, SIZE_MAX}};
     uint8_t fence = 0; /* '`' or '~' inside a fenced code block */
     size_t fence_len = 0;
-    int have_heading = 0, have_first = 0;
+    int have_heading = 0, have_first = 0, after_blank = 1;
     struct title first = {KQ_BUF_INIT, 0, 0};
     int rc = 0;
-    size_t i = 0;
+    size_t i = md_front_matter(b, len, t, &rc);
+    if (rc)
+        goto out;
+    have_heading = t->buf.len > 0; /* the front matter's title comes first */
     while (i < len) {
         const uint8_t *nl = memchr(b + i, '\n', len - i);
         size_t e = nl ? (size_t)(nl - b) : len;
@@ -865,6 +1105,11 @@ static int extract_markdown(uint8_t *b, size_t len, struct title *t)
             i = e + 1;
             continue;
         }
+        int blank_line = 1;
+        for (size_t k = p; k < e && blank_line; k++)
+            blank_line = is_space(b[k]) || b[k] == 0;
+        int was_after_blank = after_blank;
+        after_blank = blank_line;
         /* block quotes */
         while (p < e && b[p] == '>') {
             b[p++] = ' ';
@@ -893,16 +1138,27 @@ static int extract_markdown(uint8_t *b, size_t len, struct title *t)
             if (cs < ce && (b[cs - 1] == ' ' || b[cs - 1] == '\t'))
                 blank(b, cs, ce);
         }
+        /* a setext heading: a paragraph's first line, underlined with = or - */
+        size_t ue = e < len ? line_end_at(b, e + 1, len) : e;
+        int setext = !heading && !blank_line && was_after_blank && e < len &&
+                     !list_item(b, p, e) &&
+                     (rule_line(b, e + 1, ue, '=', 1) || rule_line(b, e + 1, ue, '-', 1));
         size_t next = md_inline(&m, p, e);
         size_t line_end = e;
-        if (heading && !have_heading) {
-            rc = title_add(t, b + p, line_end - p);
+        if ((heading || setext) && !have_heading) {
+            rc = md_title_add(t, b + p, line_end - p);
             if (rc)
                 goto out;
             title_trim(t);
             have_heading = t->buf.len > 0;
         }
-        if (!have_first && !have_heading) {
+        if (setext && next == e + 1) {
+            blank(b, e + 1, ue);
+            next = ue + 1; /* the underline is no paragraph of its own */
+            after_blank = 1;
+        }
+        if (!have_first && !have_heading && !rule_line(b, p, e, '-', 3) &&
+            !rule_line(b, p, e, '*', 3) && !rule_line(b, p, e, '_', 3)) { /* not a break */
             size_t s = i;
             while (s < line_end && (is_space(b[s]) || b[s] == 0))
                 s++;

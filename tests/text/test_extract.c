@@ -179,7 +179,9 @@ static void test_md_refdefs(void **state)
     static const struct {
         const char *in, *terms;
     } cases[] = {
-        {"See [the site][1].\n\n[1]: http://refhost.example.com/page \"Site\"\n", "see the site 1"},
+        {"See [the site][1].\n\n[1]: http://refhost.example.com/page \"Site\"\n", "see the site"},
+        {"[Status]: approved\n", "status approved"}, /* a word is no destination */
+        {"note[^fn1] and [t][] x[^a b]\n[^fn1]: the note\n", "note and t x a b the note"},
         {"[a]: <http://x.y/with space> 'T'\r\n  [b c]: /rel/path (paren)\nkept", "kept"},
         {"> [q]: http://quoted.example\n", ""},
         {"[1]: Smith, J. 2020, A Study\n", "1 smith j 2020 a study"},
@@ -244,6 +246,26 @@ static void test_md_inline_html(void **state)
     assert_string_equal(terms_of(x.body, x.body_len), "a b c d e");
     assert_non_null(memchr(x.body, '&', x.body_len));
     kq_extracted_release(&x);
+
+    /* only the tags of HTML elements are markup, over lines too; script and style hold no
+     * text; an inline element's tag does not split a word */
+    static const struct {
+        const char *in, *terms;
+    } cases[] = {
+        {"#include <stdio.h> and <Ctrl+Alt+Del>, Press <Enter>, List<T>\n",
+         "include stdio h and ctrl alt del press enter list t"},
+        {"a <img\n  src=\"x.png\" alt='srconly'\n/> b <a href=q>c</a>\n", "a b c"},
+        {"x <script type=\"t\">var hidden = 1;\n</script> y <style>p{z:1}</style> w\n", "x y w"},
+        {"Ko<b>rea</b>n <br>z a<x b\n", "korean z a x b"},
+        {"<script>never closed\nstill\n", "never closed still"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        extract(KQ_FORMAT_MARKDOWN, cases[i].in, strlen(cases[i].in), &x);
+        const char *got = terms_of(x.body, x.body_len);
+        if (strcmp(got, cases[i].terms))
+            fail_msg("%zu: '%s', want '%s'", i, got, cases[i].terms);
+        kq_extracted_release(&x);
+    }
 }
 
 static void test_md_blocks_and_titles(void **state)
@@ -276,10 +298,36 @@ static void test_md_blocks_and_titles(void **state)
     const char *s = "```sh\n# not a title\n```\n> # Real *title* ##\n\n- item _one_\n";
     struct kq_extracted x;
     extract(KQ_FORMAT_MARKDOWN, s, strlen(s), &x);
-    assert_string_equal(x.title, "Real *title*");
+    assert_string_equal(x.title, "Real title");
     assert_int_equal(x.title_in_body, 1);
     assert_string_equal(terms_of(x.body, x.body_len), "not a title real title item one");
     kq_extracted_release(&x);
+    /* titles: a heading's inline markup goes (not inside a word); setext headings; YAML
+     * front matter's title first (its fences and keys blanked, its values text) */
+    static const struct {
+        const char *in, *title, *terms;
+    } titles[] = {
+        {"# **Alpha** and __Beta__ `kq` *x*\n", "Alpha and Beta kq x", "alpha and beta kq x"},
+        {"# Why C\\# and \\*args, snake_case 2*3*4\n", "Why C# and *args, snake_case 2*3*4",
+         "why c and args snake case 2 3 4"},
+        {"Annual Report\n=============\n\n# Later\n", "Annual Report", "annual report later"},
+        {"\nSome *Notes*\n---\nbody\n", "Some Notes", "some notes body"},
+        {"text line\nmore text\n---\n", "text line", "text line more text"},
+        {"- item\n---\n", "- item", "item"},
+        {"---\ntitle: \"Budget Review\"\ntags: [a, b]\n---\n# Heading\ntext\n", "Budget Review",
+         "budget review a b heading text"},
+        {"\xef\xbb\xbf---\nauthor: me\n...\n# Heading\n", "Heading", "me heading"},
+        {"---\nno close\n", "no close", "no close"},
+    };
+    for (size_t i = 0; i < sizeof titles / sizeof *titles; i++) {
+        extract(KQ_FORMAT_MARKDOWN, titles[i].in, strlen(titles[i].in), &x);
+        if (strcmp(x.title, titles[i].title))
+            fail_msg("%zu: title '%s', want '%s'", i, x.title, titles[i].title);
+        const char *got = terms_of(x.body, x.body_len);
+        if (strcmp(got, titles[i].terms))
+            fail_msg("%zu: terms '%s', want '%s'", i, got, titles[i].terms);
+        kq_extracted_release(&x);
+    }
     /* no title: empty input, blank lines only */
     extract(KQ_FORMAT_MARKDOWN, "", 0, &x);
     assert_string_equal(x.title, "");
