@@ -8,7 +8,7 @@
  * jansson (which allocates with its own malloc), so results, errors and their offsets
  * stay jansson's. The strings we keep are copied through the kq allocator. Extra keys
  * are ignored (the last of duplicate keys counts); strings may hold NUL bytes (\u0000),
- * which the analyser ignores.
+ * which the analyser ignores, and a lone surrogate (\udc80) reads as U+FFFD.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -381,6 +381,56 @@ static int parse_fast(const char *line, size_t len, struct kq_json_doc *out, kq_
 
 /* ---- jansson ---- */
 
+/* The code unit of the \u escape at s[i] (s[i] == '\\', s[i + 1] == 'u'), or -1. */
+static long u_escape(const char *s, size_t i, size_t len)
+{
+    if (i + 6 > len || s[i] != '\\' || s[i + 1] != 'u')
+        return -1;
+    long v = 0;
+    for (size_t k = i + 2; k < i + 6; k++) {
+        char c = s[k];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* The \u escapes of lone surrogates in the strings of line[0, len): counted, and rewritten
+ * as \ufffd (as long) in `out` when it is not NULL (a copy of the line). JSON's grammar
+ * allows them (Python writes them for bytes it could not decode) but jansson refuses the
+ * line; the document keeps U+FFFD there instead of being skipped. */
+static size_t lone_surrogates(const char *line, size_t len, char *out)
+{
+    size_t n = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == '"') {
+            in_string = !in_string;
+            continue;
+        }
+        if (!in_string || line[i] != '\\')
+            continue;
+        long v = u_escape(line, i, len);
+        if (v < 0xD800 || v > 0xDFFF) {
+            i++; /* any other escape: its character is not a quote */
+            continue;
+        }
+        long w = v < 0xDC00 ? u_escape(line, i + 6, len) : -1;
+        if (w >= 0xDC00 && w <= 0xDFFF) {
+            i += 11; /* a pair */
+            continue;
+        }
+        n++;
+        if (out)
+            memcpy(out + i, "\\ufffd", 6);
+        i += 5;
+    }
+    return n;
+}
+
 int kq_jsonl_parse(const char *line, size_t len, struct kq_json_doc *out, kq_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -393,7 +443,16 @@ int kq__jsonl_parse_jansson(const char *line, size_t len, struct kq_json_doc *ou
 {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
+    char *mended = NULL;
+    if (lone_surrogates(line, len, NULL)) {
+        if (!(mended = kq__malloc(len)))
+            return kq__enomem(err);
+        memcpy(mended, line, len);
+        lone_surrogates(line, len, mended);
+        line = mended;
+    }
     json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+    kq__free(mended);
     int rc = 0;
     if (!root)
         return kq__error(err, KQ_EINVAL, (int64_t)jerr.position, "invalid JSON at byte %d: %s",
