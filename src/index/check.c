@@ -2,9 +2,11 @@
  *
  * Beyond what opening verifies (manifest, headers, section table, checksums, section
  * sizes), it decodes everything: every term's postings (doc ids increasing and in range,
- * tf >= 1, df and cf as the dictionary says, positions increasing), that each document's
- * length equals the tfs summed over its terms, every document-table entry, and every store
- * block (decompresses; a file's stored bytes hash to its recorded XXH3). Deletion files are
+ * tf >= 1, df and cf as the dictionary says, positions increasing and within the
+ * document's size, the term's and the block's impacts bounding every posting), that each
+ * document's length equals the tfs summed over its terms, every document-table entry,
+ * every store block (decompresses; a file's stored bytes hash to its recorded XXH3), and
+ * that no file is two live documents. Deletion files are
  * verified when the index opens (size, checksum against the file and the manifest, header
  * against the manifest entry, population count, no bit past the last document: FORMAT.md
  * E1-E4); the check counts their bits once more against the manifest. Deleted documents are
@@ -42,14 +44,32 @@ static void problem(struct checker *c, const char *fmt, ...)
         c->report(c->ctx, msg);
 }
 
+/* Whether a posting of `tf` in a document of length `dl` has a pair among `imp` with a tf
+ * as large and a length as small (FORMAT.md "Impacts"): else the bound pruning relies on
+ * is below its score, and queries would drop it. */
+static int bounded(const struct kq_impact *imp, uint32_t n, uint32_t tf, uint32_t dl)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (imp[i].tf >= tf && imp[i].dl <= dl)
+            return 1;
+    return 0;
+}
+
 static int check_terms(struct checker *c, const kq_seg *s, kq_error *err)
 {
     uint64_t *sum[KQ_N_FIELDS] = {0};
+    uint64_t *size = kq__calloc(s->n_docs ? s->n_docs : 1, sizeof *size);
     uint32_t *pos = NULL, pos_cap = 0;
-    int rc = 0;
+    int rc = size ? 0 : kq__enomem(err);
     for (int f = 0; f < KQ_N_FIELDS; f++)
         if (!(sum[f] = kq__calloc(s->n_docs ? s->n_docs : 1, sizeof *sum[f])))
             rc = kq__enomem(err);
+    /* a position takes a byte of its document at least (a token, or a word too long to be
+     * one): none is past the document's size (a damaged entry leaves the bound open) */
+    for (uint32_t d = 0; d < s->n_docs && !rc; d++) {
+        struct kq_doc doc;
+        size[d] = kq__seg_doc(s, d, &doc, NULL) ? UINT64_MAX : doc.size;
+    }
     kq_termdict_iter it;
     if (!rc && kq_termdict_seek(&s->td, &it, NULL, 0, err)) {
         problem(c, "segment '%s': term dictionary: %s", s->f.name, err ? err->msg : "corrupt");
@@ -58,7 +78,8 @@ static int check_terms(struct checker *c, const kq_seg *s, kq_error *err)
     const uint8_t *key;
     size_t len;
     struct kq_term_meta m;
-    uint64_t n_terms = 0, n_post = 0;
+    uint64_t n_terms = 0, n_post = 0, n_unbounded = 0;
+    char unbounded[300] = "";
     while (!rc) {
         kq_error e;
         int r = kq_termdict_next(&it, &key, &len, &m, &e);
@@ -109,13 +130,19 @@ static int check_terms(struct checker *c, const kq_seg *s, kq_error *err)
                 pos_cap = tf * 2;
             }
             int np = kq_postings_positions(&pc, pos);
-            if (np != (int)tf) {
+            if (np != (int)tf || pos[tf - 1] > size[d]) {
                 bad = 2;
                 break;
             }
             for (uint32_t k = 1; k < tf; k++)
                 if (pos[k] <= pos[k - 1])
                     bad = 2;
+            const struct kq_skip *sk = kq_postings_shallow(&pc, d);
+            uint32_t dl = kq__seg_dl(s, field, d);
+            if (!bad && !bounded(m.impacts, m.n_impacts, tf, dl))
+                bad = 4;
+            else if (!bad && sk && !bounded(sk->impacts, sk->n_impacts, tf, dl))
+                bad = 5;
             sum[field][d] += tf;
             prev = d;
             df++;
@@ -125,7 +152,11 @@ static int check_terms(struct checker *c, const kq_seg *s, kq_error *err)
             bad = 3;
         kq_postings_close(&pc);
         n_post += df;
-        if (bad)
+        if (bad >= 4 && !n_unbounded++) /* reported after the lengths, which may be why */
+            snprintf(unbounded, sizeof unbounded, "the %s impacts of term '%.*s' in section '%s'",
+                     bad == 4 ? "term's" : "block's", (int)(len - 1 < 200 ? len - 1 : 200),
+                     (const char *)key + 1, bad == 4 ? "TDIC" : "POST");
+        else if (bad && bad < 4)
             problem(c, "segment '%s': term '%.*s': malformed %s in section '%s'", s->f.name,
                     (int)len - 1, (const char *)key + 1,
                     bad == 2 ? "positions" : "postings", bad == 2 ? "POSN" : "POST");
@@ -149,9 +180,14 @@ static int check_terms(struct checker *c, const kq_seg *s, kq_error *err)
                         s->f.name, d, kq__seg_dl(s, f, d), (unsigned long long)sum[f][d]);
                 break;
             }
+    if (!rc && n_unbounded)
+        problem(c, "segment '%s': %s, and those of %llu more terms, do not bound every "
+                   "posting: one has a larger tf or a shorter document",
+                s->f.name, unbounded, (unsigned long long)(n_unbounded - 1));
 out:
     for (int f = 0; f < KQ_N_FIELDS; f++)
         kq__free(sum[f]);
+    kq__free(size);
     kq__free(pos);
     return rc;
 }
@@ -210,6 +246,49 @@ static int check_docs(struct checker *c, const kq_seg *s, int names, kq_error *e
     return 0;
 }
 
+/* Every file is one live document: no two live documents of whole files share a name (a
+ * segment copied under a second number passes every other check). */
+static int check_names(struct checker *c, const kq_index *ix, kq_error *err)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < ix->n_segs; i++)
+        n += ix->segs[i].n_docs;
+    uint64_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    uint64_t *slot = kq__calloc(cap, sizeof *slot); /* (segment << 32 | doc) + 1; 0: free */
+    if (!slot)
+        return kq__enomem(err);
+    uint64_t dups = 0;
+    for (uint32_t i = 0; i < ix->n_segs; i++) {
+        const kq_seg *s = &ix->segs[i];
+        for (uint32_t d = 0; d < s->n_docs; d++) {
+            struct kq_doc doc, other;
+            if ((s->del && kq__del_test(s->del, d)) || kq__seg_doc(s, d, &doc, NULL) ||
+                doc.path != doc.id)
+                continue; /* deleted, damaged (reported), or a JSON-lines document */
+            uint64_t h = XXH3_64bits(doc.id, doc.id_len) & (cap - 1);
+            for (; slot[h]; h = (h + 1) & (cap - 1)) {
+                const kq_seg *t = &ix->segs[(slot[h] - 1) >> 32];
+                if (!kq__seg_doc(t, (uint32_t)(slot[h] - 1), &other, NULL) &&
+                    other.id_len == doc.id_len && !memcmp(other.id, doc.id, doc.id_len))
+                    break;
+            }
+            if (!slot[h])
+                slot[h] = ((uint64_t)i << 32 | d) + 1;
+            else if (dups++ < 10)
+                problem(c, "segment '%s': document %u: file '%.*s' is also document %u of "
+                           "segment '%s', both live",
+                        s->f.name, d, (int)(doc.id_len < 200 ? doc.id_len : 200), doc.id,
+                        (uint32_t)(slot[h] - 1), ix->segs[(slot[h] - 1) >> 32].f.name);
+        }
+    }
+    if (dups > 10)
+        problem(c, "%llu more files are live twice", (unsigned long long)(dups - 10));
+    kq__free(slot);
+    return 0;
+}
+
 int kq_index_verify(const char *dir, void (*report)(void *ctx, const char *msg), void *ctx,
                     kq_error *err)
 {
@@ -258,6 +337,8 @@ int kq_index_verify(const char *dir, void (*report)(void *ctx, const char *msg),
         if (!rc)
             rc = check_docs(&c, &ix->segs[i], !ix->man.paths_as_given, err);
     }
+    if (!rc)
+        rc = check_names(&c, ix, err);
     kq_index_close(ix);
     if (rc)
         return rc;

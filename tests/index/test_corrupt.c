@@ -18,6 +18,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -736,6 +737,115 @@ static void test_hostile_random(void **state)
     expect_ok();
 }
 
+/* An index of one file "a b c" in a fresh directory (beside fx's): its segment and
+ * manifest paths, for damage only a tiny index makes predictable. */
+struct tiny {
+    char dir[4200], seg[4400], man[4400];
+    uint8_t *bytes;
+    size_t len;
+};
+
+static void tiny_build(struct tiny *t)
+{
+    char src[4200];
+    snprintf(src, sizeof src, "%s/tiny-src", fx.tmp);
+    snprintf(t->dir, sizeof t->dir, "%s/tiny", fx.tmp);
+    kqt_rmrf(src);
+    kqt_rmrf(t->dir);
+    assert_int_equal(mkdir(src, 0755), 0);
+    char file[4300];
+    snprintf(file, sizeof file, "%s/a.txt", src);
+    write_file(file, "a b c\n", 6);
+    const char *paths[] = {src};
+    struct kq_build_opts o = {0};
+    o.b = -1;
+    o.n_threads = 1;
+    kq_error err;
+    if (kq_index_build(t->dir, paths, 1, &o, NULL, &err))
+        fail_msg("build: %s", err.msg);
+    snprintf(t->seg, sizeof t->seg, "%s/seg_00000001.kq", t->dir);
+    snprintf(t->man, sizeof t->man, "%s/%s", t->dir, KQ_MANIFEST_NAME);
+    t->bytes = (uint8_t *)kqt_read_file(t->seg, &t->len);
+}
+
+/* Writes the tiny segment changed, every checksum (its own, the manifest's) made right. */
+static void tiny_write(struct tiny *t)
+{
+    kq__segment_reseal(t->bytes, t->len);
+    write_file(t->seg, t->bytes, t->len);
+    size_t ml;
+    uint8_t *man = (uint8_t *)kqt_read_file(t->man, &ml);
+    kq_put_le64(man + KQ_MANIFEST_HEAD + 24, kq_get_le64(t->bytes + 56));
+    kq_put_le64(man + ml - 8, XXH3_64bits(man, ml - 8));
+    write_file(t->man, man, ml);
+    free(man);
+}
+
+static void tiny_expect(struct tiny *t, const char *needle)
+{
+    struct reports r = {{0}, 0};
+    kq_error err;
+    assert_int_equal(kq_index_verify(t->dir, on_report, &r, &err), KQ_ECORRUPT);
+    if (!strstr(r.all, needle))
+        fail_msg("verify reports '%s' without naming '%s'", r.all, needle);
+}
+
+/* Damage no checksum sees and no reader trips on, which only the deep check finds:
+ * impacts that no longer bound a posting (pruning would drop it), a position past the
+ * document's end, a segment copied under a second number (every file live twice). */
+static void test_hostile_consistent(void **state)
+{
+    (void)state;
+    struct tiny t;
+    uint64_t off, len;
+    /* the impacts: one pair (tf 1, length 3) for every term, "00 00 03"; length 4 claims
+     * that no posting is in a document shorter than 4 */
+    tiny_build(&t);
+    find_section(t.bytes, "TDIC", &off, &len);
+    int n = 0;
+    for (uint64_t i = off; i + 3 <= off + len; i++)
+        if (!memcmp(t.bytes + i, "\0\0\3", 3))
+            t.bytes[i + 2] = 4, n++;
+    assert_true(n >= 3);
+    tiny_write(&t);
+    tiny_expect(&t, "impacts");
+    free(t.bytes);
+    /* positions: "b" at 1 (a one-byte varint) moved to 127, past the 6 bytes of the file */
+    tiny_build(&t);
+    find_section(t.bytes, "POSN", &off, &len);
+    n = 0;
+    for (uint64_t i = off; i < off + len; i++)
+        if (t.bytes[i] == 1)
+            t.bytes[i] = 127, n++;
+    assert_true(n >= 1);
+    tiny_write(&t);
+    tiny_expect(&t, "malformed positions in section 'POSN'");
+    free(t.bytes);
+    /* the segment copied as number 2 and listed twice */
+    tiny_build(&t);
+    struct kq_manifest m;
+    kq_error err;
+    assert_int_equal(kq__manifest_read(t.dir, &m, &err), 0);
+    assert_int_equal(m.n_segs, 1);
+    struct kq_manifest_seg two[2] = {m.segs[0], m.segs[0]};
+    two[1].number = m.next_segment++;
+    struct kq_manifest_seg *own = m.segs;
+    m.segs = two;
+    m.n_segs = 2;
+    char copy[4400];
+    kq__segment_name(two[1].number, copy, sizeof copy);
+    char path[8800];
+    snprintf(path, sizeof path, "%s/%s", t.dir, copy);
+    write_file(path, t.bytes, t.len);
+    assert_int_equal(kq__manifest_write(t.dir, &m, &err), 0);
+    m.segs = own;
+    m.n_segs = 1;
+    kq__manifest_release(&m);
+    tiny_expect(&t, "both live");
+    free(t.bytes);
+    kqt_rmrf(t.dir);
+}
+
 int main(void)
 {
     kqt_seed(0x2545f4914f6cdd1dull);
@@ -748,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_manifest_damage),
         cmocka_unit_test(test_hostile_doct),
         cmocka_unit_test(test_hostile_dlen_meta),
+        cmocka_unit_test(test_hostile_consistent),
         cmocka_unit_test(test_hostile_dsix),
         cmocka_unit_test(test_hostile_random),
     };
