@@ -817,10 +817,17 @@ static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
     }
     if (rb + 1 >= lim || b[rb + 1] != '(')
         return p + 1;
-    size_t lim2 = min_sz(line_end, rb + 1 + MD_SPAN_MAX);
-    size_t rp = match_bracket(b, rb + 1, lim2, '(', ')');
-    if (rp >= lim2)
-        return p + 1;
+    /* a destination without spaces or parentheses ends at the first ')', however long (a
+     * data: URI); the scan stops at the next '(', so scans never overlap */
+    size_t rp = rb + 2;
+    while (rp < line_end && b[rp] != ')' && b[rp] != '(' && !is_space(b[rp]))
+        rp++;
+    if (rp >= line_end || b[rp] != ')') {
+        size_t lim2 = min_sz(line_end, rb + 1 + MD_SPAN_MAX);
+        rp = match_bracket(b, rb + 1, lim2, '(', ')');
+        if (rp >= lim2)
+            return p + 1;
+    }
     if (bang)
         b[p - 1] = ' ';
     b[p] = ' ';

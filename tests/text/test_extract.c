@@ -169,6 +169,19 @@ static void test_md_links(void **state)
     extract(KQ_FORMAT_MARKDOWN, "see ![a chart](img/c.png) and [x](http://a.b/(c)) [y]", 52, &x);
     assert_string_equal(terms_of(x.body, x.body_len), "see a chart and x y");
     kq_extracted_release(&x);
+
+    /* a destination of any length (a pasted image as a data: URI) */
+    size_t n = 100000;
+    char *big = malloc(n + 64);
+    assert_non_null(big);
+    int h = snprintf(big, 64, "pic ![shot](data:image/png;base64,");
+    for (size_t i = (size_t)h; i < n; i++)
+        big[i] = "AZaz09+/"[i % 8];
+    memcpy(big + n, ") after\n", 9);
+    extract(KQ_FORMAT_MARKDOWN, big, n + 8, &x);
+    assert_string_equal(terms_of(x.body, x.body_len), "pic shot after");
+    kq_extracted_release(&x);
+    free(big);
 }
 
 /* Link reference definitions render as nothing, so they are blanked whole; a line that only
