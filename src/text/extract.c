@@ -592,19 +592,34 @@ out:
 
 /* ---- Markdown ---- */
 
+/* The end of the line holding b[i] (its '\n' or len). */
+static size_t line_end_at(const uint8_t *b, size_t i, size_t len)
+{
+    const uint8_t *nl = i < len ? memchr(b + i, '\n', len - i) : NULL;
+    return nl ? (size_t)(nl - b) : len;
+}
+
+
 /* The offset of the `close` bracket matching the `open` at b[p], within [p, end) and
- * honouring backslash escapes and nesting; `end` when none. */
+ * honouring backslash escapes and nesting; `end` when none. It may span up to four lines
+ * (a link's text wrapped), not a blank one (the paragraph's end): a '[' costs at most
+ * four lines of scanning. */
 static size_t match_bracket(const uint8_t *b, size_t p, size_t end, uint8_t open, uint8_t close)
 {
-    int depth = 0;
+    int depth = 0, lines = 0;
     for (size_t q = p; q < end; q++) {
         uint8_t c = b[q];
         if (c == '\\') {
             q++;
             continue;
         }
-        if (c == '\n')
-            return end;
+        if (c == '\n') {
+            size_t k = q + 1;
+            while (k < end && (b[k] == ' ' || b[k] == '\t' || b[k] == '\r'))
+                k++;
+            if (k >= end || b[k] == '\n' || ++lines == 4)
+                return end;
+        }
         if (c == open) {
             depth++;
         } else if (c == close) {
@@ -792,10 +807,13 @@ static size_t md_angle(struct md *m, size_t p, size_t line_end)
 static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
 {
     uint8_t *b = m->b;
-    size_t lim = min_sz(line_end, p + MD_SPAN_MAX);
+    size_t lim = min_sz(m->len, p + MD_SPAN_MAX);
     size_t rb = match_bracket(b, p, lim, '[', ']');
     if (rb >= lim)
         return p + 1;
+    if (rb > line_end) /* the text went on over lines: what follows is on the line of ']' */
+        line_end = line_end_at(b, rb, m->len);
+    lim = min_sz(line_end, rb + 1 + MD_SPAN_MAX);
     if (!bang && p + 2 < rb && b[p + 1] == '^') { /* a footnote reference: a marker */
         size_t q = p + 2;
         while (q < rb && !is_space(b[q]))
@@ -991,13 +1009,6 @@ static int md_title_add(struct title *t, const uint8_t *p, size_t n)
         i += r - 1;
     }
     return rc ? rc : title_add(t, p + from, n - from);
-}
-
-/* The end of the line starting at b[i] (its '\n' or len). */
-static size_t line_end_at(const uint8_t *b, size_t i, size_t len)
-{
-    const uint8_t *nl = i < len ? memchr(b + i, '\n', len - i) : NULL;
-    return nl ? (size_t)(nl - b) : len;
 }
 
 /* Whether the line [p, e) holds only `c` repeated (at least `min` times), after up to three

@@ -170,6 +170,13 @@ static void test_md_links(void **state)
     assert_string_equal(terms_of(x.body, x.body_len), "see a chart and x y");
     kq_extracted_release(&x);
 
+    /* a link's text wrapped over lines; not over a blank line */
+    const char *w = "see [a long\nlink text](http://urlhost.example/urlpath) end\n"
+                    "[a\n\nb](http://x.y)\n";
+    extract(KQ_FORMAT_MARKDOWN, w, strlen(w), &x);
+    assert_string_equal(terms_of(x.body, x.body_len), "see a long link text end a b http xy");
+    kq_extracted_release(&x);
+
     /* a destination of any length (a pasted image as a data: URI) */
     size_t n = 100000;
     char *big = malloc(n + 64);
