@@ -1091,6 +1091,7 @@ static int extract_markdown(uint8_t *b, size_t len, struct title *t)
     uint8_t fence = 0; /* '`' or '~' inside a fenced code block */
     size_t fence_len = 0;
     int have_heading = 0, have_first = 0, after_blank = 1;
+    int in_list = 0, in_code = 0; /* in a list item; in an indented code block */
     struct title first = {KQ_BUF_INIT, 0, 0};
     int rc = 0;
     size_t i = md_front_matter(b, len, t, &rc);
@@ -1100,21 +1101,25 @@ static int extract_markdown(uint8_t *b, size_t len, struct title *t)
     while (i < len) {
         const uint8_t *nl = memchr(b + i, '\n', len - i);
         size_t e = nl ? (size_t)(nl - b) : len;
-        size_t p = i;
+        size_t p = i, ws = i, indent = 0;
         for (int k = 0; k < 3 && p < e && b[p] == ' '; k++)
             p++;
-        /* code fences */
-        if (p + 3 <= e && (b[p] == '`' || b[p] == '~') && b[p + 1] == b[p] && b[p + 2] == b[p]) {
+        for (; ws < e && (b[ws] == ' ' || b[ws] == '\t'); ws++)
+            indent += b[ws] == '\t' ? 4 - indent % 4 : 1;
+        /* code fences: indented up to 3 columns, or as deep as a list item's content */
+        size_t fp = indent <= 3 || in_list ? ws : e;
+        if (fp + 3 <= e && (b[fp] == '`' || b[fp] == '~') && b[fp + 1] == b[fp] &&
+            b[fp + 2] == b[fp]) {
             size_t run = 0;
-            while (p + run < e && b[p + run] == b[p])
+            while (fp + run < e && b[fp + run] == b[fp])
                 run++;
             if (!fence) {
-                fence = b[p];
+                fence = b[fp];
                 fence_len = run;
-                blank(b, p, e);
-            } else if (b[p] == fence && run >= fence_len) {
+                blank(b, fp, e);
+            } else if (b[fp] == fence && run >= fence_len) {
                 fence = 0;
-                blank(b, p, e);
+                blank(b, fp, e);
             }
             i = e + 1;
             continue;
@@ -1123,11 +1128,24 @@ static int extract_markdown(uint8_t *b, size_t len, struct title *t)
             i = e + 1;
             continue;
         }
-        int blank_line = 1;
-        for (size_t k = p; k < e && blank_line; k++)
+        int blank_line = ws == e;
+        for (size_t k = ws; k < e && blank_line; k++)
             blank_line = is_space(b[k]) || b[k] == 0;
         int was_after_blank = after_blank;
         after_blank = blank_line;
+        /* an indented code block (not in a list, where indentation is the item's): after a
+         * blank line, 4 columns in; its text is literal, as a fenced block's */
+        if (!blank_line) {
+            in_code = indent >= 4 && !in_list && (was_after_blank || in_code);
+            if (list_item(b, ws, e))
+                in_list = 1;
+            else if (indent == 0 && was_after_blank)
+                in_list = 0; /* a paragraph at the margin ends the list */
+        }
+        if (in_code) {
+            i = e + 1;
+            continue;
+        }
         /* block quotes */
         while (p < e && b[p] == '>') {
             b[p++] = ' ';

@@ -339,6 +339,16 @@ static void test_md_blocks_and_titles(void **state)
         {"\xef\xbb\xbf---\nauthor: me\n...\n# Heading\n", "Heading", "me heading"},
         {"---\nno close\n", "no close", "no close"},
     };
+    /* code is literal: an indented block after a blank line (not a list item's text), a
+     * fence as deep as a list item's content; its info string is no text */
+    const char *code = "para\n\n    <div class=\"widgetbox\">[x](http://cdnhost)</div>\n\nafter\n"
+                       "- item\n\n    continued <b>item</b>\n\n  - nested\n\n      ```html\n"
+                       "      <p class=\"nestedcls\">\n      ```\n";
+    extract(KQ_FORMAT_MARKDOWN, code, strlen(code), &x);
+    assert_string_equal(terms_of(x.body, x.body_len),
+                        "para div class widgetbox x http cdnhost div after item continued item "
+                        "nested p class nestedcls");
+    kq_extracted_release(&x);
     for (size_t i = 0; i < sizeof titles / sizeof *titles; i++) {
         extract(KQ_FORMAT_MARKDOWN, titles[i].in, strlen(titles[i].in), &x);
         if (strcmp(x.title, titles[i].title))
