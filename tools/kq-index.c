@@ -196,7 +196,14 @@ struct watched {
     ino_t ino;
     int dead;  /* it reported its own removal (its inode may come back, reused) */
     int seen;
+    int tree;  /* a folder of a PATH's tree: any entry's change counts; else only the folder
+                * holding a PATH (watch_above), where only the PATH's own name does */
     struct watched *next;
+};
+
+struct dev_ino {
+    dev_t dev;
+    ino_t ino;
 };
 
 struct watch {
@@ -213,38 +220,82 @@ struct watch {
     dev_t ix_dev;
     ino_t ix_ino;
     int stopping;
+    char **targets;       /* per PATH, the name of the file a link PATH leads to, or NULL */
+    struct dev_ino *walked; /* the folders a rewatch walked: each once (links loop) */
+    size_t n_walked, cap_walked;
 };
 
 static void schedule(struct watch *w);
 
-/* Whether `name` (an entry of a folder watched) is the last component of a PATH: a
- * hidden folder given as a PATH is indexed, and its going is a change. */
+/* Whether `name` is the last component of path `p`. */
+static int last_component(const char *p, const char *name)
+{
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        n--;
+    size_t b = n;
+    while (b && p[b - 1] != '/')
+        b--;
+    return n - b == strlen(name) && !memcmp(p + b, name, n - b);
+}
+
+/* Whether `name` (an entry of a folder watched) is the last component of a PATH, or of
+ * the file a link PATH leads to: a hidden folder given as a PATH is indexed, and its
+ * going is a change. */
 static int names_path(const struct watch *w, const char *name)
 {
-    for (size_t i = 0; i < w->n_paths; i++) {
-        const char *p = w->paths[i];
-        size_t n = strlen(p);
-        while (n > 1 && p[n - 1] == '/')
-            n--;
-        size_t b = n;
-        while (b && p[b - 1] != '/')
-            b--;
-        if (n - b == strlen(name) && !memcmp(p + b, name, n - b))
+    for (size_t i = 0; i < w->n_paths; i++)
+        if (last_component(w->paths[i], name) ||
+            (w->targets[i] && last_component(w->targets[i], name)))
             return 1;
-    }
     return 0;
+}
+
+/* Whether `name`, an entry of folder `dir` as watch_above names it (a leading part of `p`,
+ * or "." for a relative `p`), is on the way to path `p` (or is its last component). */
+static int leads_to(const char *dir, const char *name, const char *p)
+{
+    size_t dl = strlen(dir);
+    const char *rest;
+    if (!strcmp(dir, ".") && p[0] != '/')
+        rest = p;
+    else if (!strncmp(p, dir, dl) && (p[dl] == '/' || (dl && dir[dl - 1] == '/')))
+        rest = p + dl;
+    else
+        return 0;
+    for (;;) { /* past separators and "./" */
+        while (*rest == '/')
+            rest++;
+        if (rest[0] != '.' || rest[1] != '/')
+            break;
+        rest++;
+    }
+    size_t nl = strlen(name);
+    return !strncmp(rest, name, nl) && (rest[nl] == '/' || !rest[nl]);
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)
 {
     struct watch *w = h->loop->data;
     struct watched *x = h->data;
-    if (status == 0 && name && name[0] == '.' && !names_path(w, name))
-        return; /* hidden entries are not indexed (and the index itself is one, often) */
-    const char *base = strrchr(x->path, '/');
-    if ((events & UV_RENAME) && name && !strcmp(name, base ? base + 1 : x->path))
-        x->dead = 1; /* the folder itself went (or an entry of its name: watched anew) */
-    schedule(w);
+    char hp[4096];
+    size_t hl = sizeof hp;
+    /* the folder itself went (or an entry of its name: watched anew); libuv names it by
+     * the path of the first watch of its inode, which may be another */
+    int self = status == 0 && name && (events & UV_RENAME) &&
+               (last_component(x->path, name) ||
+                (uv_fs_event_getpath(h, hp, &hl) == 0 && last_component(hp, name)));
+    int counts = self || status != 0 || !name;
+    if (!counts && x->tree) /* hidden entries are not indexed (the index itself, often) */
+        counts = name[0] != '.' || names_path(w, name);
+    for (size_t i = 0; !counts && !x->tree && i < w->n_paths; i++)
+        /* beside a PATH, only what leads to one counts (not a log the run writes there) */
+        counts = leads_to(x->path, name, w->paths[i]) ||
+                 (w->targets[i] && leads_to(x->path, name, w->targets[i]));
+    if (self)
+        x->dead = 1;
+    if (counts)
+        schedule(w);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -255,8 +306,8 @@ static void on_closed(uv_handle_t *h)
 }
 
 /* Starts watching directory `path` unless it is watched already; returns 1 when it
- * started a watch. */
-static int watch_dir(struct watch *w, const char *path)
+ * started a watch. `tree`: as struct watched's. */
+static int watch_dir(struct watch *w, const char *path, int tree)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -264,6 +315,7 @@ static int watch_dir(struct watch *w, const char *path)
     for (struct watched *x = w->ws; x; x = x->next)
         if (!x->dead && !strcmp(x->path, path) && x->dev == st.st_dev && x->ino == st.st_ino) {
             x->seen = 1;
+            x->tree |= tree;
             return 0;
         }
     struct watched *x = calloc(1, sizeof *x);
@@ -283,6 +335,7 @@ static int watch_dir(struct watch *w, const char *path)
     x->dev = st.st_dev;
     x->ino = st.st_ino;
     x->seen = 1;
+    x->tree = tree;
     x->next = w->ws;
     w->ws = x;
     return 1;
@@ -303,12 +356,12 @@ static int watch_above(struct watch *w, const char *path)
     for (;;) {
         char *slash = strrchr(p, '/');
         if (!slash) {
-            added = watch_dir(w, ".");
+            added = watch_dir(w, ".", 0);
             break;
         }
         slash[slash == p] = '\0'; /* "/a" -> "/" */
         if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            added = watch_dir(w, p);
+            added = watch_dir(w, p, 0);
             break;
         }
         if (slash == p)
@@ -319,9 +372,10 @@ static int watch_above(struct watch *w, const char *path)
 }
 
 /* Watches `path` and, recursively, its folders (as the walk of kq_index_build goes: hidden
- * entries and the index directory left out). A PATH is also followed through the folder
- * holding it (watch_above), and a file PATH that is a link through its target's folder. */
-static int watch_tree(struct watch *w, const char *path, int top, int depth)
+ * entries and the index directory left out, a folder reached twice walked once). PATH
+ * number `top` - 1 (0: not a PATH) is also followed through the folder holding it
+ * (watch_above), and a file PATH that is a link through its target's folder. */
+static int watch_tree(struct watch *w, const char *path, size_t top, int depth)
 {
     struct stat st;
     int added = top ? watch_above(w, path) : 0;
@@ -330,14 +384,28 @@ static int watch_tree(struct watch *w, const char *path, int top, int depth)
         return added;
     if (!S_ISDIR(st.st_mode)) {
         char *real = top ? realpath(path, NULL) : NULL;
-        if (real)
+        if (real) {
             added += watch_above(w, real);
-        free(real);
+            free(w->targets[top - 1]);
+            w->targets[top - 1] = real;
+        }
         return added;
     }
     if (st.st_dev == w->ix_dev && st.st_ino == w->ix_ino)
         return added;
-    added += watch_dir(w, path);
+    for (size_t i = 0; i < w->n_walked; i++)
+        if (w->walked[i].dev == st.st_dev && w->walked[i].ino == st.st_ino)
+            return added;
+    if (w->n_walked == w->cap_walked) {
+        size_t cap = w->cap_walked ? 2 * w->cap_walked : 64;
+        struct dev_ino *v = realloc(w->walked, cap * sizeof *v);
+        if (!v)
+            return added;
+        w->walked = v;
+        w->cap_walked = cap;
+    }
+    w->walked[w->n_walked++] = (struct dev_ino){st.st_dev, st.st_ino};
+    added += watch_dir(w, path, 1);
     DIR *d = opendir(path);
     if (!d)
         return added;
@@ -372,9 +440,10 @@ static int rewatch(struct watch *w)
         w->ix_ino = st.st_ino;
     }
     for (struct watched *x = w->ws; x; x = x->next)
-        x->seen = 0;
+        x->seen = x->tree = 0;
+    w->n_walked = 0;
     for (size_t i = 0; i < w->n_paths; i++)
-        added += watch_tree(w, w->paths[i], 1, 0);
+        added += watch_tree(w, w->paths[i], i + 1, 0);
     for (struct watched **pp = &w->ws; *pp;) {
         struct watched *x = *pp;
         if (x->seen) {
@@ -476,6 +545,10 @@ static int watch_run(const char *dir, char **paths, size_t n_paths,
     opts->progress = NULL; /* no progress bar between the summary lines */
     opts->missing_ok = 1;  /* a PATH may go and come back */
     opts->full = 0;        /* --full was the first build's: the changes are updates */
+    if (!(w.targets = calloc(n_paths, sizeof *w.targets))) {
+        fprintf(stderr, "kq-index: out of memory\n");
+        return 2;
+    }
     uv_timer_init(w.loop, &w.debounce);
     uv_timer_init(w.loop, &w.rescan);
     uv_timer_start(&w.rescan, on_rescan, WATCH_RESCAN_MS, WATCH_RESCAN_MS);
@@ -495,6 +568,10 @@ static int watch_run(const char *dir, char **paths, size_t n_paths,
     }
     uv_run(w.loop, UV_RUN_DEFAULT);
     uv_loop_close(w.loop);
+    for (size_t i = 0; i < n_paths; i++)
+        free(w.targets[i]);
+    free(w.targets);
+    free(w.walked);
     return 0;
 }
 

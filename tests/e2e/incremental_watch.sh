@@ -154,6 +154,51 @@ wait "$w" || true
 pids=()
 ok "--full --watch: a file deleted afterwards is deleted from the index"
 
+# links that loop (twice: walked once, not 2^64 times); a log the run writes beside its
+# PATHs (no update while nothing changes); a folder renamed, then removed and made again
+# under its new name (libuv names the inode's watch by its old path); the hidden folder
+# holding a PATH renamed; a link PATH to a hidden file, edited
+w4=$tmp/w4
+mkdir -p "$w4/docs/a" "$w4/.notes/journal" "$w4/dot" "$w4/loops/.cache"
+printf 'Ww\nwombat\n' >"$w4/docs/a/w.txt"
+printf 'Jj\njaguar\n' >"$w4/.notes/journal/j.txt"
+printf 'Pp\npelican\n' >"$w4/dot/.plan"
+ln -s dot/.plan "$w4/plan.md"
+printf 'Ll\nlemur\n' >"$w4/loops/l.txt"
+ln -s . "$w4/loops/x"
+ln -s . "$w4/loops/y"
+ix=$tmp/ix4
+(cd "$w4" && exec "$kqi" -i "$ix" --watch docs .notes/journal plan.md loops >>kq.log 2>&1) &
+w=$!
+pids=("$w")
+for _ in $(seq 1 200); do
+    grep -q '^watching' "$w4/kq.log" 2>/dev/null && break
+    sleep 0.05
+done
+grep -q '^watching' "$w4/kq.log" || fail "--watch over looping links did not start: $(cat "$w4/kq.log")"
+[ "$(hits wombat)" = 1 ] && [ "$(hits jaguar)" = 1 ] && [ "$(hits pelican)" = 1 ] &&
+    [ "$(hits lemur)" = 1 ] || fail "the fourth watch's first update: $(cat "$w4/kq.log")"
+sleep 1.5
+n0=$(grep -c generation "$w4/kq.log" || true)
+sleep 2
+n1=$(grep -c generation "$w4/kq.log" || true)
+[ "$n0" = "$n1" ] || fail "$((n1 - n0)) updates in 2 idle seconds, its own log beside the PATHs"
+mv "$w4/docs/a" "$w4/docs/b"
+sleep 1.5
+rm -r "$w4/docs/b"
+mkdir "$w4/docs/b"
+sleep 1.5
+printf 'Nn\nnewt\n' >"$w4/docs/b/n.txt"
+within_3s newt 1 "a folder renamed, then made again under its new name"
+mv "$w4/.notes" "$w4/.moved"
+within_3s jaguar 0 "the hidden folder holding a PATH renamed"
+printf 'Pp\npuffin\n' >"$w4/dot/.plan"
+within_3s puffin 1 "a link PATH's hidden target edited"
+kill -TERM "$w"
+wait "$w" || true
+pids=()
+ok "looping links, a log beside the PATHs, a folder renamed and made again, a hidden parent renamed, a link to a hidden file"
+
 run "$kqi" -i "$ix" --watch --merge
 expect_rc 2 "--watch with --merge"
 echo "incremental_watch.sh: $passed passed, 0 failed"
