@@ -13,6 +13,7 @@
  * extraction is linear in the input whatever the bytes.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #ifdef __SSE2__
@@ -404,6 +405,17 @@ static size_t comment_end(const uint8_t *b, size_t p, size_t len)
     return e;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether `name` is one of the `n` sorted `names`. */
+static int in_sorted(const char *const *names, size_t n, const char *name)
+{
+    return bsearch(&name, names, n, sizeof *names, cmp_name) != NULL;
+}
+
 /* Whether the tag `name` is of an inline element, whose tags do not separate words
  * (`Ko<b>rea</b>n` reads "Korean"): they are erased (NUL), not blanked. Sorted. */
 static int inline_tag(const char *name)
@@ -414,18 +426,7 @@ static int inline_tag(const char *name)
         "nobr",  "q",    "s",       "samp", "small", "span",  "strike", "strong", "sub",
         "sup",   "time", "tt",      "u",    "var",  "wbr",
     };
-    size_t lo = 0, hi = sizeof names / sizeof *names;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(names[mid], name);
-        if (!c)
-            return 1;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
+    return in_sorted(names, sizeof names / sizeof *names, name);
 }
 
 /* Erases [from, to): every byte but '\n' becomes NUL, which the analyser skips inside a
@@ -663,18 +664,7 @@ static int html_element(const char *name)
         "tfoot",    "th",       "thead",    "time",       "title",    "tr",       "track",
         "tt",       "u",        "ul",       "var",        "video",    "wbr",
     };
-    size_t lo = 0, hi = sizeof names / sizeof *names;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(names[mid], name);
-        if (!c)
-            return 1;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
+    return in_sorted(names, sizeof names / sizeof *names, name);
 }
 
 /* The end (one past its '>') of the tag at b[p] == '<' as CommonMark reads raw HTML,
