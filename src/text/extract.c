@@ -600,7 +600,6 @@ static size_t line_end_at(const uint8_t *b, size_t i, size_t len)
     return nl ? (size_t)(nl - b) : len;
 }
 
-
 /* The offset of the `close` bracket matching the `open` at b[p], within [p, end) and
  * honouring backslash escapes and nesting; `end` when none. It may span up to four lines
  * (a link's text wrapped), not a blank one (the paragraph's end): a '[' costs at most
@@ -794,6 +793,8 @@ static size_t md_angle(struct md *m, size_t p, size_t line_end)
     return e;
 }
 
+/* Handles a link or image whose '[' is at b[p] (`bang`: preceded by '!' at p - 1).
+ * Returns the offset to continue at: inside the link text, which stays. */
 static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
 {
     uint8_t *b = m->b;
@@ -1038,7 +1039,7 @@ static size_t md_front_matter(uint8_t *b, size_t len, struct title *t, int *rc)
         p++;
     if (p != 0 && p != 3)
         return 0;
-    if (!(e - p >= 3 && !memcmp(b + p, "---", 3) && rule_line(b, p, e, '-', 3)) || e - p > 8)
+    if (!rule_line(b, p, e, '-', 3) || e - p > 8)
         return 0;
     size_t lim = min_sz(len, FRONT_MATTER_MAX), close = 0;
     for (size_t i = e + 1; i < lim && !close;) {
