@@ -269,7 +269,8 @@ static int doc_answer(struct kq__job *j, kq_error *err)
     const kq_index *ix = kq__gen_index(j->gen);
     uint32_t doc;
     struct kq_doc d;
-    int rc = kq__gen_find(j->gen, j->req.text, j->req.text_len, &doc);
+    int rc = kq__gen_find(j->gen, j->req.text, j->req.text_len, j->req.path, j->req.path_len,
+                          &doc);
     if (!rc)
         rc = kq_index_doc(ix, doc, &d, err);
     if (rc == KQ_ENOTFOUND) {
@@ -401,7 +402,7 @@ static int job_start(struct kq__conn *c, struct kq_request *req)
         kq__free(j);
         return rc;
     }
-    req->text = NULL; /* the job owns it now */
+    req->text = req->path = NULL; /* the job owns them now */
     kq__gen_ref(j->gen);
     j->weight = job_weight(s, &j->req);
     c->in_flight_bytes += j->weight;

@@ -318,7 +318,9 @@ static int read_request(json_t *root, const char *line, size_t len, struct kq_re
             req->flags |= KQ_SEARCH_COUNT;
         return 0;
     case KQ_OP_DOC:
-        return get_string(root, "doc", 1, &req->text, &req->text_len, err);
+        if ((rc = get_string(root, "doc", 1, &req->text, &req->text_len, err)))
+            return rc;
+        return get_string(root, "path", 0, &req->path, &req->path_len, err);
     default:
         return 0;
     }
@@ -408,9 +410,7 @@ int kq__request_parse(const char *line, size_t len, struct kq_request *req, kq_e
     if (rc && kq__json_alloc_failed())
         rc = kq__enomem(err);
     if (rc) {
-        kq__free(req->text);
-        req->text = NULL;
-        req->text_len = 0;
+        kq__request_release(req);
         req->op = rc == KQ_EBADOP ? KQ_OP_NONE : req->op;
     }
     return rc;
@@ -421,8 +421,9 @@ void kq__request_release(struct kq_request *req)
     if (!req)
         return;
     kq__free(req->text);
-    req->text = NULL;
-    req->text_len = 0;
+    kq__free(req->path);
+    req->text = req->path = NULL;
+    req->text_len = req->path_len = 0;
 }
 
 /* ---- answers ---- */

@@ -35,6 +35,9 @@ struct kq_request {
     /* search, count: the query; doc: the document id. Owned: kq__request_release. */
     char *text;
     size_t text_len;
+    /* doc: the file the document is of (a hit's "path"), or NULL. Owned, as text. */
+    char *path;
+    size_t path_len;
     uint32_t k;      /* search: 1..10000 (default 10) */
     uint32_t offset; /* search: 0..100000 */
     int flags;       /* KQ_SEARCH_* of kq/search.h */

@@ -27,6 +27,7 @@
 #include "query/searcher.h"
 #include "server/server.h"
 #include "util/alloc.h"
+#include "util/path.h"
 #include "util/error.h"
 
 #define OPEN_ATTEMPTS 5
@@ -57,16 +58,11 @@ static int same_id(const kq_index *ix, uint32_t doc, const char *id, size_t len)
     return kq_index_doc(ix, doc, &d, NULL) == 0 && d.id_len == len && !memcmp(d.id, id, len);
 }
 
-/* The slot holding `id`, or the empty slot where it would go. */
-static struct kq_idslot *slot_of(const struct kq_gen *g, const kq_index *ix, const char *id,
-                                 size_t len)
+/* Where the probe for an id of XXH3 `h` starts; slots follow on by one (wrapping). The map
+ * holds every live document, those sharing an id (JSON-lines files) in document order. */
+static uint64_t first_slot(const struct kq_gen *g, uint64_t h)
 {
-    uint64_t h = XXH3_64bits(id, len);
-    for (uint64_t i = h & g->mask;; i = (i + 1) & g->mask) {
-        struct kq_idslot *s = &g->slots[i];
-        if (!s->doc1 || (s->hash == (uint32_t)h && same_id(ix, s->doc1 - 1, id, len)))
-            return s;
-    }
+    return h & g->mask;
 }
 
 static int build_map(struct kq_gen *g, kq_error *err)
@@ -90,12 +86,13 @@ static int build_map(struct kq_gen *g, kq_error *err)
             continue; /* deleted */
         if (rc)
             return rc;
-        struct kq_idslot *s = slot_of(g, ix, doc.id, doc.id_len);
-        s->doc1 = d + 1;
+        uint64_t h = XXH3_64bits(doc.id, doc.id_len), i = first_slot(g, h);
+        while (g->slots[i].doc1)
+            i = (i + 1) & g->mask;
+        g->slots[i] = (struct kq_idslot){d + 1, (uint32_t)h};
         size_t entry = doc.id_len + doc.path_len + doc.title_len;
         if (entry > g->max_entry)
             g->max_entry = entry;
-        s->hash = (uint32_t)XXH3_64bits(doc.id, doc.id_len);
         g->n_docs++;
     }
     if (err)
@@ -212,11 +209,22 @@ const kq_index *kq__gen_index(const struct kq_gen *g)
     return g->ix;
 }
 
-int kq__gen_find(const struct kq_gen *g, const char *id, size_t len, uint32_t *doc)
+int kq__gen_find(const struct kq_gen *g, const char *id, size_t len, const char *path,
+                 size_t path_len, uint32_t *doc)
 {
-    const struct kq_idslot *s = slot_of(g, kq__gen_index(g), id, len);
-    if (!s->doc1)
-        return KQ_ENOTFOUND;
-    *doc = s->doc1 - 1;
-    return 0;
+    const kq_index *ix = kq__gen_index(g);
+    uint64_t h = XXH3_64bits(id, len);
+    int found = 0;
+    for (uint64_t i = first_slot(g, h); g->slots[i].doc1; i = (i + 1) & g->mask) {
+        const struct kq_idslot *s = &g->slots[i];
+        struct kq_doc d;
+        if (s->hash != (uint32_t)h || !same_id(ix, s->doc1 - 1, id, len) ||
+            (path && (kq_index_doc(ix, s->doc1 - 1, &d, NULL) ||
+                      !kq__path_is(kq_index_root(ix), d.path, d.path_len, path, path_len))))
+            continue;
+        if (!found || s->doc1 - 1 > *doc)
+            *doc = s->doc1 - 1; /* the last of the index's documents of that id */
+        found = 1;
+    }
+    return found ? 0 : KQ_ENOTFOUND;
 }

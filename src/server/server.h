@@ -69,8 +69,11 @@ void kq__gen_give(struct kq_gen *g, kq_searcher *s);
 /* Any thread: the shared read-only index of the generation (kq/index.h: an open kq_index
  * may be shared by threads). */
 const kq_index *kq__gen_index(const struct kq_gen *g);
-/* Any thread: the document whose id is `id` (`len` bytes). 0 or KQ_ENOTFOUND. */
-int kq__gen_find(const struct kq_gen *g, const char *id, size_t len, uint32_t *doc);
+/* Any thread: the document whose id is `id` (`len` bytes) and, when `path` is not NULL, whose
+ * file's absolute path (a hit's "path") is `path` (`path_len` bytes): of several (JSON-lines
+ * files sharing an id), the last in the index. 0 or KQ_ENOTFOUND. */
+int kq__gen_find(const struct kq_gen *g, const char *id, size_t len, const char *path,
+                 size_t path_len, uint32_t *doc);
 
 /* ---- the dispatch queue (dispatch.c) ---- */
 

@@ -254,3 +254,14 @@ int kq__path_json(kq_buf *out, const char *root, const char *name, size_t len)
         kq__free(s);
     return rc;
 }
+
+int kq__path_is(const char *root, const char *name, size_t len, const char *abs,
+                size_t abs_len)
+{
+    if (len && name[0] == '/')
+        return len == abs_len && !memcmp(name, abs, len);
+    size_t rl = strlen(root);
+    int sep = len && root[rl - 1] != '/';
+    return rl + (size_t)sep + len == abs_len && !memcmp(abs, root, rl) &&
+           (!sep || abs[rl] == '/') && !memcmp(abs + rl + sep, name, len);
+}

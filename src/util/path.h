@@ -61,4 +61,10 @@ int kq__path_is_name(const char *p, size_t len);
  * not valid UTF-8 (kq__json_bytes_member). Returns 0 or KQ_ENOMEM. */
 int kq__path_json(kq_buf *out, const char *root, const char *name, size_t len);
 
+/* kq__path_is: whether the absolute path of the file an index names `name` (`len` bytes;
+ * relative to `root` unless absolute), as kq__path_json writes it, is the `abs_len` bytes
+ * at `abs`. */
+int kq__path_is(const char *root, const char *name, size_t len, const char *abs,
+                size_t abs_len);
+
 #endif

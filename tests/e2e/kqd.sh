@@ -14,6 +14,7 @@ mkdir -p "$tmp/work/docs"
 cp "$src"/corpus/*.txt "$tmp/work/docs/"
 printf '%s\n' '{"_id":"j1","title":"Alliance notes","text":"alliance defense zebracorn"}' \
     >"$tmp/work/docs/notes.jsonl"
+printf '%s\n' '{"_id":"j1","title":"Other notes","text":"zebrafish"}' >"$tmp/work/docs/other.jsonl"
 cd "$tmp/work"
 "$kqi" -q docs
 
@@ -34,14 +35,17 @@ search='{"id":0,"op":"search","query":"reciprocal defense procurement","k":3,"sn
 loop_pid=$!
 
 # ---- every operation ----
-run "$client" "$sock" send <<'EOF'
+run "$client" "$sock" send <<EOF
 {"id":1,"op":"ping"}
 {"id":"a","op":"search","query":"reciprocal defense procurement","k":1}
 {"id":2,"op":"count","query":"alliance"}
 {"id":3,"op":"doc","doc":"docs/003_b721ed12405fbad4.txt"}
 {"id":4,"op":"stats"}
-{"id":5,"op":"doc","doc":"j1"}
+{"id":5,"op":"doc","doc":"j1","path":"$tmp/work/docs/notes.jsonl"}
 {"id":6,"op":"search","query":"zebracorn","snippets":false,"plain":true,"k1":1.2,"b":0.75}
+{"id":8,"op":"doc","doc":"j1","path":"$tmp/work/docs/other.jsonl"}
+{"id":9,"op":"doc","doc":"j1"}
+{"id":23,"op":"doc","doc":"j1","path":"$tmp/work/docs/none.jsonl"}
 EOF
 expect_rc 0 "send"
 grep -qx '{"id":1,"result":{"pong":true,"protocol":1,"server":"kqd 0.1.0"}}' <<<"$out" ||
@@ -52,13 +56,17 @@ grep -q '^{"id":"a","result":{"total":6,"took_us":[0-9]*,"hits":\[{"id":"docs/00
 grep -q '^{"id":2,"result":{"total":6,"took_us":[0-9]*}}$' <<<"$out" || fail "count: $out"
 grep -q '^{"id":3,"result":{"id":"docs/003_b721ed12405fbad4.txt","path":"'"$tmp"'/work/docs/003_b721ed12405fbad4.txt","title":"","size":[0-9]*,"mtime_ns":[0-9]*,"text":".*Korea-US alliance' <<<"$out" ||
     fail "doc: $out"
-grep -q '^{"id":4,"result":{"protocol":1,"server":"kqd 0.1.0","uptime_s":[0-9]*,"index":{"path":"'"$tmp"'/work/.kq","generation":1,"manifest":"[0-9a-f]\{16\}","documents":6,"segments":1},"connections":[0-9]*,"queries":[0-9]*,"errors":[0-9]*,"latency_us":{"p50":[0-9]*,"p99":[0-9]*}}}$' <<<"$out" ||
+grep -q '^{"id":4,"result":{"protocol":1,"server":"kqd 0.1.0","uptime_s":[0-9]*,"index":{"path":"'"$tmp"'/work/.kq","generation":1,"manifest":"[0-9a-f]\{16\}","documents":7,"segments":1},"connections":[0-9]*,"queries":[0-9]*,"errors":[0-9]*,"latency_us":{"p50":[0-9]*,"p99":[0-9]*}}}$' <<<"$out" ||
     fail "stats: $out"
 grep -q '^{"id":5,"result":{"id":"j1","path":"'"$tmp"'/work/docs/notes.jsonl","title":"Alliance notes",.*"text":"alliance defense zebracorn"}}$' <<<"$out" ||
     fail "doc of a JSON-lines document: $out"
 grep -q '^{"id":6,"result":{"total":1,.*"snippet":"","highlights":\[\]}\]}}$' <<<"$out" ||
     fail "search with options: $out"
-ok "ping, search, count, doc (files and JSON-lines ids), stats"
+# one id in two JSON-lines files: the hit's path tells which; without it, the last
+grep -q '^{"id":8,"result":{"id":"j1","path":"'"$tmp"'/work/docs/other.jsonl","title":"Other notes",.*"text":"zebrafish"}}$' <<<"$out" &&
+    grep -q '^{"id":9,"result":{"id":"j1","path":"'"$tmp"'/work/docs/other.jsonl"' <<<"$out" &&
+    grep -q '^{"id":23,"error":{"code":"not_found"' <<<"$out" || fail "doc with a path: $out"
+ok "ping, search, count, doc (files and JSON-lines ids, with the file's path), stats"
 
 # blank lines, "\r\r\n" and tabs included, get no answer
 run "$client" "$sock" send 1 < <(printf '\r\r\n\t \r\n\n{"id":7,"op":"ping"}\r\n')

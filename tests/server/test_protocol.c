@@ -81,7 +81,16 @@ static void test_golden(void **state)
     assert_int_equal(parse("{\"id\":3,\"op\":\"doc\",\"doc\":\"corpus/003.txt\"}", &r, &e), 0);
     assert_int_equal(r.op, KQ_OP_DOC);
     assert_string_equal(r.text, "corpus/003.txt");
+    assert_null(r.path);
     kq__request_release(&r);
+    /* the file of the document: one id in two JSON-lines files */
+    assert_int_equal(parse("{\"id\":4,\"op\":\"doc\",\"doc\":\"7\",\"path\":\"/n/b.jsonl\"}", &r, &e),
+                     0);
+    assert_string_equal(r.text, "7");
+    assert_string_equal(r.path, "/n/b.jsonl");
+    assert_int_equal(r.path_len, 10);
+    kq__request_release(&r);
+    assert_null(r.path);
 
     /* a query may hold any bytes JSON can carry, NUL included; CR/LF escaped */
     assert_int_equal(parse("{\"op\":\"search\",\"query\":\"a\\u0000b\\nc\"}", &r, &e), 0);
@@ -204,6 +213,7 @@ static void test_errors(void **state)
          "'plain'", -1},
         {"{\"id\":1,\"op\":\"doc\"}", KQ_EINVAL, "1", "missing member 'doc'", -1},
         {"{\"id\":1,\"op\":\"doc\",\"doc\":3}", KQ_EINVAL, "1", "member 'doc'", -1},
+        {"{\"id\":1,\"op\":\"doc\",\"doc\":\"3\",\"path\":[]}", KQ_EINVAL, "1", "member 'path'", -1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const struct bad_case *c = &cases[i];

@@ -16,7 +16,7 @@
 #include "server/server.h"
 #include "testutil.h"
 
-static char *tmp, *ixdir, *corpus, *jsonl;
+static char *tmp, *ixdir, *corpus, *jsonl, *jsonl2;
 
 static void build(const char *const *paths, size_t n)
 {
@@ -44,8 +44,13 @@ static int setup(void **state)
           "{\"_id\":\"j2\",\"title\":\"B\",\"text\":\"beta\"}\n",
           f);
     fclose(f);
-    const char *paths[] = {corpus, jsonl};
-    build(paths, 2);
+    jsonl2 = malloc(strlen(tmp) + 16);
+    sprintf(jsonl2, "%s/e.jsonl", tmp);
+    f = fopen(jsonl2, "w");
+    fputs("{\"_id\":\"j1\",\"title\":\"C\",\"text\":\"gamma\"}\n", f); /* j1 again */
+    fclose(f);
+    const char *paths[] = {corpus, jsonl, jsonl2};
+    build(paths, 3);
     return 0;
 }
 
@@ -56,6 +61,7 @@ static int teardown(void **state)
     free(tmp);
     free(ixdir);
     free(corpus);
+    free(jsonl2);
     free(jsonl);
     return 0;
 }
@@ -68,27 +74,47 @@ static void test_open_and_find(void **state)
     assert_int_equal(kq__gen_open(ixdir, 3, &g, &err), 0);
     assert_int_equal(g->refs, 1);
     assert_int_equal(g->n_searchers, 3);
-    assert_int_equal(g->n_docs, 7);
+    assert_int_equal(g->n_docs, 8);
     assert_true(g->generation >= 1);
     const kq_index *ix = kq__gen_index(g);
     struct kq_index_info info;
     kq_index_get_info(ix, &info);
-    /* every document is found by its id, and only by it */
+    /* every document is found by its id and its file's path, and only by them; by its id
+     * alone, it or the last document of that id */
     for (uint32_t d = 0; d < info.doc_id_limit; d++) {
         struct kq_doc doc;
         if (kq_index_doc(ix, d, &doc, NULL))
             continue;
+        char abs[8192];
+        if (doc.path[0] == '/') /* outside the index's root */
+            snprintf(abs, sizeof abs, "%.*s", (int)doc.path_len, doc.path);
+        else
+            snprintf(abs, sizeof abs, "%s/%.*s", kq_index_root(ix), (int)doc.path_len, doc.path);
         uint32_t found;
-        assert_int_equal(kq__gen_find(g, doc.id, doc.id_len, &found), 0);
+        assert_int_equal(kq__gen_find(g, doc.id, doc.id_len, abs, strlen(abs), &found), 0);
         assert_int_equal(found, d);
-        assert_int_equal(kq__gen_find(g, doc.id, doc.id_len - 1, &found), KQ_ENOTFOUND);
+        assert_int_equal(kq__gen_find(g, doc.id, doc.id_len, NULL, 0, &found), 0);
+        assert_true(found == d || (found > d && doc.id_len == 2 && !memcmp(doc.id, "j1", 2)));
+        assert_int_equal(kq__gen_find(g, doc.id, doc.id_len - 1, NULL, 0, &found),
+                         KQ_ENOTFOUND);
+        assert_int_equal(kq__gen_find(g, doc.id, doc.id_len, abs, strlen(abs) - 1, &found),
+                         KQ_ENOTFOUND);
     }
-    uint32_t d;
-    assert_int_equal(kq__gen_find(g, "j2", 2, &d), 0);
-    assert_int_equal(kq__gen_find(g, "j3", 2, &d), KQ_ENOTFOUND);
-    assert_int_equal(kq__gen_find(g, "", 0, &d), KQ_ENOTFOUND);
+    uint32_t d, d2;
+    assert_int_equal(kq__gen_find(g, "j2", 2, NULL, 0, &d), 0);
+    assert_int_equal(kq__gen_find(g, "j3", 2, NULL, 0, &d), KQ_ENOTFOUND);
+    assert_int_equal(kq__gen_find(g, "", 0, NULL, 0, &d), KQ_ENOTFOUND);
+    /* one id in two JSON-lines files: the path tells them apart */
+    assert_int_equal(kq__gen_find(g, "j1", 2, jsonl, strlen(jsonl), &d), 0);
+    assert_int_equal(kq__gen_find(g, "j1", 2, jsonl2, strlen(jsonl2), &d2), 0);
+    assert_true(d2 != d);
+    struct kq_doc doc;
+    assert_int_equal(kq_index_doc(ix, d2, &doc, NULL), 0);
+    assert_memory_equal(doc.title, "C", 1);
+    assert_int_equal(kq__gen_find(g, "j1", 2, NULL, 0, &d), 0);
+    assert_int_equal(d, d2);
     /* the path of a JSON-lines file names no document: ids do */
-    assert_int_equal(kq__gen_find(g, jsonl, strlen(jsonl), &d), KQ_ENOTFOUND);
+    assert_int_equal(kq__gen_find(g, jsonl, strlen(jsonl), NULL, 0, &d), KQ_ENOTFOUND);
 
     /* take and give: each searcher to one user at a time */
     kq_searcher *a = kq__gen_take(g), *b = kq__gen_take(g), *c = kq__gen_take(g);
@@ -159,11 +185,11 @@ static void test_new_generation_and_corruption(void **state)
     assert_true(g->generation > old->generation);
     assert_int_equal(g->n_docs, 2);
     uint32_t d;
-    assert_int_equal(kq__gen_find(g, "j1", 2, &d), 0);
+    assert_int_equal(kq__gen_find(g, "j1", 2, NULL, 0, &d), 0);
     /* the old generation still answers from its own files */
     char path[4096];
     snprintf(path, sizeof path, "%s/000_2d90944b1258bdb7.txt", corpus);
-    assert_int_equal(kq__gen_find(old, path, strlen(path), &d), 0);
+    assert_int_equal(kq__gen_find(old, path, strlen(path), NULL, 0, &d), 0);
     kq__gen_unref(old);
     kq__gen_unref(g);
 
