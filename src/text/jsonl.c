@@ -424,8 +424,9 @@ static size_t lone_surrogates(const char *line, size_t len, char *out)
             continue;
         }
         n++;
+        static const char fffd[6] = {'\\', 'u', 'f', 'f', 'f', 'd'};
         if (out)
-            memcpy(out + i, "\\ufffd", 6);
+            memcpy(out + i, fffd, sizeof fffd);
         i += 5;
     }
     return n;
@@ -445,9 +446,10 @@ int kq__jsonl_parse_jansson(const char *line, size_t len, struct kq_json_doc *ou
     json_error_t jerr;
     char *mended = NULL;
     if (lone_surrogates(line, len, NULL)) {
-        if (!(mended = kq__malloc(len)))
+        if (!(mended = kq__malloc(len + 1)))
             return kq__enomem(err);
         memcpy(mended, line, len);
+        mended[len] = '\0';
         lone_surrogates(line, len, mended);
         line = mended;
     }

@@ -95,7 +95,8 @@ int kq__json_number(kq_buf *out, double v)
     return kq_buf_append(out, t, (size_t)n) ? KQ_ENOMEM : 0;
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* The base64 alphabet, and the padding at index 64. */
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
 
 int kq__json_bytes_member(kq_buf *out, const char *name, const char *s, size_t len)
 {
@@ -115,8 +116,8 @@ int kq__json_bytes_member(kq_buf *out, const char *name, const char *s, size_t l
                      (i + 2 < len ? p[i + 2] : 0);
         *o++ = b64[v >> 18];
         *o++ = b64[v >> 12 & 63];
-        *o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
-        *o++ = i + 2 < len ? b64[v & 63] : '=';
+        *o++ = b64[i + 1 < len ? v >> 6 & 63 : 64];
+        *o++ = b64[i + 2 < len ? v & 63 : 64];
     }
     *o++ = '"';
     out->len = (size_t)((uint8_t *)o - out->p);
@@ -132,7 +133,7 @@ long kq__base64_decode(const char *in, size_t n, unsigned char *out)
         uint32_t v = 0;
         int pad = 0;
         for (size_t k = 0; k < 4; k++) {
-            const char *c = in[i + k] ? strchr(b64, in[i + k]) : NULL;
+            const char *c = in[i + k] && in[i + k] != '=' ? strchr(b64, in[i + k]) : NULL;
             if (in[i + k] == '=' && i + 4 == n && k >= 2 && (k == 3 || in[i + 3] == '='))
                 pad++;
             else if (!c || pad)
