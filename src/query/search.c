@@ -262,8 +262,6 @@ static int find_matches(const kq_index *ix, const struct sterms *st, struct rhit
     qsort(order, n, sizeof *order, cmp_doc);
     for (size_t t = 0; t < st->n && !rc && positions; t++) {
         kq_cursor *c;
-        if (st->t[t].title_only)
-            continue; /* never a match in the body */
         if ((rc = kq_cursor_open(ix, KQ_FIELD_TEXT, st->t[t].term, st->t[t].len, &c, err)))
             break;
         for (uint32_t i = 0; c && i < n && !rc && positions; i++) {

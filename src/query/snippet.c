@@ -127,6 +127,7 @@ struct scan {
     /* Matching by position (kq_snippet_opts.by_position): the occurrences mt[mi..n_mt) are
      * still ahead; body token pos is position pos0 + pos of field text. */
     int by_pos;
+    int title_apart; /* the title is not in the body: a title_only term is no match there */
     const struct kq_snippet_match *mt;
     size_t n_mt, mi;
     uint64_t pos0;
@@ -401,6 +402,8 @@ static int match_at(struct scan *sc, const struct kq_token *t, int32_t *qi)
         if (sc->term_dt[sc->mt[sc->mi].term] != k || k < 0)
             return MISMATCH; /* one token, one term */
     const struct dterm *d = &sc->dt[k];
+    if (d->title_only && sc->title_apart)
+        return 0; /* the occurrence is no match: the body is not the title */
     if (t->len == d->len && !memcmp(t->term, d->term, d->len)) {
         *qi = k;
         return 0;
@@ -440,7 +443,7 @@ static int on_token(void *ctx, const struct kq_token *t)
             return rc;
     } else if (sc->by_first[(uint8_t)t->term[0]] >> (t->len - 1) & 1) {
         qi = lookup(sc, t->term, t->len);
-        if (qi >= 0 && sc->dt[qi].title_only)
+        if (qi >= 0 && sc->dt[qi].title_only && sc->title_apart)
             qi = -1;
     }
     uint64_t i = sc->n_tok++;
@@ -498,6 +501,7 @@ static void scan_reset(struct scan *sc)
 static int scan_body(struct scan *sc, kq_analyzer *an, const struct kq_extracted *x,
                      const struct kq_snippet_opts *opt)
 {
+    sc->title_apart = (opt && opt->title) || !x->title_in_body;
     if (opt && opt->by_position) {
         /* field text starts with a title that stands apart, then one unused position */
         int apart = opt->title || !x->title_in_body;

@@ -47,10 +47,11 @@
  * `phrase_only`: the query holds the term only inside phrases, so a token of it is marked
  * only as part of an occurrence of one of opt->phrases (a term listed twice is phrase_only
  * when both say so).
- * `title_only`: the query holds the term only in the title field (title:word), so a token
- * of the body is never its match; the match is looked for in a title that stands apart
- * from the body (an HTML <title>, a JSON-lines title) when the window has none (a term
- * listed twice is title_only when both say so). */
+ * `title_only`: the query holds the term only in the title field (title:word). When the
+ * title stands apart from the body (an HTML <title>, a JSON-lines title), a token of the
+ * body is never its match, and the match is looked for in the title when the window has
+ * none; when the title is part of the body (a Markdown heading), the term is an ordinary
+ * one (a term listed twice is title_only when both say so). */
 struct kq_snippet_term {
     const char *term; /* `len` bytes, need not be NUL-terminated; read during the call only */
     size_t len;

@@ -164,12 +164,15 @@ ok "file names as bytes (-l, --vimgrep, --json path_bytes); C1 controls; -l list
 mkdir -p "$tmp/html/d"
 printf '<html><head>\n<title>Alpha Report</title>\n</head><body>\n<p>intro</p>\n<p>the alpha word</p>\n</body></html>\n' >"$tmp/html/d/a.html"
 printf '<html>\n<head>\n<title>Gamma Page</title></head><body></body></html>\n' >"$tmp/html/d/b.html"
+printf 'intro\n\n# Heading Zebra\n\nbody\n' >"$tmp/html/d/c.md"
 (cd "$tmp/html" && "$kqi" -q d)
-run bash -c "cd '$tmp/html' && '$kq' --vimgrep title:alpha && '$kq' --vimgrep alpha && '$kq' --vimgrep gamma"
+run bash -c "cd '$tmp/html' && '$kq' --vimgrep title:alpha && '$kq' --vimgrep alpha && '$kq' --vimgrep gamma && '$kq' --vimgrep title:zebra"
 [ "$(cut -d: -f1-3 <<<"$out")" = "d/a.html:2:8
 d/a.html:5:8
-d/b.html:3:8" ] || fail "title matches: $out"
-ok "title:word points at the title, a body word at the body; a page of a title only at its title"
+d/b.html:3:8
+d/c.md:3:11" ] || fail "title matches: $out"
+grep -q '^d/c.md:3:11:.*Heading Zebra' <<<"$out" || fail "a Markdown heading's match: $out"
+ok "title:word points at the title (an HTML <title>, a Markdown heading), a body word at the body; a page of a title only at its title"
 
 # a damaged index: kq verifies the sections a query reads, as it reads them, and names the
 # one that is damaged; what the query does not read does not stop it
