@@ -680,10 +680,11 @@ static size_t md_tag_end(const uint8_t *b, size_t p, size_t end)
         q++;
     for (;;) {
         size_t ws = q;
+        int nl = 0;
         while (q < end && is_space(b[q]))
-            q++;
-        if (q >= end)
-            return 0;
+            nl += b[q++] == '\n';
+        if (q >= end || nl > 1)
+            return 0; /* a blank line ends the paragraph, and any tag in it */
         if (b[q] == '>')
             return q + 1;
         if (closing)
@@ -709,6 +710,14 @@ static size_t md_tag_end(const uint8_t *b, size_t p, size_t end)
             if (!c)
                 return 0;
             q = (size_t)(c - b) + 1;
+            for (size_t i = k + 1; i + 1 < q; i++) /* nor a blank line inside a value */
+                if (b[i] == '\n') {
+                    size_t j = i + 1;
+                    while (j < q && (b[j] == ' ' || b[j] == '\t' || b[j] == '\r'))
+                        j++;
+                    if (b[j] == '\n')
+                        return 0;
+                }
         } else {
             size_t v = k;
             while (k < end && !is_space(b[k]) && b[k] != '"' && b[k] != '\'' && b[k] != '=' &&
@@ -776,9 +785,13 @@ static size_t md_angle(struct md *m, size_t p, size_t line_end)
             }
         }
     }
-    int code = !closing && (!strcmp(name, "script") || !strcmp(name, "style"));
-    if (code) { /* their content is not text: to the closing tag (none closes after one that
-                   does not: search once) */
+    size_t ls = p; /* an HTML block (CommonMark type 1) starts its line, after 3 spaces at most */
+    while (ls > 0 && b[ls - 1] == ' ' && p - ls < 3)
+        ls--;
+    int code = !closing && (ls == 0 || b[ls - 1] == '\n') &&
+               (!strcmp(name, "script") || !strcmp(name, "style"));
+    if (code) { /* its content is not text: to the closing tag (none closes after one that
+                   does not: search once); in a line of prose the tag is only a tag */
         size_t *memo = &m->no_close[!strcmp(name, "style")];
         size_t close = e < *memo ? find_close(b, e, len, name) : len;
         if (close == len)
@@ -815,8 +828,10 @@ static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
         }
     }
     if (rb + 1 < lim && b[rb + 1] == '[') { /* [text][label], [text][]: the label goes */
-        size_t rl = match_bracket(b, rb + 1, lim, '[', ']');
-        if (rl >= lim)
+        size_t rl = rb + 2; /* a label holds no unescaped bracket */
+        while (rl < lim && b[rl] != ']' && b[rl] != '[')
+            rl += b[rl] == '\\' ? 2 : 1;
+        if (rl >= lim || b[rl] != ']')
             return p + 1;
         if (bang)
             b[p - 1] = ' ';
@@ -971,35 +986,82 @@ static size_t md_inline(struct md *m, size_t p, size_t line_end)
     return line_end + 1;
 }
 
-/* Appends a heading's text [p, p + n) to the title without its inline markup: backslash
- * escapes, code span backticks, and emphasis runs (`*`, `_`, `~`) unless inside a word
- * (`snake_case`, `2*3`). The body keeps them: they separate words there anyway. */
+/* Appends a heading's text [p, p + n) to the title without its inline markup, as CommonMark
+ * renders it: backslash escapes, code spans' backticks (their content literal), and the
+ * runs of `*`, `_`, `~` that open and close emphasis in pairs (left-flanking opens,
+ * right-flanking closes; `_` not inside a word). An unpaired run (`*.txt`, `2 * 3`,
+ * `**kwargs`) stays. The body keeps them all: they separate words there anyway. */
 static int md_title_add(struct title *t, const uint8_t *p, size_t n)
 {
-    size_t from = 0;
-    int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
+    uint8_t *drop = kq__calloc(n ? n : 1, 1);
+    if (!drop)
+        return KQ_ENOMEM;
+    size_t open[3][16], n_open[3] = {0, 0, 0}; /* openers of *, _, ~: their start */
+    size_t run_len[3][16];
+    for (size_t i = 0; i < n;) {
         uint8_t c = p[i];
-        size_t r = 1;
         if (c == '\\' && i + 1 < n && p[i + 1] > ' ' && p[i + 1] < 0x7f && !is_alpha(p[i + 1]) &&
             !is_digit(p[i + 1])) {
-            rc = title_add(t, p + from, i - from);
-            from = ++i; /* the escaped character is literal */
+            drop[i] = 1;
+            i += 2; /* the escaped character is literal */
             continue;
         }
-        if (c != '`' && c != '*' && c != '_' && c != '~')
-            continue;
+        size_t r = 1;
         while (i + r < n && p[i + r] == c)
             r++;
+        if (c == '`') { /* a code span: to the next run of as many backticks */
+            size_t q = i + r;
+            while (q < n) {
+                size_t r2 = 1;
+                if (p[q] != '`') {
+                    q++;
+                    continue;
+                }
+                while (q + r2 < n && p[q + r2] == '`')
+                    r2++;
+                if (r2 == r)
+                    break;
+                q += r2;
+            }
+            if (q < n) {
+                memset(drop + i, 1, r);
+                memset(drop + q, 1, r);
+                i = q + r;
+                continue;
+            }
+            i += r;
+            continue;
+        }
+        int k = c == '*' ? 0 : c == '_' ? 1 : c == '~' ? 2 : -1;
+        if (k < 0) {
+            i++;
+            continue;
+        }
+        /* flanking (CommonMark): the heading's ends count as whitespace */
+        int before_ws = i == 0 || is_space(p[i - 1]), after_ws = i + r >= n || is_space(p[i + r]);
         int word_before = i > 0 && (is_alpha(p[i - 1]) || is_digit(p[i - 1]) || p[i - 1] >= 0x80);
         int word_after = i + r < n && (is_alpha(p[i + r]) || is_digit(p[i + r]) || p[i + r] >= 0x80);
-        if (c == '`' || !word_before || !word_after) {
-            rc = title_add(t, p + from, i - from);
-            from = i + r;
+        int left = !after_ws, right = !before_ws;
+        if (c == '_' && word_before && word_after)
+            left = right = 0; /* snake_case */
+        if (right && n_open[k]) { /* closes the latest opener of its character */
+            size_t o = open[k][--n_open[k]], ol = run_len[k][n_open[k]];
+            memset(drop + o, 1, ol);
+            memset(drop + i, 1, r);
+        } else if (left && n_open[k] < 16) {
+            run_len[k][n_open[k]] = r;
+            open[k][n_open[k]++] = i;
         }
-        i += r - 1;
+        i += r;
     }
-    return rc ? rc : title_add(t, p + from, n - from);
+    int rc = 0;
+    for (size_t i = 0, from = 0; i <= n && !rc; i++)
+        if (i == n || drop[i]) {
+            rc = title_add(t, p + from, i - from);
+            from = i + 1;
+        }
+    kq__free(drop);
+    return rc;
 }
 
 /* Whether the line [p, e) holds only `c` repeated (at least `min` times), after up to three
@@ -1028,6 +1090,14 @@ static int list_item(const uint8_t *b, size_t p, size_t e)
     return p < e && (b[p] == '-' || b[p] == '*' || b[p] == '+') && (p + 1 == e || is_space(b[p + 1]));
 }
 
+/* Whether the line [p, e) is `ccc` (a YAML document's fence), trailing whitespace aside. */
+static int yaml_fence(const uint8_t *b, size_t p, size_t e, uint8_t c)
+{
+    while (e > p && is_space(b[e - 1]))
+        e--;
+    return e - p == 3 && b[p] == c && b[p + 1] == c && b[p + 2] == c;
+}
+
 /* YAML front matter: a first line `---`, then `key: value` lines up to a line `---` or
  * `...` (within FRONT_MATTER_MAX bytes). Its fences and top-level keys are blanked (the
  * values stay text) and a `title:` value is the title. Returns where the body starts (0
@@ -1039,12 +1109,12 @@ static size_t md_front_matter(uint8_t *b, size_t len, struct title *t, int *rc)
         p++;
     if (p != 0 && p != 3)
         return 0;
-    if (!rule_line(b, p, e, '-', 3) || e - p > 8)
+    if (!yaml_fence(b, p, e, '-'))
         return 0;
     size_t lim = min_sz(len, FRONT_MATTER_MAX), close = 0;
     for (size_t i = e + 1; i < lim && !close;) {
         size_t le = line_end_at(b, i, len);
-        if (rule_line(b, i, le, '-', 3) || rule_line(b, i, le, '.', 3))
+        if (yaml_fence(b, i, le, '-') || yaml_fence(b, i, le, '.'))
             close = i;
         else
             i = le + 1;
@@ -1066,7 +1136,17 @@ static size_t md_front_matter(uint8_t *b, size_t len, struct title *t, int *rc)
                 ve--;
             if (ve - vs >= 2 && (b[vs] == '"' || b[vs] == '\'') && b[ve - 1] == b[vs])
                 vs++, ve--;
-            if (title && !t->buf.len && ve > vs && !(*rc = title_add(t, b + vs, ve - vs)))
+            int block = ve > vs && ve - vs <= 3 && (b[vs] == '|' || b[vs] == '>');
+            if (title && block && !t->buf.len) /* a block scalar: the indented lines after */
+                for (size_t j = le + 1; j < close && (b[j] == ' ' || b[j] == '\t') && !*rc;) {
+                    size_t je = line_end_at(b, j, len);
+                    *rc = title_add(t, b + j, je - j);
+                    t->space = t->buf.len > 0;
+                    j = je + 1;
+                }
+            else if (title && !t->buf.len && ve > vs)
+                *rc = title_add(t, b + vs, ve - vs);
+            if (title && !*rc)
                 title_trim(t);
         }
         i = le + 1;

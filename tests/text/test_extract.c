@@ -275,7 +275,9 @@ static void test_md_inline_html(void **state)
         {"#include <stdio.h> and <Ctrl+Alt+Del>, Press <Enter>, List<T>\n",
          "include stdio h and ctrl alt del press enter list t"},
         {"a <img\n  src=\"x.png\" alt='srconly'\n/> b <a href=q>c</a>\n", "a b c"},
-        {"x <script type=\"t\">var hidden = 1;\n</script> y <style>p{z:1}</style> w\n", "x y w"},
+        {"x\n<script type=\"t\">var hidden = 1;\n</script> y\n  <style>p{z:1}</style> w\n", "x y w"},
+        {"in prose a <script> tag is a tag: </script>\n", "in prose a tag is a tag"},
+        {"where x <b\n\ngiraffe here > and <a href='v\n\nw'>z</a>\n", "where x b giraffe here and a href v w z"},
         {"Ko<b>rea</b>n <br>z a<x b\n", "korean z a x b"},
         {"<script>never closed\nstill\n", "never closed still"},
     };
@@ -328,7 +330,10 @@ static void test_md_blocks_and_titles(void **state)
         const char *in, *title, *terms;
     } titles[] = {
         {"# **Alpha** and __Beta__ `kq` *x*\n", "Alpha and Beta kq x", "alpha and beta kq x"},
-        {"# Why C\\# and \\*args, snake_case 2*3*4\n", "Why C# and *args, snake_case 2*3*4",
+        {"# Globbing *.txt with the ~ operator, 2 * 3, `a*b*c` and **kwargs\n",
+         "Globbing *.txt with the ~ operator, 2 * 3, a*b*c and **kwargs",
+         "globbing txt with the operator 2 3 a b c and kwargs"},
+        {"# Why C\\# and \\*args, snake_case 2*3*4\n", "Why C# and *args, snake_case 234",
          "why c and args snake case 2 3 4"},
         {"Annual Report\n=============\n\n# Later\n", "Annual Report", "annual report later"},
         {"\nSome *Notes*\n---\nbody\n", "Some Notes", "some notes body"},
@@ -337,6 +342,9 @@ static void test_md_blocks_and_titles(void **state)
         {"---\ntitle: \"Budget Review\"\ntags: [a, b]\n---\n# Heading\ntext\n", "Budget Review",
          "budget review a b heading text"},
         {"\xef\xbb\xbf---\nauthor: me\n...\n# Heading\n", "Heading", "me heading"},
+        {"---\ntitle: >-\n  The Real\n  Zebra Title\ndate: 1\n---\nx\n", "The Real Zebra Title",
+         "the real zebra title 1 x"},
+        {"-----\nSubject: Budget\n-----\n", "Subject: Budget", "subject budget"},
         {"---\nno close\n", "no close", "no close"},
     };
     /* code is literal: an indented block after a blank line (not a list item's text), a
