@@ -635,7 +635,43 @@ struct md {
     size_t len;
     size_t no_comment_close; /* no "-->" at or after this offset */
     size_t no_close[2];      /* no "</script", "</style" at or after this offset */
+    uint64_t *labels;        /* label_hash of the labels the document defines, sorted */
+    size_t n_labels;
 };
+
+/* A link label as CommonMark compares them (ASCII case folded, whitespace runs one space,
+ * trimmed), hashed (FNV-1a 64). */
+static uint64_t label_hash(const uint8_t *b, size_t s, size_t e)
+{
+    uint64_t h = 14695981039346656037ull;
+    int space = 0, any = 0;
+    for (size_t i = s; i < e; i++) {
+        if (is_space(b[i])) {
+            space = any;
+            continue;
+        }
+        if (space)
+            h = (h ^ ' ') * 1099511628211ull;
+        h = (h ^ lower(b[i])) * 1099511628211ull;
+        space = 0;
+        any = 1;
+    }
+    return h;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Whether the document defines the label b[s, e): a reference to another is text, as
+ * CommonMark has it (`a[i][j]`, a regex's `[^abc]`). */
+static int md_defined(const struct md *m, size_t s, size_t e)
+{
+    uint64_t h = label_hash(m->b, s, e);
+    return m->n_labels && bsearch(&h, m->labels, m->n_labels, sizeof h, cmp_u64);
+}
 
 /* Whether `name` (lowercase) names an element of HTML, its obsolete ones included: in
  * Markdown (and text read as Markdown) only their tags are markup, so that `<Enter>`,
@@ -822,7 +858,7 @@ static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
         size_t q = p + 2;
         while (q < rb && !is_space(b[q]))
             q++;
-        if (q == rb) {
+        if (q == rb && md_defined(m, p + 1, rb)) {
             blank(b, p, rb + 1);
             return rb + 1;
         }
@@ -831,7 +867,8 @@ static size_t md_link(struct md *m, size_t p, size_t line_end, int bang)
         size_t rl = rb + 2; /* a label holds no unescaped bracket */
         while (rl < lim && b[rl] != ']' && b[rl] != '[')
             rl += b[rl] == '\\' ? 2 : 1;
-        if (rl >= lim || b[rl] != ']')
+        if (rl >= lim || b[rl] != ']' ||
+            !(rl > rb + 2 ? md_defined(m, rb + 2, rl) : md_defined(m, p + 1, rb)))
             return p + 1;
         if (bang)
             b[p - 1] = ' ';
@@ -901,6 +938,37 @@ static int md_refdef(const uint8_t *b, size_t p, size_t e)
         q++; /* stops before e: b[e - 1] is not a space */
     uint8_t close = b[q] == '"' ? '"' : b[q] == '\'' ? '\'' : b[q] == '(' ? ')' : 0;
     return close && e - q >= 2 && b[e - 1] == close;
+}
+
+/* Collects the labels the document defines: link reference definitions (`[label]: url`)
+ * and footnotes (`[^note]: text`). Returns 0 or KQ_ENOMEM. */
+static int md_labels(struct md *m)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < m->len;) {
+        const uint8_t *b = m->b;
+        size_t e = line_end_at(b, i, m->len), p = i, q;
+        for (int k = 0; k < 3 && p < e && b[p] == ' '; k++)
+            p++;
+        for (q = p + 1; p < e && b[p] == '[' && q < e && q - p <= 1000 && b[q] != ']'; q++)
+            if (b[q] == '[')
+                break;
+        if (p < e && b[p] == '[' && q + 1 < e && b[q] == ']' && b[q + 1] == ':' &&
+            ((q > p + 2 && b[p + 1] == '^') || md_refdef(b, p, e))) {
+            if (m->n_labels == cap) {
+                cap = cap ? 2 * cap : 16;
+                uint64_t *v = kq__realloc(m->labels, cap * sizeof *v);
+                if (!v)
+                    return KQ_ENOMEM;
+                m->labels = v;
+            }
+            m->labels[m->n_labels++] = label_hash(b, p + 1, q);
+        }
+        i = e + 1;
+    }
+    if (m->n_labels)
+        qsort(m->labels, m->n_labels, sizeof *m->labels, cmp_u64);
+    return 0;
 }
 
 /* The first byte in [p, end) that inline markup starts at ('\\', '`', '[', '<' or '&'),
@@ -1158,7 +1226,7 @@ static size_t md_front_matter(uint8_t *b, size_t len, struct title *t, int *rc)
 
 static int extract_markdown(uint8_t *b, size_t len, struct title *t)
 {
-    struct md m = {b, len, SIZE_MAX, {SIZE_MAX, SIZE_MAX}};
+    struct md m = {b, len, SIZE_MAX, {SIZE_MAX, SIZE_MAX}, NULL, 0};
     uint8_t fence = 0; /* '`' or '~' inside a fenced code block */
     size_t fence_len = 0;
     int have_heading = 0, have_first = 0, after_blank = 1;
@@ -1166,7 +1234,7 @@ static int extract_markdown(uint8_t *b, size_t len, struct title *t)
     struct title first = {KQ_BUF_INIT, 0, 0};
     int rc = 0;
     size_t i = md_front_matter(b, len, t, &rc);
-    if (rc)
+    if (rc || (rc = md_labels(&m)))
         goto out;
     have_heading = t->buf.len > 0; /* the front matter's title comes first */
     while (i < len) {
@@ -1285,6 +1353,7 @@ static int extract_markdown(uint8_t *b, size_t len, struct title *t)
     }
 out:
     kq_buf_release(&first.buf);
+    kq__free(m.labels);
     return rc;
 }
 

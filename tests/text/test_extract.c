@@ -202,6 +202,9 @@ static void test_md_refdefs(void **state)
         {"See [the site][1].\n\n[1]: http://refhost.example.com/page \"Site\"\n", "see the site"},
         {"[Status]: approved\n", "status approved"}, /* a word is no destination */
         {"note[^fn1] and [t][] x[^a b]\n[^fn1]: the note\n", "note and t x a b the note"},
+        /* only labels the document defines (case and spaces aside) are references */
+        {"a[i][j], [^abc] and [x][the  Ref]\n\n[THE ref]: http://refhost.example/p\n",
+         "a i j abc and x"},
         {"[a]: <http://x.y/with space> 'T'\r\n  [b c]: /rel/path (paren)\nkept", "kept"},
         {"> [q]: http://quoted.example\n", ""},
         {"[1]: Smith, J. 2020, A Study\n", "1 smith j 2020 a study"},
