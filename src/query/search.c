@@ -518,8 +518,8 @@ int kq_result_json(const kq_result *r, char **json, size_t *len, kq_error *err)
     for (uint32_t i = 0; i < r->n && !rc; i++) {
         struct kq_search_hit h;
         kq_result_hit(r, i, &h);
-        rc = kq_buf_append(&b, i ? ",{\"id\":" : "{\"id\":", i ? 7 : 6) ||
-             kq__json_string(&b, h.id, h.id_len) || kq_buf_putc(&b, ',') ||
+        rc = kq_buf_append(&b, i ? ",{" : "{", i ? 2 : 1) ||
+             kq__json_bytes_member(&b, "id", h.id, h.id_len) || kq_buf_putc(&b, ',') ||
              kq__path_json(&b, root, h.path, h.path_len) || kq_buf_append(&b, ",\"title\":", 9) ||
              kq__json_string(&b, h.title, h.title_len) || kq_buf_append(&b, ",\"score\":", 9) ||
              kq__json_number(&b, h.score);

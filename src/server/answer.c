@@ -157,12 +157,14 @@ static int get_str(json_t *obj, const char *name, char **s, size_t *len, kq_erro
     return (*s = kq__strndup(json_string_value(v), *len)) ? 0 : kq__enomem(err);
 }
 
-/* The member "path" of `obj`, or its bytes from "path_bytes" when it has them (a path that
- * is not UTF-8: kq__json_bytes_member). */
-static int get_path(json_t *obj, char **s, size_t *len, kq_error *err)
+/* The member `name` of `obj`, or its bytes from "<name>_bytes" when it has them (a file
+ * name that is not UTF-8: kq__json_bytes_member). */
+static int get_bytes(json_t *obj, const char *name, char **s, size_t *len, kq_error *err)
 {
-    int rc = get_str(obj, "path", s, len, err);
-    json_t *v = json_object_get(obj, "path_bytes");
+    char key[32];
+    snprintf(key, sizeof key, "%s_bytes", name);
+    int rc = get_str(obj, name, s, len, err);
+    json_t *v = json_object_get(obj, key);
     if (rc || !v)
         return rc;
     size_t n = json_is_string(v) ? json_string_length(v) : 0;
@@ -172,7 +174,7 @@ static int get_path(json_t *obj, char **s, size_t *len, kq_error *err)
     long bl = json_is_string(v) ? kq__base64_decode(json_string_value(v), n, b) : -1;
     if (bl < 0) {
         kq__free(b);
-        return bad_member(err, "path_bytes");
+        return bad_member(err, key);
     }
     b[bl] = '\0';
     kq__free(*s);
@@ -196,7 +198,8 @@ int kq_stats_serves(const char *json, size_t len, const char *dir, uint64_t gene
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)manifest_checksum);
     int ok = json_is_integer(g) && (uint64_t)json_integer_value(g) == generation &&
              json_is_string(m) && !strcmp(json_string_value(m), hex) &&
-             !get_path(ix, &path, &plen, NULL) && plen == strlen(abs) && !memcmp(path, abs, plen);
+             !get_bytes(ix, "path", &path, &plen, NULL) && plen == strlen(abs) &&
+             !memcmp(path, abs, plen);
     kq__free(path);
     json_decref(root);
     return ok;
@@ -208,8 +211,8 @@ static int read_hit(json_t *o, struct hit *h, kq_error *err)
     int rc;
     if (!json_is_object(o))
         return bad_member(err, "hits");
-    if ((rc = get_str(o, "id", &h->id, &h->id_len, err)) ||
-        (rc = get_path(o, &h->path, &h->path_len, err)) ||
+    if ((rc = get_bytes(o, "id", &h->id, &h->id_len, err)) ||
+        (rc = get_bytes(o, "path", &h->path, &h->path_len, err)) ||
         (rc = get_str(o, "title", &h->title, &h->title_len, err)) ||
         (rc = get_str(o, "snippet", &h->snippet, &h->snippet_len, err)) ||
         (rc = get_u64(o, "line", UINT32_MAX, &line, err)) ||

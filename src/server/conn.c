@@ -298,7 +298,7 @@ static int doc_answer(struct kq__job *j, kq_error *err)
                      (unsigned long long)d.size, (long long)d.mtime_ns);
     rc = kq_buf_reserve(o, len + len / 8 + 256) || kq_buf_append(o, "{\"id\":", 6) ||
          kq_buf_append(o, j->req.id, j->req.id_len) ||
-         kq_buf_append(o, ",\"result\":{\"id\":", 16) || kq__json_string(o, d.id, d.id_len) ||
+         kq_buf_append(o, ",\"result\":{", 11) || kq__json_bytes_member(o, "id", d.id, d.id_len) ||
          kq_buf_putc(o, ',') || kq__path_json(o, kq_index_root(ix), d.path, d.path_len) ||
          kq_buf_append(o, ",\"title\":", 9) || kq__json_string(o, d.title, d.title_len) ||
          kq_buf_append(o, num, (size_t)n) || kq__json_string(o, text, len) ||

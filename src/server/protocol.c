@@ -187,6 +187,32 @@ static int get_string(json_t *root, const char *name, int required, char **s, si
     return 0;
 }
 
+/* The member `name` as get_string reads it, or its bytes from "<name>_bytes" (padded
+ * base64) when the request has that instead: a file name need not be UTF-8, which a JSON
+ * string cannot carry. */
+static int get_bytes(json_t *root, const char *name, int required, char **s, size_t *len,
+                     kq_error *err)
+{
+    char key[32];
+    snprintf(key, sizeof key, "%s_bytes", name);
+    json_t *v = json_object_get(root, key);
+    if (!v)
+        return get_string(root, name, required, s, len, err);
+    size_t n = json_is_string(v) ? json_string_length(v) : 0;
+    unsigned char *b = json_is_string(v) ? kq__malloc(n / 4 * 3 + 1) : NULL;
+    if (json_is_string(v) && !b)
+        return kq__enomem(err);
+    long bl = b ? kq__base64_decode(json_string_value(v), n, b) : -1;
+    if (bl < 0) {
+        kq__free(b);
+        return bad(err, "member '%s' must be padded base64", key);
+    }
+    b[bl] = '\0';
+    *s = (char *)b;
+    *len = (size_t)bl;
+    return 0;
+}
+
 static int get_uint(json_t *root, const char *name, uint32_t lo, uint32_t hi, uint32_t *out,
                     kq_error *err)
 {
@@ -318,9 +344,9 @@ static int read_request(json_t *root, const char *line, size_t len, struct kq_re
             req->flags |= KQ_SEARCH_COUNT;
         return 0;
     case KQ_OP_DOC:
-        if ((rc = get_string(root, "doc", 1, &req->text, &req->text_len, err)))
+        if ((rc = get_bytes(root, "doc", 1, &req->text, &req->text_len, err)))
             return rc;
-        return get_string(root, "path", 0, &req->path, &req->path_len, err);
+        return get_bytes(root, "path", 0, &req->path, &req->path_len, err);
     default:
         return 0;
     }

@@ -73,6 +73,19 @@ after=$(stat_of .kq/kqd.sock queries)
 [ $((after - before)) -eq "$n_same" ] || fail "the daemon answered $((after - before)) queries for $n_same kq runs"
 ok "human (NO_COLOR), --json, --vimgrep, -l, --count, paging, --plain, BM25 options, errors: the same bytes with and without the daemon"
 
+# a file whose name is not UTF-8: its hit's id comes in bytes too, and doc takes them
+bad=$(printf 'docs/sub/bad\xff.txt' | base64 -w0)
+run "$client" .kq/kqd.sock send <<EOF
+{"id":1,"op":"search","query":"zebracorn"}
+{"id":2,"op":"doc","doc_bytes":"$bad"}
+{"id":3,"op":"doc","doc":"x","doc_bytes":"no base64"}
+EOF
+grep -q '^{"id":1,.*"id_bytes":"'"$bad"'"' <<<"$out" &&
+    grep -q '^{"id":2,"result":{"id":"docs/sub/bad[^"]*\.txt","id_bytes":"'"$bad"'",.*"text":"zebracorn bytes\\n"}}$' <<<"$out" &&
+    grep -q '^{"id":3,"error":{"code":"bad_request","message":"member .doc_bytes. must be padded base64"' <<<"$out" ||
+    fail "ids in bytes: $out"
+ok "a file name that is not UTF-8: id_bytes in hits, doc_bytes in doc"
+
 run "$kq" --stats
 expect_rc 0 "kq --stats"
 grep -q "^socket: $tmp/work/.kq/kqd.sock$" <<<"$out" && grep -q '^index.documents: 8$' <<<"$out" &&

@@ -91,6 +91,14 @@ static void test_golden(void **state)
     assert_int_equal(r.path_len, 10);
     kq__request_release(&r);
     assert_null(r.path);
+    /* ids and paths that are not UTF-8, in base64 */
+    assert_int_equal(parse("{\"op\":\"doc\",\"doc\":\"?\",\"doc_bytes\":\"Yf8=\",\"path_bytes\":\"L/8=\"}",
+                           &r, &e),
+                     0);
+    assert_int_equal(r.text_len, 2);
+    assert_memory_equal(r.text, "a\xff", 3);
+    assert_memory_equal(r.path, "/\xff", 3);
+    kq__request_release(&r);
 
     /* a query may hold any bytes JSON can carry, NUL included; CR/LF escaped */
     assert_int_equal(parse("{\"op\":\"search\",\"query\":\"a\\u0000b\\nc\"}", &r, &e), 0);
@@ -214,6 +222,8 @@ static void test_errors(void **state)
         {"{\"id\":1,\"op\":\"doc\"}", KQ_EINVAL, "1", "missing member 'doc'", -1},
         {"{\"id\":1,\"op\":\"doc\",\"doc\":3}", KQ_EINVAL, "1", "member 'doc'", -1},
         {"{\"id\":1,\"op\":\"doc\",\"doc\":\"3\",\"path\":[]}", KQ_EINVAL, "1", "member 'path'", -1},
+        {"{\"id\":1,\"op\":\"doc\",\"doc_bytes\":\"YQ\"}", KQ_EINVAL, "1", "'doc_bytes' must be padded base64", -1},
+        {"{\"id\":1,\"op\":\"doc\",\"doc_bytes\":7}", KQ_EINVAL, "1", "'doc_bytes'", -1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const struct bad_case *c = &cases[i];
