@@ -161,25 +161,17 @@ static int get_str(json_t *obj, const char *name, char **s, size_t *len, kq_erro
  * name that is not UTF-8: kq__json_bytes_member). */
 static int get_bytes(json_t *obj, const char *name, char **s, size_t *len, kq_error *err)
 {
-    char key[32];
+    char key[32], *b;
+    size_t bl;
     snprintf(key, sizeof key, "%s_bytes", name);
     int rc = get_str(obj, name, s, len, err);
-    json_t *v = json_object_get(obj, key);
-    if (rc || !v)
-        return rc;
-    size_t n = json_is_string(v) ? json_string_length(v) : 0;
-    unsigned char *b = kq__malloc(n / 4 * 3 + 1);
-    if (!b)
-        return kq__enomem(err);
-    long bl = json_is_string(v) ? kq__base64_decode(json_string_value(v), n, b) : -1;
-    if (bl < 0) {
-        kq__free(b);
-        return bad_member(err, key);
-    }
-    b[bl] = '\0';
+    if (rc || (rc = kq__json_get_bytes(obj, key, &b, &bl)) == KQ_ENOTFOUND)
+        return rc == KQ_ENOTFOUND ? 0 : rc;
+    if (rc)
+        return rc == KQ_ENOMEM ? kq__enomem(err) : bad_member(err, key);
     kq__free(*s);
-    *s = (char *)b;
-    *len = (size_t)bl;
+    *s = b;
+    *len = bl;
     return 0;
 }
 

@@ -187,30 +187,40 @@ static int get_string(json_t *root, const char *name, int required, char **s, si
     return 0;
 }
 
-/* The member `name` as get_string reads it, or its bytes from "<name>_bytes" (padded
- * base64) when the request has that instead: a file name need not be UTF-8, which a JSON
- * string cannot carry. */
-static int get_bytes(json_t *root, const char *name, int required, char **s, size_t *len,
-                     kq_error *err)
+int kq__json_get_bytes(json_t *obj, const char *name, char **s, size_t *len)
 {
-    char key[32];
-    snprintf(key, sizeof key, "%s_bytes", name);
-    json_t *v = json_object_get(root, key);
+    json_t *v = json_object_get(obj, name);
     if (!v)
-        return get_string(root, name, required, s, len, err);
+        return KQ_ENOTFOUND;
     size_t n = json_is_string(v) ? json_string_length(v) : 0;
     unsigned char *b = json_is_string(v) ? kq__malloc(n / 4 * 3 + 1) : NULL;
     if (json_is_string(v) && !b)
-        return kq__enomem(err);
+        return KQ_ENOMEM;
     long bl = b ? kq__base64_decode(json_string_value(v), n, b) : -1;
     if (bl < 0) {
         kq__free(b);
-        return bad(err, "member '%s' must be padded base64", key);
+        return KQ_EINVAL;
     }
     b[bl] = '\0';
     *s = (char *)b;
     *len = (size_t)bl;
     return 0;
+}
+
+/* The member `name` as get_string reads it, or its bytes from "<name>_bytes" when the
+ * request has that instead: a file name need not be UTF-8, which a JSON string cannot
+ * carry. */
+static int get_bytes(json_t *root, const char *name, int required, char **s, size_t *len,
+                     kq_error *err)
+{
+    char key[32];
+    snprintf(key, sizeof key, "%s_bytes", name);
+    int rc = kq__json_get_bytes(root, key, s, len);
+    if (rc == KQ_ENOTFOUND)
+        return get_string(root, name, required, s, len, err);
+    if (rc == KQ_ENOMEM)
+        return kq__enomem(err);
+    return rc ? bad(err, "member '%s' must be padded base64", key) : 0;
 }
 
 static int get_uint(json_t *root, const char *name, uint32_t lo, uint32_t hi, uint32_t *out,

@@ -72,6 +72,13 @@ const char *kq__op_name(enum kq_op op);
  * `p`. Returns 0, KQ_ENOTFOUND (fewer members). */
 int kq__json_member(const char *p, size_t len, size_t index, size_t *start, size_t *end);
 
+/* kq__json_get_bytes: the bytes the member `name` of JSON object `obj` holds in padded
+ * base64 (RFC 4648: the "<member>_bytes" members of PROTOCOL.md), in a NUL-terminated
+ * kq__malloc'd `*s` of `*len` bytes. Returns 0, KQ_ENOTFOUND (no such member), KQ_EINVAL
+ * (not a string of padded base64), KQ_ENOMEM. */
+struct json_t;
+int kq__json_get_bytes(struct json_t *obj, const char *name, char **s, size_t *len);
+
 /* Answers, appended to `out` with their newline. Return 0 or KQ_ENOMEM (out unchanged in
  * length on failure is not promised; the caller drops the buffer). */
 /* {"id":ID,"result":RESULT}\n */
