@@ -3,9 +3,11 @@
 # warning, then its ERT tests (kq-test.el) run in `emacs --batch` against a real kqd on a
 # temporary socket over an index of corpus/: M-x kq lists exactly the hits `kq --vimgrep`
 # prints in-process (each checked to point at a query word) and RET / next-error visit
-# them; a JSON-lines hit shows the document's text from kqd; a query syntax error, a
-# daemon that is not running and a server of another protocol version are messages; the
-# XXH3 socket name of a deep index is the one kqd listens on; kq starts kqd when told to.
+# them; a JSON-lines hit shows the document's text from kqd at its matched word; a query
+# syntax error (its caret under the right column), a daemon that is not running and a
+# server of another protocol version are messages; the XXH3 socket name of a deep index is
+# the one kqd listens on; kq starts kqd when told to; a newer search supersedes an older
+# one; the documents of $tmp/extra (see below) open where they should.
 # Environment: KQ_SOURCE_DIR and KQ_BUILD_DIR (set by ctest).
 set -euo pipefail
 
@@ -32,9 +34,31 @@ ok "kq.el byte-compiles with byte-compile-error-on-warn"
 
 kqd_prepare_corpora
 
+# $tmp/extra/.kq, served by kqd: the documents of the regression tests. lines.jsonl: the
+# word of a document far from its line of the file; dup1.jsonl and dup2.jsonl: two
+# documents of one id; caf\xe9.txt: a file name that is not UTF-8; stray.md: a stray byte
+# that is not UTF-8 before the word; nul.jsonl: a title holding \u0000
+extra=$tmp/extra
+mkdir -p "$extra/docs"
+{
+    printf '%s\n' '{"_id":"d1","title":"One","text":"intro\nmore\nQuokka is here"}'
+    for i in 2 3 4 5; do printf '{"_id":"d%d","title":"T","text":"filler %d"}\n' "$i" "$i"; done
+    printf '%s\n' '{"_id":"d6","title":"Six","text":"wombat first\nsecond\nthird"}'
+} >"$extra/docs/lines.jsonl"
+printf '%s\n' '{"_id":"dup","title":"A","text":"apple numbat"}' >"$extra/docs/dup1.jsonl"
+printf '%s\n' '{"_id":"dup","title":"B","text":"banana numbat"}' >"$extra/docs/dup2.jsonl"
+printf 'latinword in a latin-1 named file\n' >"$extra/docs/caf$(printf '\351').txt"
+printf 'Title\nr\351sum\351 caf\303\251 \355\225\234\352\265\255 bilby here\n' >"$extra/docs/stray.md"
+printf '%s\n' '{"_id":"n1","title":"Nul\u0000title","text":"echidna here"}' \
+    '{"_id":"n2","title":"Fine","text":"echidna too"}' >"$extra/docs/nul.jsonl"
+(cd "$extra" && "$build/kq-index" -q docs) || fail "kq-index in $extra failed"
+kqd_start extra "$extra/.kq"
+
+# in a UTF-8 locale, as a desktop's Emacs runs (a file with a stray byte reads as raw-text)
 set +e
 (cd "$tmp/work" && HOME=$tmp/home KQ_TEST_DIR=$tmp KQ_TEST_KQD=$build/kqd \
-    KQ_TEST_DEEP=$deep/.kq KQ_TEST_DEEP_SOCK=$deep_sock XDG_RUNTIME_DIR=$tmp/run \
+    KQ_TEST_DEEP=$deep/.kq KQ_TEST_DEEP_SOCK=$deep_sock KQ_TEST_EXTRA=$extra/.kq \
+    XDG_RUNTIME_DIR=$tmp/run LANG=C.UTF-8 LC_ALL=C.UTF-8 \
     timeout 120 emacs --batch -Q -L "$tmp/lisp" -l ert -l "$here/kq-test.el" \
     -f ert-run-tests-batch-and-exit </dev/null)
 rc=$?

@@ -2,10 +2,13 @@
 # tests/e2e/nvim.sh: the Neovim plugin (tools/editors/nvim) in `nvim --headless` against
 # a real kqd on a temporary socket over an index of corpus/: :Kq fills the quickfix list
 # with exactly the hits `kq --vimgrep` prints in-process (each checked to point at a query
-# word) and jumps to the first; a JSON-lines hit opens the document's text from kqd; a
-# query syntax error, a daemon that is not running and a server of another protocol
-# version are messages; the XXH3 socket name of a deep index is the one kqd listens on;
-# the plugin starts kqd when told to. The checks themselves are in nvim_test.lua.
+# word) and jumps to the first; a JSON-lines hit opens the document's text from kqd at its
+# matched word; a query syntax error (its caret under the right column), a daemon that is
+# not running and a server of another protocol version are messages; the XXH3 socket name
+# of a deep index is the one kqd listens on; the plugin starts kqd when told to; g:kq_*
+# numbers are booleans; a newer search supersedes an older one; the documents of
+# $tmp/extra (see below) open where they should. The checks themselves are in
+# nvim_test.lua.
 # Environment: KQ_SOURCE_DIR and KQ_BUILD_DIR (set by ctest).
 set -euo pipefail
 
@@ -22,9 +25,27 @@ command -v nvim >/dev/null ||
     fail "neovim is not installed (tools/check.sh installs it: apt-get install neovim)"
 kqd_prepare_corpora
 
+# $tmp/extra/.kq, served by kqd: the documents of the regression tests. lines.jsonl: the
+# word of a document far from its line of the file; dup1.jsonl and dup2.jsonl: two
+# documents of one id; caf\xe9.txt: a file name that is not UTF-8; live.jsonl: a document
+# that nvim_test.lua changes (and indexes again) while kqd serves it
+extra=$tmp/extra
+mkdir -p "$extra/docs"
+{
+    printf '%s\n' '{"_id":"d1","title":"One","text":"intro\nmore\nQuokka is here"}'
+    for i in 2 3 4 5; do printf '{"_id":"d%d","title":"T","text":"filler %d"}\n' "$i" "$i"; done
+    printf '%s\n' '{"_id":"d6","title":"Six","text":"wombat first\nsecond\nthird"}'
+} >"$extra/docs/lines.jsonl"
+printf '%s\n' '{"_id":"dup","title":"A","text":"apple numbat"}' >"$extra/docs/dup1.jsonl"
+printf '%s\n' '{"_id":"dup","title":"B","text":"banana numbat"}' >"$extra/docs/dup2.jsonl"
+printf 'latinword in a latin-1 named file\n' >"$extra/docs/caf$(printf '\351').txt"
+printf '%s\n' '{"_id":"live","title":"Live","text":"old text about dugong"}' >"$extra/docs/live.jsonl"
+(cd "$extra" && "$build/kq-index" -q docs) || fail "kq-index in $extra failed"
+kqd_start extra "$extra/.kq"
+
 set +e
 (cd "$tmp/work" && XDG_CACHE_HOME=$tmp/cache KQ_TEST_DIR=$tmp KQ_TEST_KQD=$build/kqd \
-    KQ_TEST_DEEP=$deep/.kq \
+    KQ_TEST_DEEP=$deep/.kq KQ_TEST_EXTRA=$extra/.kq KQ_TEST_BUILD=$build \
     XDG_RUNTIME_DIR=$tmp/run timeout 120 nvim --headless -n -i NONE -u NONE \
     --cmd "set rtp^=$src/tools/editors/nvim" -c 'runtime plugin/kq.lua' \
     -c "luafile $here/nvim_test.lua" </dev/null)

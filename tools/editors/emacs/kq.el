@@ -21,7 +21,12 @@
 ;; a socket address, $XDG_RUNTIME_DIR/kq/<XXH3 of the index path>.sock.
 ;;
 ;; The first page of hits is shown as soon as its answer arrives; the following pages
-;; are requested together and appended in rank order as their answers come.
+;; are requested together and appended in rank order as their answers come.  A newer
+;; search supersedes the one still running: it ends then, and the newer one keeps `*kq*'.
+;;
+;; A hit in a JSON-lines document (one document per line of a *.jsonl file) shows the
+;; document's text from kqd in `*kq ID*' (`*kq ID*<2>' for another file's document of
+;; the same id), at the hit's first matched word: its line is the one of the .jsonl file.
 ;;
 ;; Install: put this file in a directory of `load-path' and (require 'kq), or
 ;; (autoload 'kq "kq" nil t).
@@ -69,8 +74,9 @@
   :type 'number)
 
 (defcustom kq-search-finished-functions nil
-  "Functions called when a search ends, with ERROR (nil or an alist with
-`code' and `message') and INFO (a plist: :total, :shown, :pages)."
+  "Functions called once when a search ends, with ERROR (nil or an alist with
+`code' and `message') and INFO (a plist: :total, :shown, :pages).  A search that
+a newer one supersedes ends then, with the code \"superseded\"."
   :type 'hook)
 
 (defconst kq-protocol 1 "The kqd protocol version this package speaks.")
@@ -269,6 +275,11 @@ The rule of PROTOCOL.md, Conventions."
   process (pending (make-hash-table)) (next-id 1) (buf "") last-error closed)
 
 (defun kq--json-read (line)
+  ;; json-parse-string refuses the escape \u0000 (a document's title or text may hold
+  ;; it): each becomes \ufffd; only an escape, preceded by an even number of backslashes
+  (let ((case-fold-search nil))
+    (while (string-match "\\(?:\\`\\|[^\\]\\)\\(?:\\\\\\\\\\)*\\(\\\\u0000\\)" line)
+      (setq line (replace-match "\\ufffd" t t line 1))))
   (if (fboundp 'json-parse-string)
       (json-parse-string line :object-type 'alist :array-type 'array
                          :null-object nil :false-object nil)
@@ -483,19 +494,21 @@ reason in the log."
   (message "kq: %s" (alist-get 'message err))
   (run-hook-with-args 'kq-search-finished-functions err info))
 
-(defun kq--with-server (fn &optional started)
+(defun kq--with-server (fn &optional report started)
   "Call FN with a connection speaking protocol 1 and the target.
-When there is none, say why (offering to start kqd unless STARTED)."
-  (let ((target (kq--target)))
+When there is none, say why with REPORT, `kq--report' by default (offering to
+start kqd unless STARTED)."
+  (let ((target (kq--target))
+        (report (or report #'kq--report)))
     (if (eq (car-safe target) 'error)
-        (kq--report `((code . "no_index") (message . ,(cdr target))))
+        (funcall report `((code . "no_index") (message . ,(cdr target))))
       (kq--open
        (plist-get target :socket)
        (lambda (err conn)
          (cond
           ((not err) (funcall fn conn target))
           ((or started (not (equal (alist-get 'code err) "not_running")))
-           (kq--report err))
+           (funcall report err))
           (t
            (let* ((index (plist-get target :index))
                   (socket (plist-get target :socket))
@@ -506,7 +519,7 @@ When there is none, say why (offering to start kqd unless STARTED)."
                                    'always 'never))
                               (t kq-start-kqd))))
              (if (not (eq mode 'always))
-                 (kq--report
+                 (funcall report
                   `((code . "not_running")
                     (message . ,(format "kqd is not running %s; start it with: %s"
                                         (if index
@@ -518,8 +531,9 @@ When there is none, say why (offering to start kqd unless STARTED)."
                (kq--start-kqd target
                               (lambda (serr)
                                 (if serr
-                                    (kq--report `((code . "not_running") (message . ,serr)))
-                                  (kq--with-server fn t)))))))))))))
+                                    (funcall report
+                                             `((code . "not_running") (message . ,serr)))
+                                  (kq--with-server fn report t)))))))))))))
 
 ;;;; The results buffer
 
@@ -527,6 +541,8 @@ When there is none, say why (offering to start kqd unless STARTED)."
 (defvar-local kq--plain nil "Whether the query of this buffer is free text.")
 (defvar-local kq--generation 0 "The search whose answers this buffer still takes.")
 (defvar kq--searches 0 "Searches started: a newer one supersedes the older in `*kq*'.")
+(defvar kq--running nil
+  "The search still running, as (GENERATION . STOP): STOP ends it as superseded.")
 
 (defvar kq-results-mode-map
   (let ((map (make-sparse-keymap)))
@@ -553,14 +569,15 @@ move between hits and show them, \\[kq-rerun] runs the search again.
 (defun kq--hit-at (pos)
   (get-text-property pos 'kq-hit))
 
-(defun kq--fetch-doc (socket id)
-  "The text of the document ID from the daemon on SOCKET, waiting for it."
+(defun kq--fetch-doc (socket id path)
+  "The text of the document ID of the file PATH from the daemon on SOCKET.
+Waits for it.  PATH is the hit's: ids are unique only within a file."
   (let (done result)
     (kq--open socket
               (lambda (err conn)
                 (if err
                     (setq done t result err)
-                  (kq--request conn "doc" `((doc . ,id))
+                  (kq--request conn "doc" `((doc . ,id) (path . ,path))
                                (lambda (derr r)
                                  (kq--close conn)
                                  (setq done t result (or derr r)))))))
@@ -573,11 +590,25 @@ move between hits and show them, \\[kq-rerun] runs the search again.
            (user-error "kq: kqd sent a document without text"))
           (t (alist-get 'text result)))))
 
+(defvar-local kq--doc nil
+  "The JSON-lines document of this buffer: (PATH . ID), PATH the file holding it.")
+
+(defun kq--doc-buffer (path id)
+  "The buffer of the document ID of the file PATH.
+`*kq ID*', or `*kq ID*<N>' when a document of another file with the same id has
+that one."
+  (let ((key (cons path id)))
+    (or (seq-find (lambda (b) (equal (buffer-local-value 'kq--doc b) key)) (buffer-list))
+        (let ((buf (generate-new-buffer (format "*kq %s*" id))))
+          (with-current-buffer buf (setq kq--doc key))
+          buf))))
+
 (defun kq--hit-buffer (hit)
   "The buffer of HIT: its file's, or a JSON-lines document's text from kqd."
   (if (plist-get hit :doc)
-      (let ((buf (get-buffer-create (format "*kq %s*" (plist-get hit :doc))))
-            (text (kq--fetch-doc (plist-get hit :socket) (plist-get hit :doc))))
+      (let* ((text (kq--fetch-doc (plist-get hit :socket) (plist-get hit :doc)
+                                  (plist-get hit :path)))
+             (buf (kq--doc-buffer (plist-get hit :path) (plist-get hit :doc))))
         (with-current-buffer buf
           (let ((inhibit-read-only t))
             (erase-buffer)
@@ -598,13 +629,28 @@ move between hits and show them, \\[kq-rerun] runs the search again.
       (widen)
       (save-excursion
         (goto-char (point-min))
-        (forward-line (1- (max 1 (plist-get hit :line))))
-        ;; the column counts bytes of the line, in UTF-8
-        (let* ((bol (point))
-               (line (buffer-substring-no-properties bol (line-end-position)))
-               (bytes (encode-coding-string line 'utf-8))
-               (col (min (length bytes) (max 0 (1- (plist-get hit :col))))))
-          (+ bol (length (decode-coding-string (substring bytes 0 col) 'utf-8))))))))
+        (if (plist-get hit :doc)
+            ;; a JSON-lines document: its line is the .jsonl file's, not one of the
+            ;; document's text; the first matched word, searched from the start of the
+            ;; text regardless of case (the start of the text when it is not there)
+            (let ((case-fold-search t) (word (plist-get hit :word)))
+              (if (and word (search-forward word nil t))
+                  (match-beginning 0)
+                (point-min)))
+          (forward-line (1- (max 1 (plist-get hit :line))))
+          ;; the column counts bytes of the line in the file: encoded back as the file was
+          ;; read (raw-text for a file with a stray byte that is not UTF-8)
+          (let* ((bol (point))
+                 (coding (if (and buffer-file-name buffer-file-coding-system
+                                  (not (eq (coding-system-type buffer-file-coding-system)
+                                           'undecided)))
+                             (coding-system-change-eol-conversion buffer-file-coding-system
+                                                                  'unix)
+                           'utf-8))
+                 (line (buffer-substring-no-properties bol (line-end-position)))
+                 (bytes (encode-coding-string line coding))
+                 (col (min (length bytes) (max 0 (1- (plist-get hit :col))))))
+            (+ bol (length (decode-coding-string (substring bytes 0 col) coding)))))))))
 
 (defun kq--show-hit (hit &optional no-select)
   "Show the file of HIT at its match, never in the window of the results.
@@ -709,13 +755,20 @@ kq-index reads every *.jsonl file as JSON lines, whose documents' ids are their
          (col (or (alist-get 'col hit) 0))
          (snippet (replace-regexp-in-string "[\0-\37]" " " (or (alist-get 'snippet hit) "")))
          (start (point))
-         (file (and (not jsonl) path)))
+         ;; a path that is not UTF-8: its bytes, in the file name that encodes back to them
+         ;; (`path' has U+FFFD in place of the bytes that are not UTF-8)
+         (file (and (not jsonl)
+                    (if (stringp (alist-get 'path_bytes hit))
+                        (decode-coding-string (base64-decode-string (alist-get 'path_bytes hit))
+                                              'utf-8)
+                      path)))
+         word)
     ;; the path (absolute), relative to the current folder when it lies under it
     (insert (propertize (if (string-prefix-p (file-name-as-directory default-directory) path)
                             (file-relative-name path)
                           path)
                         'face 'compilation-info))
-    ;; a JSON-lines document: its line and column count in the document's text
+    ;; a JSON-lines document: its line is the one of the .jsonl file holding it
     (when jsonl (insert (propertize (format "[%s]" id) 'face 'compilation-info)))
     (insert ":" (propertize (number-to-string line) 'face 'compilation-line-number)
             ":" (propertize (number-to-string col) 'face 'compilation-column-number)
@@ -730,18 +783,21 @@ kq-index reads every *.jsonl file as JSON lines, whose documents' ids are their
               (when (and (integerp b) (integerp e) (<= 0 b e (length bytes)))
                 (let ((cb (length (decode-coding-string (substring bytes 0 b) 'utf-8)))
                       (ce (length (decode-coding-string (substring bytes 0 e) 'utf-8))))
+                  (unless (or word (= cb ce))
+                    (setq word (substring snippet cb ce)))
                   (add-face-text-property (+ sstart cb) (+ sstart ce) 'kq-match))))))))
     (insert "\n")
     (add-text-properties start (1- (point))
                          `(kq-hit ,(if jsonl
-                                       (list :doc id :socket (plist-get target :socket)
-                                             :line line :col col)
+                                       (list :doc id :path path
+                                             :socket (plist-get target :socket)
+                                             :line line :col col :word word)
                                      (list :file file :line line :col col))
                                   mouse-face highlight
                                   help-echo ,(format "%s (score %s)" (or (alist-get 'title hit) "")
                                                      (alist-get 'score hit))))))
 
-(defun kq--results-buffer (query plain target)
+(defun kq--results-buffer (query plain target gen)
   (let ((buf (get-buffer-create "*kq*")))
     (with-current-buffer buf
       (let ((inhibit-read-only t))
@@ -751,8 +807,7 @@ kq-index reads every *.jsonl file as JSON lines, whose documents' ids are their
                                     (file-name-directory (plist-get target :index))
                                   default-directory))
         (setq kq--query query kq--plain plain)
-        (setq kq--searches (1+ kq--searches))
-        (setq kq--generation kq--searches)
+        (setq kq--generation gen)
         (insert (propertize (format "kq %s%s\n" (if plain "(free text) " "") query)
                             'face 'bold)
                 (format "index %s\n\n" (or (plist-get target :index)
@@ -769,10 +824,10 @@ kq-index reads every *.jsonl file as JSON lines, whose documents' ids are their
 
 (defvar kq--history nil "Queries asked with `kq'.")
 
-(defun kq--chars-before (s off)
-  "The characters of S in its first OFF bytes of UTF-8."
+(defun kq--width-before (s off)
+  "The display width of S in its first OFF bytes of UTF-8 (a wide character: 2)."
   (let ((bytes (encode-coding-string s 'utf-8)))
-    (length (decode-coding-string (substring bytes 0 (min off (length bytes))) 'utf-8))))
+    (string-width (decode-coding-string (substring bytes 0 (min off (length bytes))) 'utf-8))))
 
 ;;;###autoload
 (defun kq (query &optional plain)
@@ -789,65 +844,88 @@ every word a ranked-OR term."
          current-prefix-arg))
   (if (string-match-p "\\`[ \t\n]*\\'" (or query ""))
       (kq--report '((code . "bad_request") (message . "an empty query")))
-    (let ((limit (max 1 kq-limit))
-          (page (max 1 (min kq-page (max 1 kq-limit))))
-          (plain-json (if plain t :json-false))
-          (dir default-directory))
-      (kq--with-server
-       (lambda (conn target)
-         (let* ((default-directory dir)
-                (buf (kq--results-buffer query plain target))
-                (gen (buffer-local-value 'kq--generation buf))
-                (answers (make-hash-table))
-                (next-page 2) (last-page 1) (shown 0) (total 0) (pages 0) failed)
-           (cl-labels
-               ((live () (and (buffer-live-p buf)
-                              (= gen (buffer-local-value 'kq--generation buf))))
-                (info () (list :total total :shown shown :pages pages :buffer buf))
-                (append-hits (result)
-                  (setq pages (1+ pages))
-                  (with-current-buffer buf
-                    (let ((inhibit-read-only t))
-                      (save-excursion
-                        (goto-char (point-max))
-                        (seq-doseq (hit (or (alist-get 'hits result) []))
-                          (kq--insert-hit hit target)
-                          (setq shown (1+ shown)))))))
-                (done ()
-                  (kq--close conn)
-                  (let ((status (if (= shown 0)
-                                    (format "no match for %s" query)
-                                  (format "%d of %d hits" shown total))))
-                    (kq--finish buf status)
-                    (message "kq: %s" status))
-                  (run-hook-with-args 'kq-search-finished-functions nil (info)))
-                (fail (err)
-                  (setq failed t)
-                  (kq--close conn)
-                  (kq--finish buf (concat "error: " (alist-get 'message err)))
-                  (kq--report err (info)))
-                (on-page (n err result)
-                  (when (and (live) (not failed))
-                    (if err
-                        (fail err)
-                      (puthash n result answers)
-                      (while (gethash next-page answers)
-                        (append-hits (gethash next-page answers))
-                        (remhash next-page answers)
-                        (setq next-page (1+ next-page)))
-                      (when (> next-page last-page) (done))))))
+    (let* ((limit (max 1 kq-limit))
+           (page (max 1 (min kq-page (max 1 kq-limit))))
+           (plain-json (if plain t :json-false))
+           (dir default-directory)
+           ;; the search takes its place in *kq* now: one started later wins, even when
+           ;; kqd answers this one later
+           (gen (setq kq--searches (1+ kq--searches)))
+           (answers (make-hash-table))
+           (next-page 2) (last-page 1) (shown 0) (total 0) (pages 0)
+           conn where buf ended)
+      (cl-labels
+          ((info () (list :total total :shown shown :pages pages :buffer buf))
+           (end (err)
+             ;; the end of the search, once: its connection closes, the hook runs
+             (unless ended
+               (setq ended t)
+               (when (eql (car kq--running) gen) (setq kq--running nil))
+               (when conn (kq--close conn))
+               (run-hook-with-args 'kq-search-finished-functions err (info))))
+           (stop ()
+             (end '((code . "superseded") (message . "a newer search replaced this one"))))
+           (live ()
+             ;; whether its answers still count (no longer once *kq* is killed)
+             (cond (ended nil)
+                   ((/= gen kq--searches) (stop) nil)
+                   ((not (buffer-live-p buf))
+                    (end '((code . "cancelled") (message . "the *kq* buffer was killed")))
+                    nil)
+                   (t t)))
+           (append-hits (result)
+             (setq pages (1+ pages))
+             (with-current-buffer buf
+               (let ((inhibit-read-only t))
+                 (save-excursion
+                   (goto-char (point-max))
+                   (seq-doseq (hit (or (alist-get 'hits result) []))
+                     (kq--insert-hit hit where)
+                     (setq shown (1+ shown)))))))
+           (done ()
+             (let ((status (if (= shown 0)
+                               (format "no match for %s" query)
+                             (format "%d of %d hits" shown total))))
+               (kq--finish buf status)
+               (message "kq: %s" status))
+             (end nil))
+           (fail (err)
+             (kq--finish buf (concat "error: " (alist-get 'message err)))
+             (message "kq: %s" (alist-get 'message err))
+             (end err))
+           (on-page (n err result)
+             (when (live)
+               (if err
+                   (fail err)
+                 (puthash n result answers)
+                 (while (gethash next-page answers)
+                   (append-hits (gethash next-page answers))
+                   (remhash next-page answers)
+                   (setq next-page (1+ next-page)))
+                 (when (> next-page last-page) (done))))))
+        (when kq--running (funcall (cdr kq--running)))
+        (setq kq--running (cons gen #'stop))
+        (kq--with-server
+         (lambda (c target)
+           (setq conn c where target)
+           (cond
+            (ended (kq--close c))       ; superseded before kqd answered
+            ((/= gen kq--searches) (stop))
+            (t
+             (let ((default-directory dir))
+               (setq buf (kq--results-buffer query plain target gen)))
              (kq--request
               conn "search" `((query . ,query) (k . ,page) (offset . 0) (plain . ,plain-json))
               (lambda (err result)
                 (cond
-                 ((not (live)) (kq--close conn))
+                 ((not (live)))
                  (err
                   (when (and (equal (alist-get 'code err) "parse_error")
                              (integerp (alist-get 'offset err))
                              (>= (alist-get 'offset err) 0))
                     (setf (alist-get 'message err)
                           (format "%s\n  %s\n  %s^" (alist-get 'message err) query
-                                  (make-string (kq--chars-before query (alist-get 'offset err))
+                                  (make-string (kq--width-before query (alist-get 'offset err))
                                                ?\s))))
                   (fail err))
                  (t
@@ -867,7 +945,11 @@ every word a ranked-OR term."
                                        (plain . ,plain-json))
                                      (lambda (perr presult) (on-page n perr presult)))
                         (setq offset (+ offset k))))
-                    (when (= last-page 1) (done))))))))))))))
+                    (when (= last-page 1) (done))))))))))
+         (lambda (err)
+           (unless ended
+             (message "kq: %s" (alist-get 'message err))
+             (end err))))))))
 
 ;;;###autoload
 (defun kq-status ()

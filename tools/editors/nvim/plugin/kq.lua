@@ -42,3 +42,12 @@ vim.api.nvim_create_autocmd('BufReadCmd', {
   end,
   desc = 'kq: a JSON-lines document from kqd',
 })
+
+-- read again when a newer search found it while it was on screen
+vim.api.nvim_create_autocmd('BufEnter', {
+  pattern = 'kq://*',
+  callback = function(a)
+    require('kq').enter_doc(a.buf, a.match)
+  end,
+  desc = 'kq: a JSON-lines document from kqd, read again after a new search',
+})

@@ -52,10 +52,17 @@ end
 local keys = { 'index', 'socket', 'limit', 'page', 'plain', 'open', 'jump', 'start_daemon', 'kqd',
                'timeout_ms' }
 
+-- the options that are true or false: a Vimscript number (`let g:kq_jump = 0`) means false
+-- when 0 and true otherwise, as in Vimscript (in Lua 0 is true)
+local booleans = { plain = true, open = true, jump = true }
+
 local function resolve(opts)
   local r = {}
   for _, k in ipairs(keys) do
     r[k] = option(opts, k)
+    if booleans[k] and type(r[k]) == 'number' then
+      r[k] = r[k] ~= 0
+    end
   end
   r.on_done = opts and opts.on_done
   return r
@@ -189,7 +196,11 @@ local function finish(o, err, info)
   end
 end
 
+-- (nothing more is said of a search that has ended: superseded by a newer one)
 local function report(o, err, info)
+  if o.ended then
+    return
+  end
   notify(err.message, vim.log.levels.ERROR)
   finish(o, err, info)
 end
@@ -247,23 +258,102 @@ local function file_hit(h)
   return type(h.path) ~= 'string' or h.path:sub(-6) ~= '.jsonl'
 end
 
+-- The bytes of the base64 text `s` (RFC 4648, padded; Neovim 0.7 has no vim.base64), or
+-- nil when it is not base64.
+local b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+local function base64_decode(s)
+  if type(s) ~= 'string' or #s % 4 ~= 0 or not s:match('^[%w+/]*=?=?$') then
+    return nil
+  end
+  local out = {}
+  for i = 1, #s, 4 do
+    local n, pad = 0, 0
+    for j = i, i + 3 do
+      local ch = s:sub(j, j)
+      local v = b64:find(ch, 1, true)
+      if ch == '=' then
+        pad, v = pad + 1, 1
+      end
+      n = n * 64 + (v - 1)
+    end
+    local bytes = string.char(math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+    out[#out + 1] = bytes:sub(1, 3 - pad)
+  end
+  return table.concat(out)
+end
+M._base64_decode = base64_decode
+
+-- the file a hit opens: its path's bytes (path_bytes) when the path is not UTF-8, for
+-- `path` then has U+FFFD in place of the bytes that are not
+local function hit_file(h)
+  return base64_decode(h.path_bytes) or h.path
+end
+
+-- the first matched word of a hit (its snippet's first highlight), or nil
+local function first_word(h)
+  if type(h.snippet) ~= 'string' or type(h.highlights) ~= 'table' then
+    return nil
+  end
+  local hl = h.highlights[1]
+  if type(hl) ~= 'table' or type(hl[1]) ~= 'number' or type(hl[2]) ~= 'number'
+      or hl[1] < 0 or hl[2] <= hl[1] or hl[2] > #h.snippet then
+    return nil
+  end
+  return h.snippet:sub(hl[1] + 1, hl[2])
+end
+
 -- JSON-lines documents have no file of their own: a hit opens the buffer kq://<id>,
--- whose text comes from the daemon (`doc`) when it is read.
-local doc_sources = {} -- buffer name -> { socket, id, timeout_ms }
+-- whose text comes from the daemon (`doc`, with the hit's path: ids are unique only
+-- within a file) when it is read. The document of another file with the same id gets
+-- the buffer `kq://<id> (<file>)`.
+local doc_sources = {} -- buffer name -> { socket, id, path, timeout_ms }
+local doc_names = {} -- path .. '\0' .. id -> buffer name
+
+local function doc_name(h, t)
+  local key = h.path .. '\0' .. h.id
+  if doc_names[key] then
+    return doc_names[key]
+  end
+  local name = 'kq://' .. h.id
+  if doc_sources[name] then
+    local root = t.index and t.index:gsub('[^/]*$', '') or ''
+    local file = (root ~= '' and h.path:sub(1, #root) == root) and h.path:sub(#root + 1) or h.path
+    name = ('kq://%s (%s)'):format(h.id, file)
+    local n = 1
+    while doc_sources[name] do
+      n = n + 1
+      name = ('kq://%s (%s) %d'):format(h.id, file, n)
+    end
+  end
+  doc_names[key] = name
+  return name
+end
 
 local function doc_buffer(h, t, o)
-  local name = 'kq://' .. h.id
-  local src = doc_sources[name]
-  doc_sources[name] = { socket = t.socket, id = h.id, timeout_ms = o.timeout_ms }
-  -- read again from this search's daemon, unless it is on screen (bufnr() would take the
-  -- name as a pattern)
+  local name = doc_name(h, t)
+  doc_sources[name] = { socket = t.socket, id = h.id, path = h.path, timeout_ms = o.timeout_ms }
+  -- a new search's hit reads it again (the index may have changed, the last read may have
+  -- failed): unloaded now when it is not on screen, else when it is entered next
+  -- (bufnr() would take the name as a pattern)
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_get_name(buf) == name and vim.api.nvim_buf_is_loaded(buf)
-        and vim.fn.bufwinid(buf) == -1 and (not src or src.socket ~= t.socket) then
-      vim.cmd('silent! bunload! ' .. buf)
+    if vim.api.nvim_buf_get_name(buf) == name and vim.api.nvim_buf_is_loaded(buf) then
+      if vim.fn.bufwinid(buf) == -1 then
+        vim.cmd('silent! bunload! ' .. buf)
+      else
+        doc_sources[name].stale = true
+      end
     end
   end
   return name
+end
+
+-- enter_doc(buf, name): reads the buffer `name` again when a search found it since it was
+-- read.
+function M.enter_doc(buf, name)
+  local src = doc_sources[name]
+  if src and src.stale and vim.api.nvim_buf_is_loaded(buf) then
+    M.read_doc(buf, name)
+  end
 end
 
 -- read_doc(buf, name): fills the buffer `name` (kq://<id>) with the document's text.
@@ -274,13 +364,14 @@ function M.read_doc(buf, name)
       vim.log.levels.ERROR)
     return
   end
+  src.stale = nil
   local done, text, failure = false, nil, nil
   client.open(src.socket, { timeout_ms = src.timeout_ms }, function(err, c)
     if err then
       failure, done = err.message, true
       return
     end
-    c:request('doc', { doc = src.id }, function(derr, r)
+    c:request('doc', { doc = src.id, path = src.path }, function(derr, r)
       c:close()
       if derr then
         failure = derr.message
@@ -310,6 +401,8 @@ function M.read_doc(buf, name)
   vim.bo[buf].swapfile = false
   vim.bo[buf].modified = false
   vim.bo[buf].modifiable = false
+  vim.b[buf].kq_id = src.id
+  vim.b[buf].kq_path = src.path
 end
 
 function M._set_doc_lines()
@@ -326,24 +419,32 @@ local function qf_items(hits, t, o)
     if text == '' and type(h.title) == 'string' then
       text = h.title
     end
-    local file
+    local item = { lnum = tonumber(h.line) or 0, col = tonumber(h.col) or 0, text = text }
     if not file_hit(h) then
-      -- a JSON-lines document: its line and column count in the document's text
-      file = doc_buffer(h, t, o)
+      -- a JSON-lines document: its line is the .jsonl file's, not one of the document's
+      -- text; the cursor goes to the first matched word, searched from the start of the
+      -- text regardless of case (the start of the text when it is not there)
+      item.filename = doc_buffer(h, t, o)
+      local word = first_word(h)
+      item.lnum, item.col = 1, 1
+      if word then
+        item.lnum, item.col = 0, 0
+        item.pattern = '\\c\\V' .. vim.fn.escape(word, '\\/')
+      end
     else
-      file = h.path
+      item.filename = hit_file(h)
     end
-    local item = { filename = file, lnum = tonumber(h.line) or 0, col = tonumber(h.col) or 0,
-                   text = text }
     items[#items + 1] = item
   end
   return items
 end
 
 local current = 0 -- the search whose answers still count (a new :Kq supersedes the last)
+local stop_running -- ends the search still running as superseded
 
 -- search(query, opts): runs `query` and fills the quickfix list. opts: any key of the
--- defaults, plus on_done(err, info) called once at the end (info: total, shown, pages).
+-- defaults, plus on_done(err, info) called once at the end (info: total, shown, pages);
+-- a search superseded by a newer one ends at once with err.code 'superseded'.
 function M.search(query, opts)
   local o = resolve(opts)
   if type(query) ~= 'string' or query:match('^%s*$') then
@@ -355,9 +456,37 @@ function M.search(query, opts)
   local limit = math.max(1, math.floor(o.limit))
   local page = math.max(1, math.min(math.floor(o.page), limit))
   local title = 'kq ' .. query
+  local conn
+  -- the end of the search, once: its connection closes, then on_done runs
+  local on_done = o.on_done
+  o.on_done = function(err, info)
+    if o.ended then
+      return
+    end
+    o.ended = true
+    if stop_running == o.stop then
+      stop_running = nil
+    end
+    if conn then
+      conn:close()
+    end
+    if on_done then
+      on_done(err, info)
+    end
+  end
+  o.stop = function()
+    finish(o, { code = 'superseded', message = 'a newer search replaced this one' },
+      { total = 0, shown = 0, pages = 0 })
+  end
+  if stop_running then
+    stop_running()
+  end
+  stop_running = o.stop
   with_server(o, function(c, t)
-    if gen ~= current then
+    conn = c
+    if gen ~= current or o.ended then
       c:close()
+      o.stop()
       return
     end
     local qf_id
@@ -413,7 +542,7 @@ function M.search(query, opts)
         c:close()
         if err.code == 'parse_error' and type(err.offset) == 'number' and err.offset >= 0 then
           err.message = ('%s\n  %s\n  %s^'):format(err.message, query,
-            string.rep(' ', vim.fn.strchars(query:sub(1, err.offset))))
+            string.rep(' ', vim.fn.strdisplaywidth(query:sub(1, err.offset))))
         end
         report(o, err)
         return
