@@ -66,9 +66,6 @@ static const char usage[] =
     "\n"
     "exit status: 0 results found; 1 none; 2 error (--stats, --ping: no daemon running).\n";
 
-/* Prints the query with a caret under byte `off`: each character before it takes the
- * columns a terminal gives it (2 for Hangul and Han, 0 for a combining mark; an invalid
- * byte 1). */
 /* The length of the control character at s[i] (C0, DEL, or C1 as UTF-8: a terminal takes
  * U+009B for ESC [), 0 when there is none. */
 static size_t control_at(const char *s, size_t i, size_t len)
@@ -98,6 +95,9 @@ static void put_safe(const char *s, size_t len)
     put_safe_to(stdout, s, len);
 }
 
+/* Prints the query with a caret under byte `off`: each character before it takes the
+ * columns a terminal gives it (2 for Hangul and Han, 0 for a combining mark; an invalid
+ * byte 1). */
 static void show_caret(const char *q, size_t len, int64_t off)
 {
     fputs("  ", stderr);
