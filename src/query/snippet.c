@@ -61,7 +61,7 @@ struct dterm {
     int64_t weight; /* fixed point, WEIGHT_ONE = 1.0 */
     uint32_t count; /* occurrences in the current window */
     int phrase_only; /* marked only inside a phrase occurrence */
-    int title_only;  /* never a match in the body */
+    int title_only;  /* of the title field: no match in a body apart from its title */
 };
 
 struct tok {
@@ -504,7 +504,7 @@ static int scan_body(struct scan *sc, kq_analyzer *an, const struct kq_extracted
     sc->title_apart = (opt && opt->title) || !x->title_in_body;
     if (opt && opt->by_position) {
         /* field text starts with a title that stands apart, then one unused position */
-        int apart = opt->title || !x->title_in_body;
+        int apart = sc->title_apart;
         uint32_t n = 0, next = 0;
         int rc = kq_analyze(an, opt->title ? opt->title : x->title,
                             !apart ? 0 : opt->title ? opt->title_len : x->title_len, 0, 0,
