@@ -79,12 +79,14 @@ run "$client" .kq/kqd.sock send <<EOF
 {"id":1,"op":"search","query":"zebracorn"}
 {"id":2,"op":"doc","doc_bytes":"$bad"}
 {"id":3,"op":"doc","doc":"x","doc_bytes":"no base64"}
+{"id":4,"op":"doc","doc_bytes":"$bad","path_bytes":"$(printf '%s/work/docs/sub/bad\xff.txt' "$tmp" | base64 -w0)"}
 EOF
 grep -q '^{"id":1,.*"id_bytes":"'"$bad"'"' <<<"$out" &&
     grep -q '^{"id":2,"result":{"id":"docs/sub/bad[^"]*\.txt","id_bytes":"'"$bad"'",.*"text":"zebracorn bytes\\n"}}$' <<<"$out" &&
-    grep -q '^{"id":3,"error":{"code":"bad_request","message":"member .doc_bytes. must be padded base64"' <<<"$out" ||
+    grep -q '^{"id":3,"error":{"code":"bad_request","message":"member .doc_bytes. must be padded base64"' <<<"$out" &&
+    grep -q '^{"id":4,"result":{"id":"docs/sub/bad' <<<"$out" ||
     fail "ids in bytes: $out"
-ok "a file name that is not UTF-8: id_bytes in hits, doc_bytes in doc"
+ok "a file name that is not UTF-8: id_bytes in hits, doc_bytes and path_bytes in doc"
 
 run "$kq" --stats
 expect_rc 0 "kq --stats"

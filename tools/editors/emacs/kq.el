@@ -569,15 +569,18 @@ move between hits and show them, \\[kq-rerun] runs the search again.
 (defun kq--hit-at (pos)
   (get-text-property pos 'kq-hit))
 
-(defun kq--fetch-doc (socket id path)
+(defun kq--fetch-doc (socket id path &optional path-bytes)
   "The text of the document ID of the file PATH from the daemon on SOCKET.
-Waits for it.  PATH is the hit's: ids are unique only within a file."
+Waits for it.  PATH is the hit's: ids are unique only within a file.
+PATH-BYTES, the hit's path_bytes (a name that is not UTF-8), goes in its place."
   (let (done result)
     (kq--open socket
               (lambda (err conn)
                 (if err
                     (setq done t result err)
-                  (kq--request conn "doc" `((doc . ,id) (path . ,path))
+                  (kq--request conn "doc" (if path-bytes
+                                              `((doc . ,id) (path_bytes . ,path-bytes))
+                                            `((doc . ,id) (path . ,path)))
                                (lambda (derr r)
                                  (kq--close conn)
                                  (setq done t result (or derr r)))))))
@@ -607,7 +610,7 @@ that one."
   "The buffer of HIT: its file's, or a JSON-lines document's text from kqd."
   (if (plist-get hit :doc)
       (let* ((text (kq--fetch-doc (plist-get hit :socket) (plist-get hit :doc)
-                                  (plist-get hit :path)))
+                                  (plist-get hit :path) (plist-get hit :path-bytes)))
              (buf (kq--doc-buffer (plist-get hit :path) (plist-get hit :doc))))
         (with-current-buffer buf
           (let ((inhibit-read-only t))
@@ -790,6 +793,7 @@ kq-index reads every *.jsonl file as JSON lines, whose documents' ids are their
     (add-text-properties start (1- (point))
                          `(kq-hit ,(if jsonl
                                        (list :doc id :path path
+                                             :path-bytes (alist-get 'path_bytes hit)
                                              :socket (plist-get target :socket)
                                              :line line :col col :word word)
                                      (list :file file :line line :col col))

@@ -331,7 +331,8 @@ end
 
 local function doc_buffer(h, t, o)
   local name = doc_name(h, t)
-  doc_sources[name] = { socket = t.socket, id = h.id, path = h.path, timeout_ms = o.timeout_ms }
+  doc_sources[name] = { socket = t.socket, id = h.id, path = h.path, path_bytes = h.path_bytes,
+                        timeout_ms = o.timeout_ms }
   -- a new search's hit reads it again (the index may have changed, the last read may have
   -- failed): unloaded now when it is not on screen, else when it is entered next
   -- (bufnr() would take the name as a pattern)
@@ -371,7 +372,10 @@ function M.read_doc(buf, name)
       failure, done = err.message, true
       return
     end
-    c:request('doc', { doc = src.id, path = src.path }, function(derr, r)
+    -- the file's path, in its bytes when it is not UTF-8
+    local req = src.path_bytes and { doc = src.id, path_bytes = src.path_bytes }
+      or { doc = src.id, path = src.path }
+    c:request('doc', req, function(derr, r)
       c:close()
       if derr then
         failure = derr.message
