@@ -601,9 +601,9 @@ static size_t line_end_at(const uint8_t *b, size_t i, size_t len)
 }
 
 /* The offset of the `close` bracket matching the `open` at b[p], within [p, end) and
- * honouring backslash escapes and nesting; `end` when none. It may span up to four lines
- * (a link's text wrapped), not a blank one (the paragraph's end): a '[' costs at most
- * four lines of scanning. */
+ * honouring backslash escapes and nesting (32 deep at most); `end` when none. It may span
+ * up to four lines (a link's text wrapped), not a blank one (the paragraph's end): a '['
+ * costs at most four lines of scanning. */
 static size_t match_bracket(const uint8_t *b, size_t p, size_t end, uint8_t open, uint8_t close)
 {
     int depth = 0, lines = 0;
@@ -621,7 +621,8 @@ static size_t match_bracket(const uint8_t *b, size_t p, size_t end, uint8_t open
                 return end;
         }
         if (c == open) {
-            depth++;
+            if (++depth > 32)
+                return end; /* no text nests so deep: a run of '[' costs little */
         } else if (c == close) {
             if (--depth == 0)
                 return q;

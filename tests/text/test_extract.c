@@ -177,6 +177,22 @@ static void test_md_links(void **state)
     assert_string_equal(terms_of(x.body, x.body_len), "see a long link text end a b http xy");
     kq_extracted_release(&x);
 
+    /* nested brackets: a link's text to 32 levels (deeper is no link: a run of '[' is
+     * scanned a little, not MD_SPAN_MAX bytes for each) */
+    char nest[256];
+    for (int depth = 32; depth <= 33; depth++) {
+        int n = 0;
+        for (int i = 0; i < depth; i++)
+            nest[n++] = '[';
+        nest[n++] = 'x';
+        for (int i = 0; i < depth; i++)
+            nest[n++] = ']';
+        n += snprintf(nest + n, sizeof nest - (size_t)n, "(http://deephost.example)");
+        extract(KQ_FORMAT_MARKDOWN, nest, (size_t)n, &x);
+        assert_int_equal(strstr(terms_of(x.body, x.body_len), "deephost") != NULL, depth > 32);
+        kq_extracted_release(&x);
+    }
+
     /* a destination of any length (a pasted image as a data: URI) */
     size_t n = 100000;
     char *big = malloc(n + 64);
