@@ -34,20 +34,11 @@ ok "kq.el byte-compiles with byte-compile-error-on-warn"
 
 kqd_prepare_corpora
 
-# $tmp/extra/.kq, served by kqd: the documents of the regression tests. lines.jsonl: the
-# word of a document far from its line of the file; dup1.jsonl and dup2.jsonl: two
-# documents of one id; caf\xe9.txt: a file name that is not UTF-8; stray.md: a stray byte
-# that is not UTF-8 before the word; nul.jsonl: a title holding \u0000
+# $tmp/extra/.kq, served by kqd: the documents of the regression tests (editor_docs, and
+# stray.md: a stray byte that is not UTF-8 before the word; nul.jsonl: a title holding
+# \u0000)
 extra=$tmp/extra
-mkdir -p "$extra/docs"
-{
-    printf '%s\n' '{"_id":"d1","title":"One","text":"intro\nmore\nQuokka is here"}'
-    for i in 2 3 4 5; do printf '{"_id":"d%d","title":"T","text":"filler %d"}\n' "$i" "$i"; done
-    printf '%s\n' '{"_id":"d6","title":"Six","text":"wombat first\nsecond\nthird"}'
-} >"$extra/docs/lines.jsonl"
-printf '%s\n' '{"_id":"dup","title":"A","text":"apple numbat"}' >"$extra/docs/dup1.jsonl"
-printf '%s\n' '{"_id":"dup","title":"B","text":"banana numbat"}' >"$extra/docs/dup2.jsonl"
-printf 'latinword in a latin-1 named file\n' >"$extra/docs/caf$(printf '\351').txt"
+editor_docs "$extra"
 printf 'Title\nr\351sum\351 caf\303\251 \355\225\234\352\265\255 bilby here\n' >"$extra/docs/stray.md"
 printf '%s\n' '{"_id":"n1","title":"Nul\u0000title","text":"echidna here"}' \
     '{"_id":"n2","title":"Fine","text":"echidna too"}' >"$extra/docs/nul.jsonl"

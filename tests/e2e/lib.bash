@@ -39,3 +39,18 @@ flip_byte() { # file offset
     b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
     printf "$(printf '\\%03o' $((b ^ 0x5a)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
+
+# the documents both editors' tests read in folder $1/docs: lines.jsonl (a word of a
+# document far from its line of the file), dup1.jsonl and dup2.jsonl (two documents of
+# one id), caf\xe9.txt (a file name that is not UTF-8)
+editor_docs() {
+    mkdir -p "$1/docs"
+    {
+        printf '%s\n' '{"_id":"d1","title":"One","text":"intro\nmore\nQuokka is here"}'
+        for i in 2 3 4 5; do printf '{"_id":"d%d","title":"T","text":"filler %d"}\n' "$i" "$i"; done
+        printf '%s\n' '{"_id":"d6","title":"Six","text":"wombat first\nsecond\nthird"}'
+    } >"$1/docs/lines.jsonl"
+    printf '%s\n' '{"_id":"dup","title":"A","text":"apple numbat"}' >"$1/docs/dup1.jsonl"
+    printf '%s\n' '{"_id":"dup","title":"B","text":"banana numbat"}' >"$1/docs/dup2.jsonl"
+    printf 'latinword in a latin-1 named file\n' >"$1/docs/caf$(printf '\351').txt"
+}

@@ -25,20 +25,11 @@ command -v nvim >/dev/null ||
     fail "neovim is not installed (tools/check.sh installs it: apt-get install neovim)"
 kqd_prepare_corpora
 
-# $tmp/extra/.kq, served by kqd: the documents of the regression tests. lines.jsonl: the
-# word of a document far from its line of the file; dup1.jsonl and dup2.jsonl: two
-# documents of one id; caf\xe9.txt: a file name that is not UTF-8; live.jsonl: a document
-# that nvim_test.lua changes (and indexes again) while kqd serves it
+# $tmp/extra/.kq, served by kqd: the documents of the regression tests (editor_docs, and
+# live.jsonl: a document that nvim_test.lua changes, and indexes again, while kqd serves
+# it)
 extra=$tmp/extra
-mkdir -p "$extra/docs"
-{
-    printf '%s\n' '{"_id":"d1","title":"One","text":"intro\nmore\nQuokka is here"}'
-    for i in 2 3 4 5; do printf '{"_id":"d%d","title":"T","text":"filler %d"}\n' "$i" "$i"; done
-    printf '%s\n' '{"_id":"d6","title":"Six","text":"wombat first\nsecond\nthird"}'
-} >"$extra/docs/lines.jsonl"
-printf '%s\n' '{"_id":"dup","title":"A","text":"apple numbat"}' >"$extra/docs/dup1.jsonl"
-printf '%s\n' '{"_id":"dup","title":"B","text":"banana numbat"}' >"$extra/docs/dup2.jsonl"
-printf 'latinword in a latin-1 named file\n' >"$extra/docs/caf$(printf '\351').txt"
+editor_docs "$extra"
 printf '%s\n' '{"_id":"live","title":"Live","text":"old text about dugong"}' >"$extra/docs/live.jsonl"
 (cd "$extra" && "$build/kq-index" -q docs) || fail "kq-index in $extra failed"
 kqd_start extra "$extra/.kq"
