@@ -8,14 +8,15 @@
  *  - kq__request_parse returns 0, KQ_EBADJSON, KQ_EINVAL, KQ_EBADOP or KQ_EVERSION (never
  *    KQ_ENOMEM here); the id is always a JSON string, number or null of at most 256 bytes;
  *    on error err->code equals the result, the message is not empty, err->offset lies in
- *    [-1, len] and no text is held; on success the op is known, search/count/doc carry
- *    their text, k is 1..10000, offset at most 100000, k1 in [0, 10] and b in [0, 1] or
- *    both negative (the index's);
+ *    [-1, len] and no text or path is held; on success the op is known, search/count/doc
+ *    carry their text (doc alone a path, from "path" or "path_bytes"), k is 1..10000,
+ *    offset at most 100000, k1 in [0, 100] and b in [0, 1] or both negative (the
+ *    index's);
  *  - the error answer written for it is one line of JSON that kq_answer_parse reads back
  *    with the same id bytes and code; a result answer reads back with the same result;
  *  - kq__json_member never reports bytes outside the input;
  *  - kq_hits_parse returns 0 or KQ_EBADJSON, and every hit it accepts has its highlights
- *    inside its snippet.
+ *    inside its snippet; kq_stats_serves reads the bytes as a stats result without harm.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,12 +68,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     json_decref(id);
     if (rc) {
-        if (e.code != rc || !e.msg[0] || e.offset < -1 || e.offset > (int64_t)size || r.text)
+        if (e.code != rc || !e.msg[0] || e.offset < -1 || e.offset > (int64_t)size || r.text ||
+            r.path)
             abort();
     } else {
         if (r.op < KQ_OP_PING || r.op > KQ_OP_STATS)
             abort();
         if ((r.op == KQ_OP_SEARCH || r.op == KQ_OP_COUNT || r.op == KQ_OP_DOC) && !r.text)
+            abort();
+        if (r.path && r.op != KQ_OP_DOC)
             abort();
         if (r.k < 1 || r.k > KQ_REQUEST_K_MAX || r.offset > KQ_REQUEST_OFFSET_MAX)
             abort();
@@ -108,5 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         kq_hits_free(h);
     }
+    if (kq_stats_serves(line, size, ".", 1, 0) > 1)
+        abort();
     return 0;
 }
